@@ -1,0 +1,47 @@
+// client (the user's privilege): one blocking TCP connection to a backupd server.
+#ifndef BACKUPD_CLIENT_CONNECTION_H_
+#define BACKUPD_CLIENT_CONNECTION_H_
+
+#include <chrono>
+#include <cstddef>
+
+#include "client/parse.h"
+#include "protocol/status.h"
+
+namespace backupd::client {
+
+// Owns a connected stream socket and moves bytes over it in full or not at all. Every connect,
+// read and write is bounded by the timeout given at creation (zero means no limit), so a silent
+// server cannot hang the client. Move-only; the descriptor is close-on-exec.
+class Connection {
+ public:
+  // Resolves `endpoint` with getaddrinfo (IPv4, IPv6 or a host name) and connects to the first
+  // address that answers. The error names the endpoint and the last failure.
+  static Result<Connection> Open(const Endpoint& endpoint, std::chrono::milliseconds timeout);
+  // Adopts an already-connected stream descriptor (a socketpair end in tests).
+  static Connection Adopt(int fd, std::chrono::milliseconds timeout);
+
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Sends all `len` bytes; Closed if the server went away, Timeout if it stopped reading.
+  Status WriteAll(const void* data, size_t len);
+  // Reads exactly `len` bytes; a connection closed early is Closed ("after k of n bytes").
+  Status ReadExact(void* data, size_t len);
+
+  bool is_open() const { return fd_ >= 0; }
+  void Close();
+
+ private:
+  explicit Connection(int fd) : fd_(fd) {}
+  Status SetTimeout(std::chrono::milliseconds timeout);
+
+  int fd_ = -1;
+};
+
+}  // namespace backupd::client
+
+#endif  // BACKUPD_CLIENT_CONNECTION_H_

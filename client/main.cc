@@ -1,0 +1,277 @@
+// client (the user's privilege): backup-client, the command-line client for backupd.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "client/connection.h"
+#include "client/parse.h"
+#include "client/progress.h"
+#include "protocol/wire.h"
+
+namespace po = boost::program_options;
+using backupd::Result;
+using backupd::Status;
+using backupd::client::Client;
+using backupd::client::Connection;
+using backupd::client::ListReply;
+using backupd::client::ProgressBar;
+using backupd::client::Reply;
+using backupd::protocol::Code;
+
+namespace {
+
+// Exit codes, documented in --help.
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;      // an error status from the server, or a local file problem
+constexpr int kExitUsage = 2;       // bad command line
+constexpr int kExitConnection = 3;  // cannot connect, connection lost, or a malformed answer
+
+constexpr const char* kUsage =
+    "Usage: backup-client [--server HOST:PORT] --user ID COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  backup FILE...          store each FILE under its path with the leading '/' stripped\n"
+    "                          (as tar does), or under --name NAME for a single FILE\n"
+    "  restore NAME [-o OUT]   fetch NAME into OUT (default: the last component of NAME in the\n"
+    "                          current folder; '-o -' writes to standard output). OUT is\n"
+    "                          replaced only once the whole file has arrived.\n"
+    "  delete NAME...          remove each NAME\n"
+    "  list                    print the user's stored names, one a line; a user with no files\n"
+    "                          (status 1002) prints nothing and succeeds\n"
+    "\n"
+    "All requests of one invocation share one connection. A progress bar is drawn on standard\n"
+    "error when it is a terminal and a file is over 1 MiB.\n"
+    "\n"
+    "Exit status: 0 success; 1 the server answered with an error status (1001 not found,\n"
+    "1002 no files, 1003 error) or a local file could not be read or written; 2 usage error;\n"
+    "3 cannot connect, connection lost, timed out, or a malformed answer from the server.\n"
+    "With several FILEs or NAMEs every one is tried, and the worst exit status is returned,\n"
+    "except that a lost connection stops at once.\n";
+
+// Why a non-success status happened, in words.
+std::string Describe(uint16_t status) {
+  switch (static_cast<Code>(status)) {
+    case Code::kNotFound:
+      return "not found (1001)";
+    case Code::kNoFiles:
+      return "no files stored for this user (1002)";
+    case Code::kError:
+      return "refused by the server (1003)";
+    default:
+      return "status " + std::to_string(status);
+  }
+}
+
+void Error(const std::string& what, const std::string& why) {
+  std::cerr << "backup-client: " << what << ": " << why << "\n";
+}
+
+// Turns one request's outcome into an exit code, printing why it failed.
+int Outcome(const Client& client, const std::string& what, const Status& st) {
+  Error(what, st.ToString());
+  return client.connected() ? kExitFailed : kExitConnection;
+}
+
+int Outcome(const std::string& what, const Reply& reply, Code success) {
+  if (reply.status == static_cast<uint16_t>(success)) return kExitOk;
+  Error(what, Describe(reply.status));
+  return kExitFailed;
+}
+
+struct Options {
+  std::string server = "127.0.0.1:1337";
+  std::optional<std::string> user;
+  std::optional<std::string> name;
+  std::optional<std::string> output;
+  int timeout = 30;
+  bool quiet = false;
+  std::string command;
+  std::vector<std::string> args;
+};
+
+// Parses argv; returns an exit code when the program should stop (help, version, usage error).
+std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
+  po::options_description desc("Options");
+  auto add = desc.add_options();
+  add("help,h", "show this help and exit");
+  add("version", "show the version and exit");
+  add("server,s", po::value(&opt->server)->value_name("HOST:PORT"),
+      "server address; IPv6 in brackets, e.g. [::1]:1337 (default 127.0.0.1:1337)");
+  add("user,u", po::value<std::string>()->value_name("ID"), "user id, 0..4294967295 (required)");
+  add("name,n", po::value<std::string>()->value_name("NAME"),
+      "backup: store the single FILE under NAME");
+  add("output,o", po::value<std::string>()->value_name("OUT"),
+      "restore: write to OUT ('-' for standard output)");
+  add("timeout,t", po::value(&opt->timeout)->value_name("SECONDS"),
+      "give up on a silent server after SECONDS (default 30; 0 waits forever)");
+  add("quiet,q", po::bool_switch(&opt->quiet), "no progress bar");
+  po::options_description hidden;
+  auto add_hidden = hidden.add_options();
+  add_hidden("command", po::value(&opt->command));
+  add_hidden("args", po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::positional_options_description pos;
+  pos.add("command", 1).add("args", -1);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "backup-client: " << e.what() << "\nTry 'backup-client --help'.\n";
+    return kExitUsage;
+  }
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << desc;
+    return kExitOk;
+  }
+  if (vm.count("version")) {
+    std::cout << "backup-client " << BACKUPD_VERSION << " (protocol version 1)\n";
+    return kExitOk;
+  }
+  if (vm.count("user")) opt->user = vm["user"].as<std::string>();
+  if (vm.count("name")) opt->name = vm["name"].as<std::string>();
+  if (vm.count("output")) opt->output = vm["output"].as<std::string>();
+  if (vm.count("args")) opt->args = vm["args"].as<std::vector<std::string>>();
+
+  auto usage = [](const std::string& msg) {
+    std::cerr << "backup-client: " << msg << "\nTry 'backup-client --help'.\n";
+    return kExitUsage;
+  };
+  const std::string& cmd = opt->command;
+  if (cmd.empty()) return usage("no command given");
+  if (!opt->user) return usage("--user is required");
+  if (opt->timeout < 0) return usage("--timeout must be 0 or more seconds");
+  if (cmd == "backup") {
+    if (opt->args.empty()) return usage("backup needs at least one FILE");
+    if (opt->name && opt->args.size() != 1) return usage("--name goes with a single FILE");
+  } else if (cmd == "restore") {
+    if (opt->args.size() != 1) return usage("restore needs exactly one NAME");
+  } else if (cmd == "delete") {
+    if (opt->args.empty()) return usage("delete needs at least one NAME");
+  } else if (cmd == "list") {
+    if (!opt->args.empty()) return usage("list takes no arguments");
+  } else {
+    return usage("unknown command '" + cmd + "'");
+  }
+  if (opt->name && cmd != "backup") return usage("--name is for backup only");
+  if (opt->output && cmd != "restore") return usage("--output is for restore only");
+  return std::nullopt;
+}
+
+int RunBackup(Client& client, const Options& opt, const std::vector<std::string>& names, bool bar) {
+  int worst = kExitOk;
+  for (size_t i = 0; i < opt.args.size(); ++i) {
+    const std::string& file = opt.args[i];
+    const std::string what = "backup " + file;
+    ProgressBar progress(names[i], bar);
+    Result<Reply> r = client.Backup(names[i], file, [&progress](uint64_t done, uint64_t total) {
+      progress.Update(done, total);
+    });
+    progress.Finish();
+    int code = r.ok() ? Outcome(what, *r, Code::kOk) : Outcome(client, what, r.status());
+    worst = std::max(worst, code);
+    if (!client.connected()) break;
+  }
+  return worst;
+}
+
+int RunRestore(Client& client, const Options& opt, bool bar) {
+  const std::string& name = opt.args[0];
+  const std::string what = "restore " + name;
+  std::string output;
+  if (opt.output) {
+    output = *opt.output;
+  } else {
+    Result<std::string> def = backupd::client::DefaultRestoreOutput(name);
+    if (!def.ok()) {
+      Error(what, def.status().ToString());
+      return kExitUsage;
+    }
+    output = *def;
+  }
+  ProgressBar progress(name, bar);
+  auto update = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  Result<Reply> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
+                                  : client.RestoreToFile(name, output, update);
+  progress.Finish();
+  return r.ok() ? Outcome(what, *r, Code::kRestoreOk) : Outcome(client, what, r.status());
+}
+
+int RunDelete(Client& client, const Options& opt) {
+  int worst = kExitOk;
+  for (const std::string& name : opt.args) {
+    Result<Reply> r = client.Delete(name);
+    const std::string what = "delete " + name;
+    worst =
+        std::max(worst, r.ok() ? Outcome(what, *r, Code::kOk) : Outcome(client, what, r.status()));
+    if (!client.connected()) break;
+  }
+  return worst;
+}
+
+int RunList(Client& client) {
+  Result<ListReply> r = client.List();
+  if (!r.ok()) return Outcome(client, "list", r.status());
+  if (r->reply.status == static_cast<uint16_t>(Code::kNoFiles)) return kExitOk;
+  int code = Outcome("list", r->reply, Code::kListOk);
+  for (const std::string& name : r->names) std::cout << name << '\n';
+  std::cout.flush();
+  if (!std::cout) {
+    Error("list", "cannot write to standard output");
+    return kExitFailed;
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  if (std::optional<int> stop = ParseOptions(argc, argv, &opt)) return *stop;
+
+  Result<backupd::client::Endpoint> endpoint = backupd::client::ParseEndpoint(opt.server);
+  if (!endpoint.ok()) {
+    Error("--server", endpoint.status().ToString());
+    return kExitUsage;
+  }
+  Result<uint32_t> user = backupd::client::ParseUserId(*opt.user);
+  if (!user.ok()) {
+    Error("--user", user.status().ToString());
+    return kExitUsage;
+  }
+  // Names are checked before connecting, so a typo costs no round trip and sends nothing.
+  std::vector<std::string> names;
+  if (opt.command == "backup") {
+    for (const std::string& file : opt.args) {
+      Result<std::string> name = opt.name ? backupd::protocol::NormalizeName(*opt.name)
+                                          : backupd::client::StoredName(file);
+      if (!name.ok()) {
+        Error("backup " + file, name.status().ToString());
+        return kExitUsage;
+      }
+      names.push_back(opt.name ? *opt.name : *name);
+    }
+  }
+
+  Result<Connection> conn =
+      Connection::Open(*endpoint, std::chrono::milliseconds(int64_t{opt.timeout} * 1000));
+  if (!conn.ok()) {
+    Error("connect", conn.status().ToString());
+    return kExitConnection;
+  }
+  Client client(std::move(*conn), *user);
+  const bool bar = !opt.quiet && isatty(STDERR_FILENO) == 1;
+  if (opt.command == "backup") return RunBackup(client, opt, names, bar);
+  if (opt.command == "restore") return RunRestore(client, opt, bar);
+  if (opt.command == "delete") return RunDelete(client, opt);
+  return RunList(client);
+}

@@ -1,0 +1,499 @@
+#!/usr/bin/env python3
+# client (the user's privilege): the Python client for backupd, standard library only.
+"""Back up, restore, delete and list files on a backupd server (protocol version 1).
+
+With no arguments, run in a folder holding server.info ("IP PORT") and backup.info (one file path
+a line), it plays the seed's scenario for a random user and checks every status. With arguments it
+offers the same commands as backup-client:
+
+    backup_client.py [--server HOST:PORT] --user ID backup FILE... [--name NAME]
+    backup_client.py [--server HOST:PORT] --user ID restore NAME [-o OUTPUT]
+    backup_client.py [--server HOST:PORT] --user ID delete NAME...
+    backup_client.py [--server HOST:PORT] --user ID list
+
+Exit status: 0 success; 1 an error status from the server or a local file problem (in the
+scenario: a step got an unexpected status); 2 usage error; 3 cannot connect, connection lost or a
+malformed answer.
+"""
+
+import argparse
+import filecmp
+import os
+import random
+import socket
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+# ---------------------------------------------------------------------------------------------
+# Protocol v1: constants, request encoding, strict response decoding. All integers little-endian.
+#   request:  user_id u32 | version u8 | op u8 | name_len u16 | name | [backup: size u32 | bytes]
+#   response: version u8 | status u16 | name_len u16 | name | [210/211: size u32 | bytes]
+# ---------------------------------------------------------------------------------------------
+
+VERSION = 1
+OP_BACKUP, OP_RESTORE, OP_DELETE, OP_LIST = 100, 200, 201, 202
+RESTORE_OK, LIST_OK, OK, NOT_FOUND, NO_FILES, ERROR = 210, 211, 212, 1001, 1002, 1003
+MAX_NAME_LEN = 4096
+MAX_PAYLOAD = 0xFFFFFFFF  # the size field is u32
+CHUNK = 64 * 1024  # payloads move through a buffer of this size, whatever the file size
+
+REQUEST_HEADER = struct.Struct("<IBBH")
+RESPONSE_HEADER = struct.Struct("<BHH")
+SIZE_FIELD = struct.Struct("<I")
+
+# The statuses each op may be answered with; anything else means the stream is out of step.
+_GENERIC = {NOT_FOUND, NO_FILES, ERROR}
+ALLOWED = {
+    OP_BACKUP: {OK} | _GENERIC,
+    OP_RESTORE: {RESTORE_OK} | _GENERIC,
+    OP_DELETE: {OK} | _GENERIC,
+    OP_LIST: {LIST_OK} | _GENERIC,
+}
+WITH_PAYLOAD = {RESTORE_OK, LIST_OK}
+DESCRIPTION = {NOT_FOUND: "not found", NO_FILES: "no files stored for this user",
+               ERROR: "refused by the server"}
+
+
+class ProtocolError(Exception):
+    """The connection broke or the server's answer does not follow protocol v1."""
+
+
+class LocalError(Exception):
+    """A local file could not be read or written, or a name cannot be sent."""
+
+
+def encode_request(user_id, op, name, size=None):
+    """The request's bytes up to and including the size field (backup only)."""
+    if len(name) > MAX_NAME_LEN:
+        raise LocalError(f"name longer than {MAX_NAME_LEN} bytes")
+    head = REQUEST_HEADER.pack(user_id, VERSION, op, len(name)) + name
+    return head + SIZE_FIELD.pack(size) if op == OP_BACKUP else head
+
+
+def recv_exact(sock, n):
+    """Exactly n bytes from sock; a connection closed early is a ProtocolError."""
+    parts, got = [], 0
+    while got < n:
+        try:
+            part = sock.recv(min(n - got, CHUNK))
+        except OSError as e:
+            raise ProtocolError(f"receive from server: {e}") from None
+        if not part:
+            raise ProtocolError(f"server closed the connection after {got} of {n} bytes")
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def read_response(sock, op):
+    """Reads one answer's header, name and size field: (status, name bytes, size or None)."""
+    version, status, name_len = RESPONSE_HEADER.unpack(recv_exact(sock, RESPONSE_HEADER.size))
+    if version != VERSION:
+        raise ProtocolError(f"server answered with protocol version {version}, expected 1")
+    if status not in ALLOWED[op]:
+        raise ProtocolError(f"unexpected status {status} in answer to op {op}")
+    if name_len > MAX_NAME_LEN:
+        raise ProtocolError(f"name_len {name_len} over {MAX_NAME_LEN}")
+    name = recv_exact(sock, name_len)
+    size = None
+    if status in WITH_PAYLOAD:
+        (size,) = SIZE_FIELD.unpack(recv_exact(sock, SIZE_FIELD.size))
+    return status, name, size
+
+
+def parse_endpoint(text):
+    """'HOST:PORT', '[IPV6]:PORT', 'HOST' or '[IPV6]' -> (host, port); port defaults to 1337."""
+    port_text = None
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ValueError(f"server address '{text}': missing ']'")
+        host, rest = text[1:close], text[close + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"server address '{text}': expected ':PORT' after ']'")
+            port_text = rest[1:]
+        if ":" not in host:
+            raise ValueError(f"server address '{text}': brackets are for IPv6 addresses")
+    else:
+        if text.count(":") > 1:
+            raise ValueError(f"server address '{text}': write an IPv6 address in brackets, "
+                             "e.g. [::1]:1337")
+        host, sep, port_text = text.partition(":")
+        if not sep:
+            port_text = None
+    if not host:
+        raise ValueError(f"server address '{text}': empty host")
+    if port_text is None:
+        return host, 1337
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"server address '{text}': port must be 1..65535")
+    return host, int(port_text)
+
+
+def parse_user_id(text):
+    if not (text.isascii() and text.isdigit()) or int(text) > 0xFFFFFFFF:
+        raise ValueError(f"user id '{text}': expected a decimal number 0..4294967295")
+    return int(text)
+
+
+def stored_name(path):
+    """The name a file is stored under: its path as given, leading '/' stripped (as tar does)."""
+    return str(path).lstrip("/")
+
+
+# ---------------------------------------------------------------------------------------------
+# The client: one connection, requests one after another.
+# ---------------------------------------------------------------------------------------------
+
+class Client:
+    """Speaks protocol v1 for one user over one connection. After a ProtocolError the connection
+    is closed: the stream can no longer be trusted."""
+
+    def __init__(self, host, port, user_id, timeout=30.0):
+        self.user_id = user_id
+        try:
+            self.sock = socket.create_connection((host, port), timeout=timeout or None)
+        except OSError as e:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            raise ProtocolError(f"connect to {where}: {e}") from None
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _request(self, op, name, size=None):
+        if self.sock is None:
+            raise ProtocolError("not connected")
+        try:
+            self.sock.sendall(encode_request(self.user_id, op, os.fsencode(name), size))
+        except OSError as e:
+            self.close()
+            raise ProtocolError(f"send to server: {e}") from None
+
+    def _response(self, op):
+        try:
+            return read_response(self.sock, op)
+        except ProtocolError:
+            self.close()
+            raise
+
+    def backup(self, name, path):
+        """Streams the file at path as name; returns the status."""
+        try:
+            f = open(path, "rb")
+        except OSError as e:
+            raise LocalError(f"{path}: {e.strerror}") from None
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_PAYLOAD:
+                raise LocalError(f"{path}: {size} bytes; protocol v1 carries at most {MAX_PAYLOAD}")
+            self._request(OP_BACKUP, name, size)
+            sent = 0
+            try:
+                while sent < size:
+                    chunk = f.read(min(CHUNK, size - sent))
+                    if not chunk:
+                        raise ProtocolError(f"{path}: file shrank while being sent")
+                    self.sock.sendall(chunk)
+                    sent += len(chunk)
+            except OSError as e:
+                # The server may have refused early (e.g. too large) and hung up: its answer
+                # says why, if it arrived.
+                try:
+                    status, _, _ = read_response(self.sock, OP_BACKUP)
+                except ProtocolError:
+                    self.close()
+                    raise ProtocolError(f"send to server: {e}") from None
+                self.close()
+                return status
+            except ProtocolError:
+                self.close()
+                raise
+        status, _, _ = self._response(OP_BACKUP)
+        return status
+
+    def restore_to(self, name, out):
+        """Writes a 210 payload to the binary file object out as it arrives; returns the status.
+        A write error is raised only after the rest of the payload has been read, so the
+        connection stays in step."""
+        self._request(OP_RESTORE, name)
+        status, _, size = self._response(OP_RESTORE)
+        if status != RESTORE_OK:
+            return status
+        error = None
+        got = 0
+        while got < size:
+            try:
+                chunk = recv_exact(self.sock, min(CHUNK, size - got))
+            except ProtocolError:
+                self.close()
+                raise
+            got += len(chunk)
+            if error is None:
+                try:
+                    out.write(chunk)
+                except OSError as e:
+                    error = e
+        if error is not None:
+            raise LocalError(f"write restored data: {error}")
+        return status
+
+    def restore(self, name, output):
+        """Restores name into the file output: a temp file beside it is fsynced and renamed over
+        output only when complete. Returns the status; output is untouched unless it is 210."""
+        output = Path(output)
+        try:
+            tmp = tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.",
+                                              suffix=".restore", delete=False)
+        except OSError as e:
+            raise LocalError(f"create a temp file beside {output}: {e.strerror}") from None
+        committed = False
+        try:
+            with tmp:
+                status = self.restore_to(name, tmp)
+                if status != RESTORE_OK:
+                    return status
+                tmp.flush()
+                mask = os.umask(0)
+                os.umask(mask)
+                os.fchmod(tmp.fileno(), 0o666 & ~mask)
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, output)
+            committed = True
+            dir_fd = os.open(output.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            return status
+        except OSError as e:
+            raise LocalError(f"restore into {output}: {e}") from None
+        finally:
+            if not committed:
+                try:
+                    os.unlink(tmp.name)
+                except FileNotFoundError:
+                    pass
+
+    def delete(self, name):
+        self._request(OP_DELETE, name)
+        status, _, _ = self._response(OP_DELETE)
+        return status
+
+    def list(self):
+        """Returns (status, names); names are str (undecodable bytes kept as surrogates)."""
+        self._request(OP_LIST, "")
+        status, _, size = self._response(OP_LIST)
+        if status != LIST_OK:
+            return status, []
+        try:
+            payload = recv_exact(self.sock, size)
+        except ProtocolError:
+            self.close()
+            raise
+        if payload and not payload.endswith(b"\n"):
+            self.close()
+            raise ProtocolError("list payload does not end with a newline")
+        names = payload.split(b"\n")[:-1] if payload else []
+        if any(not n or len(n) > MAX_NAME_LEN for n in names):
+            self.close()
+            raise ProtocolError("list payload holds an empty or over-long name")
+        return status, [os.fsdecode(n) for n in names]
+
+
+# ---------------------------------------------------------------------------------------------
+# The seed's scenario (no arguments).
+# ---------------------------------------------------------------------------------------------
+
+def read_config(folder):
+    fields = (folder / "server.info").read_text().split()
+    if len(fields) != 2:
+        raise ValueError("server.info: expected 'IP PORT' on one line")
+    host = fields[0].strip("[]")
+    port = int(fields[1])
+    if not 1 <= port <= 65535:
+        raise ValueError("server.info: port must be 1..65535")
+    files = [line.strip() for line in (folder / "backup.info").read_text().splitlines()]
+    files = [f for f in files if f]
+    if len(files) < 2:
+        raise ValueError("backup.info: expected at least two file paths")
+    return host, port, files
+
+
+def scenario(folder):
+    """Runs the seed's steps, one connection per request as the seed's client does."""
+    try:
+        host, port, files = read_config(folder)
+    except (OSError, ValueError) as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return 2
+    user_id = random.randint(1, 0xFFFFFFFF)
+    first, second = files[0], files[1]
+    name1, name2 = stored_name(first), stored_name(second)
+    print(f"server {f'[{host}]' if ':' in host else host}:{port}, user {user_id}")
+    failures = 0
+
+    def step(title, expected, action):
+        nonlocal failures
+        with Client(host, port, user_id) as client:
+            status, ok, detail = action(client)
+        good = status == expected and ok
+        failures += not good
+        verdict = "ok" if good else f"FAILED (expected {expected}{detail})"
+        print(f"{title}: {status} {verdict}")
+
+    def list_action(client):
+        status, names = client.list()
+        return status, True, ""
+
+    def list_both(client):
+        status, names = client.list()
+        print(f"  files: {', '.join(names)}")
+        ok = name1 in names and name2 in names
+        return status, ok, "" if ok else f" and names {name1!r}, {name2!r}"
+
+    def restore_compare(client):
+        fd, tmp = tempfile.mkstemp(prefix="backup_client-", suffix=".restore")
+        os.close(fd)
+        try:
+            status = client.restore(name1, tmp)
+            same = status == RESTORE_OK and filecmp.cmp(tmp, first, shallow=False)
+            print(f"  restored into {tmp}: {'identical to' if same else 'DIFFERS from'} {first}")
+            return status, same, "" if same else " and identical content"
+        finally:
+            os.unlink(tmp)
+
+    try:
+        step("list (new user)", NO_FILES, list_action)
+        step(f"backup {first} as {name1}", OK, lambda c: (c.backup(name1, first), True, ""))
+        step(f"backup {second} as {name2}", OK, lambda c: (c.backup(name2, second), True, ""))
+        step("list", LIST_OK, list_both)
+        step(f"restore {name1}", RESTORE_OK, restore_compare)
+        step(f"delete {name1}", OK, lambda c: (c.delete(name1), True, ""))
+        step(f"restore {name1} (deleted)", NOT_FOUND,
+             lambda c: (c.restore_to(name1, _Discard()), True, ""))
+    except LocalError as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return 1
+    except ProtocolError as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return 3
+    print("all steps ok" if failures == 0 else f"{failures} step(s) failed")
+    return 0 if failures == 0 else 1
+
+
+class _Discard:
+    """A sink for a payload nobody wants (a restore expected to fail)."""
+
+    def write(self, data):
+        return len(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands (with arguments), as backup-client offers them.
+# ---------------------------------------------------------------------------------------------
+
+def describe(status):
+    return f"{DESCRIPTION.get(status, 'status')} ({status})"
+
+
+def run_command(args):
+    try:
+        host, port = parse_endpoint(args.server)
+        user_id = parse_user_id(args.user)
+    except ValueError as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return 2
+    if args.command == "backup" and args.name is not None and len(args.files) != 1:
+        print("backup_client.py: --name goes with a single FILE", file=sys.stderr)
+        return 2
+    worst = 0
+
+    def report(what, status, success):
+        nonlocal worst
+        if status != success:
+            print(f"backup_client.py: {what}: {describe(status)}", file=sys.stderr)
+            worst = max(worst, 1)
+
+    try:
+        with Client(host, port, user_id, args.timeout) as client:
+            if args.command == "backup":
+                for path in args.files:
+                    name = args.name if args.name is not None else stored_name(path)
+                    try:
+                        report(f"backup {path}", client.backup(name, path), OK)
+                    except LocalError as e:
+                        print(f"backup_client.py: backup {path}: {e}", file=sys.stderr)
+                        worst = max(worst, 1)
+            elif args.command == "restore":
+                output = args.output
+                if output is None:
+                    output = args.name_.rpartition("/")[2]
+                    if output in ("", ".", ".."):
+                        print(f"backup_client.py: cannot derive an output file from "
+                              f"'{args.name_}'; give one with -o", file=sys.stderr)
+                        return 2
+                if output == "-":
+                    status = client.restore_to(args.name_, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                else:
+                    status = client.restore(args.name_, output)
+                report(f"restore {args.name_}", status, RESTORE_OK)
+            elif args.command == "delete":
+                for name in args.names:
+                    report(f"delete {name}", client.delete(name), OK)
+            else:
+                status, names = client.list()
+                if status != NO_FILES:
+                    report("list", status, LIST_OK)
+                for name in names:
+                    sys.stdout.buffer.write(os.fsencode(name) + b"\n")
+    except LocalError as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return 1
+    except ProtocolError as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return 3
+    return worst
+
+
+def main(argv):
+    if not argv:
+        return scenario(Path.cwd())
+    parser = argparse.ArgumentParser(
+        prog="backup_client.py", description=__doc__.split("\n\n")[0],
+        epilog="Exit status: 0 success; 1 an error status from the server or a local file "
+               "problem; 2 usage error; 3 cannot connect, connection lost or a malformed answer. "
+               "'list' for a user with no files (1002) prints nothing and exits 0. With no "
+               "arguments: the seed scenario using server.info and backup.info in the current "
+               "folder.")
+    parser.add_argument("--server", "-s", default="127.0.0.1:1337", metavar="HOST:PORT",
+                        help="server address; IPv6 in brackets (default 127.0.0.1:1337)")
+    parser.add_argument("--user", "-u", required=True, metavar="ID", help="user id")
+    parser.add_argument("--timeout", "-t", type=float, default=30.0, metavar="SECONDS",
+                        help="give up on a silent server after SECONDS (0 waits forever)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("backup", help="store FILEs under their paths, leading '/' stripped")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--name", "-n", help="store the single FILE under NAME")
+    p = sub.add_parser("restore", help="fetch NAME (default output: its last component)")
+    p.add_argument("name_", metavar="NAME")
+    p.add_argument("--output", "-o", metavar="OUTPUT", help="'-' for standard output")
+    p = sub.add_parser("delete", help="remove NAMEs")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    sub.add_parser("list", help="print stored names, one a line")
+    return run_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

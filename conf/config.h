@@ -1,0 +1,82 @@
+// supervisor (root) and, by copy, workers: the Config value, its defaults and its loading.
+#ifndef BACKUPD_CONF_CONFIG_H_
+#define BACKUPD_CONF_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/status.h"
+
+namespace backupd::conf {
+
+// One `listen` entry: host is a numeric IPv4 or IPv6 address (without brackets) or "localhost".
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;  // 0: the kernel picks a free port
+  // "127.0.0.1:1337" or "[::1]:1337".
+  std::string ToString() const;
+};
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+// Everything the daemon is configured with. Defaults are the packaged daemon's.
+struct Config {
+  std::vector<ListenAddress> listen{{"127.0.0.1", 1337}};
+  std::string storage = "/var/lib/backupd";  // made absolute by Load()
+  std::string user = "backupd";
+  std::string group = "backupd";
+  std::string log = "syslog";  // "syslog", "stderr" or an absolute file path
+  LogLevel log_level = LogLevel::kInfo;
+  std::string pid_file = "/run/backupd.pid";
+  uint32_t max_file_size = 0xFFFFFFFFu;  // bytes; the v1 wire cannot say more
+  uint32_t idle_timeout = 30;            // seconds a connection may sit between requests
+  uint32_t request_timeout = 300;        // seconds one whole request may take
+  uint32_t shutdown_timeout = 30;        // seconds in-flight requests get on SIGTERM
+  uint32_t listen_backlog = 128;
+  uint32_t max_connections_per_ip = 0;  // 0 = unlimited
+
+  // Pool: `workers` are started; [workers] min_spare/max_spare/max/max_requests size it.
+  uint32_t workers = 4;
+  uint32_t workers_min_spare = 1;
+  uint32_t workers_max_spare = 8;
+  uint32_t workers_max = 32;
+  uint32_t workers_max_requests = 0;  // recycle after N connections; 0 = never
+
+  std::string status_socket = "/run/backupd.status";  // backupd status reads the scoreboard here
+  std::string status_group;                           // group also allowed to read it ("" = root)
+  std::string metrics_file;                           // Prometheus textfile; "" = off
+};
+
+// What the command line asked for, before the config file is read.
+struct CommandLine {
+  std::string config_path = "/etc/backupd.conf";
+  bool foreground = false;
+  bool test_config = false;
+  bool help = false;
+  bool version = false;
+  bool status = false;                  // `backupd status`: print the scoreboard and exit
+  std::optional<uint16_t> port;         // bare PORT: replaces the port of every listen address
+  std::vector<std::string> overrides;   // -o key=value (as in the file), applied after the file
+  bool config_given = false;            // -c was on the command line
+  std::string help_text;                // filled for --help
+};
+
+// Parses argv with Boost.Program_options. Invalid with a one-line message on a bad option.
+Result<CommandLine> ParseCommandLine(int argc, const char* const* argv);
+
+// Reads the config file (with Boost.Program_options), applies the command line's overrides and
+// port, and validates: an unknown key or bad value is Invalid("FILE:LINE: key: reason").
+// A missing file is an error when -c named it; the default path may be absent (defaults apply).
+Result<Config> LoadConfig(const CommandLine& cmd);
+
+// Cross-field checks that need no system lookups (workers <= workers.max, min_spare <= max_spare,
+// at least one listen address, ...). LoadConfig already calls it.
+Status Validate(const Config& config);
+
+const char* LogLevelName(LogLevel level);
+
+}  // namespace backupd::conf
+
+#endif  // BACKUPD_CONF_CONFIG_H_

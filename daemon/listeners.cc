@@ -1,0 +1,81 @@
+// supervisor (root): socket, bind and listen for each configured address.
+#include "daemon/listeners.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace backupd::daemon {
+
+namespace {
+
+Result<Listener> Bind(const conf::ListenAddress& a, int backlog) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (a.host == "localhost" ? 0 : AI_NUMERICHOST);
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(a.port);
+  int rc = ::getaddrinfo(a.host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) return Status::Invalid("listen " + a.ToString() + ": " + ::gai_strerror(rc));
+  Listener l;
+  l.configured = a;
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    Status s = Status::FromErrno(errno, "socket for " + a.ToString());
+    ::freeaddrinfo(res);
+    return s;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (res->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  bool bound = ::bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, backlog) == 0;
+  int err = errno;
+  ::freeaddrinfo(res);
+  if (!bound) {
+    ::close(fd);
+    return Status::FromErrno(err, "cannot listen on " + a.ToString());
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+    l.bound = "[" + std::string(host) + "]:" + std::to_string(ntohs(sin6->sin6_port));
+  } else {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+    l.bound = std::string(host) + ":" + std::to_string(ntohs(sin->sin_port));
+  }
+  l.fd = fd;
+  return l;
+}
+
+}  // namespace
+
+Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& addresses,
+                                      int backlog) {
+  std::vector<Listener> out;
+  for (const conf::ListenAddress& a : addresses) {
+    Result<Listener> l = Bind(a, backlog);
+    if (!l.ok()) {
+      CloseAll(&out);
+      return l.status();
+    }
+    out.push_back(*l);
+  }
+  return out;
+}
+
+void CloseAll(std::vector<Listener>* listeners) {
+  for (Listener& l : *listeners) ::close(l.fd);
+  listeners->clear();
+}
+
+}  // namespace backupd::daemon

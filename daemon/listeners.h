@@ -1,0 +1,30 @@
+// supervisor (root): binding the configured listen addresses; workers inherit the sockets.
+#ifndef BACKUPD_DAEMON_LISTENERS_H_
+#define BACKUPD_DAEMON_LISTENERS_H_
+
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "protocol/status.h"
+
+namespace backupd::daemon {
+
+// A bound, listening, non-blocking, close-on-exec socket.
+struct Listener {
+  conf::ListenAddress configured;  // as written in the config (port may be 0)
+  std::string bound;               // "ADDR:PORT" with the real port
+  int fd = -1;
+};
+
+// Binds and listens on every address (SO_REUSEADDR; IPV6_V6ONLY for IPv6). On failure closes
+// what it opened and returns the error naming the address.
+Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& addresses,
+                                      int backlog);
+
+// Closes every listener's socket.
+void CloseAll(std::vector<Listener>* listeners);
+
+}  // namespace backupd::daemon
+
+#endif  // BACKUPD_DAEMON_LISTENERS_H_

@@ -1,0 +1,132 @@
+// supervisor (root): Boost.Log sink set-up, level filtering and log-file reopening.
+#include "daemon/log.h"
+
+#include <unistd.h>
+
+#include <boost/core/null_deleter.hpp>
+#include <boost/log/attributes/current_process_id.hpp>
+#include <boost/log/core.hpp>
+#include <boost/log/expressions.hpp>
+#include <boost/log/sinks/sync_frontend.hpp>
+#include <boost/log/sinks/syslog_backend.hpp>
+#include <boost/log/sinks/text_ostream_backend.hpp>
+#include <boost/log/support/date_time.hpp>
+#include <boost/log/utility/setup/common_attributes.hpp>
+#include <boost/make_shared.hpp>
+#include <boost/shared_ptr.hpp>
+#include <cerrno>
+#include <fstream>
+#include <iostream>
+
+namespace backupd::daemon {
+
+namespace logging = boost::log;
+namespace sinks = boost::log::sinks;
+namespace expr = boost::log::expressions;
+
+BOOST_LOG_ATTRIBUTE_KEYWORD(severity, "Severity", conf::LogLevel)
+
+namespace {
+
+using TextSink = sinks::synchronous_sink<sinks::text_ostream_backend>;
+using SyslogSink = sinks::synchronous_sink<sinks::syslog_backend>;
+
+struct State {
+  boost::shared_ptr<sinks::sink> sink;
+  boost::shared_ptr<TextSink> file_sink;  // set when logging to a file
+  boost::shared_ptr<std::ostream> file_stream;
+  std::string file_path;
+  conf::LogLevel level = conf::LogLevel::kInfo;
+  bool attributes_added = false;
+};
+
+State& GetState() {
+  static State state;
+  return state;
+}
+
+void SetTextFormat(TextSink& sink) {
+  sink.set_formatter(expr::stream << expr::format_date_time<boost::posix_time::ptime>(
+                                         "TimeStamp", "%Y-%m-%d %H:%M:%S")
+                                  << " backupd[" << ::getpid() << "] " << severity << ": "
+                                  << expr::smessage);
+}
+
+Result<boost::shared_ptr<std::ostream>> OpenLogFile(const std::string& path) {
+  auto file = boost::make_shared<std::ofstream>(path, std::ios::app);
+  if (!*file) return Status::FromErrno(errno, "cannot open log file " + path);
+  return boost::shared_ptr<std::ostream>(file);
+}
+
+}  // namespace
+
+Logger& GlobalLogger() {
+  static Logger logger;
+  return logger;
+}
+
+Status SetUpLogging(const conf::Config& config) {
+  State& st = GetState();
+  boost::shared_ptr<sinks::sink> sink;
+  boost::shared_ptr<TextSink> file_sink;
+  boost::shared_ptr<std::ostream> file_stream;
+  if (config.log == "syslog") {
+    auto backend = boost::make_shared<sinks::syslog_backend>(
+        logging::keywords::facility = sinks::syslog::daemon,
+        logging::keywords::use_impl = sinks::syslog::native, logging::keywords::ident = "backupd");
+    sinks::syslog::custom_severity_mapping<conf::LogLevel> mapping("Severity");
+    mapping[conf::LogLevel::kDebug] = sinks::syslog::debug;
+    mapping[conf::LogLevel::kInfo] = sinks::syslog::info;
+    mapping[conf::LogLevel::kWarning] = sinks::syslog::warning;
+    mapping[conf::LogLevel::kError] = sinks::syslog::error;
+    backend->set_severity_mapper(mapping);
+    auto s = boost::make_shared<SyslogSink>(backend);
+    s->set_formatter(expr::stream << severity << ": " << expr::smessage);
+    s->set_filter(severity >= config.log_level);
+    sink = s;
+  } else {
+    auto s = boost::make_shared<TextSink>();
+    if (config.log == "stderr") {
+      s->locked_backend()->add_stream(
+          boost::shared_ptr<std::ostream>(&std::clog, boost::null_deleter()));
+    } else {
+      Result<boost::shared_ptr<std::ostream>> file = OpenLogFile(config.log);
+      if (!file.ok()) return file.status();
+      file_stream = *file;
+      s->locked_backend()->add_stream(file_stream);
+      file_sink = s;
+    }
+    s->locked_backend()->auto_flush(true);
+    SetTextFormat(*s);
+    s->set_filter(severity >= config.log_level);
+    sink = s;
+  }
+
+  auto core = logging::core::get();
+  if (!st.attributes_added) {
+    logging::add_common_attributes();
+    st.attributes_added = true;
+  }
+  if (st.sink) core->remove_sink(st.sink);
+  core->add_sink(sink);
+  st.sink = sink;
+  st.file_sink = file_sink;
+  st.file_stream = file_stream;
+  st.file_path = file_sink ? config.log : std::string();
+  st.level = config.log_level;
+  return Status::Ok();
+}
+
+Status ReopenLogs() {
+  State& st = GetState();
+  if (!st.file_sink) return Status::Ok();
+  Result<boost::shared_ptr<std::ostream>> file = OpenLogFile(st.file_path);
+  if (!file.ok()) return file.status();
+  auto backend = st.file_sink->locked_backend();
+  backend->remove_stream(st.file_stream);
+  st.file_stream = *file;
+  backend->add_stream(st.file_stream);
+  return Status::Ok();
+}
+
+}  // namespace backupd::daemon

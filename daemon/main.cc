@@ -1,0 +1,82 @@
+// supervisor (root): backupd's entry point — options, config, log, storage, sockets, then the loop.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "conf/config.h"
+#include "daemon/listeners.h"
+#include "daemon/log.h"
+#include "daemon/preflight.h"
+#include "daemon/process.h"
+#include "daemon/supervisor.h"
+
+namespace {
+
+int Fail(const backupd::Status& s) {
+  std::cerr << "backupd: " << s.message() << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace backupd;
+  Result<conf::CommandLine> cmd = conf::ParseCommandLine(argc, argv);
+  if (!cmd.ok()) {
+    std::cerr << "backupd: " << cmd.status().message() << "\nTry 'backupd --help'.\n";
+    return 2;
+  }
+  if (cmd->help) {
+    std::cout << cmd->help_text;
+    return 0;
+  }
+  if (cmd->version) {
+    std::cout << "backupd " << BACKUPD_VERSION << "\n";
+    return 0;
+  }
+  if (cmd->status) return Fail(Status::Invalid("'status' is not available yet in this version"));
+
+  Result<conf::Config> config = conf::LoadConfig(*cmd);
+  if (!config.ok()) return Fail(config.status());
+  Result<worker::Identity> identity = daemon::ResolveIdentity(*config);
+  if (!identity.ok()) return Fail(identity.status());
+  if (cmd->test_config) {
+    Status s = daemon::CheckStorage(*config, *identity);
+    if (!s.ok()) return Fail(s);
+    std::cout << "backupd: configuration " << cmd->config_path << " is OK\n";
+    return 0;
+  }
+
+  Status s = daemon::SetUpLogging(*config);
+  if (!s.ok()) return Fail(s);
+  if (!identity->drop) {
+    BACKUPD_LOG(kWarning) << "not started as root: workers keep uid " << identity->uid
+                          << " and are not chrooted (storage confinement still applies)";
+  }
+  s = daemon::PidFile::CheckNotRunning(config->pid_file);
+  if (!s.ok()) return Fail(s);
+  s = daemon::PrepareStorage(*config, *identity);
+  if (!s.ok()) return Fail(s);
+  Result<std::vector<daemon::Listener>> listeners =
+      daemon::BindAll(config->listen, static_cast<int>(config->listen_backlog));
+  if (!listeners.ok()) return Fail(listeners.status());
+  for (const daemon::Listener& l : *listeners) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
+
+  if (!cmd->foreground) {
+    s = daemon::Daemonize();
+    if (!s.ok()) return Fail(s);
+  }
+  s = daemon::PidFile::Write(config->pid_file);
+  if (!s.ok()) {
+    BACKUPD_LOG(kError) << s.message();
+    return 1;
+  }
+  BACKUPD_LOG(kInfo) << "backupd " << BACKUPD_VERSION << " started, storage " << config->storage
+                     << ", " << config->workers << " workers";
+
+  daemon::SupervisorSetup setup{*cmd, *config, *listeners, *identity};
+  int rc = daemon::Supervisor(std::move(setup)).Run();
+  daemon::PidFile::Remove(config->pid_file);
+  return rc;
+}

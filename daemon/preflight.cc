@@ -1,0 +1,74 @@
+// supervisor (root): user/group lookup and storage folder creation and checks.
+#include "daemon/preflight.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+namespace backupd::daemon {
+
+Result<worker::Identity> ResolveIdentity(const conf::Config& config) {
+  worker::Identity id;
+  if (::geteuid() != 0) {
+    id.drop = false;
+    id.uid = ::getuid();
+    id.gid = ::getgid();
+    return id;
+  }
+  errno = 0;
+  const passwd* pw = ::getpwnam(config.user.c_str());
+  if (pw == nullptr) return Status::Invalid("user '" + config.user + "' does not exist");
+  errno = 0;
+  const group* gr = ::getgrnam(config.group.c_str());
+  if (gr == nullptr) return Status::Invalid("group '" + config.group + "' does not exist");
+  if (pw->pw_uid == 0 || gr->gr_gid == 0) {
+    return Status::Invalid("workers must not run as root: user '" + config.user + "', group '" +
+                           config.group + "'");
+  }
+  id.uid = pw->pw_uid;
+  id.gid = gr->gr_gid;
+  return id;
+}
+
+Status CheckStorage(const conf::Config& config, const worker::Identity& id) {
+  struct stat st {};
+  if (::lstat(config.storage.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::Ok();  // will be created
+    return Status::FromErrno(errno, "storage " + config.storage);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::Invalid("storage " + config.storage + " is not a directory (or is a symlink)");
+  }
+  if (st.st_uid != id.uid) {
+    return Status::Denied("storage " + config.storage + " is owned by uid " +
+                          std::to_string(st.st_uid) + ", not by the worker user (uid " +
+                          std::to_string(id.uid) + "); chown it or pick another folder");
+  }
+  return Status::Ok();
+}
+
+Status PrepareStorage(const conf::Config& config, const worker::Identity& id) {
+  const std::string& path = config.storage;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::FromErrno(errno, "storage " + path);
+    for (size_t slash = path.find('/', 1); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      std::string parent = path.substr(0, slash);
+      if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+        return Status::FromErrno(errno, "cannot create " + parent);
+      }
+    }
+    if (::mkdir(path.c_str(), 0700) != 0) return Status::FromErrno(errno, "cannot create " + path);
+    if (id.drop && ::chown(path.c_str(), id.uid, id.gid) != 0) {
+      return Status::FromErrno(errno, "cannot chown " + path);
+    }
+  }
+  return CheckStorage(config, id);
+}
+
+}  // namespace backupd::daemon

@@ -1,0 +1,25 @@
+// supervisor (root): checks before serving — who workers become, and a storage folder they own.
+#ifndef BACKUPD_DAEMON_PREFLIGHT_H_
+#define BACKUPD_DAEMON_PREFLIGHT_H_
+
+#include "conf/config.h"
+#include "protocol/status.h"
+#include "worker/privdrop.h"
+
+namespace backupd::daemon {
+
+// As root: looks up `user` and `group` (refusing uid 0 or gid 0) and returns a dropping identity.
+// Not as root: the current uid/gid, without chroot (a developer's machine).
+Result<worker::Identity> ResolveIdentity(const conf::Config& config);
+
+// Creates `storage` (and missing parents, 0755) if absent, owned by the worker identity, mode
+// 0700. An existing folder must be a real directory (not a symlink) owned by that identity;
+// it is never chowned behind the sysadmin's back.
+Status PrepareStorage(const conf::Config& config, const worker::Identity& id);
+
+// For `backupd -t`: what PrepareStorage would refuse, without creating anything.
+Status CheckStorage(const conf::Config& config, const worker::Identity& id);
+
+}  // namespace backupd::daemon
+
+#endif  // BACKUPD_DAEMON_PREFLIGHT_H_

@@ -1,0 +1,283 @@
+// shared (any privilege): protocol v1 encode/decode, header checks, name rules, request parser.
+#include "protocol/wire.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
+
+namespace backupd::protocol {
+
+void PutU16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v & 0xFFu);
+  p[1] = static_cast<uint8_t>(v >> 8);
+}
+
+void PutU32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>((v >> (8 * i)) & 0xFFu);
+}
+
+uint16_t GetU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+uint32_t GetU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+RequestHeader DecodeRequestHeader(const std::array<uint8_t, kRequestHeaderSize>& bytes) {
+  RequestHeader h;
+  h.user_id = GetU32(&bytes[0]);
+  h.version = bytes[4];
+  h.op = bytes[5];
+  h.name_len = GetU16(&bytes[6]);
+  return h;
+}
+
+std::array<uint8_t, kRequestHeaderSize> EncodeRequestHeader(const RequestHeader& h) {
+  std::array<uint8_t, kRequestHeaderSize> b{};
+  PutU32(&b[0], h.user_id);
+  b[4] = h.version;
+  b[5] = h.op;
+  PutU16(&b[6], h.name_len);
+  return b;
+}
+
+ResponseHeader DecodeResponseHeader(const std::array<uint8_t, kResponseHeaderSize>& bytes) {
+  ResponseHeader h;
+  h.version = bytes[0];
+  h.status = GetU16(&bytes[1]);
+  h.name_len = GetU16(&bytes[3]);
+  return h;
+}
+
+std::array<uint8_t, kResponseHeaderSize> EncodeResponseHeader(const ResponseHeader& h) {
+  std::array<uint8_t, kResponseHeaderSize> b{};
+  b[0] = h.version;
+  PutU16(&b[1], h.status);
+  PutU16(&b[3], h.name_len);
+  return b;
+}
+
+bool IsKnownOp(uint8_t op) {
+  switch (static_cast<Op>(op)) {
+    case Op::kBackup:
+    case Op::kRestore:
+    case Op::kDelete:
+    case Op::kList:
+      return true;
+  }
+  return false;
+}
+
+bool HasRequestPayload(Op op) { return op == Op::kBackup; }
+
+bool HasResponsePayload(uint16_t status) {
+  return status == static_cast<uint16_t>(Code::kRestoreOk) ||
+         status == static_cast<uint16_t>(Code::kListOk);
+}
+
+bool IsKnownStatus(uint16_t status) {
+  switch (static_cast<Code>(status)) {
+    case Code::kRestoreOk:
+    case Code::kListOk:
+    case Code::kOk:
+    case Code::kNotFound:
+    case Code::kNoFiles:
+    case Code::kError:
+      return true;
+  }
+  return false;
+}
+
+Status CheckRequestHeader(const RequestHeader& h) {
+  if (h.version != kVersion1) {
+    return Status::Invalid("unsupported protocol version " + std::to_string(h.version));
+  }
+  if (!IsKnownOp(h.op)) return Status::Invalid("unknown op " + std::to_string(h.op));
+  if (static_cast<Op>(h.op) == Op::kList) {
+    if (h.name_len != 0) return Status::Invalid("list request with a name");
+    return Status::Ok();
+  }
+  if (h.name_len == 0) return Status::Invalid("empty name");
+  if (h.name_len > kMaxNameLen) {
+    return Status::Invalid("name of " + std::to_string(h.name_len) + " bytes is over " +
+                           std::to_string(kMaxNameLen));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> NormalizeName(std::string_view raw) {
+  if (raw.size() > kMaxNameLen) return Status::Invalid("name too long");
+  if (raw.find('\0') != std::string_view::npos) return Status::Invalid("name contains NUL");
+  // As tar does: an absolute name is stored relative to the user's folder.
+  const size_t first = raw.find_first_not_of('/');
+  if (first == std::string_view::npos) return Status::Invalid("empty name");
+  std::string_view rest = raw.substr(first);
+  size_t pos = 0;
+  while (true) {
+    const size_t slash = rest.find('/', pos);
+    const std::string_view comp =
+        rest.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    if (comp.empty()) return Status::Invalid("empty path component");
+    if (comp == "." || comp == "..") return Status::Invalid("'.' or '..' path component");
+    if (comp.size() > kMaxComponentLen) return Status::Invalid("path component too long");
+    if (comp.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+      return Status::Invalid("reserved name prefix");
+    }
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
+  }
+  return std::string(rest);
+}
+
+namespace {
+
+void AppendU16(std::string& out, uint16_t v) {
+  uint8_t b[2];
+  PutU16(b, v);
+  out.append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+void AppendU32(std::string& out, uint32_t v) {
+  uint8_t b[4];
+  PutU32(b, v);
+  out.append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+// The wire cannot express a longer name; a caller passing one has skipped its own checks.
+uint16_t NameLenOrAbort(std::string_view name) {
+  if (name.size() > std::numeric_limits<uint16_t>::max()) std::abort();
+  return static_cast<uint16_t>(name.size());
+}
+
+}  // namespace
+
+std::string EncodeResponsePrefix(uint16_t status, std::string_view name, uint32_t payload_size) {
+  std::string out;
+  out.reserve(kResponseHeaderSize + name.size() + kSizeFieldSize);
+  out.push_back(static_cast<char>(kVersion1));
+  AppendU16(out, status);
+  AppendU16(out, NameLenOrAbort(name));
+  out.append(name);
+  if (HasResponsePayload(status)) AppendU32(out, payload_size);
+  return out;
+}
+
+std::string EncodeRequestPrefix(uint32_t user_id, Op op, std::string_view name,
+                                uint32_t payload_size) {
+  std::string out;
+  out.reserve(kRequestHeaderSize + name.size() + kSizeFieldSize);
+  AppendU32(out, user_id);
+  out.push_back(static_cast<char>(kVersion1));
+  out.push_back(static_cast<char>(op));
+  AppendU16(out, NameLenOrAbort(name));
+  out.append(name);
+  if (HasRequestPayload(op)) AppendU32(out, payload_size);
+  return out;
+}
+
+std::string RandomListName(std::mt19937_64& rng) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::uniform_int_distribution<size_t> pick(0, kAlphabet.size() - 1);
+  std::string out(kListNameLen, '\0');
+  for (char& c : out) c = kAlphabet[pick(rng)];
+  return out;
+}
+
+RequestParser::RequestParser(uint64_t max_file_size) : max_file_size_(max_file_size) {}
+
+void RequestParser::Reset() {
+  state_ = State::kHeader;
+  error_ = Status::Ok();
+  header_ = RequestHeader();
+  buf_.clear();
+  name_.clear();
+  payload_size_ = 0;
+  payload_.clear();
+}
+
+void RequestParser::Fail(Status s) {
+  state_ = State::kError;
+  error_ = std::move(s);
+}
+
+void RequestParser::AfterHeader() {
+  std::array<uint8_t, kRequestHeaderSize> b{};
+  std::copy(buf_.begin(), buf_.end(), b.begin());
+  buf_.clear();
+  header_ = DecodeRequestHeader(b);
+  Status s = CheckRequestHeader(header_);
+  if (!s.ok()) return Fail(std::move(s));
+  if (header_.name_len == 0) return AfterName();
+  state_ = State::kName;
+}
+
+void RequestParser::AfterName() {
+  if (header_.name_len != 0) {
+    Result<std::string> n = NormalizeName(buf_);
+    buf_.clear();
+    if (!n.ok()) return Fail(n.status());
+    name_ = std::move(n).value();
+  }
+  state_ = HasRequestPayload(static_cast<Op>(header_.op)) ? State::kSize : State::kDone;
+}
+
+void RequestParser::AfterSize() {
+  payload_size_ = GetU32(reinterpret_cast<const uint8_t*>(buf_.data()));
+  buf_.clear();
+  if (payload_size_ > max_file_size_) {
+    return Fail(Status::TooLarge("payload of " + std::to_string(payload_size_) +
+                                 " bytes is over max_file_size " + std::to_string(max_file_size_)));
+  }
+  state_ = payload_size_ == 0 ? State::kDone : State::kPayload;
+}
+
+size_t RequestParser::Feed(const uint8_t* data, size_t len) {
+  size_t used = 0;
+  while (used < len) {
+    size_t want = 0;
+    std::string* into = &buf_;
+    switch (state_) {
+      case State::kHeader:
+        want = kRequestHeaderSize - buf_.size();
+        break;
+      case State::kName:
+        want = header_.name_len - buf_.size();
+        break;
+      case State::kSize:
+        want = kSizeFieldSize - buf_.size();
+        break;
+      case State::kPayload:
+        want = payload_size_ - payload_.size();
+        into = &payload_;
+        break;
+      case State::kDone:
+      case State::kError:
+        return used;
+    }
+    const size_t take = std::min(want, len - used);
+    into->append(reinterpret_cast<const char*>(data + used), take);
+    used += take;
+    if (take < want) break;
+    switch (state_) {
+      case State::kHeader:
+        AfterHeader();
+        break;
+      case State::kName:
+        AfterName();
+        break;
+      case State::kSize:
+        AfterSize();
+        break;
+      case State::kPayload:
+        state_ = State::kDone;
+        break;
+      case State::kDone:
+      case State::kError:
+        break;
+    }
+  }
+  return used;
+}
+
+}  // namespace backupd::protocol

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh Debian 12 checkout: installs what it needs (as root), checks
+# formatting, builds with warnings as errors, runs ctest, then the Debian package test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libgtest-dev libgmock-dev
+  python3 clang-format procps)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+echo "== clang-format"
+mapfile -t sources < <(git ls-files '*.cc' '*.h' 2>/dev/null || find . -name '*.cc' -o -name '*.h')
+clang-format --dry-run --Werror "${sources[@]}"
+
+echo "== build"
+cmake -S . -B build-test -DBACKUPD_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-test -j2
+
+echo "== ctest"
+ctest --test-dir build-test --output-on-failure -j2 --timeout 300
+
+if [ -x tests/package/run.sh ] && [ "$(id -u)" = 0 ]; then
+  echo "== package"
+  tests/package/run.sh
+fi

@@ -1,0 +1,564 @@
+// tests (unprivileged or root): UserDir on real temp folders — atomic uploads, confinement
+// against planted symlinks and "..", pruning, listing — and injected EIO/ENOSPC via a Sys mock.
+#include "worker/user_dir.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace backupd::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::_;
+using ::testing::AnyNumber;
+using ::testing::AnyOf;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::NiceMock;
+using ::testing::SetErrnoAndReturn;
+
+constexpr uint32_t kUser = 42;
+constexpr uint32_t kOtherUser = 43;
+
+// Forwards to the kernel unless a test says otherwise for one call.
+class MockSys : public Sys {
+ public:
+  MockSys() {
+    Sys* real = &RealSys();
+    ON_CALL(*this, OpenAt2).WillByDefault(testing::Invoke(real, &Sys::OpenAt2));
+    ON_CALL(*this, MkdirAt).WillByDefault(testing::Invoke(real, &Sys::MkdirAt));
+    ON_CALL(*this, UnlinkAt).WillByDefault(testing::Invoke(real, &Sys::UnlinkAt));
+    ON_CALL(*this, RenameAt).WillByDefault(testing::Invoke(real, &Sys::RenameAt));
+    ON_CALL(*this, FstatAt).WillByDefault(testing::Invoke(real, &Sys::FstatAt));
+    ON_CALL(*this, Write).WillByDefault(testing::Invoke(real, &Sys::Write));
+    ON_CALL(*this, Fsync).WillByDefault(testing::Invoke(real, &Sys::Fsync));
+    ON_CALL(*this, Close).WillByDefault(testing::Invoke(real, &Sys::Close));
+    ON_CALL(*this, Fchmod).WillByDefault(testing::Invoke(real, &Sys::Fchmod));
+    ON_CALL(*this, GetRandom).WillByDefault(testing::Invoke(real, &Sys::GetRandom));
+  }
+  MOCK_METHOD(int, OpenAt2, (int, const char*, uint64_t, uint64_t, uint64_t), (override));
+  MOCK_METHOD(int, MkdirAt, (int, const char*, mode_t), (override));
+  MOCK_METHOD(int, UnlinkAt, (int, const char*, int), (override));
+  MOCK_METHOD(int, RenameAt, (int, const char*, int, const char*), (override));
+  MOCK_METHOD(int, FstatAt, (int, const char*, struct stat*, int), (override));
+  MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
+  MOCK_METHOD(int, Fsync, (int), (override));
+  MOCK_METHOD(int, Close, (int), (override));
+  MOCK_METHOD(int, Fchmod, (int, mode_t), (override));
+  MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
+};
+
+std::string ReadPath(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void WritePath(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+}
+
+// Reads the whole descriptor and closes it.
+std::string ReadAndClose(int fd) {
+  std::string content;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) content.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return content;
+}
+
+mode_t ModeOf(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// Every name beneath `root` (not following links), relative to it, sorted.
+std::vector<std::string> Tree(const fs::path& root) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    names.push_back(fs::relative(entry.path(), root).string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool HasTempFile(const fs::path& root) {
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.path().filename().string().rfind(".backupd-tmp-", 0) == 0) return true;
+  }
+  return false;
+}
+
+class UserDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/user_dir_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    storage_ = root_ / "storage";
+    outside_ = root_ / "outside";
+    fs::create_directory(storage_);
+    fs::create_directory(outside_);
+    storage_fd_ = open(storage_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(storage_fd_, 0);
+  }
+  void TearDown() override {
+    if (storage_fd_ >= 0) close(storage_fd_);
+    fs::remove_all(root_);
+  }
+
+  UserDir OpenUser(uint32_t user, Sys* sys = &RealSys()) {
+    Result<UserDir> dir = UserDir::Open(sys, storage_fd_, user, true);
+    EXPECT_TRUE(dir.ok()) << dir.status().ToString();
+    return std::move(dir).value();
+  }
+
+  static Status Store(UserDir& dir, const std::string& name, const std::string& content) {
+    Result<Upload> upload = dir.BeginUpload(name);
+    if (!upload.ok()) return upload.status();
+    Status st = upload->Write(content.data(), content.size());
+    if (!st.ok()) return st;
+    return upload->Commit();
+  }
+
+  static Result<std::string> Restore(UserDir& dir, const std::string& name) {
+    Result<OpenFile> file = dir.OpenForRead(name);
+    if (!file.ok()) return file.status();
+    std::string content = ReadAndClose(file->fd);
+    EXPECT_EQ(file->size, content.size());
+    return content;
+  }
+
+  fs::path UserPath(uint32_t user = kUser) const { return storage_ / std::to_string(user); }
+
+  fs::path root_;
+  fs::path storage_;
+  fs::path outside_;
+  int storage_fd_ = -1;
+};
+
+TEST_F(UserDirTest, RoundTripKeepsExactBytes) {
+  UserDir dir = OpenUser(kUser);
+  const std::string content("hello\0world\xff\n", 13);
+  ASSERT_TRUE(Store(dir, "hello.bin", content).ok());
+  EXPECT_EQ(ReadPath(UserPath() / "hello.bin"), content);
+  Result<std::string> back = Restore(dir, "hello.bin");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, content);
+}
+
+TEST_F(UserDirTest, EmptyFileRoundTrips) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "empty", "").ok());
+  Result<std::string> back = Restore(dir, "empty");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, "");
+}
+
+TEST_F(UserDirTest, ModesAreSetDespiteUmask) {
+  // A umask that strips owner bits: the modes must come out exact anyway.
+  mode_t old_mask = umask(0277);
+  Status st;
+  {
+    UserDir dir = OpenUser(kUser);
+    st = Store(dir, "a/b/c.txt", "x");
+  }
+  umask(old_mask);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(ModeOf(UserPath()), 0700u);
+  EXPECT_EQ(ModeOf(UserPath() / "a"), 0700u);
+  EXPECT_EQ(ModeOf(UserPath() / "a" / "b"), 0700u);
+  EXPECT_EQ(ModeOf(UserPath() / "a" / "b" / "c.txt"), 0600u);
+  EXPECT_EQ(ReadPath(UserPath() / "a" / "b" / "c.txt"), "x");
+}
+
+TEST_F(UserDirTest, OverwriteKeepsOnlyTheNewContent) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "f", "the first, longer version").ok());
+  ASSERT_TRUE(Store(dir, "f", "v2").ok());
+  EXPECT_EQ(*Restore(dir, "f"), "v2");
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("f"));
+}
+
+TEST_F(UserDirTest, InterruptedUploadLeavesOldVersionAndNoTempFile) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "sub/f", "old").ok());
+  {
+    Result<Upload> upload = dir.BeginUpload("sub/f");
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE(upload->Write("new partial", 11).ok());
+    EXPECT_TRUE(HasTempFile(UserPath()));
+    EXPECT_EQ(ModeOf(UserPath() / "sub"), 0700u);
+  }
+  EXPECT_EQ(*Restore(dir, "sub/f"), "old");
+  EXPECT_FALSE(HasTempFile(UserPath()));
+  {
+    Result<Upload> upload = dir.BeginUpload("sub/new");
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE(upload->Write("abc", 3).ok());
+  }
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("sub", "sub/f"));
+}
+
+TEST_F(UserDirTest, TempFilesAreMode0600AndBesideTheTarget) {
+  UserDir dir = OpenUser(kUser);
+  Result<Upload> upload = dir.BeginUpload("x/y");
+  ASSERT_TRUE(upload.ok());
+  std::vector<std::string> names = Tree(UserPath() / "x");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names[0].rfind(".backupd-tmp-", 0), 0u) << names[0];
+  EXPECT_EQ(ModeOf(UserPath() / "x" / names[0]), 0600u);
+}
+
+TEST_F(UserDirTest, UploadOntoAFolderIsRefused) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "d/inner", "x").ok());
+  Result<Upload> upload = dir.BeginUpload("d");
+  ASSERT_FALSE(upload.ok());
+  EXPECT_THAT(upload.status().code(), AnyOf(Status::Code::kInvalid, Status::Code::kDenied));
+  EXPECT_EQ(*Restore(dir, "d/inner"), "x");
+  EXPECT_FALSE(HasTempFile(UserPath()));
+}
+
+TEST_F(UserDirTest, UploadBelowAFileIsRefused) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "f", "x").ok());
+  Result<Upload> upload = dir.BeginUpload("f/g");
+  ASSERT_FALSE(upload.ok());
+  EXPECT_EQ(upload.status().code(), Status::Code::kInvalid);
+  EXPECT_EQ(*Restore(dir, "f"), "x");
+}
+
+TEST_F(UserDirTest, ReservedAndDegenerateNamesAreRefused) {
+  UserDir dir = OpenUser(kUser);
+  for (const char* name : {"", ".", "..", "a/..", "a/", ".backupd-tmp-1", "a/.backupd-x/b"}) {
+    Result<Upload> upload = dir.BeginUpload(name);
+    EXPECT_FALSE(upload.ok()) << name;
+  }
+  EXPECT_THAT(Tree(UserPath()), IsEmpty());
+}
+
+TEST_F(UserDirTest, OpenForReadOfAbsentNameIsNotFound) {
+  UserDir dir = OpenUser(kUser);
+  EXPECT_EQ(dir.OpenForRead("nope").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(dir.OpenForRead("no/such/folder").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(UserDirTest, OpenForReadOfAFolderIsNotFound) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "d/f", "x").ok());
+  EXPECT_EQ(dir.OpenForRead("d").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(UserDirTest, SymlinkToAFileIsNeverFollowed) {
+  WritePath(outside_ / "secret", "TOP SECRET");
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "real.txt", "mine").ok());
+  fs::create_symlink(outside_ / "secret", UserPath() / "abs");
+  fs::create_symlink("../../outside/secret", UserPath() / "rel");
+  fs::create_symlink("real.txt", UserPath() / "inside");
+
+  for (const char* name : {"abs", "rel", "inside"}) {
+    Result<OpenFile> file = dir.OpenForRead(name);
+    ASSERT_FALSE(file.ok()) << name;
+    EXPECT_THAT(file.status().code(), AnyOf(Status::Code::kNotFound, Status::Code::kDenied));
+  }
+  Result<std::vector<std::string>> names = dir.List();
+  ASSERT_TRUE(names.ok());
+  EXPECT_THAT(*names, ElementsAre("real.txt"));
+
+  // Delete never reaches the target; upload replaces the link itself, not the target.
+  EXPECT_FALSE(dir.Remove("abs").ok());
+  ASSERT_TRUE(Store(dir, "rel", "overwritten").ok());
+  EXPECT_EQ(ReadPath(outside_ / "secret"), "TOP SECRET");
+  EXPECT_FALSE(fs::is_symlink(UserPath() / "rel"));
+  EXPECT_EQ(ReadPath(UserPath() / "rel"), "overwritten");
+}
+
+TEST_F(UserDirTest, SymlinkedFolderIsNeverFollowed) {
+  WritePath(outside_ / "secret", "TOP SECRET");
+  UserDir dir = OpenUser(kUser);
+  fs::create_symlink(outside_, UserPath() / "sub");
+  fs::create_directory(UserPath() / "real");
+  fs::create_symlink(outside_, UserPath() / "real" / "deeper");
+
+  for (const char* name : {"sub/secret", "real/deeper/secret"}) {
+    Result<OpenFile> file = dir.OpenForRead(name);
+    ASSERT_FALSE(file.ok()) << name;
+    EXPECT_THAT(file.status().code(), AnyOf(Status::Code::kNotFound, Status::Code::kDenied));
+  }
+  for (const char* name : {"sub/x", "sub/new/x", "real/deeper/x"}) {
+    Result<Upload> upload = dir.BeginUpload(name);
+    EXPECT_FALSE(upload.ok()) << name;
+  }
+  EXPECT_FALSE(dir.Remove("sub/secret").ok());
+  EXPECT_THAT(Tree(outside_), ElementsAre("secret"));
+  EXPECT_EQ(ReadPath(outside_ / "secret"), "TOP SECRET");
+  Result<std::vector<std::string>> names = dir.List();
+  ASSERT_TRUE(names.ok());
+  EXPECT_THAT(*names, IsEmpty());
+}
+
+TEST_F(UserDirTest, DotDotIsRefusedEvenUnnormalized) {
+  UserDir other = OpenUser(kOtherUser);
+  ASSERT_TRUE(Store(other, "f", "theirs").ok());
+  UserDir dir = OpenUser(kUser);
+  // "a" exists so that the walk reaches the ".." rather than stopping at a missing folder.
+  fs::create_directory(UserPath() / "a");
+
+  for (const char* name : {"../43/f", "a/../../43/f"}) {
+    Result<OpenFile> file = dir.OpenForRead(name);
+    ASSERT_FALSE(file.ok()) << name;
+    EXPECT_EQ(file.status().code(), Status::Code::kDenied) << name;
+    EXPECT_FALSE(dir.Remove(name).ok()) << name;
+  }
+  for (const char* name : {"../43/f", "../escape", "a/../../escape", "../../outside/x"}) {
+    Result<Upload> upload = dir.BeginUpload(name);
+    EXPECT_FALSE(upload.ok()) << name;
+  }
+  EXPECT_EQ(ReadPath(UserPath(kOtherUser) / "f"), "theirs");
+  EXPECT_THAT(Tree(storage_), ElementsAre("42", "42/a", "43", "43/f"));
+  EXPECT_THAT(Tree(outside_), IsEmpty());
+}
+
+TEST_F(UserDirTest, AbsoluteNamesStayBeneath) {
+  UserDir dir = OpenUser(kUser);
+  const std::string outside_file = (outside_ / "abs").string();
+  EXPECT_FALSE(dir.BeginUpload(outside_file).ok());
+  EXPECT_FALSE(dir.OpenForRead("/etc/passwd").ok());
+  EXPECT_THAT(Tree(outside_), IsEmpty());
+}
+
+TEST_F(UserDirTest, RemovePrunesEmptyFoldersOnly) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "a/b/c/f1", "1").ok());
+  ASSERT_TRUE(Store(dir, "a/keep", "2").ok());
+  ASSERT_TRUE(dir.Remove("a/b/c/f1").ok());
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "a/keep"));
+  ASSERT_TRUE(dir.Remove("a/keep").ok());
+  EXPECT_THAT(Tree(UserPath()), IsEmpty());
+  EXPECT_TRUE(fs::is_directory(UserPath()));
+  ASSERT_TRUE(Store(dir, "top", "3").ok());
+  ASSERT_TRUE(dir.Remove("top").ok());
+  EXPECT_TRUE(fs::is_directory(UserPath()));
+}
+
+TEST_F(UserDirTest, RemoveOfAbsentOrFolderName) {
+  UserDir dir = OpenUser(kUser);
+  EXPECT_EQ(dir.Remove("nope").code(), Status::Code::kNotFound);
+  EXPECT_EQ(dir.Remove("no/such").code(), Status::Code::kNotFound);
+  ASSERT_TRUE(Store(dir, "d/x", "x").ok());
+  Status st = dir.Remove("d");
+  EXPECT_THAT(st.code(), AnyOf(Status::Code::kInvalid, Status::Code::kNotFound));
+  EXPECT_EQ(ReadPath(UserPath() / "d" / "x"), "x");
+}
+
+TEST_F(UserDirTest, ListIsSortedBytewiseAndSkipsTempLinksAndSpecialFiles) {
+  UserDir dir = OpenUser(kUser);
+  for (const char* name : {"b", "a/z", "a/b", "B", "\xc3\xa9", "a-b", "deep/er/est"}) {
+    ASSERT_TRUE(Store(dir, name, "x").ok()) << name;
+  }
+  Result<Upload> pending = dir.BeginUpload("a/pending");
+  ASSERT_TRUE(pending.ok());
+  fs::create_symlink(outside_, UserPath() / "linkdir");
+  fs::create_symlink(UserPath() / "b", UserPath() / "linkfile");
+  ASSERT_EQ(mkfifo((UserPath() / "fifo").c_str(), 0600), 0);
+  fs::create_directory(UserPath() / "emptydir");
+
+  Result<std::vector<std::string>> names = dir.List();
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  EXPECT_THAT(*names, ElementsAre("B", "a-b", "a/b", "a/z", "b", "deep/er/est", "\xc3\xa9"));
+  EXPECT_EQ(dir.OpenForRead("fifo").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(UserDirTest, MissingUserIsNotFoundAndNotCreated) {
+  Result<UserDir> dir = UserDir::Open(&RealSys(), storage_fd_, 7, false);
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.status().code(), Status::Code::kNotFound);
+  EXPECT_FALSE(fs::exists(storage_ / "7"));
+}
+
+TEST_F(UserDirTest, EmptyUserListsNothing) {
+  UserDir dir = OpenUser(kUser);
+  Result<std::vector<std::string>> names = dir.List();
+  ASSERT_TRUE(names.ok());
+  EXPECT_THAT(*names, IsEmpty());
+}
+
+TEST_F(UserDirTest, UserFolderThatIsASymlinkIsRefused) {
+  fs::create_symlink(outside_, storage_ / "9");
+  Result<UserDir> dir = UserDir::Open(&RealSys(), storage_fd_, 9, true);
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.status().code(), Status::Code::kDenied);
+}
+
+size_t OpenFdCount() {
+  size_t n = 0;
+  for (auto it = fs::directory_iterator("/proc/self/fd"); it != fs::directory_iterator(); ++it) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(UserDirTest, DescriptorsAreCloexecAndNeverLeak) {
+  const size_t before = OpenFdCount();
+  {
+    UserDir dir = OpenUser(kUser);
+    EXPECT_TRUE(fcntl(dir.fd(), F_GETFD) & FD_CLOEXEC);
+    ASSERT_TRUE(Store(dir, "a/b/c", "1").ok());
+    ASSERT_TRUE(Store(dir, "a/d", "2").ok());
+    {
+      Result<Upload> upload = dir.BeginUpload("a/e");
+      ASSERT_TRUE(upload.ok());
+      EXPECT_TRUE(fcntl(upload->fd(), F_GETFD) & FD_CLOEXEC);
+    }
+    Result<OpenFile> file = dir.OpenForRead("a/b/c");
+    ASSERT_TRUE(file.ok());
+    EXPECT_TRUE(fcntl(file->fd, F_GETFD) & FD_CLOEXEC);
+    close(file->fd);
+    EXPECT_FALSE(dir.OpenForRead("a/nope").ok());
+    EXPECT_FALSE(dir.BeginUpload("a").ok());
+    ASSERT_TRUE(dir.List().ok());
+    ASSERT_TRUE(dir.Remove("a/b/c").ok());
+    EXPECT_FALSE(dir.Remove("a/b/c").ok());
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+class UserDirFaultTest : public UserDirTest {
+ protected:
+  void SetUp() override {
+    UserDirTest::SetUp();
+    UserDir real = OpenUser(kUser);
+    ASSERT_TRUE(Store(real, "f", "old").ok());
+  }
+  void ExpectOldVersionAndNoLeftover() {
+    EXPECT_EQ(ReadPath(UserPath() / "f"), "old");
+    EXPECT_THAT(Tree(UserPath()), ElementsAre("f"));
+  }
+  NiceMock<MockSys> sys_;
+};
+
+TEST_F(UserDirFaultTest, WriteEioIsIoErrorAndKeepsOldVersion) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  {
+    Result<Upload> upload = dir.BeginUpload("f");
+    ASSERT_TRUE(upload.ok());
+    EXPECT_CALL(sys_, Write(upload->fd(), _, _)).WillOnce(SetErrnoAndReturn(EIO, -1));
+    Status st = upload->Write("new", 3);
+    EXPECT_EQ(st.code(), Status::Code::kIoError) << st.ToString();
+  }
+  ExpectOldVersionAndNoLeftover();
+}
+
+TEST_F(UserDirFaultTest, WriteEnospcIsNoSpace) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  {
+    Result<Upload> upload = dir.BeginUpload("f");
+    ASSERT_TRUE(upload.ok());
+    EXPECT_CALL(sys_, Write(upload->fd(), _, _)).WillOnce(SetErrnoAndReturn(ENOSPC, -1));
+    EXPECT_EQ(upload->Write("new", 3).code(), Status::Code::kNoSpace);
+  }
+  ExpectOldVersionAndNoLeftover();
+}
+
+TEST_F(UserDirFaultTest, ShortWritesAndEintrAreRetried) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  Result<Upload> upload = dir.BeginUpload("f");
+  ASSERT_TRUE(upload.ok());
+  // One EINTR, then at most 3 bytes a call.
+  EXPECT_CALL(sys_, Write(upload->fd(), _, _))
+      .WillOnce(SetErrnoAndReturn(EINTR, -1))
+      .WillRepeatedly([](int fd, const void* buf, size_t len) {
+        return RealSys().Write(fd, buf, std::min<size_t>(len, 3));
+      });
+  const std::string content = "0123456789abcdef";
+  ASSERT_TRUE(upload->Write(content.data(), content.size()).ok());
+  ASSERT_TRUE(upload->Commit().ok());
+  EXPECT_EQ(ReadPath(UserPath() / "f"), content);
+}
+
+TEST_F(UserDirFaultTest, FsyncEioFailsCommitAndKeepsOldVersion) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  {
+    Result<Upload> upload = dir.BeginUpload("f");
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE(upload->Write("new", 3).ok());
+    EXPECT_CALL(sys_, Fsync(upload->fd())).WillOnce(SetErrnoAndReturn(EIO, -1));
+    EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(0);
+    Status st = upload->Commit();
+    EXPECT_EQ(st.code(), Status::Code::kIoError) << st.ToString();
+  }
+  ExpectOldVersionAndNoLeftover();
+}
+
+TEST_F(UserDirFaultTest, RenameFailureFailsCommitAndLeavesNoTemp) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  {
+    Result<Upload> upload = dir.BeginUpload("f");
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE(upload->Write("new", 3).ok());
+    EXPECT_CALL(sys_, RenameAt(_, _, _, _)).WillOnce(SetErrnoAndReturn(EIO, -1));
+    EXPECT_FALSE(upload->Commit().ok());
+  }
+  ExpectOldVersionAndNoLeftover();
+}
+
+TEST_F(UserDirFaultTest, CommitFsyncsFileThenRenamesThenFsyncsFolder) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  Result<Upload> upload = dir.BeginUpload("f");
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE(upload->Write("new", 3).ok());
+  int file_fd = upload->fd();
+  {
+    ::testing::InSequence seq;
+    EXPECT_CALL(sys_, Fsync(file_fd));
+    EXPECT_CALL(sys_, RenameAt(_, _, _, testing::StrEq("f")));
+    EXPECT_CALL(sys_, Fsync(testing::Ne(file_fd)));
+  }
+  ASSERT_TRUE(upload->Commit().ok());
+  EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
+}
+
+TEST_F(UserDirFaultTest, TempCreateEnospcIsNoSpace) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  EXPECT_CALL(sys_, OpenAt2).Times(AnyNumber());
+  EXPECT_CALL(sys_, OpenAt2(_, testing::StartsWith(".backupd-tmp-"), _, _, _))
+      .WillOnce(SetErrnoAndReturn(ENOSPC, -1));
+  EXPECT_EQ(dir.BeginUpload("f").status().code(), Status::Code::kNoSpace);
+  ExpectOldVersionAndNoLeftover();
+}
+
+TEST_F(UserDirFaultTest, EveryResolutionIsConfined) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  constexpr uint64_t kRequired =
+      RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  EXPECT_CALL(sys_, OpenAt2(_, _, _, _, kRequired)).Times(AnyNumber());
+  EXPECT_CALL(sys_, OpenAt2(_, _, _, _, testing::Ne(kRequired))).Times(0);
+  ASSERT_TRUE(Store(dir, "x/y/z", "1").ok());
+  ASSERT_TRUE(Restore(dir, "x/y/z").ok());
+  ASSERT_TRUE(dir.List().ok());
+  ASSERT_TRUE(dir.Remove("x/y/z").ok());
+}
+
+}  // namespace
+}  // namespace backupd::worker

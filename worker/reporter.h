@@ -1,0 +1,30 @@
+// worker (unprivileged): the worker's side of the report pipe — state changes, access records,
+// logs.
+#ifndef BACKUPD_WORKER_REPORTER_H_
+#define BACKUPD_WORKER_REPORTER_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "ipc/report.h"
+
+namespace backupd::worker {
+
+// Sends reports to the supervisor. Reports are best-effort gossip: a failed send is ignored so a
+// stuck supervisor can never stall a request.
+class Reporter {
+ public:
+  Reporter(int fd, uint32_t generation) : fd_(fd), generation_(generation) {}
+
+  void State(ipc::WorkerState state, std::string_view peer = {});
+  void Request(const ipc::Report& record);  // fills magic/type/generation
+  void Log(ipc::Severity severity, std::string_view text);
+
+ private:
+  int fd_;
+  uint32_t generation_;
+};
+
+}  // namespace backupd::worker
+
+#endif  // BACKUPD_WORKER_REPORTER_H_

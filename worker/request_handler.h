@@ -1,0 +1,35 @@
+// worker (unprivileged, chrooted): reads one request off a connection, does it, answers it.
+#ifndef BACKUPD_WORKER_REQUEST_HANDLER_H_
+#define BACKUPD_WORKER_REQUEST_HANDLER_H_
+
+#include <cstdint>
+#include <random>
+
+#include "ipc/report.h"
+#include "worker/connection.h"
+#include "worker/sys.h"
+
+namespace backupd::worker {
+
+// What serving one request needs besides the connection.
+struct HandlerContext {
+  Sys* sys = nullptr;
+  int storage_fd = -1;  // O_DIRECTORY descriptor of the storage root
+  uint32_t max_file_size = 0;
+  std::mt19937_64* rng = nullptr;
+};
+
+// The outcome of one request: the access record to report, and whether the connection can carry
+// another request (it cannot after a malformed request or a broken transfer).
+struct Handled {
+  ipc::Report record;
+  bool keep_open = false;
+};
+
+// Serves the request whose first byte is waiting on `conn`; the whole request must finish before
+// `deadline`. Never throws; every failure the client can still hear about gets a status.
+Handled HandleRequest(Connection& conn, const HandlerContext& ctx, Deadline deadline);
+
+}  // namespace backupd::worker
+
+#endif  // BACKUPD_WORKER_REQUEST_HANDLER_H_

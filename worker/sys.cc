@@ -1,0 +1,63 @@
+// worker (unprivileged): the real file-system calls behind Sys; the only place storage code
+// enters the kernel for them.
+#include "worker/sys.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace backupd::worker {
+namespace {
+
+class KernelSys final : public Sys {
+ public:
+  int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
+              uint64_t resolve) override {
+    struct open_how how {};
+    how.flags = flags;
+    how.mode = mode;
+    how.resolve = resolve;
+    // With RESOLVE_BENEATH the kernel answers EAGAIN when a rename raced the walk; it is safe to
+    // retry a few times, but not forever (someone could rename in a loop).
+    constexpr int kAttempts = 8;
+    long fd = -1;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+      if (fd >= 0 || (errno != EAGAIN && errno != EINTR)) break;
+    }
+    return static_cast<int>(fd);
+  }
+  int MkdirAt(int dirfd, const char* path, mode_t mode) override {
+    return mkdirat(dirfd, path, mode);
+  }
+  int UnlinkAt(int dirfd, const char* path, int flags) override {
+    return unlinkat(dirfd, path, flags);
+  }
+  int RenameAt(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) override {
+    return renameat(olddirfd, oldpath, newdirfd, newpath);
+  }
+  int FstatAt(int dirfd, const char* path, struct stat* st, int flags) override {
+    return fstatat(dirfd, path, st, flags);
+  }
+  ssize_t Write(int fd, const void* buf, size_t len) override { return write(fd, buf, len); }
+  int Fsync(int fd) override { return fsync(fd); }
+  int Close(int fd) override { return close(fd); }
+  int Fchmod(int fd, mode_t mode) override { return fchmod(fd, mode); }
+  ssize_t GetRandom(void* buf, size_t len, unsigned int flags) override {
+    return getrandom(buf, len, flags);
+  }
+};
+
+}  // namespace
+
+Sys& RealSys() {
+  static KernelSys* sys = new KernelSys();  // never destroyed: workers may use it until _exit
+  return *sys;
+}
+
+}  // namespace backupd::worker

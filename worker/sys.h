@@ -1,0 +1,39 @@
+// worker (unprivileged): the file-system calls storage makes, behind an interface so tests can
+// inject the failures a real disk rarely gives on demand (EIO, ENOSPC).
+#ifndef BACKUPD_WORKER_SYS_H_
+#define BACKUPD_WORKER_SYS_H_
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace backupd::worker {
+
+// Thin virtual wrappers: each returns what the syscall returns and leaves errno set on failure.
+// RealSys() forwards to the kernel; tests derive a GoogleMock from this class.
+class Sys {
+ public:
+  virtual ~Sys() = default;
+  // openat2(dirfd, path, {flags, mode, resolve}); resolve is RESOLVE_* bits.
+  virtual int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
+                      uint64_t resolve) = 0;
+  virtual int MkdirAt(int dirfd, const char* path, mode_t mode) = 0;
+  virtual int UnlinkAt(int dirfd, const char* path, int flags) = 0;
+  virtual int RenameAt(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) = 0;
+  virtual int FstatAt(int dirfd, const char* path, struct stat* st, int flags) = 0;
+  virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;
+  virtual int Fsync(int fd) = 0;
+  virtual int Close(int fd) = 0;
+  virtual int Fchmod(int fd, mode_t mode) = 0;
+  // getrandom(2): the kernel's CSPRNG without a /dev/urandom (absent inside the chroot).
+  virtual ssize_t GetRandom(void* buf, size_t len, unsigned int flags) = 0;
+};
+
+// The process-wide real implementation.
+Sys& RealSys();
+
+}  // namespace backupd::worker
+
+#endif  // BACKUPD_WORKER_SYS_H_

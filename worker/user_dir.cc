@@ -1,0 +1,341 @@
+// worker (unprivileged, chrooted): one user's folder, every name resolved beneath its descriptor
+// with openat2 and every metadata change made with the *at() calls on descriptors.
+#include "worker/user_dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+namespace backupd::worker {
+namespace {
+
+// RESOLVE_NO_SYMLINKS also covers the last component, so a planted link is refused (ELOOP)
+// rather than followed; RESOLVE_BENEATH refuses ".." and absolute paths escaping the start fd.
+constexpr uint64_t kResolve =
+    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+constexpr uint64_t kDirFlags = O_DIRECTORY | O_RDONLY | O_CLOEXEC;
+constexpr mode_t kDirMode = 0700;
+constexpr mode_t kFileMode = 0600;
+constexpr char kReservedPrefix[] = ".backupd-";
+constexpr char kTmpPrefix[] = ".backupd-tmp-";
+// Protocol names are at most 4096 bytes, so nothing deeper can have been stored through us.
+constexpr size_t kMaxListPath = 4096;
+// Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
+constexpr int kAttempts = 4;
+
+// A descriptor closed through Sys when it goes out of scope.
+class Fd {
+ public:
+  Fd(Sys* sys, int fd) : sys_(sys), fd_(fd) {}
+  Fd(Fd&& other) noexcept : sys_(other.sys_), fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) sys_->Close(fd_);
+      sys_ = other.sys_;
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) sys_->Close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  Sys* sys_;
+  int fd_;
+};
+
+bool StartsWith(const std::string& s, const char* prefix) {
+  return s.compare(0, std::char_traits<char>::length(prefix), prefix) == 0;
+}
+
+// Splits a normalized name into its components. Refuses what no *at() call may be handed as a
+// last component and the reserved prefix; ".." among the folders is left for openat2 to refuse.
+Result<std::vector<std::string>> SplitName(const std::string& name) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t slash = name.find('/', start);
+    parts.push_back(name.substr(start, slash == std::string::npos ? slash : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  const std::string& leaf = parts.back();
+  if (leaf.empty() || leaf == "." || leaf == "..") {
+    return Status::Invalid("bad file name: " + name);
+  }
+  for (const std::string& part : parts) {
+    if (StartsWith(part, kReservedPrefix)) return Status::Invalid("reserved name: " + name);
+  }
+  return Result<std::vector<std::string>>(std::move(parts));
+}
+
+Result<Fd> OpenDir(Sys* sys, int at, const std::string& path) {
+  int fd = sys->OpenAt2(at, path.c_str(), kDirFlags, 0, kResolve);
+  if (fd < 0) return Status::FromErrno(errno, "open folder " + path);
+  return Result<Fd>(Fd(sys, fd));
+}
+
+// Opens the folder `component` beneath `at`, making it (0700) first when absent and `create`.
+Result<Fd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, bool create) {
+  bool created = false;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    int fd = sys->OpenAt2(at, component.c_str(), kDirFlags, 0, kResolve);
+    if (fd >= 0) {
+      Fd dir(sys, fd);
+      // mkdirat's mode is filtered by the umask; the contract is exactly 0700.
+      if (created && sys->Fchmod(fd, kDirMode) != 0) {
+        return Status::FromErrno(errno, "chmod folder " + component);
+      }
+      return Result<Fd>(std::move(dir));
+    }
+    if (errno == ENOTDIR) return Status::Invalid(component + " is not a folder");
+    if (errno != ENOENT || !create) return Status::FromErrno(errno, "open folder " + component);
+    if (sys->MkdirAt(at, component.c_str(), kDirMode) == 0) {
+      created = true;
+    } else if (errno != EEXIST) {  // EEXIST: someone else made it; open theirs
+      return Status::FromErrno(errno, "make folder " + component);
+    }
+  }
+  return Status::IoError("folder keeps vanishing: " + component);
+}
+
+Result<std::string> RandomTempName(Sys* sys) {
+  unsigned char bytes[8];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = sys->GetRandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "getrandom");
+    }
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name = kTmpPrefix;
+  for (unsigned char b : bytes) {
+    name += kHex[b >> 4];
+    name += kHex[b & 0xf];
+  }
+  return name;
+}
+
+}  // namespace
+
+Upload::Upload(Sys* sys, int dir_fd, std::string tmp_name, std::string final_name, int fd)
+    : sys_(sys),
+      dir_fd_(dir_fd),
+      tmp_name_(std::move(tmp_name)),
+      final_name_(std::move(final_name)),
+      fd_(fd) {}
+
+Upload::Upload(Upload&& other) noexcept
+    : sys_(other.sys_),
+      dir_fd_(std::exchange(other.dir_fd_, -1)),
+      tmp_name_(std::move(other.tmp_name_)),
+      final_name_(std::move(other.final_name_)),
+      fd_(std::exchange(other.fd_, -1)),
+      committed_(other.committed_) {}
+
+Upload::~Upload() {
+  if (fd_ >= 0) sys_->Close(fd_);
+  if (dir_fd_ >= 0) {
+    if (!committed_) sys_->UnlinkAt(dir_fd_, tmp_name_.c_str(), 0);
+    sys_->Close(dir_fd_);
+  }
+}
+
+Status Upload::Write(const void* data, size_t len) {
+  if (fd_ < 0) return Status::Invalid("upload of " + final_name_ + " is finished");
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = sys_->Write(fd_, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + final_name_);
+    }
+    if (n == 0) return Status::IoError("write " + final_name_ + ": no progress");
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status Upload::Commit() {
+  if (fd_ < 0 || committed_) return Status::Invalid("upload of " + final_name_ + " is finished");
+  if (sys_->Fsync(fd_) != 0) return Status::FromErrno(errno, "fsync " + final_name_);
+  // close() can be where a network file system reports a lost write, so it is checked too.
+  int rc = sys_->Close(std::exchange(fd_, -1));
+  if (rc != 0) return Status::FromErrno(errno, "close " + final_name_);
+  if (sys_->RenameAt(dir_fd_, tmp_name_.c_str(), dir_fd_, final_name_.c_str()) != 0) {
+    return Status::FromErrno(errno, "rename to " + final_name_);
+  }
+  committed_ = true;
+  if (sys_->Fsync(dir_fd_) != 0) {
+    return Status::FromErrno(errno, "fsync folder of " + final_name_);
+  }
+  return Status::Ok();
+}
+
+Result<UserDir> UserDir::Open(Sys* sys, int storage_fd, uint32_t user_id, bool create) {
+  Result<Fd> dir = OpenOrMakeDir(sys, storage_fd, std::to_string(user_id), create);
+  if (!dir.ok()) return dir.status();
+  return UserDir(sys, dir->release());
+}
+
+UserDir::UserDir(UserDir&& other) noexcept : sys_(other.sys_), fd_(std::exchange(other.fd_, -1)) {}
+
+UserDir::~UserDir() {
+  if (fd_ >= 0) sys_->Close(fd_);
+}
+
+Result<Upload> UserDir::BeginUpload(const std::string& name) {
+  Result<std::vector<std::string>> parts = SplitName(name);
+  if (!parts.ok()) return parts.status();
+  const std::string& leaf = parts->back();
+  // A descriptor of our own for the target's folder: the Upload outlives this call.
+  Result<Fd> dir = OpenDir(sys_, fd_, ".");
+  if (!dir.ok()) return dir.status();
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    Result<Fd> child = OpenOrMakeDir(sys_, dir->get(), (*parts)[i], true);
+    if (!child.ok()) return child.status();
+    dir = std::move(child);
+  }
+  struct stat st {};
+  if (sys_->FstatAt(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Invalid(name + " is a folder");
+  } else if (errno != ENOENT) {
+    return Status::FromErrno(errno, "stat " + name);
+  }
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    Result<std::string> tmp = RandomTempName(sys_);
+    if (!tmp.ok()) return tmp.status();
+    int fd = sys_->OpenAt2(dir->get(), tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+                           kFileMode, kResolve);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;
+      return Status::FromErrno(errno, "create temp file for " + name);
+    }
+    // Constructed at once so that any failure below still unlinks the temp file.
+    Upload upload(sys_, dir->release(), std::move(*tmp), leaf, fd);
+    if (sys_->Fchmod(fd, kFileMode) != 0) return Status::FromErrno(errno, "chmod " + name);
+    return Result<Upload>(std::move(upload));
+  }
+  return Status::IoError("no free temp file name for " + name);
+}
+
+Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
+  Result<std::vector<std::string>> parts = SplitName(name);
+  if (!parts.ok()) return parts.status();
+  // O_NONBLOCK so a FIFO planted under the name cannot hang the worker in open(); it changes
+  // nothing for the regular files we go on to accept.
+  int raw =
+      sys_->OpenAt2(fd_, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve);
+  if (raw < 0) return Status::FromErrno(errno, "open " + name);
+  Fd fd(sys_, raw);
+  struct stat st {};
+  if (sys_->FstatAt(raw, "", &st, AT_EMPTY_PATH) != 0) {
+    return Status::FromErrno(errno, "stat " + name);
+  }
+  if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
+  OpenFile file;
+  file.size = static_cast<uint64_t>(st.st_size);
+  file.fd = fd.release();
+  return file;
+}
+
+Status UserDir::Remove(const std::string& name) {
+  Result<std::vector<std::string>> parts = SplitName(name);
+  if (!parts.ok()) return parts.status();
+  const std::string& leaf = parts->back();
+  // chain[i] is the folder holding (*parts)[i]; kept open to prune upward without re-resolving.
+  std::vector<Fd> chain;
+  {
+    Result<Fd> top = OpenDir(sys_, fd_, ".");
+    if (!top.ok()) return top.status();
+    chain.push_back(std::move(*top));
+  }
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    Result<Fd> child = OpenDir(sys_, chain.back().get(), (*parts)[i]);
+    if (!child.ok()) return child.status();
+    chain.push_back(std::move(*child));
+  }
+  struct stat st {};
+  if (sys_->FstatAt(chain.back().get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return Status::FromErrno(errno, "stat " + name);
+  }
+  // Only stored files are the user's to delete: folders go only by pruning, and anything else
+  // (a planted link, a FIFO) is not something List ever showed.
+  if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
+  if (sys_->UnlinkAt(chain.back().get(), leaf.c_str(), 0) != 0) {
+    return Status::FromErrno(errno, "unlink " + name);
+  }
+  // The file is gone, so the delete succeeded; a folder that cannot be pruned (not empty, or an
+  // upload just put a file in it) simply stays. chain[0] is the user's folder, never removed.
+  for (size_t i = chain.size() - 1; i > 0; --i) {
+    chain.pop_back();
+    if (sys_->UnlinkAt(chain.back().get(), (*parts)[i - 1].c_str(), AT_REMOVEDIR) != 0) break;
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> UserDir::List() {
+  std::vector<std::string> files;
+  // Depth-first with an explicit stack, each folder read and closed before its children are
+  // opened, so a deep tree costs neither stack nor descriptors.
+  std::vector<std::string> pending{""};
+  while (!pending.empty()) {
+    std::string rel = std::move(pending.back());
+    pending.pop_back();
+    int raw = sys_->OpenAt2(fd_, rel.empty() ? "." : rel.c_str(), kDirFlags, 0, kResolve);
+    if (raw < 0) {
+      if (errno == ENOENT && !rel.empty()) continue;  // pruned by a concurrent delete
+      return Status::FromErrno(errno, "open folder " + (rel.empty() ? "." : rel));
+    }
+    DIR* dir = fdopendir(raw);
+    if (dir == nullptr) {
+      int err = errno;
+      sys_->Close(raw);
+      return Status::FromErrno(err, "read folder " + rel);
+    }
+    while (true) {
+      errno = 0;
+      const struct dirent* ent = readdir(dir);
+      if (ent == nullptr) {
+        if (errno != 0) {
+          int err = errno;
+          closedir(dir);
+          return Status::FromErrno(err, "read folder " + rel);
+        }
+        break;
+      }
+      std::string entry = ent->d_name;
+      if (entry == "." || entry == ".." || StartsWith(entry, kReservedPrefix)) continue;
+      unsigned char type = ent->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat st {};
+        if (sys_->FstatAt(dirfd(dir), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
+      }
+      std::string child = rel.empty() ? entry : rel + "/" + entry;
+      if (type == DT_REG) {
+        files.push_back(std::move(child));
+      } else if (type == DT_DIR && child.size() < kMaxListPath) {
+        pending.push_back(std::move(child));
+      }
+    }
+    closedir(dir);
+  }
+  // std::string compares through char_traits<char>, which orders bytes as unsigned: bytewise.
+  std::sort(files.begin(), files.end());
+  return Result<std::vector<std::string>>(std::move(files));
+}
+
+}  // namespace backupd::worker

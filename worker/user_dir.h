@@ -1,0 +1,82 @@
+// worker (unprivileged, chrooted): one user's folder — every file operation a request makes,
+// confined beneath that folder with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | ...).
+#ifndef BACKUPD_WORKER_USER_DIR_H_
+#define BACKUPD_WORKER_USER_DIR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "protocol/status.h"
+#include "worker/sys.h"
+
+namespace backupd::worker {
+
+// An upload in progress: a temp file `.backupd-tmp-*` beside its target. Commit() makes it the
+// target atomically and durably; destroying an uncommitted Upload unlinks the temp file, so a
+// failed or interrupted upload leaves the previous version and no leftover.
+class Upload {
+ public:
+  Upload(Upload&& other) noexcept;
+  Upload& operator=(Upload&&) = delete;
+  Upload(const Upload&) = delete;
+  ~Upload();
+
+  // Appends bytes to the temp file (loops over short writes).
+  Status Write(const void* data, size_t len);
+  // fsync the file, renameat over the target, fsync the folder.
+  Status Commit();
+  // The temp file's descriptor (for splice/copy_file_range fast paths).
+  int fd() const { return fd_; }
+
+ private:
+  friend class UserDir;
+  Upload(Sys* sys, int dir_fd, std::string tmp_name, std::string final_name, int fd);
+  Sys* sys_;
+  int dir_fd_;            // owned: the target's folder
+  std::string tmp_name_;  // relative to dir_fd_
+  std::string final_name_;
+  int fd_;  // owned
+  bool committed_ = false;
+};
+
+// A file opened for restore.
+struct OpenFile {
+  int fd = -1;  // owned by the caller
+  uint64_t size = 0;
+};
+
+// The folder `<storage>/<user_id>`. Names given to its methods are already normalized by
+// protocol::NormalizeName; UserDir still never lets one resolve outside the folder (".." and
+// symlinks fail inside openat2 rather than relying on the caller).
+class UserDir {
+ public:
+  // Opens (and with `create`, makes, mode 0700) the user's folder beneath storage_fd.
+  // NotFound when it does not exist and !create.
+  static Result<UserDir> Open(Sys* sys, int storage_fd, uint32_t user_id, bool create);
+  UserDir(UserDir&& other) noexcept;
+  UserDir& operator=(UserDir&&) = delete;
+  UserDir(const UserDir&) = delete;
+  ~UserDir();
+
+  // Creates missing parent folders (0700) and an O_EXCL 0600 temp file beside `name`.
+  Result<Upload> BeginUpload(const std::string& name);
+  // A regular file for reading; NotFound if absent (or not a regular file).
+  Result<OpenFile> OpenForRead(const std::string& name);
+  // Unlinks the file and removes the folders it leaves empty (never the user's own folder).
+  Status Remove(const std::string& name);
+  // Every stored regular file's name relative to the folder, sorted bytewise; temp files and
+  // reserved names skipped, symlinks never followed.
+  Result<std::vector<std::string>> List();
+
+  int fd() const { return fd_; }
+
+ private:
+  UserDir(Sys* sys, int fd) : sys_(sys), fd_(fd) {}
+  Sys* sys_;
+  int fd_;  // owned, O_DIRECTORY
+};
+
+}  // namespace backupd::worker
+
+#endif  // BACKUPD_WORKER_USER_DIR_H_

@@ -1,0 +1,166 @@
+// worker (forked as root; unprivileged once confined): accept loop and one connection's requests.
+#include "worker/worker_main.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <random>
+#include <string>
+
+#include "worker/connection.h"
+#include "worker/reporter.h"
+#include "worker/request_handler.h"
+
+namespace backupd::worker {
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+
+void OnStop(int) { g_stop = 1; }
+
+// SIGTERM is the supervisor's "finish what you are doing and exit". It stays blocked except while
+// the worker waits for a connection or for the next request, so an in-flight request always
+// completes. Terminal signals belong to the supervisor, which decides for the whole pool.
+sigset_t SetUpSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStop;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = SIG_IGN;
+  for (int sig : {SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD})
+    ::sigaction(sig, &sa, nullptr);
+  sa.sa_handler = SIG_DFL;
+  for (int sig : {SIGQUIT, SIGALRM}) ::sigaction(sig, &sa, nullptr);
+
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  sigset_t wait_mask = all;
+  sigdelset(&wait_mask, SIGTERM);
+  return wait_mask;
+}
+
+std::string PeerName(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+    port = ntohs(sin->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+    port = ntohs(sin6->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return host;
+}
+
+std::mt19937_64 SeededRng() {
+  uint64_t seed = 0;
+  if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) {
+    seed = static_cast<uint64_t>(::getpid()) ^
+           static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  }
+  return std::mt19937_64(seed);
+}
+
+class Worker {
+ public:
+  Worker(const WorkerArgs& args, const sigset_t& wait_mask, int storage_fd)
+      : args_(args),
+        wait_mask_(wait_mask),
+        reporter_(args.report_fd, args.generation),
+        rng_(SeededRng()) {
+    ctx_.sys = &RealSys();
+    ctx_.storage_fd = storage_fd;
+    ctx_.max_file_size = args.config->max_file_size;
+    ctx_.rng = &rng_;
+  }
+
+  void Run() {
+    const conf::Config& c = *args_.config;
+    reporter_.State(ipc::WorkerState::kIdle);
+    uint32_t served = 0;
+    std::vector<pollfd> fds;
+    for (int fd : args_.listen_fds) fds.push_back({fd, POLLIN, 0});
+    while (!g_stop) {
+      int n = ::ppoll(fds.data(), fds.size(), nullptr, &wait_mask_);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        reporter_.Log(ipc::Severity::kError, "worker poll failed: " + std::to_string(errno));
+        return;
+      }
+      for (const pollfd& p : fds) {
+        if (g_stop || (p.revents & POLLIN) == 0) continue;
+        if (Accept(p.fd)) ++served;
+      }
+      if (c.workers_max_requests != 0 && served >= c.workers_max_requests) return;
+    }
+  }
+
+ private:
+  // Accepts and serves one connection; false when there was none to take (another worker won).
+  bool Accept(int listen_fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd =
+        ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        reporter_.Log(ipc::Severity::kError, "accept: out of descriptors or memory");
+        timespec pause{0, 100 * 1000 * 1000};
+        ::ppoll(nullptr, 0, &pause, &wait_mask_);
+      }
+      return false;
+    }
+    Connection conn(fd, PeerName(ss));
+    reporter_.State(ipc::WorkerState::kBusy, conn.peer());
+    Serve(conn);
+    reporter_.State(ipc::WorkerState::kIdle);
+    return true;
+  }
+
+  void Serve(Connection& conn) {
+    const conf::Config& c = *args_.config;
+    for (;;) {
+      Status s =
+          conn.WaitForRequest(Clock::now() + std::chrono::seconds(c.idle_timeout), &wait_mask_);
+      if (!s.ok()) return;
+      Handled h = HandleRequest(conn, ctx_, Clock::now() + std::chrono::seconds(c.request_timeout));
+      reporter_.Request(h.record);
+      if (!h.keep_open || g_stop) return;
+    }
+  }
+
+  const WorkerArgs& args_;
+  sigset_t wait_mask_;
+  Reporter reporter_;
+  std::mt19937_64 rng_;
+  HandlerContext ctx_;
+};
+
+}  // namespace
+
+void WorkerMain(const WorkerArgs& args) {
+  // If the supervisor dies, so do we; it may already have died before the prctl.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != args.supervisor) ::_exit(0);
+  sigset_t wait_mask = SetUpSignals();
+  int storage_fd = ConfineAndDropPrivileges(args.config->storage, args.identity);
+  Worker(args, wait_mask, storage_fd).Run();
+  ::_exit(0);
+}
+
+}  // namespace backupd::worker

@@ -1,0 +1,32 @@
+// worker (forked by the supervisor as root; unprivileged once confined): a worker's whole life.
+#ifndef BACKUPD_WORKER_WORKER_MAIN_H_
+#define BACKUPD_WORKER_WORKER_MAIN_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "conf/config.h"
+#include "worker/privdrop.h"
+
+namespace backupd::worker {
+
+// Everything a worker gets from the supervisor at fork.
+struct WorkerArgs {
+  const conf::Config* config = nullptr;
+  std::vector<int> listen_fds;  // non-blocking listening sockets
+  int report_fd = -1;           // write end of this worker's report pipe
+  uint32_t generation = 0;
+  pid_t supervisor = 0;
+  Identity identity;
+};
+
+// Runs in the child right after fork: confines itself, then accepts and serves connections until
+// told to stop (SIGTERM: finish the current request, then exit), `max_requests` is reached, or the
+// supervisor dies. Never returns.
+[[noreturn]] void WorkerMain(const WorkerArgs& args);
+
+}  // namespace backupd::worker
+
+#endif  // BACKUPD_WORKER_WORKER_MAIN_H_
