@@ -56,11 +56,11 @@ struct CommandLine {
   bool test_config = false;
   bool help = false;
   bool version = false;
-  bool status = false;                  // `backupd status`: print the scoreboard and exit
-  std::optional<uint16_t> port;         // bare PORT: replaces the port of every listen address
-  std::vector<std::string> overrides;   // -o key=value (as in the file), applied after the file
-  bool config_given = false;            // -c was on the command line
-  std::string help_text;                // filled for --help
+  bool status = false;                 // `backupd status`: print the scoreboard and exit
+  std::optional<uint16_t> port;        // bare PORT: replaces the port of every listen address
+  std::vector<std::string> overrides;  // -o key=value (as in the file), applied after the file
+  bool config_given = false;           // -c was on the command line
+  std::string help_text;               // filled for --help
 };
 
 // Parses argv with Boost.Program_options. Invalid with a one-line message on a bad option.
