@@ -75,8 +75,13 @@ int main(int argc, char** argv) {
   BACKUPD_LOG(kInfo) << "backupd " << BACKUPD_VERSION << " started, storage " << config->storage
                      << ", " << config->workers << " workers";
 
+  Result<ipc::PeerTable> peers = ipc::PeerTable::Create();
+  if (!peers.ok()) {
+    BACKUPD_LOG(kError) << peers.status().message();
+    return 1;
+  }
   daemon::SupervisorSetup setup{*cmd, *config, *listeners, *identity};
-  int rc = daemon::Supervisor(std::move(setup)).Run();
+  int rc = daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
   daemon::PidFile::Remove(config->pid_file);
   return rc;
 }

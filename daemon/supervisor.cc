@@ -26,20 +26,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMaxThrottle{32000};
 constexpr milliseconds kLoopTick{1000};
 
-const char* OpName(uint8_t op) {
-  switch (static_cast<protocol::Op>(op)) {
-    case protocol::Op::kBackup:
-      return "backup";
-    case protocol::Op::kRestore:
-      return "restore";
-    case protocol::Op::kDelete:
-      return "delete";
-    case protocol::Op::kList:
-      return "list";
-  }
-  return "unknown-op";
-}
-
 // Client-chosen bytes (file names) are escaped so a name cannot forge or split a log line.
 std::string Printable(const char* s) {
   static const char kHex[] = "0123456789abcdef";
@@ -90,34 +76,45 @@ void CloseAllBut(std::vector<int> keep) {
 
 }  // namespace
 
-Supervisor::Supervisor(SupervisorSetup setup) : s_(std::move(setup)) {
+Supervisor::Supervisor(SupervisorSetup setup, ipc::PeerTable peers)
+    : s_(std::move(setup)), peers_(std::move(peers)) {
   wait_mask_ = InstallSignalHandlers();
+  board_.supervisor_pid = ::getpid();
+  board_.started = Clock::now();
+  board_.started_at = std::chrono::system_clock::now();
 }
 
-size_t Supervisor::LiveWorkers(bool current_generation_only) const {
-  size_t n = 0;
-  for (const auto& [pid, w] : workers_) {
-    if (w.stopping) continue;
-    if (current_generation_only && w.generation != generation_) continue;
-    ++n;
+size_t Supervisor::FreeSlotIndex() const {
+  std::vector<bool> used(ipc::PeerTable::kSlots, false);
+  for (const auto& [pid, w] : board_.workers) used[w.index] = true;
+  for (size_t i = 0; i < used.size(); ++i) {
+    if (!used[i]) return i;
   }
-  return n;
+  return used.size();  // unreachable: workers.max is far below kSlots
+}
+
+void Supervisor::Throttle() {
+  throttle_delay_ = std::clamp(throttle_delay_ * 2, milliseconds(1000), kMaxThrottle);
+  throttle_until_ = Clock::now() + throttle_delay_;
+  ++board_.counters.throttles;
 }
 
 void Supervisor::Spawn() {
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
     BACKUPD_LOG(kError) << "cannot create a report pipe: " << std::strerror(errno);
+    Throttle();
     return;
   }
+  size_t index = FreeSlotIndex();
+  peers_.Release(index);
   pid_t self = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     BACKUPD_LOG(kError) << "fork failed: " << std::strerror(errno) << " -- throttling";
     ::close(p[0]);
     ::close(p[1]);
-    throttle_delay_ = std::clamp(throttle_delay_ * 2, milliseconds(1000), kMaxThrottle);
-    throttle_until_ = Clock::now() + throttle_delay_;
+    Throttle();
     return;
   }
   if (pid == 0) {
@@ -125,9 +122,11 @@ void Supervisor::Spawn() {
     args.config = &s_.config;
     for (const Listener& l : s_.listeners) args.listen_fds.push_back(l.fd);
     args.report_fd = p[1];
-    args.generation = generation_;
+    args.generation = board_.generation;
     args.supervisor = self;
     args.identity = s_.identity;
+    args.peers = &peers_;
+    args.slot = index;
     std::vector<int> keep = args.listen_fds;
     keep.push_back(p[1]);
     CloseAllBut(keep);
@@ -136,19 +135,65 @@ void Supervisor::Spawn() {
   ::close(p[1]);
   WorkerSlot slot;
   slot.pid = pid;
-  slot.generation = generation_;
+  slot.generation = board_.generation;
   slot.report_fd = p[0];
-  slot.started = Clock::now();
-  workers_[pid] = slot;
-  BACKUPD_LOG(kDebug) << "started worker " << pid << " (generation " << generation_ << ")";
+  slot.index = index;
+  slot.started = slot.state_since = Clock::now();
+  board_.workers[pid] = slot;
+  ++board_.counters.workers_started;
+  BACKUPD_LOG(kDebug) << "started worker " << pid << " (generation " << board_.generation << ")";
 }
 
-void Supervisor::SpawnWorkers() {
-  size_t target = s_.config.workers;
-  while (LiveWorkers(true) < target) {
-    if (Clock::now() < throttle_until_) return;
+void Supervisor::MaintainPool(bool tick) {
+  const conf::Config& c = s_.config;
+  size_t live = 0, idle = 0;
+  for (const auto& [pid, w] : board_.workers) {
+    if (w.stopping) continue;
+    ++live;
+    if (w.state != ipc::WorkerState::kBusy) ++idle;
+  }
+  bool throttled = Clock::now() < throttle_until_;
+  // The floor: replace dead workers at once, not at the next tick.
+  while (!throttled && live < c.workers) {
     Spawn();
-    if (Clock::now() < throttle_until_) return;  // the fork itself failed
+    ++live;
+    ++idle;
+    throttled = Clock::now() < throttle_until_;
+  }
+  if (!tick) return;
+
+  if (idle < c.workers_min_spare && live < c.workers_max) {
+    size_t want = std::min<size_t>({spawn_rate_, c.workers_min_spare - idle, c.workers_max - live});
+    for (size_t i = 0; i < want && !throttled; ++i) {
+      Spawn();
+      throttled = Clock::now() < throttle_until_;
+    }
+    spawn_rate_ = std::min(spawn_rate_ * 2, 32u);
+  } else {
+    spawn_rate_ = 1;
+  }
+  if (idle == 0 && live >= c.workers_max) {
+    if (!max_warned_) {
+      BACKUPD_LOG(kWarning) << "reached workers.max (" << c.workers_max
+                            << "): new connections wait in the listen backlog";
+      ++board_.counters.max_reached;
+      max_warned_ = true;
+    }
+  } else if (idle > 0) {
+    max_warned_ = false;
+  }
+  if (idle > c.workers_max_spare && live > c.workers) {
+    // Retire the idle worker that has been idle longest, one per tick, as Apache does.
+    WorkerSlot* oldest = nullptr;
+    for (auto& [pid, w] : board_.workers) {
+      if (w.stopping || w.state != ipc::WorkerState::kIdle) continue;
+      if (oldest == nullptr || w.state_since < oldest->state_since) oldest = &w;
+    }
+    if (oldest != nullptr) {
+      oldest->stopping = true;
+      ::kill(oldest->pid, SIGTERM);
+      BACKUPD_LOG(kDebug) << "retiring idle worker " << oldest->pid;
+    }
   }
 }
 
@@ -162,25 +207,31 @@ void Supervisor::HandleReport(WorkerSlot& w, const ipc::Report& r) {
   switch (static_cast<ipc::ReportType>(r.type)) {
     case ipc::ReportType::kState:
       w.state = static_cast<ipc::WorkerState>(r.state);
+      w.state_since = Clock::now();
       w.peer = w.state == ipc::WorkerState::kBusy ? r.peer : "";
-      if (w.state == ipc::WorkerState::kIdle) {
-        // A worker that got as far as serving proves the set-up works: lift any throttle.
+      if (w.state == ipc::WorkerState::kIdle && throttle_delay_.count() != 0) {
+        // A worker that got as far as serving proves the set-up works: lift the throttle.
         throttle_delay_ = milliseconds(0);
-        throttle_logged_ = false;
+        BACKUPD_LOG(kInfo) << "worker " << w.pid << " started fine; throttle lifted";
       }
       break;
-    case ipc::ReportType::kRequest:
+    case ipc::ReportType::kRequest: {
       ++w.requests;
       w.bytes_in += r.bytes_in;
       w.bytes_out += r.bytes_out;
       w.user_id = r.user_id;
       w.op = r.op;
+      Counters& c = board_.counters;
+      ++c.requests[{OpName(r.op), r.status}];
+      c.bytes_in += r.bytes_in;
+      c.bytes_out += r.bytes_out;
       BACKUPD_LOG(kInfo) << "access " << Printable(r.peer) << " user=" << r.user_id
                          << " op=" << OpName(r.op) << " name=\"" << Printable(r.text)
                          << "\" status=" << r.status << " in=" << r.bytes_in
                          << " out=" << r.bytes_out << " us=" << r.micros << " pid=" << w.pid
                          << (r.detail[0] != '\0' ? " error=\"" + Printable(r.detail) + "\"" : "");
       break;
+    }
     case ipc::ReportType::kLog: {
       auto level = static_cast<conf::LogLevel>(r.severity);
       BOOST_LOG_SEV(GlobalLogger(), level) << "worker " << w.pid << ": " << Printable(r.text);
@@ -208,34 +259,37 @@ void Supervisor::ReapChildren() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
-    auto it = workers_.find(pid);
-    if (it == workers_.end()) continue;
+    auto it = board_.workers.find(pid);
+    if (it == board_.workers.end()) continue;
     WorkerSlot& w = it->second;
     ReadReports(w);
     if (w.report_fd >= 0) ::close(w.report_fd);
+    // A killed worker cannot clear its own row of the peer table.
+    peers_.Release(w.index);
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (clean || w.stopping) {
+    if (clean || (w.stopping && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
       BACKUPD_LOG(kDebug) << "worker " << pid << " " << DescribeExit(status);
     } else if (w.state == ipc::WorkerState::kStarting) {
       // Died before it could serve: likely a set-up fault that the next fork would repeat.
-      throttle_delay_ = std::clamp(throttle_delay_ * 2, milliseconds(1000), kMaxThrottle);
-      throttle_until_ = Clock::now() + throttle_delay_;
-      if (!throttle_logged_) {
+      ++board_.counters.workers_crashed;
+      bool first = throttle_delay_.count() == 0;
+      Throttle();
+      if (first) {
         BACKUPD_LOG(kError) << "worker " << pid << " " << DescribeExit(status)
                             << " before serving -- throttling worker startup";
-        throttle_logged_ = true;
       }
     } else {
+      ++board_.counters.workers_crashed;
       BACKUPD_LOG(kWarning) << "worker " << pid << " " << DescribeExit(status)
                             << "; starting a replacement";
     }
-    workers_.erase(it);
+    board_.workers.erase(it);
   }
 }
 
 void Supervisor::StopWorkers(int sig, bool only_old_generation) {
-  for (auto& [pid, w] : workers_) {
-    if (only_old_generation && w.generation == generation_) continue;
+  for (auto& [pid, w] : board_.workers) {
+    if (only_old_generation && w.generation == board_.generation) continue;
     w.stopping = true;
     ::kill(pid, sig);
   }
@@ -269,11 +323,12 @@ void Supervisor::Reload() {
   if (!logging.ok()) BACKUPD_LOG(kError) << "keeping the previous log: " << logging.message();
   s_.config = next;
   s_.identity = *identity;
-  ++generation_;
+  ++board_.generation;
+  ++board_.counters.reloads;
   throttle_delay_ = milliseconds(0);
   throttle_until_ = Clock::time_point();
   StopWorkers(SIGTERM, true);
-  BACKUPD_LOG(kInfo) << "configuration reloaded (generation " << generation_ << ")";
+  BACKUPD_LOG(kInfo) << "configuration reloaded (generation " << board_.generation << ")";
 }
 
 int Supervisor::Shutdown(bool graceful) {
@@ -282,19 +337,19 @@ int Supervisor::Shutdown(bool graceful) {
   StopWorkers(graceful ? SIGTERM : SIGKILL, false);
   auto deadline = Clock::now() + std::chrono::seconds(graceful ? s_.config.shutdown_timeout : 5);
   bool killed = !graceful;
-  while (!workers_.empty()) {
+  while (!board_.workers.empty()) {
     std::vector<pollfd> fds;
-    for (auto& [pid, w] : workers_) {
+    for (auto& [pid, w] : board_.workers) {
       if (w.report_fd >= 0) fds.push_back({w.report_fd, POLLIN, 0});
     }
     timespec tick{0, 100 * 1000 * 1000};
     ::ppoll(fds.data(), fds.size(), &tick, &wait_mask_);
     Signals sig = TakeSignals();
-    for (auto& [pid, w] : workers_) ReadReports(w);
+    for (auto& [pid, w] : board_.workers) ReadReports(w);
     ReapChildren();
     if (!killed && (sig.quit || Clock::now() >= deadline)) {
-      if (!workers_.empty()) {
-        BACKUPD_LOG(kWarning) << "killing " << workers_.size() << " worker(s) still busy";
+      if (!board_.workers.empty()) {
+        BACKUPD_LOG(kWarning) << "killing " << board_.workers.size() << " worker(s) still busy";
       }
       StopWorkers(SIGKILL, false);
       killed = true;
@@ -305,23 +360,25 @@ int Supervisor::Shutdown(bool graceful) {
 }
 
 int Supervisor::Run() {
-  SpawnWorkers();
+  MaintainPool(false);
+  next_tick_ = Clock::now() + kLoopTick;
   for (;;) {
     std::vector<pollfd> fds;
     std::vector<pid_t> owners;
-    for (auto& [pid, w] : workers_) {
+    for (auto& [pid, w] : board_.workers) {
       if (w.report_fd < 0) continue;
       fds.push_back({w.report_fd, POLLIN, 0});
       owners.push_back(pid);
     }
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(kLoopTick).count();
-    timespec tick{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    int n = ::ppoll(fds.data(), fds.size(), &tick, &wait_mask_);
+    auto left = std::max(next_tick_ - Clock::now(), Clock::duration::zero());
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec timeout{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    int n = ::ppoll(fds.data(), fds.size(), &timeout, &wait_mask_);
     if (n > 0) {
       for (size_t i = 0; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
-        auto it = workers_.find(owners[i]);
-        if (it != workers_.end()) ReadReports(it->second);
+        auto it = board_.workers.find(owners[i]);
+        if (it != board_.workers.end()) ReadReports(it->second);
       }
     }
     Signals sig = TakeSignals();
@@ -332,8 +389,11 @@ int Supervisor::Run() {
     if (sig.reopen) {
       Status s = ReopenLogs();
       if (!s.ok()) BACKUPD_LOG(kError) << "cannot reopen the log: " << s.message();
+      BACKUPD_LOG(kInfo) << "log reopened";
     }
-    SpawnWorkers();
+    bool tick = Clock::now() >= next_tick_;
+    if (tick) next_tick_ = Clock::now() + kLoopTick;
+    MaintainPool(tick);
   }
 }
 

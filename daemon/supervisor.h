@@ -1,5 +1,5 @@
-// supervisor (root): the main loop — spawn, reap and throttle workers, read their reports,
-// act on signals. It never reads from a client.
+// supervisor (root): the main loop — size the pool, spawn, reap and throttle workers, read their
+// reports, act on signals. It never reads from a client.
 #ifndef BACKUPD_DAEMON_SUPERVISOR_H_
 #define BACKUPD_DAEMON_SUPERVISOR_H_
 
@@ -8,34 +8,18 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <string>
 #include <vector>
 
 #include "conf/config.h"
 #include "daemon/listeners.h"
+#include "daemon/scoreboard.h"
+#include "ipc/peer_table.h"
 #include "ipc/report.h"
 #include "worker/privdrop.h"
 
 namespace backupd::daemon {
 
-// One line of the scoreboard: what the supervisor knows of a live worker, from its reports.
-struct WorkerSlot {
-  pid_t pid = 0;
-  uint32_t generation = 0;
-  int report_fd = -1;  // read end, non-blocking
-  ipc::WorkerState state = ipc::WorkerState::kStarting;
-  std::chrono::steady_clock::time_point started;
-  bool stopping = false;  // told to finish and exit (reload, retire, shutdown)
-  uint64_t requests = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  uint32_t user_id = 0;
-  uint8_t op = 0;
-  std::string peer;
-};
-
-// Loads-once inputs the supervisor needs to (re)build its state.
+// What the supervisor starts with; main() builds it before any worker exists.
 struct SupervisorSetup {
   conf::CommandLine command_line;  // to re-read the config on SIGHUP
   conf::Config config;
@@ -43,31 +27,40 @@ struct SupervisorSetup {
   worker::Identity identity;
 };
 
+// The pool follows Apache prefork: never fewer than `workers` processes, at least
+// `workers.min_spare` idle ones (forking 1, 2, 4 ... per second while short), idle ones beyond
+// `workers.max_spare` retired one per second, and never more than `workers.max`. A worker that
+// dies before it could serve throttles forking (Postfix's "bad command startup").
 class Supervisor {
  public:
-  explicit Supervisor(SupervisorSetup setup);
+  Supervisor(SupervisorSetup setup, ipc::PeerTable peers);
   // Runs until a stop signal; returns the process exit code.
   int Run();
 
  private:
-  void SpawnWorkers();
+  using Clock = std::chrono::steady_clock;
+
+  void MaintainPool(bool tick);
   void Spawn();
+  void Throttle();
   void ReapChildren();
   void ReadReports(WorkerSlot& slot);
   void HandleReport(WorkerSlot& slot, const ipc::Report& r);
   void Reload();
   void StopWorkers(int sig, bool only_old_generation);
   int Shutdown(bool graceful);
-  size_t LiveWorkers(bool current_generation_only) const;
+  size_t FreeSlotIndex() const;
 
   SupervisorSetup s_;
+  ipc::PeerTable peers_;
   sigset_t wait_mask_;
-  uint32_t generation_ = 1;
-  std::map<pid_t, WorkerSlot> workers_;
+  Scoreboard board_;
+  Clock::time_point next_tick_;
+  unsigned spawn_rate_ = 1;  // spare-driven forks per tick, doubling while short
+  bool max_warned_ = false;  // "reached workers.max" said for the current episode
   // Crash throttle: after a worker dies before serving, no fork before this time.
-  std::chrono::steady_clock::time_point throttle_until_;
+  Clock::time_point throttle_until_;
   std::chrono::milliseconds throttle_delay_{0};
-  bool throttle_logged_ = false;
 };
 
 }  // namespace backupd::daemon

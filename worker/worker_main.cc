@@ -12,9 +12,11 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <random>
 #include <string>
 
+#include "protocol/wire.h"
 #include "worker/connection.h"
 #include "worker/reporter.h"
 #include "worker/request_handler.h"
@@ -47,6 +49,18 @@ sigset_t SetUpSignals() {
   sigset_t wait_mask = all;
   sigdelset(&wait_mask, SIGTERM);
   return wait_mask;
+}
+
+ipc::PeerAddress PeerBytes(const sockaddr_storage& ss) {
+  ipc::PeerAddress a{};
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    a[10] = a[11] = 0xff;
+    std::memcpy(a.data() + 12, &sin->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    std::memcpy(a.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+  }
+  return a;
 }
 
 std::string PeerName(const sockaddr_storage& ss) {
@@ -127,9 +141,28 @@ class Worker {
     }
     Connection conn(fd, PeerName(ss));
     reporter_.State(ipc::WorkerState::kBusy, conn.peer());
-    Serve(conn);
+    size_t same_peer = args_.peers->Claim(args_.slot, PeerBytes(ss));
+    uint32_t limit = args_.config->max_connections_per_ip;
+    if (limit != 0 && same_peer > limit) {
+      Refuse(conn, same_peer);
+    } else {
+      Serve(conn);
+    }
+    args_.peers->Release(args_.slot);
     reporter_.State(ipc::WorkerState::kIdle);
     return true;
+  }
+
+  // Over max_connections_per_ip: one general error, which the client reads as the answer to its
+  // first request, then the connection closes.
+  void Refuse(Connection& conn, size_t count) {
+    std::string bytes =
+        protocol::EncodeResponsePrefix(static_cast<uint16_t>(protocol::Code::kError), {}, 0);
+    (void)conn.WriteAll(bytes.data(), bytes.size(), Clock::now() + std::chrono::seconds(1));
+    reporter_.Log(ipc::Severity::kWarning, "refused " + conn.peer() + ": " +
+                                               std::to_string(count - 1) +
+                                               " connections already open from it "
+                                               "(max_connections_per_ip)");
   }
 
   void Serve(Connection& conn) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "ipc/peer_table.h"
 #include "worker/privdrop.h"
 
 namespace backupd::worker {
@@ -20,6 +21,8 @@ struct WorkerArgs {
   uint32_t generation = 0;
   pid_t supervisor = 0;
   Identity identity;
+  ipc::PeerTable* peers = nullptr;  // shared: whom each worker serves
+  size_t slot = 0;                  // this worker's row in `peers`
 };
 
 // Runs in the child right after fork: confines itself, then accepts and serves connections until

@@ -1,0 +1,140 @@
+// supervisor (root): renders Prometheus text-format metrics and writes them atomically.
+#include "daemon/metrics.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace backupd::daemon {
+
+namespace {
+
+void Family(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void Sample(std::string& out, const char* name, uint64_t value) {
+  out += name;
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+void Single(std::string& out, const char* name, const char* type, const char* help,
+            uint64_t value) {
+  Family(out, name, type, help);
+  Sample(out, name, value);
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string RenderMetrics(const Scoreboard& board) {
+  const Counters& c = board.counters;
+  std::string out;
+
+  Family(out, "backupd_requests_total", "counter",
+         "Requests served, by operation and protocol response status.");
+  for (const auto& [key, n] : c.requests) {
+    out += "backupd_requests_total{op=\"";
+    out += EscapeLabelValue(key.first);
+    out += "\",status=\"";
+    out += std::to_string(key.second);
+    out += "\"} ";
+    out += std::to_string(n);
+    out += '\n';
+  }
+  Single(out, "backupd_bytes_received_total", "counter", "Bytes read from clients.", c.bytes_in);
+  Single(out, "backupd_bytes_sent_total", "counter", "Bytes written to clients.", c.bytes_out);
+
+  uint64_t idle = 0, busy = 0, starting = 0;
+  for (const auto& [pid, w] : board.workers) {
+    switch (w.state) {
+      case ipc::WorkerState::kIdle:
+        ++idle;
+        break;
+      case ipc::WorkerState::kBusy:
+        ++busy;
+        break;
+      case ipc::WorkerState::kStarting:
+        ++starting;
+        break;
+    }
+  }
+  Family(out, "backupd_workers", "gauge", "Live worker processes by state.");
+  out += "backupd_workers{state=\"idle\"} " + std::to_string(idle) + '\n';
+  out += "backupd_workers{state=\"busy\"} " + std::to_string(busy) + '\n';
+  out += "backupd_workers{state=\"starting\"} " + std::to_string(starting) + '\n';
+
+  Single(out, "backupd_worker_starts_total", "counter", "Worker processes forked.",
+         c.workers_started);
+  Single(out, "backupd_worker_crashes_total", "counter",
+         "Workers that died by a signal or a non-zero exit without being told to stop.",
+         c.workers_crashed);
+  Single(out, "backupd_throttles_total", "counter",
+         "Times worker startup was throttled after a crash or a failed fork.", c.throttles);
+  Single(out, "backupd_max_workers_reached_total", "counter",
+         "Episodes of every worker busy at workers.max.", c.max_reached);
+  Single(out, "backupd_reloads_total", "counter", "Configuration reloads applied.", c.reloads);
+  Single(out, "backupd_generation", "gauge", "Current configuration generation.", board.generation);
+  auto start =
+      std::chrono::duration_cast<std::chrono::seconds>(board.started_at.time_since_epoch());
+  Single(out, "backupd_start_time_seconds", "gauge",
+         "Start time of the supervisor since the Unix epoch in seconds.",
+         start.count() < 0 ? 0 : static_cast<uint64_t>(start.count()));
+  return out;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  // O_NOFOLLOW: a link planted at the temporary name must not redirect a root write.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "cannot create " + tmp);
+  Status s;
+  // The umask may have taken bits node_exporter needs to read the file.
+  if (::fchmod(fd, 0644) != 0) s = Status::FromErrno(errno, "cannot chmod " + tmp);
+  size_t done = 0;
+  while (s.ok() && done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      s = Status::FromErrno(errno, "cannot write " + tmp);
+    } else {
+      done += static_cast<size_t>(n);
+    }
+  }
+  if (::close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "cannot write " + tmp);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = Status::FromErrno(errno, "cannot rename " + tmp + " to " + path);
+  }
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
+}
+
+}  // namespace backupd::daemon

@@ -1,0 +1,29 @@
+// supervisor (root): the scoreboard as Prometheus text-format metrics, written atomically for
+// node_exporter's textfile collector.
+#ifndef BACKUPD_DAEMON_METRICS_H_
+#define BACKUPD_DAEMON_METRICS_H_
+
+#include <string>
+#include <string_view>
+
+#include "daemon/scoreboard.h"
+#include "protocol/status.h"
+
+namespace backupd::daemon {
+
+// The scoreboard in the Prometheus text exposition format 0.0.4: every metric family has its HELP
+// and TYPE lines, even when it has no sample yet (requests by op and status), so dashboards see
+// the family from the first scrape. Counters come from `board.counters` and survive reloads.
+std::string RenderMetrics(const Scoreboard& board);
+
+// A label value escaped per the exposition format: backslash, double quote and newline.
+std::string EscapeLabelValue(std::string_view value);
+
+// Replaces `path` with `text` so that a reader sees the old file or the new one, never a part:
+// writes `path.tmp-<pid>` in the same folder (mode 0644; node_exporter ignores names not ending
+// in .prom) and renames it over `path`. The temporary file is removed on failure.
+Status WriteFileAtomically(const std::string& path, const std::string& text);
+
+}  // namespace backupd::daemon
+
+#endif  // BACKUPD_DAEMON_METRICS_H_

@@ -1,0 +1,34 @@
+// supervisor (root): names for the scoreboard's values.
+#include "daemon/scoreboard.h"
+
+#include "protocol/wire.h"
+
+namespace backupd::daemon {
+
+const char* OpName(uint8_t op) {
+  switch (static_cast<protocol::Op>(op)) {
+    case protocol::Op::kBackup:
+      return "backup";
+    case protocol::Op::kRestore:
+      return "restore";
+    case protocol::Op::kDelete:
+      return "delete";
+    case protocol::Op::kList:
+      return "list";
+  }
+  return "unknown";
+}
+
+const char* StateName(ipc::WorkerState state) {
+  switch (state) {
+    case ipc::WorkerState::kStarting:
+      return "starting";
+    case ipc::WorkerState::kIdle:
+      return "idle";
+    case ipc::WorkerState::kBusy:
+      return "busy";
+  }
+  return "unknown";
+}
+
+}  // namespace backupd::daemon

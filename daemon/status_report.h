@@ -1,0 +1,25 @@
+// supervisor (root): renders the scoreboard as the text table `backupd status` prints.
+#ifndef BACKUPD_DAEMON_STATUS_REPORT_H_
+#define BACKUPD_DAEMON_STATUS_REPORT_H_
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "daemon/scoreboard.h"
+
+namespace backupd::daemon {
+
+// The scoreboard as a table, like `apachectl status`: a header (supervisor pid, start time in
+// UTC, uptime, generation, workers by state, request and byte totals) and one row per worker,
+// ordered by pid. `now` is the clock the durations are measured against, so the output depends on
+// its inputs only. A worker told to exit shows as "finishing" while busy, "stopping" otherwise.
+std::string RenderStatus(const Scoreboard& board, std::chrono::steady_clock::time_point now);
+
+// Worker-supplied text made safe for a terminal: bytes outside printable ASCII and the backslash
+// become \xHH, so a hostile peer string cannot inject escape sequences or split a row.
+std::string EscapeUntrusted(std::string_view s);
+
+}  // namespace backupd::daemon
+
+#endif  // BACKUPD_DAEMON_STATUS_REPORT_H_

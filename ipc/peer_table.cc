@@ -1,0 +1,60 @@
+// supervisor (root) and workers (unprivileged): the shared table of peers being served.
+#include "ipc/peer_table.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace backupd::ipc {
+
+namespace {
+
+void Split(const PeerAddress& a, uint64_t* hi, uint64_t* lo) {
+  std::memcpy(hi, a.data(), 8);
+  std::memcpy(lo, a.data() + 8, 8);
+}
+
+}  // namespace
+
+Result<PeerTable> PeerTable::Create() {
+  void* p = ::mmap(nullptr, sizeof(Slot) * kSlots, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return Status::FromErrno(errno, "mmap peer table");
+  // Fresh anonymous pages are zero: every slot starts empty.
+  return PeerTable(static_cast<Slot*>(p));
+}
+
+PeerTable::PeerTable(PeerTable&& other) noexcept : slots_(other.slots_) { other.slots_ = nullptr; }
+
+PeerTable& PeerTable::operator=(PeerTable&& other) noexcept {
+  if (this != &other) {
+    if (slots_ != nullptr) ::munmap(slots_, sizeof(Slot) * kSlots);
+    slots_ = other.slots_;
+    other.slots_ = nullptr;
+  }
+  return *this;
+}
+
+PeerTable::~PeerTable() {
+  if (slots_ != nullptr) ::munmap(slots_, sizeof(Slot) * kSlots);
+}
+
+size_t PeerTable::Claim(size_t index, const PeerAddress& addr) {
+  uint64_t hi, lo;
+  Split(addr, &hi, &lo);
+  slots_[index % kSlots].hi.store(hi);
+  slots_[index % kSlots].lo.store(lo);
+  size_t n = 0;
+  for (size_t i = 0; i < kSlots; ++i) {
+    if (slots_[i].hi.load() == hi && slots_[i].lo.load() == lo) ++n;
+  }
+  return n;
+}
+
+void PeerTable::Release(size_t index) {
+  slots_[index % kSlots].hi.store(0);
+  slots_[index % kSlots].lo.store(0);
+}
+
+}  // namespace backupd::ipc

@@ -1,0 +1,153 @@
+// test process (root): both clients against the real daemon — the seed scenario with the Python
+// client, and backup-client's commands, checked on the wire's far side (the storage folder).
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/integration/daemon_test.h"
+
+namespace backupd::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr Millis kClientTimeout{20000};
+
+std::string Output(const ProgramResult& r) {
+  return "exit " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "") +
+         "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
+}
+
+class ClientsTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    DaemonTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    work_ = daemon_.dir() + "/work";
+    ASSERT_TRUE(fs::create_directories(work_ + "/docs"));
+  }
+
+  ProgramResult BackupClient(uint32_t user, const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {BackupClientPath(), "--server",
+                                     "127.0.0.1:" + std::to_string(daemon_.port()), "--user",
+                                     std::to_string(user)};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return RunProgram(argv, work_, kClientTimeout);
+  }
+
+  std::string work_;
+};
+
+TEST_F(ClientsTest, PythonClientRunsTheSeedScenario) {
+  const std::string first = work_ + "/docs/first.txt";
+  const std::string second = work_ + "/docs/second.bin";
+  const std::string second_data = RandomBytes(300000, 20);
+  ASSERT_TRUE(WriteFile(first, "the first file of the seed scenario\n"));
+  ASSERT_TRUE(WriteFile(second, second_data));
+  ASSERT_TRUE(
+      WriteFile(work_ + "/server.info", "127.0.0.1 " + std::to_string(daemon_.port()) + "\n"));
+  ASSERT_TRUE(WriteFile(work_ + "/backup.info", first + "\n" + second + "\n"));
+
+  ProgramResult r = RunProgram({Python3Path(), PythonClientPath()}, work_, kClientTimeout);
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+
+  // One random user's folder; in it only the second file (the first was restored, then deleted),
+  // byte for byte, every folder 0700 and the file 0600, all owned by the worker user.
+  std::vector<std::string> users = ListDir(daemon_.storage());
+  ASSERT_EQ(users.size(), 1u) << "storage holds more than one user folder";
+  EXPECT_EQ(users[0].find_first_not_of("0123456789"), std::string::npos) << users[0];
+  const std::string user_dir = daemon_.storage() + "/" + users[0];
+  EXPECT_TRUE(OwnedByNobodyWithMode(user_dir, S_IFDIR, 0700));
+  std::vector<std::string> files;
+  for (const fs::directory_entry& e : fs::recursive_directory_iterator(user_dir)) {
+    const std::string path = e.path().string();
+    if (e.is_directory()) {
+      EXPECT_TRUE(OwnedByNobodyWithMode(path, S_IFDIR, 0700));
+    } else {
+      EXPECT_TRUE(OwnedByNobodyWithMode(path, S_IFREG, 0600));
+      files.push_back(path);
+    }
+  }
+  ASSERT_EQ(files.size(), 1u) << "expected only the second file to remain";
+  EXPECT_EQ(fs::path(files[0]).filename(), "second.bin");
+  EXPECT_TRUE(ReadFile(files[0]) == second_data) << "stored second file differs";
+}
+
+TEST_F(ClientsTest, BackupClientBackupListRestoreDelete) {
+  ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
+  ASSERT_TRUE(WriteFile(work_ + "/docs/b.txt", "bravo\n"));
+  const uint32_t user = 3001;
+
+  ProgramResult r = BackupClient(user, {"backup", "docs/a.txt", "docs/b.txt"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(UserDir(user) + "/docs/a.txt"), "alpha\n");
+  EXPECT_EQ(ReadFile(UserDir(user) + "/docs/b.txt"), "bravo\n");
+  EXPECT_TRUE(OwnedByNobodyWithMode(UserDir(user) + "/docs/a.txt", S_IFREG, 0600));
+
+  r = BackupClient(user, {"list"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_NE(r.out.find("docs/a.txt"), std::string::npos) << Output(r);
+  EXPECT_NE(r.out.find("docs/b.txt"), std::string::npos) << Output(r);
+
+  r = BackupClient(user, {"restore", "docs/a.txt", "-o", work_ + "/restored.txt"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(work_ + "/restored.txt"), "alpha\n");
+
+  r = BackupClient(user, {"delete", "docs/a.txt"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_FALSE(PathExists(UserDir(user) + "/docs/a.txt"));
+  EXPECT_EQ(ReadFile(UserDir(user) + "/docs/b.txt"), "bravo\n");
+
+  r = BackupClient(user, {"restore", "docs/a.txt", "-o", work_ + "/again.txt"});
+  EXPECT_NE(r.exit_code, 0) << "restoring a deleted file must fail\n" << Output(r);
+  EXPECT_FALSE(r.out.empty() && r.err.empty()) << "no message for the failure";
+  EXPECT_FALSE(PathExists(work_ + "/again.txt") && ReadFile(work_ + "/again.txt") != "")
+      << "a failed restore wrote content";
+
+  r = BackupClient(user, {"list"});
+  EXPECT_EQ(r.out.find("docs/a.txt"), std::string::npos) << Output(r);
+  EXPECT_NE(r.out.find("docs/b.txt"), std::string::npos) << Output(r);
+
+  // Another user sees nothing of it.
+  r = BackupClient(user + 1, {"restore", "docs/b.txt", "-o", work_ + "/other.txt"});
+  EXPECT_NE(r.exit_code, 0) << Output(r);
+}
+
+TEST_F(ClientsTest, BackupClientTenMiBRoundTripWithAbsolutePath) {
+  const std::string data = RandomBytes(10u << 20, 21);
+  const std::string path = work_ + "/docs/ten.bin";
+  ASSERT_TRUE(WriteFile(path, data));
+  const uint32_t user = 3003;
+
+  ProgramResult r = BackupClient(user, {"backup", path});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  // The stored name is the path with its leading '/' stripped.
+  const std::string name = path.substr(1);
+  std::optional<std::string> stored = ReadFile(UserDir(user) + "/" + name);
+  ASSERT_TRUE(stored.has_value()) << "not stored as " << name;
+  EXPECT_TRUE(*stored == data) << "stored bytes differ";
+
+  r = BackupClient(user, {"restore", name, "-o", work_ + "/ten.out"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  std::optional<std::string> restored = ReadFile(work_ + "/ten.out");
+  ASSERT_TRUE(restored.has_value());
+  EXPECT_EQ(restored->size(), data.size());
+  EXPECT_TRUE(*restored == data) << "restored bytes differ";
+}
+
+TEST_F(ClientsTest, BackupClientFailsWhenNoServerListens) {
+  ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
+  // A port nobody listens on: the daemon's, after it stopped.
+  const uint16_t port = daemon_.port();
+  ASSERT_TRUE(daemon_.Stop(Millis(5000)).ok());
+  ProgramResult r = RunProgram({BackupClientPath(), "--server", "127.0.0.1:" + std::to_string(port),
+                                "--user", "1", "backup", "docs/a.txt"},
+                               work_, kClientTimeout);
+  EXPECT_NE(r.exit_code, 0) << Output(r);
+  EXPECT_FALSE(r.err.empty()) << Output(r);
+}
+
+}  // namespace
+}  // namespace backupd::testing

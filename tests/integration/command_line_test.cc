@@ -1,0 +1,69 @@
+// test process (any user): the backupd binary's command line — -t checks a config and names the
+// file, line and key of an error.
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "tests/integration/daemon_harness.h"
+
+namespace backupd::testing {
+namespace {
+
+constexpr Millis kTimeout{10000};
+
+// Seven lines, `workers` on line 5. Root runs workers as nobody (backupd refuses root workers);
+// anyone else as themselves.
+std::string GoodConfig(const TempDir& dir) {
+  const passwd* pw = getpwuid(geteuid());
+  const group* gr = getgrgid(getegid());
+  const bool root = geteuid() == 0;
+  const std::string user = root || pw == nullptr ? "nobody" : pw->pw_name;
+  const std::string grp = root || gr == nullptr ? "nogroup" : gr->gr_name;
+  return "listen = 127.0.0.1:0\n"
+         "storage = " +
+         dir.Sub("storage") + "\n" + "user = " + user + "\n" + "group = " + grp + "\n" +
+         "workers = 3\n"
+         "log = stderr\n"
+         "pid_file = " +
+         dir.Sub("backupd.pid") + "\n";
+}
+
+TEST(CommandLineTest, TestConfigAcceptsAGoodFile) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFile(dir.Sub("good.conf"), GoodConfig(dir)));
+  ProgramResult r =
+      RunProgram({BackupdPath(), "-t", "-c", dir.Sub("good.conf")}, dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // -t only checks: it neither listens nor creates the storage folder.
+  EXPECT_FALSE(PathExists(dir.Sub("storage")));
+}
+
+TEST(CommandLineTest, TestConfigNamesFileLineAndKeyOfABadValue) {
+  TempDir dir;
+  const std::string conf = dir.Sub("bad.conf");
+  // Line 4 of the file.
+  ASSERT_TRUE(WriteFile(
+      conf, GoodConfig(dir).substr(0, GoodConfig(dir).find("workers")) + "workers = lots\n"));
+  ProgramResult r = RunProgram({BackupdPath(), "-t", "-c", conf}, dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const std::string all = r.out + r.err;
+  EXPECT_NE(all.find(conf + ":5"), std::string::npos) << all;
+  EXPECT_NE(all.find("workers"), std::string::npos) << all;
+}
+
+TEST(CommandLineTest, TestConfigRefusesAnUnknownKey) {
+  TempDir dir;
+  const std::string conf = dir.Sub("unknown.conf");
+  ASSERT_TRUE(WriteFile(conf, GoodConfig(dir) + "colour = blue\n"));
+  ProgramResult r = RunProgram({BackupdPath(), "-t", "-c", conf}, dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const std::string all = r.out + r.err;
+  EXPECT_NE(all.find(conf + ":8"), std::string::npos) << all;
+  EXPECT_NE(all.find("colour"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace backupd::testing

@@ -1,0 +1,484 @@
+// test process (root, to start backupd as root): runs the real daemon and inspects it via /proc.
+#include "tests/integration/daemon_harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace backupd::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The gap between two looks at something that gives no notification (/proc, a log file).
+constexpr Millis kPollStep{10};
+
+void PollStep() { poll(nullptr, 0, static_cast<int>(kPollStep.count())); }
+
+int RemainingMillis(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+  return left.count() <= 0 ? 0 : static_cast<int>(left.count());
+}
+
+// argv as execv wants it; the strings must outlive the returned vector.
+std::vector<char*> ExecArgv(const std::vector<std::string>& args) {
+  std::vector<char*> out;
+  out.reserve(args.size() + 1);
+  for (const std::string& a : args) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+// In a forked child: stdin from /dev/null, stdout/stderr to the given fds, nothing else open.
+// Only async-signal-safe calls, since the parent has threads.
+[[noreturn]] void ExecChild(const char* cwd, int out_fd, int err_fd, char* const* argv) {
+  int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) {
+    _exit(126);
+  }
+  close_range(3, UINT_MAX, 0);
+  if (cwd != nullptr && chdir(cwd) != 0) _exit(126);
+  execv(argv[0], argv);
+  _exit(127);
+}
+
+// Reads whatever is available on fd into `out`; false at EOF or error.
+bool ReadAvailable(int fd, std::string* out) {
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    out->append(buf, static_cast<size_t>(n));
+    return true;
+  }
+}
+
+// Field 3 (state) and 4 (ppid) of /proc/PID/stat; the comm field may hold spaces and parens.
+bool ReadStat(pid_t pid, char* state, pid_t* ppid) {
+  std::optional<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return false;
+  size_t close_paren = stat->rfind(')');
+  if (close_paren == std::string::npos) return false;
+  std::istringstream in(stat->substr(close_paren + 1));
+  long parent = 0;
+  if (!(in >> *state >> parent)) return false;
+  *ppid = static_cast<pid_t>(parent);
+  return true;
+}
+
+std::string Canonical(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::canonical(path, ec);
+  return ec ? path : p.string();
+}
+
+}  // namespace
+
+// --- TempDir ---
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/backupd-it-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) abort();
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+// --- Daemon ---
+
+Daemon::Daemon() = default;
+
+Daemon::~Daemon() {
+  KillAll();
+  stop_draining_ = true;
+  if (drainer_.joinable()) drainer_.join();
+  if (stderr_fd_ >= 0) close(stderr_fd_);
+}
+
+Status Daemon::Start(const DaemonOptions& options) {
+  if (pid_ > 0) return Status::Invalid("already started");
+  log_to_file_ = options.log_to_file;
+  std::ostringstream conf;
+  conf << "listen = 127.0.0.1:0\n"
+       << "storage = " << storage() << "\n"
+       << "user = nobody\n"
+       << "group = nogroup\n"
+       << "workers = 3\n"
+       << "log = " << (log_to_file_ ? log_file() : std::string("stderr")) << "\n"
+       << "log_level = debug\n"
+       << "pid_file = " << dir_.Sub("backupd.pid") << "\n"
+       << "max_file_size = 64M\n"
+       << "idle_timeout = 5\n";
+  if (!WriteFile(config_file(), conf.str())) return Status::IoError("cannot write the config");
+
+  std::vector<std::string> args = {BackupdPath(), "-f", "-c", config_file()};
+  for (const std::string& o : options.overrides) {
+    args.push_back("-o");
+    args.push_back(o);
+  }
+  std::vector<char*> argv = ExecArgv(args);
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe2");
+  pid_t child = fork();
+  if (child < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return Status::FromErrno(errno, "fork");
+  }
+  if (child == 0) ExecChild(nullptr, fds[1], fds[1], argv.data());
+  close(fds[1]);
+  pid_ = child;
+  stderr_fd_ = fds[0];
+  drainer_ = std::thread([this] { DrainStderr(); });
+  return WaitForListening(Millis(10000));
+}
+
+void Daemon::DrainStderr() {
+  while (!stop_draining_) {
+    pollfd p{stderr_fd_, POLLIN, 0};
+    int r = poll(&p, 1, 50);
+    if (r <= 0) continue;
+    std::string chunk;
+    bool more = ReadAvailable(stderr_fd_, &chunk);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stderr_text_ += chunk;
+    }
+    if (!more) return;
+  }
+}
+
+std::string Daemon::Log() const {
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    text = stderr_text_;
+  }
+  if (log_to_file_) text += ReadFile(log_file()).value_or("");
+  return text;
+}
+
+bool Daemon::WaitForLog(const std::function<bool(const std::string&)>& pred, Millis timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (pred(Log())) return true;
+    if (Clock::now() >= deadline) return false;
+    PollStep();
+  }
+}
+
+bool Daemon::WaitForLogLine(const std::vector<std::string>& parts, Millis timeout) const {
+  return WaitForLog(
+      [&parts](const std::string& log) {
+        std::istringstream lines(log);
+        std::string line;
+        while (std::getline(lines, line)) {
+          bool all = true;
+          for (const std::string& part : parts) all = all && line.find(part) != std::string::npos;
+          if (all) return true;
+        }
+        return false;
+      },
+      timeout);
+}
+
+Status Daemon::WaitForListening(Millis timeout) {
+  static const std::string kMarker = "listening on 127.0.0.1:";
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    std::string log = Log();
+    size_t at = log.find(kMarker);
+    if (at != std::string::npos) {
+      size_t digits = at + kMarker.size();
+      size_t end = digits;
+      while (end < log.size() && isdigit(static_cast<unsigned char>(log[end]))) ++end;
+      if (end > digits && end < log.size()) {
+        unsigned long port = std::stoul(log.substr(digits, end - digits));
+        if (port == 0 || port > 65535) return Status::Invalid("daemon logged port " + log);
+        port_ = static_cast<uint16_t>(port);
+        return Status::Ok();
+      }
+    }
+    int wstatus = 0;
+    if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
+      pid_ = -1;
+      // Let the drainer pick up the last words before quoting them.
+      WaitForLog([](const std::string&) { return false; }, Millis(100));
+      return Status::Closed("backupd exited (wait status " + std::to_string(wstatus) +
+                            ") before listening; log:\n" + Log());
+    }
+    if (Clock::now() >= deadline) {
+      return Status::Timeout("backupd did not log '" + kMarker + "PORT'; log:\n" + Log());
+    }
+    PollStep();
+  }
+}
+
+std::vector<pid_t> Daemon::Workers() const {
+  if (pid_ <= 0) return {};
+  return ChildrenOf(pid_);
+}
+
+Result<std::vector<pid_t>> Daemon::WaitForWorkers(size_t n, Millis timeout) const {
+  const std::string root = Canonical(storage());
+  const std::string nobody = std::to_string(NobodyUid());
+  const auto deadline = Clock::now() + timeout;
+  std::vector<pid_t> workers;
+  for (;;) {
+    workers = Workers();
+    bool ready = workers.size() == n;
+    for (pid_t w : workers) {
+      if (!ready) break;
+      if (geteuid() != 0) continue;
+      std::optional<std::string> uid = ProcStatusField(w, "Uid");
+      ready = ProcLink(w, "root") == root && uid && uid->rfind(nobody, 0) == 0;
+    }
+    if (ready) return workers;
+    if (Clock::now() >= deadline) {
+      return Status::Timeout("expected " + std::to_string(n) + " ready workers, have " +
+                             std::to_string(workers.size()) + "; log:\n" + Log());
+    }
+    PollStep();
+  }
+}
+
+Result<int> Daemon::Stop(Millis timeout) {
+  if (pid_ <= 0) return Status::Invalid("not running");
+  if (kill(pid_, SIGTERM) != 0) return Status::FromErrno(errno, "kill");
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int wstatus = 0;
+    pid_t r = waitpid(pid_, &wstatus, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return wstatus;
+    }
+    if (r < 0) return Status::FromErrno(errno, "waitpid");
+    if (Clock::now() >= deadline) return Status::Timeout("backupd still running after SIGTERM");
+    PollStep();
+  }
+}
+
+void Daemon::KillAll() {
+  if (pid_ <= 0) return;
+  std::vector<pid_t> workers = Workers();
+  if (!Stop(Millis(5000)).ok() && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // Workers a broken supervisor left behind; they were its children moments ago.
+  for (pid_t w : workers) {
+    if (ProcessAlive(w)) kill(w, SIGKILL);
+  }
+}
+
+// --- programs ---
+
+ProgramResult RunProgram(const std::vector<std::string>& args, const std::string& cwd,
+                         Millis timeout) {
+  ProgramResult result;
+  std::vector<char*> argv = ExecArgv(args);
+  int out[2];
+  int err[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return result;
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    close(out[0]);
+    close(out[1]);
+    return result;
+  }
+  pid_t child = fork();
+  if (child == 0) ExecChild(cwd.c_str(), out[1], err[1], argv.data());
+  close(out[1]);
+  close(err[1]);
+  if (child < 0) {
+    close(out[0]);
+    close(err[0]);
+    return result;
+  }
+  const auto deadline = Clock::now() + timeout;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_count = 2;
+  while (open_count > 0) {
+    int r = poll(fds, 2, RemainingMillis(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      result.timed_out = true;
+      kill(child, SIGKILL);
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      if (!ReadAvailable(fds[i].fd, sinks[i])) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_count;
+      }
+    }
+  }
+  for (pollfd& p : fds) {
+    if (p.fd >= 0) close(p.fd);
+  }
+  int wstatus = 0;
+  while (waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (!result.timed_out && WIFEXITED(wstatus)) result.exit_code = WEXITSTATUS(wstatus);
+  return result;
+}
+
+// --- files and /proc ---
+
+std::optional<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+bool WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  return static_cast<bool>(out);
+}
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng();
+    for (size_t j = 0; j < 8 && i + j < n; ++j)
+      out[i + j] = static_cast<char>((v >> (8 * j)) & 0xFF);
+  }
+  return out;
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  return out;
+}
+
+std::optional<std::string> ProcStatusField(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size() + 1, key + ":") == 0) {
+      size_t start = line.find_first_not_of(" \t", key.size() + 1);
+      return start == std::string::npos ? std::string() : line.substr(start);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ProcLink(pid_t pid, const std::string& what) {
+  std::string link = "/proc/" + std::to_string(pid) + "/" + what;
+  char buf[PATH_MAX];
+  ssize_t n = readlink(link.c_str(), buf, sizeof(buf));
+  if (n < 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::vector<std::pair<int, std::string>> ProcFds(pid_t pid) {
+  std::vector<std::pair<int, std::string>> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = std::atoi(e->d_name);
+    out.emplace_back(fd, ProcLink(pid, std::string("fd/") + e->d_name).value_or("?"));
+  }
+  closedir(d);
+  return out;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t ppid) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (!isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
+    char state = 0;
+    pid_t parent = 0;
+    if (ReadStat(pid, &state, &parent) && parent == ppid && state != 'Z') out.push_back(pid);
+  }
+  closedir(d);
+  return out;
+}
+
+bool ProcessAlive(pid_t pid) {
+  char state = 0;
+  pid_t parent = 0;
+  return ReadStat(pid, &state, &parent) && state != 'Z';
+}
+
+std::vector<std::string> ListeningSocketInodes(uint16_t port) {
+  char local[32];
+  snprintf(local, sizeof(local), "0100007F:%04X", port);
+  std::vector<std::string> out;
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the column titles
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, local_addr, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    if (!(fields >> sl >> local_addr >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode)) {
+      continue;
+    }
+    if (local_addr == local && state == "0A") out.push_back(inode);
+  }
+  return out;
+}
+
+uid_t NobodyUid() {
+  passwd* pw = getpwnam("nobody");
+  return pw == nullptr ? 65534 : pw->pw_uid;
+}
+
+gid_t NogroupGid() {
+  group* gr = getgrnam("nogroup");
+  return gr == nullptr ? 65534 : gr->gr_gid;
+}
+
+std::string BackupdPath() { return BACKUPD_PATH; }
+std::string BackupClientPath() { return BACKUP_CLIENT_PATH; }
+std::string PythonClientPath() { return PYTHON_CLIENT_PATH; }
+std::string Python3Path() { return PYTHON3_PATH; }
+
+}  // namespace backupd::testing

@@ -1,0 +1,158 @@
+// test process (root, to start backupd as root): runs the real daemon on port 0 in a temp folder,
+// captures its log, and inspects its processes through /proc.
+#ifndef BACKUPD_TESTS_INTEGRATION_DAEMON_HARNESS_H_
+#define BACKUPD_TESTS_INTEGRATION_DAEMON_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "protocol/status.h"
+
+namespace backupd::testing {
+
+using Millis = std::chrono::milliseconds;
+
+// A fresh folder under /tmp (mkdtemp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// How a Daemon is started. The defaults are the integration contract's config file; `overrides`
+// are passed as `-o key=value` after it.
+struct DaemonOptions {
+  std::vector<std::string> overrides;
+  // Logs to a file in the temp folder instead of stderr (stderr is still captured).
+  bool log_to_file = false;
+};
+
+// One backupd supervisor started with `backupd -f -c CONF` in its own temp folder. Its stderr is
+// drained by a thread into Log(), so the daemon never blocks on a full pipe. The destructor stops
+// it (SIGTERM, then SIGKILL for the supervisor and its children) if a test did not.
+class Daemon {
+ public:
+  Daemon();
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Writes the config, starts the daemon and waits until it logged `listening on 127.0.0.1:PORT`.
+  Status Start(const DaemonOptions& options = {});
+
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& dir() const { return dir_.path(); }
+  std::string storage() const { return dir_.Sub("storage"); }
+  std::string log_file() const { return dir_.Sub("backupd.log"); }
+  std::string config_file() const { return dir_.Sub("backupd.conf"); }
+
+  // Everything the daemon wrote so far: stderr, plus the log file when log_to_file.
+  std::string Log() const;
+  // Polls Log() until `pred` holds or `timeout` passes; returns whether it held.
+  bool WaitForLog(const std::function<bool(const std::string&)>& pred, Millis timeout) const;
+  // Waits for a log line that contains every one of `parts`.
+  bool WaitForLogLine(const std::vector<std::string>& parts, Millis timeout) const;
+
+  // The supervisor's direct children, i.e. its workers.
+  std::vector<pid_t> Workers() const;
+  // Polls until there are exactly `n` workers, each already chrooted into storage() and running
+  // as nobody when the daemon runs as root. Returns them, or Timeout.
+  Result<std::vector<pid_t>> WaitForWorkers(size_t n, Millis timeout) const;
+
+  // SIGTERM, then waits for the supervisor to exit; returns its wait status.
+  Result<int> Stop(Millis timeout);
+  bool running() const { return pid_ > 0; }
+
+ private:
+  void DrainStderr();
+  Status WaitForListening(Millis timeout);
+  void KillAll();
+
+  TempDir dir_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  bool log_to_file_ = false;
+  int stderr_fd_ = -1;
+  std::thread drainer_;
+  std::atomic<bool> stop_draining_{false};
+  mutable std::mutex mu_;
+  std::string stderr_text_;
+};
+
+// The exit of a program run to completion (or killed at its deadline).
+struct ProgramResult {
+  int exit_code = -1;  // -1 when killed by a signal or at the deadline
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] with `argv` in `cwd` (stdin /dev/null), capturing stdout and stderr.
+ProgramResult RunProgram(const std::vector<std::string>& argv, const std::string& cwd,
+                         Millis timeout);
+
+// --- small file and /proc helpers ---
+
+std::optional<std::string> ReadFile(const std::string& path);
+bool WriteFile(const std::string& path, const std::string& content);
+// Deterministic pseudo-random bytes (all 256 values occur), distinct per seed.
+std::string RandomBytes(size_t n, uint64_t seed);
+bool PathExists(const std::string& path);  // lstat: true for a dangling symlink too
+// The names in a folder, without "." and ".."; empty if it cannot be read.
+std::vector<std::string> ListDir(const std::string& dir);
+
+// Polls `pred` until it holds or `timeout` passes; returns whether it held.
+template <typename Pred>
+bool Eventually(Pred pred, Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(Millis(10));
+  }
+}
+
+// A line of /proc/PID/status, e.g. "Uid" -> "65534\t65534\t65534\t65534"; nullopt if absent.
+std::optional<std::string> ProcStatusField(pid_t pid, const std::string& key);
+// readlink(/proc/PID/<what>), e.g. "root", "cwd", "fd/3".
+std::optional<std::string> ProcLink(pid_t pid, const std::string& what);
+// fd number -> readlink target for every descriptor of PID.
+std::vector<std::pair<int, std::string>> ProcFds(pid_t pid);
+// Every live (non-zombie) process whose parent is `ppid`.
+std::vector<pid_t> ChildrenOf(pid_t ppid);
+// True while /proc/PID exists and is not a zombie.
+bool ProcessAlive(pid_t pid);
+// Inodes of the TCP sockets listening on 127.0.0.1:port (from /proc/net/tcp).
+std::vector<std::string> ListeningSocketInodes(uint16_t port);
+
+uid_t NobodyUid();
+gid_t NogroupGid();
+
+// Paths of the backupd programs, from the build.
+std::string BackupdPath();
+std::string BackupClientPath();
+std::string PythonClientPath();
+std::string Python3Path();
+
+}  // namespace backupd::testing
+
+#endif  // BACKUPD_TESTS_INTEGRATION_DAEMON_HARNESS_H_

@@ -1,0 +1,89 @@
+// test process (root): the GoogleTest fixture that gives each integration test its own backupd.
+#ifndef BACKUPD_TESTS_INTEGRATION_DAEMON_TEST_H_
+#define BACKUPD_TESTS_INTEGRATION_DAEMON_TEST_H_
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+#include "tests/integration/daemon_harness.h"
+#include "tests/integration/raw_client.h"
+
+namespace backupd::testing {
+
+// Starts a daemon (as root, workers as nobody) before each test; a subclass changes Options().
+class DaemonTest : public ::testing::Test {
+ protected:
+  virtual DaemonOptions Options() const { return {}; }
+
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+    Status s = daemon_.Start(Options());
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  std::string UserDir(uint32_t user_id) const {
+    return daemon_.storage() + "/" + std::to_string(user_id);
+  }
+
+  // One request on a fresh connection.
+  Result<Response> CallOnce(uint32_t user_id, protocol::Op op, std::string_view name,
+                            std::string_view payload = {}) {
+    RawClient client;
+    Status s = client.Connect(daemon_.port());
+    if (!s.ok()) return s;
+    return client.Call(user_id, op, name, payload);
+  }
+
+  // Sends raw request bytes on a fresh connection and reads one response.
+  Result<Response> SendRawOnce(std::string_view bytes) {
+    RawClient client;
+    Status s = client.Connect(daemon_.port());
+    if (!s.ok()) return s;
+    s = client.Send(bytes);
+    if (!s.ok()) return s;
+    return client.ReadResponse();
+  }
+
+  Daemon daemon_;
+};
+
+// Checks that `path` is a `type` (S_IFDIR, S_IFREG) with permission bits `mode` owned by nobody.
+inline ::testing::AssertionResult OwnedByNobodyWithMode(const std::string& path, mode_t type,
+                                                        mode_t mode) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return ::testing::AssertionFailure() << path << " missing";
+  if ((st.st_mode & S_IFMT) != type) {
+    return ::testing::AssertionFailure()
+           << path << " has type " << std::oct << (st.st_mode & S_IFMT);
+  }
+  if ((st.st_mode & 07777) != mode) {
+    return ::testing::AssertionFailure()
+           << path << " has mode " << std::oct << (st.st_mode & 07777) << ", want " << mode;
+  }
+  if (st.st_uid != NobodyUid()) {
+    return ::testing::AssertionFailure() << path << " owned by uid " << st.st_uid;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Checks that a request got a response (not a transport error) with `status`.
+inline ::testing::AssertionResult HasStatus(const Result<Response>& r, uint16_t status) {
+  if (!r.ok()) return ::testing::AssertionFailure() << "no response: " << r.status().ToString();
+  if (r->status != status) {
+    return ::testing::AssertionFailure()
+           << "status " << r->status << " (want " << status << "), name '" << r->name << "', "
+           << r->payload.size() << " payload bytes";
+  }
+  if (r->version != protocol::kVersion1) {
+    return ::testing::AssertionFailure() << "response version " << int{r->version};
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace backupd::testing
+
+#endif  // BACKUPD_TESTS_INTEGRATION_DAEMON_TEST_H_
