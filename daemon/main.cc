@@ -9,6 +9,8 @@
 #include "daemon/log.h"
 #include "daemon/preflight.h"
 #include "daemon/process.h"
+#include "daemon/status_client.h"
+#include "daemon/status_server.h"
 #include "daemon/supervisor.h"
 
 namespace {
@@ -35,14 +37,14 @@ int main(int argc, char** argv) {
     std::cout << "backupd " << BACKUPD_VERSION << "\n";
     return 0;
   }
-  if (cmd->status) return Fail(Status::Invalid("'status' is not available yet in this version"));
-
   Result<conf::Config> config = conf::LoadConfig(*cmd);
   if (!config.ok()) return Fail(config.status());
+  if (cmd->status) return daemon::PrintStatus(config->status_socket, std::cout, std::cerr);
   Result<worker::Identity> identity = daemon::ResolveIdentity(*config);
   if (!identity.ok()) return Fail(identity.status());
   if (cmd->test_config) {
-    Status s = daemon::CheckStorage(*config, *identity);
+    Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
+    Status s = status_gid.ok() ? daemon::CheckStorage(*config, *identity) : status_gid.status();
     if (!s.ok()) return Fail(s);
     std::cout << "backupd: configuration " << cmd->config_path << " is OK\n";
     return 0;
@@ -72,6 +74,16 @@ int main(int argc, char** argv) {
     BACKUPD_LOG(kError) << s.message();
     return 1;
   }
+  // After daemonizing: the socket belongs to (and is removed by) the process that serves it.
+  Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
+  Result<daemon::StatusServer> status =
+      status_gid.ok() ? daemon::StatusServer::Listen(config->status_socket, *status_gid)
+                      : Result<daemon::StatusServer>(status_gid.status());
+  if (!status.ok()) {
+    BACKUPD_LOG(kError) << status.status().message();
+    daemon::PidFile::Remove(config->pid_file);
+    return 1;
+  }
   BACKUPD_LOG(kInfo) << "backupd " << BACKUPD_VERSION << " started, storage " << config->storage
                      << ", " << config->workers << " workers";
 
@@ -80,7 +92,7 @@ int main(int argc, char** argv) {
     BACKUPD_LOG(kError) << peers.status().message();
     return 1;
   }
-  daemon::SupervisorSetup setup{*cmd, *config, *listeners, *identity};
+  daemon::SupervisorSetup setup{*cmd, *config, *listeners, *identity, std::move(*status)};
   int rc = daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
   daemon::PidFile::Remove(config->pid_file);
   return rc;

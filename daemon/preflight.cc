@@ -34,6 +34,14 @@ Result<worker::Identity> ResolveIdentity(const conf::Config& config) {
   return id;
 }
 
+Result<gid_t> ResolveStatusGroup(const conf::Config& config) {
+  if (config.status_group.empty()) return static_cast<gid_t>(-1);
+  const group* gr = ::getgrnam(config.status_group.c_str());
+  if (gr == nullptr)
+    return Status::Invalid("status_group '" + config.status_group + "' does not exist");
+  return gr->gr_gid;
+}
+
 Status CheckStorage(const conf::Config& config, const worker::Identity& id) {
   struct stat st {};
   if (::lstat(config.storage.c_str(), &st) != 0) {

@@ -17,6 +17,9 @@ Result<worker::Identity> ResolveIdentity(const conf::Config& config);
 // it is never chowned behind the sysadmin's back.
 Status PrepareStorage(const conf::Config& config, const worker::Identity& id);
 
+// The gid allowed to read `backupd status` besides root, or (gid_t)-1 when status_group is empty.
+Result<gid_t> ResolveStatusGroup(const conf::Config& config);
+
 // For `backupd -t`: what PrepareStorage would refuse, without creating anything.
 Status CheckStorage(const conf::Config& config, const worker::Identity& id);
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/preflight.h"
 #include "daemon/signals.h"
 #include "protocol/wire.h"
@@ -25,6 +26,7 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kMaxThrottle{32000};
 constexpr milliseconds kLoopTick{1000};
+constexpr std::chrono::seconds kMetricsInterval{5};
 
 // Client-chosen bytes (file names) are escaped so a name cannot forge or split a log line.
 std::string Printable(const char* s) {
@@ -355,8 +357,15 @@ int Supervisor::Shutdown(bool graceful) {
       killed = true;
     }
   }
+  WriteMetrics();
   BACKUPD_LOG(kInfo) << "stopped";
   return 0;
+}
+
+void Supervisor::WriteMetrics() {
+  if (s_.config.metrics_file.empty()) return;
+  Status s = WriteFileAtomically(s_.config.metrics_file, RenderMetrics(board_));
+  if (!s.ok()) BACKUPD_LOG(kWarning) << "metrics: " << s.message();
 }
 
 int Supervisor::Run() {
@@ -365,6 +374,8 @@ int Supervisor::Run() {
   for (;;) {
     std::vector<pollfd> fds;
     std::vector<pid_t> owners;
+    fds.push_back({s_.status.fd(), POLLIN, 0});
+    owners.push_back(0);
     for (auto& [pid, w] : board_.workers) {
       if (w.report_fd < 0) continue;
       fds.push_back({w.report_fd, POLLIN, 0});
@@ -377,6 +388,10 @@ int Supervisor::Run() {
     if (n > 0) {
       for (size_t i = 0; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
+        if (owners[i] == 0) {
+          s_.status.ServePending(board_, Clock::now());
+          continue;
+        }
         auto it = board_.workers.find(owners[i]);
         if (it != board_.workers.end()) ReadReports(it->second);
       }
@@ -394,6 +409,10 @@ int Supervisor::Run() {
     bool tick = Clock::now() >= next_tick_;
     if (tick) next_tick_ = Clock::now() + kLoopTick;
     MaintainPool(tick);
+    if (Clock::now() >= next_metrics_) {
+      WriteMetrics();
+      next_metrics_ = Clock::now() + kMetricsInterval;
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 #include "conf/config.h"
 #include "daemon/listeners.h"
 #include "daemon/scoreboard.h"
+#include "daemon/status_server.h"
 #include "ipc/peer_table.h"
 #include "ipc/report.h"
 #include "worker/privdrop.h"
@@ -25,6 +26,7 @@ struct SupervisorSetup {
   conf::Config config;
   std::vector<Listener> listeners;
   worker::Identity identity;
+  StatusServer status;  // `backupd status` connects here
 };
 
 // The pool follows Apache prefork: never fewer than `workers` processes, at least
@@ -50,12 +52,14 @@ class Supervisor {
   void StopWorkers(int sig, bool only_old_generation);
   int Shutdown(bool graceful);
   size_t FreeSlotIndex() const;
+  void WriteMetrics();
 
   SupervisorSetup s_;
   ipc::PeerTable peers_;
   sigset_t wait_mask_;
   Scoreboard board_;
   Clock::time_point next_tick_;
+  Clock::time_point next_metrics_;
   unsigned spawn_rate_ = 1;  // spare-driven forks per tick, doubling while short
   bool max_warned_ = false;  // "reached workers.max" said for the current episode
   // Crash throttle: after a worker dies before serving, no fork before this time.

@@ -20,6 +20,17 @@ std::string Output(const ProgramResult& r) {
          "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
 }
 
+// The two command-line clients share one interface: --server, --user, then a command.
+enum class ClientKind { kCpp, kPython };
+
+std::string KindName(const ::testing::TestParamInfo<ClientKind>& info) {
+  return info.param == ClientKind::kCpp ? "BackupClient" : "PythonClient";
+}
+
+// Exit statuses both clients document.
+constexpr int kExitErrorStatus = 1;
+constexpr int kExitConnection = 3;
+
 class ClientsTest : public DaemonTest {
  protected:
   void SetUp() override {
@@ -29,16 +40,29 @@ class ClientsTest : public DaemonTest {
     ASSERT_TRUE(fs::create_directories(work_ + "/docs"));
   }
 
-  ProgramResult BackupClient(uint32_t user, const std::vector<std::string>& command) {
-    std::vector<std::string> argv = {BackupClientPath(), "--server",
-                                     "127.0.0.1:" + std::to_string(daemon_.port()), "--user",
-                                     std::to_string(user)};
+  ProgramResult Client(ClientKind kind, uint32_t user, const std::vector<std::string>& command,
+                       uint16_t port = 0) {
+    std::vector<std::string> argv;
+    if (kind == ClientKind::kCpp) {
+      argv = {BackupClientPath()};
+    } else {
+      argv = {Python3Path(), PythonClientPath()};
+    }
+    const std::vector<std::string> common = {
+        "--server", "127.0.0.1:" + std::to_string(port != 0 ? port : daemon_.port()), "--user",
+        std::to_string(user)};
+    argv.insert(argv.end(), common.begin(), common.end());
     argv.insert(argv.end(), command.begin(), command.end());
     return RunProgram(argv, work_, kClientTimeout);
   }
 
   std::string work_;
 };
+
+class EachClientTest : public ClientsTest, public ::testing::WithParamInterface<ClientKind> {};
+
+INSTANTIATE_TEST_SUITE_P(Clients, EachClientTest,
+                         ::testing::Values(ClientKind::kCpp, ClientKind::kPython), KindName);
 
 TEST_F(ClientsTest, PythonClientRunsTheSeedScenario) {
   const std::string first = work_ + "/docs/first.txt";
@@ -75,53 +99,61 @@ TEST_F(ClientsTest, PythonClientRunsTheSeedScenario) {
   EXPECT_TRUE(ReadFile(files[0]) == second_data) << "stored second file differs";
 }
 
-TEST_F(ClientsTest, BackupClientBackupListRestoreDelete) {
+TEST_P(EachClientTest, BackupListRestoreDelete) {
   ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
   ASSERT_TRUE(WriteFile(work_ + "/docs/b.txt", "bravo\n"));
   const uint32_t user = 3001;
+  const ClientKind kind = GetParam();
 
-  ProgramResult r = BackupClient(user, {"backup", "docs/a.txt", "docs/b.txt"});
+  ProgramResult r = Client(kind, user, {"list"});
+  EXPECT_EQ(r.exit_code, 0) << "list with no files succeeds\n" << Output(r);
+  EXPECT_EQ(r.out, "") << Output(r);
+
+  r = Client(kind, user, {"backup", "docs/a.txt", "docs/b.txt"});
   ASSERT_EQ(r.exit_code, 0) << Output(r);
   EXPECT_EQ(ReadFile(UserDir(user) + "/docs/a.txt"), "alpha\n");
   EXPECT_EQ(ReadFile(UserDir(user) + "/docs/b.txt"), "bravo\n");
+  EXPECT_TRUE(OwnedByNobodyWithMode(UserDir(user) + "/docs", S_IFDIR, 0700));
   EXPECT_TRUE(OwnedByNobodyWithMode(UserDir(user) + "/docs/a.txt", S_IFREG, 0600));
 
-  r = BackupClient(user, {"list"});
+  r = Client(kind, user, {"list"});
   ASSERT_EQ(r.exit_code, 0) << Output(r);
-  EXPECT_NE(r.out.find("docs/a.txt"), std::string::npos) << Output(r);
-  EXPECT_NE(r.out.find("docs/b.txt"), std::string::npos) << Output(r);
+  EXPECT_EQ(r.out, "docs/a.txt\ndocs/b.txt\n") << Output(r);
 
-  r = BackupClient(user, {"restore", "docs/a.txt", "-o", work_ + "/restored.txt"});
+  r = Client(kind, user, {"restore", "docs/a.txt", "-o", work_ + "/restored.txt"});
   ASSERT_EQ(r.exit_code, 0) << Output(r);
   EXPECT_EQ(ReadFile(work_ + "/restored.txt"), "alpha\n");
 
-  r = BackupClient(user, {"delete", "docs/a.txt"});
+  r = Client(kind, user, {"delete", "docs/a.txt"});
   ASSERT_EQ(r.exit_code, 0) << Output(r);
   EXPECT_FALSE(PathExists(UserDir(user) + "/docs/a.txt"));
   EXPECT_EQ(ReadFile(UserDir(user) + "/docs/b.txt"), "bravo\n");
 
-  r = BackupClient(user, {"restore", "docs/a.txt", "-o", work_ + "/again.txt"});
-  EXPECT_NE(r.exit_code, 0) << "restoring a deleted file must fail\n" << Output(r);
-  EXPECT_FALSE(r.out.empty() && r.err.empty()) << "no message for the failure";
-  EXPECT_FALSE(PathExists(work_ + "/again.txt") && ReadFile(work_ + "/again.txt") != "")
-      << "a failed restore wrote content";
+  r = Client(kind, user, {"restore", "docs/a.txt", "-o", work_ + "/again.txt"});
+  EXPECT_EQ(r.exit_code, kExitErrorStatus) << "restoring a deleted file must fail\n" << Output(r);
+  EXPECT_NE(r.err, "") << "no message for the failure";
+  EXPECT_FALSE(PathExists(work_ + "/again.txt")) << "a failed restore created its output";
+  r = Client(kind, user, {"delete", "docs/a.txt"});
+  EXPECT_EQ(r.exit_code, kExitErrorStatus) << Output(r);
 
-  r = BackupClient(user, {"list"});
-  EXPECT_EQ(r.out.find("docs/a.txt"), std::string::npos) << Output(r);
-  EXPECT_NE(r.out.find("docs/b.txt"), std::string::npos) << Output(r);
+  r = Client(kind, user, {"list"});
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(r.out, "docs/b.txt\n") << Output(r);
 
   // Another user sees nothing of it.
-  r = BackupClient(user + 1, {"restore", "docs/b.txt", "-o", work_ + "/other.txt"});
-  EXPECT_NE(r.exit_code, 0) << Output(r);
+  r = Client(kind, user + 1, {"restore", "docs/b.txt", "-o", work_ + "/other.txt"});
+  EXPECT_EQ(r.exit_code, kExitErrorStatus) << Output(r);
+  EXPECT_FALSE(PathExists(work_ + "/other.txt"));
 }
 
-TEST_F(ClientsTest, BackupClientTenMiBRoundTripWithAbsolutePath) {
+TEST_P(EachClientTest, TenMiBRoundTripWithAbsolutePath) {
   const std::string data = RandomBytes(10u << 20, 21);
   const std::string path = work_ + "/docs/ten.bin";
   ASSERT_TRUE(WriteFile(path, data));
   const uint32_t user = 3003;
+  const ClientKind kind = GetParam();
 
-  ProgramResult r = BackupClient(user, {"backup", path});
+  ProgramResult r = Client(kind, user, {"backup", path});
   ASSERT_EQ(r.exit_code, 0) << Output(r);
   // The stored name is the path with its leading '/' stripped.
   const std::string name = path.substr(1);
@@ -129,7 +161,7 @@ TEST_F(ClientsTest, BackupClientTenMiBRoundTripWithAbsolutePath) {
   ASSERT_TRUE(stored.has_value()) << "not stored as " << name;
   EXPECT_TRUE(*stored == data) << "stored bytes differ";
 
-  r = BackupClient(user, {"restore", name, "-o", work_ + "/ten.out"});
+  r = Client(kind, user, {"restore", name, "-o", work_ + "/ten.out"});
   ASSERT_EQ(r.exit_code, 0) << Output(r);
   std::optional<std::string> restored = ReadFile(work_ + "/ten.out");
   ASSERT_TRUE(restored.has_value());
@@ -137,16 +169,30 @@ TEST_F(ClientsTest, BackupClientTenMiBRoundTripWithAbsolutePath) {
   EXPECT_TRUE(*restored == data) << "restored bytes differ";
 }
 
-TEST_F(ClientsTest, BackupClientFailsWhenNoServerListens) {
+TEST_P(EachClientTest, FailsWhenNoServerListens) {
   ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
   // A port nobody listens on: the daemon's, after it stopped.
   const uint16_t port = daemon_.port();
   ASSERT_TRUE(daemon_.Stop(Millis(5000)).ok());
-  ProgramResult r = RunProgram({BackupClientPath(), "--server", "127.0.0.1:" + std::to_string(port),
-                                "--user", "1", "backup", "docs/a.txt"},
-                               work_, kClientTimeout);
-  EXPECT_NE(r.exit_code, 0) << Output(r);
-  EXPECT_FALSE(r.err.empty()) << Output(r);
+  ProgramResult r = Client(GetParam(), 1, {"backup", "docs/a.txt"}, port);
+  EXPECT_EQ(r.exit_code, kExitConnection) << Output(r);
+  EXPECT_NE(r.err, "") << Output(r);
+}
+
+TEST_F(ClientsTest, WhatOneClientStoresTheOtherRestores) {
+  const std::string data = RandomBytes(1u << 20, 22);
+  ASSERT_TRUE(WriteFile(work_ + "/docs/shared.bin", data));
+  ProgramResult r = Client(ClientKind::kPython, 3005, {"backup", "docs/shared.bin"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  r = Client(ClientKind::kCpp, 3005, {"restore", "docs/shared.bin", "-o", work_ + "/by_cpp"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_TRUE(ReadFile(work_ + "/by_cpp") == data);
+
+  r = Client(ClientKind::kCpp, 3005, {"backup", "--name", "renamed.bin", "docs/shared.bin"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  r = Client(ClientKind::kPython, 3005, {"restore", "renamed.bin", "-o", work_ + "/by_py"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_TRUE(ReadFile(work_ + "/by_py") == data);
 }
 
 }  // namespace

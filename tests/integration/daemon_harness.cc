@@ -126,6 +126,7 @@ Status Daemon::Start(const DaemonOptions& options) {
        << "log = " << (log_to_file_ ? log_file() : std::string("stderr")) << "\n"
        << "log_level = debug\n"
        << "pid_file = " << dir_.Sub("backupd.pid") << "\n"
+       << "status_socket = " << dir_.Sub("backupd.status") << "\n"
        << "max_file_size = 64M\n"
        << "idle_timeout = 5\n";
   if (!WriteFile(config_file(), conf.str())) return Status::IoError("cannot write the config");
