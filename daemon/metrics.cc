@@ -73,24 +73,11 @@ std::string RenderMetrics(const Scoreboard& board) {
   Single(out, "backupd_bytes_received_total", "counter", "Bytes read from clients.", c.bytes_in);
   Single(out, "backupd_bytes_sent_total", "counter", "Bytes written to clients.", c.bytes_out);
 
-  uint64_t idle = 0, busy = 0, starting = 0;
-  for (const auto& [pid, w] : board.workers) {
-    switch (w.state) {
-      case ipc::WorkerState::kIdle:
-        ++idle;
-        break;
-      case ipc::WorkerState::kBusy:
-        ++busy;
-        break;
-      case ipc::WorkerState::kStarting:
-        ++starting;
-        break;
-    }
-  }
+  WorkerCounts n = CountWorkers(board);
   Family(out, "backupd_workers", "gauge", "Live worker processes by state.");
-  out += "backupd_workers{state=\"idle\"} " + std::to_string(idle) + '\n';
-  out += "backupd_workers{state=\"busy\"} " + std::to_string(busy) + '\n';
-  out += "backupd_workers{state=\"starting\"} " + std::to_string(starting) + '\n';
+  out += "backupd_workers{state=\"idle\"} " + std::to_string(n.idle) + '\n';
+  out += "backupd_workers{state=\"busy\"} " + std::to_string(n.busy) + '\n';
+  out += "backupd_workers{state=\"starting\"} " + std::to_string(n.starting) + '\n';
 
   Single(out, "backupd_worker_starts_total", "counter", "Worker processes forked.",
          c.workers_started);

@@ -19,6 +19,25 @@ const char* OpName(uint8_t op) {
   return "unknown";
 }
 
+WorkerCounts CountWorkers(const Scoreboard& board) {
+  WorkerCounts n;
+  for (const auto& [pid, w] : board.workers) {
+    if (w.stopping) ++n.stopping;
+    switch (w.state) {
+      case ipc::WorkerState::kIdle:
+        ++n.idle;
+        break;
+      case ipc::WorkerState::kBusy:
+        ++n.busy;
+        break;
+      case ipc::WorkerState::kStarting:
+        ++n.starting;
+        break;
+    }
+  }
+  return n;
+}
+
 const char* StateName(ipc::WorkerState state) {
   switch (state) {
     case ipc::WorkerState::kStarting:

@@ -55,6 +55,15 @@ struct Scoreboard {
   std::chrono::steady_clock::time_point started;
 };
 
+// Live workers by state; `stopping` ones are also counted in their state.
+struct WorkerCounts {
+  size_t idle = 0;
+  size_t busy = 0;
+  size_t starting = 0;
+  size_t stopping = 0;
+};
+WorkerCounts CountWorkers(const Scoreboard& board);
+
 // "backup", "restore", "delete", "list" or "unknown".
 const char* OpName(uint8_t op);
 const char* StateName(ipc::WorkerState state);

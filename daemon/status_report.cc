@@ -60,23 +60,9 @@ std::string EscapeUntrusted(std::string_view s) {
 }
 
 std::string RenderStatus(const Scoreboard& board, std::chrono::steady_clock::time_point now) {
-  size_t idle = 0, busy = 0, starting = 0, stopping = 0;
-  for (const auto& [pid, w] : board.workers) {
-    if (w.stopping) ++stopping;
-    switch (w.state) {
-      case ipc::WorkerState::kIdle:
-        ++idle;
-        break;
-      case ipc::WorkerState::kBusy:
-        ++busy;
-        break;
-      case ipc::WorkerState::kStarting:
-        ++starting;
-        break;
-    }
-  }
+  WorkerCounts n = CountWorkers(board);
   uint64_t requests = 0;
-  for (const auto& [key, n] : board.counters.requests) requests += n;
+  for (const auto& [key, count] : board.counters.requests) requests += count;
 
   std::string out;
   char line[256];
@@ -90,7 +76,7 @@ std::string RenderStatus(const Scoreboard& board, std::chrono::steady_clock::tim
                 "Workers:        %zu (%zu idle, %zu busy, %zu starting; %zu stopping)\n",
                 static_cast<long>(board.supervisor_pid), FormatUtc(board.started_at).c_str(),
                 FormatUptime(SecondsBetween(board.started, now)).c_str(), board.generation,
-                board.workers.size(), idle, busy, starting, stopping);
+                board.workers.size(), n.idle, n.busy, n.starting, n.stopping);
   out += line;
   std::snprintf(line, sizeof line,
                 "Requests:       %" PRIu64

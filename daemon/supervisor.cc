@@ -148,6 +148,7 @@ void Supervisor::Spawn() {
 
 void Supervisor::MaintainPool(bool tick) {
   const conf::Config& c = s_.config;
+  // Workers told to stop no longer count: they are leaving.
   size_t live = 0, idle = 0;
   for (const auto& [pid, w] : board_.workers) {
     if (w.stopping) continue;
