@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libgtest-dev libgmock-dev
-  python3 clang-format procps)
+  python3 clang-format procps
+  debhelper dpkg-dev fakeroot lintian strace)  # the package test
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${packages[@]}"; do

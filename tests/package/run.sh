@@ -1,0 +1,483 @@
+#!/bin/bash
+# Package test: does on this machine what a sysadmin does with the Debian packages (as root,
+# without a running systemd): build them, lint them, install them, configure and drive the
+# installed daemon through /etc/init.d/backupd, back up and restore a file with both clients,
+# reload, rotate the log, stop, remove and purge — then checks that nothing is left behind.
+#
+#   tests/package/run.sh            (as root; KEEP_WORK=1 keeps the scratch folder)
+#
+# The machine is restored even when a step fails: the trap stops the daemon and purges the
+# packages. It refuses to run where backupd is already installed or its user or files exist.
+# Prints "N passed, M failed" last and exits non-zero when anything failed.
+
+# Most functions are called indirectly, through check and eventually.
+# shellcheck disable=SC2317
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+conf=/etc/backupd.conf
+pidfile=/run/backupd.pid
+storage=/var/lib/backupd
+logdir=/var/log/backupd
+init=/etc/init.d/backupd
+user_id=4242
+passed=0
+failed=0
+
+ok() {
+  passed=$((passed + 1))
+  echo "ok   - $1"
+}
+not_ok() {
+  failed=$((failed + 1))
+  echo "FAIL - $1"
+}
+# check DESCRIPTION COMMAND...: runs COMMAND (output kept for a failure) and records the result.
+check() {
+  local what=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    ok "$what"
+  else
+    not_ok "$what"
+    [ -n "$out" ] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/       | /'
+  fi
+}
+# check_rc DESCRIPTION EXPECTED COMMAND...: COMMAND must exit with status EXPECTED.
+check_rc() {
+  local what=$1 want=$2 out rc
+  shift 2
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" = "$want" ]; then
+    ok "$what"
+  else
+    not_ok "$what (exit $rc, expected $want)"
+    [ -n "$out" ] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/       | /'
+  fi
+}
+# eventually SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
+eventually() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 0.1
+  done
+}
+# Ends the test; the EXIT trap cleans up and prints the summary line.
+finished=0
+finish() {
+  finished=1
+  [ "$failed" = 0 ]
+  exit
+}
+
+# Processes running the installed daemon binary, whatever their name (other tests may run
+# build-tree daemons called backupd at the same time; those are not ours).
+installed_daemon_pids() {
+  local p exe
+  for p in /proc/[0-9]*; do
+    exe=$(readlink "$p/exe" 2>/dev/null) || continue
+    case "$exe" in
+      /usr/sbin/backupd | "/usr/sbin/backupd (deleted)") echo "${p#/proc/}" ;;
+    esac
+  done
+}
+no_installed_daemon() { [ -z "$(installed_daemon_pids)" ]; }
+daemon_pid() { cat "$pidfile" 2>/dev/null; }
+is_listening() { [ -n "$(ss -Htln "sport = :$1")" ]; }
+not_listening() { ! is_listening "$1"; }
+# A port nobody listens on now (the daemon binds it moments later).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    not_listening "$p" && echo "$p" && return
+  done
+}
+package_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+package_known() { dpkg-query -W "$1" >/dev/null 2>&1; }
+# client PORT ARGS...: the installed C++ client as user $user_id.
+client() { timeout 60 backup-client --server "127.0.0.1:$1" --user "$user_id" --quiet "${@:2}"; }
+pyclient() {
+  timeout 60 /usr/bin/python3 /usr/share/backupd/python/backup_client.py \
+    --server "127.0.0.1:$1" --user "$user_id" "${@:2}"
+}
+# lists_exactly PORT EXPECTED: `list` on PORT prints EXPECTED.
+lists_exactly() {
+  local got
+  got=$(client "$1" list) || return 1
+  [ "$got" = "$2" ] || { echo "list printed: $got"; return 1; }
+}
+# set_key KEY VALUE: sets a top-level key of the conffile the way an admin would, by editing
+# its (first) line, commented default or not.
+set_key() {
+  sed -i -E "0,/^#?[[:space:]]*$1[[:space:]]*=/s|^#?[[:space:]]*$1[[:space:]]*=.*$|$1 = $2|" "$conf"
+}
+apt_get() { DEBIAN_FRONTEND=noninteractive timeout 300 apt-get -y -q "$@"; }
+stat_is() { [ "$(stat -c '%U:%G %a' "$1" 2>&1)" = "$2" ]; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/package/run.sh: must run as root (it installs and purges packages)" >&2
+  exit 1
+fi
+for pkg in backupd backup-client; do
+  if package_known "$pkg"; then
+    echo "tests/package/run.sh: $pkg is installed (or not purged) here; refusing to touch it" >&2
+    exit 1
+  fi
+done
+if getent passwd backupd >/dev/null || getent group backupd >/dev/null ||
+  [ -e "$storage" ] || [ -e "$conf" ] || [ -e "$logdir" ] || [ -e /etc/default/backupd ] ||
+  [ -e "$pidfile" ] || [ -e /run/backupd.status ]; then
+  echo "tests/package/run.sh: a backupd user, group or file already exists; refusing" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/backupd-pkgtest.XXXXXX)
+strace_pid=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$strace_pid" ] && kill -0 "$strace_pid" 2>/dev/null; then
+    kill "$strace_pid" 2>/dev/null
+    wait "$strace_pid" 2>/dev/null
+  fi
+  if [ -x "$init" ]; then
+    timeout 90 "$init" stop >/dev/null 2>&1
+  fi
+  if [ -n "$(installed_daemon_pids)" ]; then
+    echo "cleanup: killing leftover daemon processes: $(installed_daemon_pids | tr '\n' ' ')"
+    installed_daemon_pids | xargs -r kill -KILL 2>/dev/null
+  fi
+  if package_known backupd || package_known backup-client; then
+    echo "cleanup: purging the packages"
+    if ! apt_get purge backupd backup-client >"$work/cleanup-purge.log" 2>&1; then
+      tail -n 20 "$work/cleanup-purge.log"
+      echo "cleanup: apt-get purge failed; forcing dpkg --purge"
+      dpkg --purge --force-all backupd backup-client
+    fi
+  fi
+  # What a failed purge may have left behind (none of it existed when the test started).
+  getent passwd backupd >/dev/null && userdel backupd 2>/dev/null
+  getent group backupd >/dev/null && groupdel backupd 2>/dev/null
+  rm -rf "$storage" "$logdir" "$conf" /etc/default/backupd "$pidfile" /run/backupd.status
+  if [ "${KEEP_WORK:-0}" = 1 ]; then
+    echo "cleanup: scratch folder kept: $work"
+  else
+    rm -rf "$work"
+  fi
+  if [ "$finished" = 0 ]; then
+    not_ok "the test ran to its end (stopped early, exit $rc)"
+    [ "$rc" = 0 ] && rc=1
+  fi
+  echo "$passed passed, $failed failed"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "# build (packaging/build-deb.sh)"
+debs=$work/debs
+if ! "$repo/packaging/build-deb.sh" -o "$debs" >"$work/build.log" 2>&1; then
+  not_ok "the packages build"
+  tail -n 40 "$work/build.log" | sed 's/^/       | /'
+  finish
+fi
+ok "the packages build"
+deb_daemon=$(compgen -G "$debs/backupd_*_*.deb" | head -n 1)
+deb_client=$(compgen -G "$debs/backup-client_*_*.deb" | head -n 1)
+check "backupd_<version>_<arch>.deb is produced" test -f "$deb_daemon"
+check "backup-client_<version>_<arch>.deb is produced" test -f "$deb_client"
+ships() { grep -q "$2" <<<"$(dpkg -c "$1")"; }
+check "the daemon package ships backupd(8)" ships "$deb_daemon" man8/backupd.8.gz
+check "the daemon package ships backupd.conf(5)" ships "$deb_daemon" man5/backupd.conf.5.gz
+check "the client package ships backup-client(1)" ships "$deb_client" man1/backup-client.1.gz
+
+echo "# lintian"
+if command -v lintian >/dev/null; then
+  lintian_out=$(lintian --fail-on error --tag-display-limit 0 "$debs"/backupd_*.changes 2>&1)
+  lintian_rc=$?
+  if [ "$lintian_rc" = 0 ]; then
+    ok "lintian reports no error"
+  else
+    not_ok "lintian reports no error"
+  fi
+  grep -E '^[EWI]:' <<<"$lintian_out" | sed 's/^/       | /'
+else
+  echo "skip - lintian is not installed"
+fi
+
+echo "# install"
+policy_denies_start=0
+if [ -x /usr/sbin/policy-rc.d ]; then
+  /usr/sbin/policy-rc.d backupd start >/dev/null 2>&1
+  [ $? = 101 ] && policy_denies_start=1
+fi
+# Without Recommends (logrotate, python3): the purge must leave the machine as it was.
+if ! DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends \
+  "$deb_daemon" "$deb_client" >"$work/install.log" 2>&1; then
+  not_ok "apt-get install ./backupd_*.deb ./backup-client_*.deb"
+  tail -n 40 "$work/install.log" | sed 's/^/       | /'
+  finish
+fi
+ok "apt-get install ./backupd_*.deb ./backup-client_*.deb"
+
+for f in /usr/sbin/backupd /usr/bin/backup-client "$init"; do
+  check "$f is installed and executable" test -x "$f"
+done
+for f in "$conf" /etc/default/backupd /etc/logrotate.d/backupd /lib/systemd/system/backupd.service \
+  /usr/share/backupd/python/backup_client.py; do
+  check "$f is installed" test -f "$f"
+done
+is_conffile() { dpkg-query -W -f='${Conffiles}\n' backupd | grep -q "^ $1 "; }
+check "/etc/backupd.conf is a conffile" is_conffile "$conf"
+check "/etc/default/backupd is a conffile" is_conffile /etc/default/backupd
+check "man finds backupd(8)" man -w 8 backupd
+check "man finds backupd.conf(5)" man -w 5 backupd.conf
+check "man finds backup-client(1)" man -w 1 backup-client
+check "the shipped config is valid (backupd -t)" /usr/sbin/backupd -t
+documents_every_key() {
+  local k
+  for k in listen listen_backlog max_connections_per_ip storage user group max_file_size \
+    idle_timeout request_timeout shutdown_timeout log log_level pid_file status_socket \
+    status_group metrics_file workers min_spare max_spare max max_requests; do
+    grep -Eq "^#$k =" "$conf" || { echo "missing: $k"; return 1; }
+  done
+}
+check "every key is in the config file with its default" documents_every_key
+
+is_system_user() {
+  local uid home shell
+  IFS=: read -r _ _ uid _ _ home shell < <(getent passwd backupd)
+  echo "uid $uid, home $home, shell $shell"
+  [ "${uid:-1000}" -lt 1000 ] && [ "$home" = "$storage" ] && [ "$shell" = /usr/sbin/nologin ]
+}
+check "system user backupd exists (home /var/lib/backupd, no shell)" is_system_user
+check "system group backupd exists" getent group backupd
+check "storage /var/lib/backupd is backupd:backupd 0700" stat_is "$storage" "backupd:backupd 700"
+check "log folder /var/log/backupd is root:adm 0750" stat_is "$logdir" "root:adm 750"
+check "the init script is enabled (rc2.d link)" compgen -G '/etc/rc2.d/S*backupd'
+check "the systemd unit is enabled (multi-user.target.wants)" \
+  test -L /etc/systemd/system/multi-user.target.wants/backupd.service
+if [ "$policy_denies_start" = 1 ]; then
+  check "policy-rc.d forbids starting services: the postinst did not start backupd" \
+    no_installed_daemon
+else
+  some_installed_daemon() { ! no_installed_daemon; }
+  check "the postinst started backupd" eventually 10 some_installed_daemon
+  timeout 90 "$init" stop >/dev/null 2>&1
+fi
+
+if command -v systemd-analyze >/dev/null; then
+  check "systemd-analyze verify backupd.service" \
+    systemd-analyze verify /lib/systemd/system/backupd.service
+else
+  echo "skip - systemd-analyze is not available"
+fi
+
+cp /var/lib/dpkg/info/backupd.postrm "$work/backupd.postrm"
+check "the postinst can run again (configure twice)" \
+  /var/lib/dpkg/info/backupd.postinst configure 0.1.0
+check "storage ownership and mode survive a second configure" \
+  stat_is "$storage" "backupd:backupd 700"
+
+echo "# configure and start"
+port=$(free_port)
+set_key listen "127.0.0.1:$port"
+set_key log "$logdir/backupd.log"
+check "backupd -t accepts the edited config" /usr/sbin/backupd -t
+check_rc "$init start" 0 timeout 60 "$init" start
+pid=$(daemon_pid)
+check "the pid file names a live backupd" test "$(readlink "/proc/${pid:-0}/exe")" = /usr/sbin/backupd
+check "backupd listens on the configured port $port" eventually 10 is_listening "$port"
+check_rc "$init start when running (LSB: success)" 0 timeout 60 "$init" start
+check "a second start keeps the same daemon" test "$(daemon_pid)" = "$pid"
+workers=$(pgrep -P "${pid:-0}" 2>/dev/null | tr '\n' ' ')
+check "the supervisor has workers" test -n "$workers"
+workers_confined() {
+  local w
+  for w in $workers; do
+    echo "worker $w: user $(ps -o user= -p "$w"), root $(readlink "/proc/$w/root")"
+    [ "$(ps -o user= -p "$w")" = backupd ] && [ "$(readlink "/proc/$w/root")" = "$storage" ] ||
+      return 1
+  done
+}
+check "workers run as backupd, chrooted into the storage folder" workers_confined
+check "the log file says which port it listens on" \
+  eventually 10 grep -q "listening on 127.0.0.1:$port" "$logdir/backupd.log"
+
+echo "# back up and restore"
+mkdir -p "$work/data" "$work/out"
+head -c 300000 /dev/urandom >"$work/data/photo.bin"
+echo "hello backupd" >"$work/data/notes.txt"
+backup_from_data() { (cd "$work/data" && client "$@"); }
+check "backup-client backup" backup_from_data "$port" backup photo.bin notes.txt
+check "backup-client list shows both files" lists_exactly "$port" "$(printf 'notes.txt\nphoto.bin')"
+check "backup-client restore" client "$port" restore photo.bin -o "$work/out/photo.bin"
+check "the restored file is identical" cmp "$work/data/photo.bin" "$work/out/photo.bin"
+check "the stored file is backupd's, mode 0600, in the user's folder" \
+  stat_is "$storage/$user_id/photo.bin" "backupd:backupd 600"
+py_lists_both() { [ "$(pyclient "$port" list)" = "$(printf 'notes.txt\nphoto.bin')" ]; }
+py_restores() { (cd "$work/out" && pyclient "$port" restore notes.txt && cmp notes.txt "$work/data/notes.txt"); }
+check "the python client lists the same files" py_lists_both
+check "the python client restores notes.txt" py_restores
+check "backup-client delete" client "$port" delete notes.txt
+check_rc "restoring a deleted file fails with exit 1 (1001)" 1 \
+  client "$port" restore notes.txt -o "$work/out/gone"
+
+echo "# reinstall (an upgrade to the same version)"
+check "apt-get install --reinstall ./backupd_*.deb" \
+  apt_get install --reinstall --no-install-recommends "$deb_daemon"
+check "the edited conffile is kept" grep -qx "listen = 127.0.0.1:$port" "$conf"
+check "the users' files are kept" cmp "$work/data/photo.bin" "$storage/$user_id/photo.bin"
+check "storage is still backupd:backupd 0700" stat_is "$storage" "backupd:backupd 700"
+if [ "$policy_denies_start" = 1 ]; then
+  check "the daemon kept running (policy-rc.d forbids the restart)" test "$(daemon_pid)" = "$pid"
+else
+  check "the daemon was restarted" eventually 15 is_listening "$port"
+  pid=$(daemon_pid)
+fi
+
+echo "# reload"
+port2=$(free_port)
+set_key listen "127.0.0.1:$port2"
+check_rc "$init reload" 0 timeout 60 "$init" reload
+check "reload moved the daemon to port $port2" eventually 15 is_listening "$port2"
+check "the old port $port is closed" eventually 15 not_listening "$port"
+check "reload kept the same supervisor" test "$(daemon_pid)" = "$pid"
+check "files are served on the new port" lists_exactly "$port2" photo.bin
+echo "bogus_key = 1" >>"$conf"
+check_rc "$init reload refuses an invalid config (LSB 6)" 6 timeout 60 "$init" reload
+check "the daemon still serves after the refused reload" lists_exactly "$port2" photo.bin
+sed -i '/^bogus_key = 1$/d' "$conf"
+check_rc "$init force-reload" 0 timeout 60 "$init" force-reload
+
+echo "# log rotation"
+mv "$logdir/backupd.log" "$logdir/backupd.log.1"
+if command -v logrotate >/dev/null; then
+  check "logrotate accepts /etc/logrotate.d/backupd" logrotate -d /etc/logrotate.d/backupd
+else
+  echo "skip - logrotate is not installed (its postrotate script is run by hand below)"
+fi
+postrotate=$(sed -n '/postrotate/,/endscript/{/postrotate/d;/endscript/d;p}' /etc/logrotate.d/backupd)
+check "the logrotate postrotate script runs" sh -c "$postrotate"
+# The next request's access-log line lands in the reopened file.
+request_then_log_exists() { client "$1" list >/dev/null; test -s "$2"; }
+check "after SIGUSR1 the daemon writes a new log file" \
+  eventually 15 request_then_log_exists "$port2" "$logdir/backupd.log"
+
+echo "# status"
+check_rc "$init status of a running daemon (LSB 0)" 0 timeout 60 "$init" status
+status_names_a_worker() {
+  local out w
+  out=$(timeout 30 /usr/sbin/backupd status 2>&1) || { echo "$out"; return 1; }
+  w=$(pgrep -P "$pid" | head -n 1)
+  grep -qw "$w" <<<"$out" || { echo "no worker pid $w in:"; echo "$out"; return 1; }
+}
+check "backupd status lists the workers" status_names_a_worker
+
+echo "# restart and stop"
+check_rc "$init restart" 0 timeout 120 "$init" restart
+new_supervisor() { [ -n "$(daemon_pid)" ] && [ "$(daemon_pid)" != "$pid" ]; }
+check "restart started a new supervisor" new_supervisor
+check "files survive a restart" lists_exactly "$port2" photo.bin
+check_rc "$init stop" 0 timeout 120 "$init" stop
+check "no backupd process is left" eventually 10 no_installed_daemon
+check "the pid file is gone" test ! -e "$pidfile"
+check "port $port2 is closed" not_listening "$port2"
+check_rc "$init stop when stopped (LSB: success)" 0 timeout 60 "$init" stop
+check_rc "$init status of a stopped daemon (LSB 3)" 3 timeout 60 "$init" status
+check_rc "$init reload of a stopped daemon (LSB 7)" 7 timeout 60 "$init" reload
+check_rc "$init with an unknown action (LSB 2)" 2 "$init" frobnicate
+
+echo "# seccomp filter of the unit (strace)"
+# No systemd runs here, so the unit's SystemCallFilter= is checked against the syscalls the
+# daemon really makes: start, serve each op, reload, reopen logs, status, stop, and -t.
+children_of() { pgrep -P "$1" | sort | tr '\n' ' '; }
+children_changed() { [ "$(children_of "$1")" != "$2" ]; }
+# Expands SystemCallFilter= items into syscall names (groups nest).
+expand_filter() {
+  local item
+  for item in "$@"; do
+    case "$item" in
+      @*)
+        # shellcheck disable=SC2046
+        expand_filter $(systemd-analyze syscall-filter "$item" 2>/dev/null |
+          awk 'NR > 1 && $1 !~ /^#/ && NF { print $1 }')
+        ;;
+      *) echo "$item" ;;
+    esac
+  done
+}
+# Prints the syscalls in strace logs $@ that the unit's filter does not allow; fails if any.
+syscalls_within_filter() {
+  local filter allowed used outside
+  filter=$(sed -n 's/^SystemCallFilter=//p' /lib/systemd/system/backupd.service)
+  # shellcheck disable=SC2086
+  allowed=$(expand_filter $filter | sort -u)
+  used=$(sed -nE 's/^[0-9]+ +(<\.\.\. )?([a-z0-9_]+)[( ].*/\2/p' "$@" | sort -u)
+  echo "$(wc -w <<<"$used") distinct syscalls seen"
+  outside=$(comm -23 <(echo "$used") <(echo "$allowed"))
+  [ -z "$outside" ] || { echo "not allowed by the unit: $outside"; return 1; }
+}
+serve_each_op() {
+  (cd "$work/data" && client "$1" backup notes.txt) && client "$1" list &&
+    client "$1" restore notes.txt -o "$work/out/strace.txt" && client "$1" delete notes.txt
+}
+if command -v strace >/dev/null; then
+  port3=$(free_port)
+  strace -f -qq -o "$work/strace.out" /usr/sbin/backupd -f -c "$conf" -o "listen=127.0.0.1:$port3" \
+    -o "pid_file=$work/strace.pid" -o "status_socket=$work/strace.status" \
+    -o "log=$work/strace.log" >"$work/strace-daemon.log" 2>&1 &
+  strace_pid=$!
+  check "the traced daemon listens" eventually 20 is_listening "$port3"
+  check "the traced daemon serves backup, list, restore and delete" serve_each_op "$port3"
+  spid=$(cat "$work/strace.pid" 2>/dev/null)
+  if [ -n "$spid" ]; then
+    before=$(children_of "$spid")
+    kill -HUP "$spid"
+    check "the traced daemon replaces its workers on SIGHUP" eventually 15 children_changed "$spid" "$before"
+    mv "$work/strace.log" "$work/strace.log.1"
+    kill -USR1 "$spid"
+    check "the traced daemon reopens its log on SIGUSR1" \
+      eventually 15 request_then_log_exists "$port3" "$work/strace.log"
+    timeout 60 /usr/sbin/backupd status -c "$conf" -o "status_socket=$work/strace.status" \
+      >/dev/null 2>&1
+    kill -TERM "$spid"
+  fi
+  check "the traced daemon stops on SIGTERM" timeout 60 tail --pid="$strace_pid" -f /dev/null
+  wait "$strace_pid" 2>/dev/null
+  strace_pid=""
+  strace -f -qq -o "$work/strace-t.out" /usr/sbin/backupd -t >/dev/null 2>&1
+  check "strace saw the workers chroot" grep -q 'chroot(' "$work/strace.out"
+  check "every syscall the daemon made is allowed by SystemCallFilter=" \
+    syscalls_within_filter "$work/strace.out" "$work/strace-t.out"
+else
+  echo "skip - strace is not installed"
+fi
+
+echo "# remove, then purge"
+check "apt-get remove backupd" apt_get remove backupd
+check "remove keeps the config" test -f "$conf"
+check "remove keeps the users' files" test -f "$storage/$user_id/photo.bin"
+check "remove keeps the backupd user" getent passwd backupd
+check "remove leaves no backupd process" no_installed_daemon
+check "apt-get purge backupd backup-client" apt_get purge backupd backup-client
+gone() { ! "$@"; }
+check "purge removed the packages" gone package_known backupd
+for f in "$storage" "$logdir" "$conf" /etc/default/backupd "$init" /etc/logrotate.d/backupd \
+  /lib/systemd/system/backupd.service /usr/share/backupd /usr/sbin/backupd /usr/bin/backup-client \
+  "$pidfile" /run/backupd.status /etc/systemd/system/multi-user.target.wants/backupd.service; do
+  check "purge removed $f" test ! -e "$f" -a ! -L "$f"
+done
+check "purge removed the rc.d links" gone compgen -G '/etc/rc?.d/*backupd'
+check "purge removed the backupd user" gone getent passwd backupd
+check "purge removed the backupd group" gone getent group backupd
+check "the postrm purge can run again" "$work/backupd.postrm" purge
+
+finish
