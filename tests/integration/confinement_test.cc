@@ -13,13 +13,6 @@ namespace {
 
 using protocol::Op;
 
-constexpr uint16_t kRestoreOk = 210;
-constexpr uint16_t kListOk = 211;
-constexpr uint16_t kOk = 212;
-constexpr uint16_t kNotFound = 1001;
-constexpr uint16_t kNoFiles = 1002;
-constexpr uint16_t kError = 1003;
-
 using ConfinementTest = DaemonTest;
 
 TEST_F(ConfinementTest, UsersCannotReachEachOthersFiles) {

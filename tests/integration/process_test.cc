@@ -19,9 +19,6 @@ namespace {
 
 using protocol::Op;
 
-constexpr uint16_t kRestoreOk = 210;
-constexpr uint16_t kOk = 212;
-
 std::vector<std::string> Fields(const std::string& s) {
   std::istringstream in(s);
   std::vector<std::string> out;

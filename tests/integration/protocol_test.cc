@@ -14,12 +14,6 @@ namespace {
 
 using protocol::Op;
 
-constexpr uint16_t kRestoreOk = 210;
-constexpr uint16_t kListOk = 211;
-constexpr uint16_t kOk = 212;
-constexpr uint16_t kNotFound = 1001;
-constexpr uint16_t kNoFiles = 1002;
-constexpr uint16_t kError = 1003;
 // How long a deliberate close may take: well under idle_timeout (5 s), so a server that merely
 // idles the connection out does not pass for one that closed it on purpose.
 constexpr Millis kCloseWait{2000};
