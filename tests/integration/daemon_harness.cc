@@ -140,13 +140,24 @@ Status Daemon::Start(const DaemonOptions& options) {
 
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe2");
+  if (options.as_nobody && chown(dir_.path().c_str(), NobodyUid(), NogroupGid()) != 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return Status::FromErrno(errno, "chown temp folder");
+  }
   pid_t child = fork();
   if (child < 0) {
     close(fds[0]);
     close(fds[1]);
     return Status::FromErrno(errno, "fork");
   }
-  if (child == 0) ExecChild(nullptr, fds[1], fds[1], argv.data());
+  if (child == 0) {
+    if (options.as_nobody &&
+        (setgroups(0, nullptr) != 0 || setgid(NogroupGid()) != 0 || setuid(NobodyUid()) != 0)) {
+      _exit(125);
+    }
+    ExecChild(nullptr, fds[1], fds[1], argv.data());
+  }
   close(fds[1]);
   pid_ = child;
   stderr_fd_ = fds[0];

@@ -43,6 +43,9 @@ struct DaemonOptions {
   std::vector<std::string> overrides;
   // Logs to a file in the temp folder instead of stderr (stderr is still captured).
   bool log_to_file = false;
+  // Starts backupd as nobody:nogroup instead of root (a developer's machine): the temp folder is
+  // handed to nobody so the daemon can create its storage there.
+  bool as_nobody = false;
 };
 
 // One backupd supervisor started with `backupd -f -c CONF` in its own temp folder. Its stderr is

@@ -190,5 +190,41 @@ TEST_F(DescriptorTest, NoDescriptorLeaksIntoWorkers) {
   }
 }
 
+// Started by an ordinary user, backupd cannot chroot or change uid: it says so and still serves,
+// with the workers under that user's uid and UserDir's openat2 confinement.
+TEST(UnprivilegedDaemonTest, WarnsAndServesWithWorkersAsItsOwnUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to start the daemon as nobody";
+  Daemon daemon;
+  DaemonOptions options;
+  options.as_nobody = true;
+  Status started = daemon.Start(options);
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << daemon.Log();
+  EXPECT_TRUE(
+      daemon.WaitForLogLine({"warning", "not started as root", "not chrooted"}, Millis(5000)))
+      << daemon.Log();
+
+  const std::string nobody = std::to_string(NobodyUid());
+  EXPECT_EQ(Fields(ProcStatusField(daemon.pid(), "Uid").value_or("")),
+            std::vector<std::string>(4, nobody));
+  ASSERT_TRUE(Eventually([&] { return daemon.Workers().size() == 3; }, Millis(5000)))
+      << daemon.Log();
+  std::vector<pid_t> workers = daemon.Workers();
+  for (pid_t w : workers) {
+    SCOPED_TRACE("worker " + std::to_string(w));
+    EXPECT_EQ(Fields(ProcStatusField(w, "Uid").value_or("")), std::vector<std::string>(4, nobody));
+    EXPECT_EQ(ProcLink(w, "root"), "/");
+  }
+
+  RawClient client;
+  ASSERT_TRUE(client.Connect(daemon.port()).ok());
+  Result<Response> backup = client.Call(5, Op::kBackup, "a/b.txt", "unprivileged");
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_EQ(backup->status, 212);
+  EXPECT_EQ(ReadFile(daemon.storage() + "/5/a/b.txt"), "unprivileged");
+  Result<Response> escape = client.Call(5, Op::kRestore, "../../backupd.conf");
+  ASSERT_TRUE(escape.ok()) << escape.status().ToString();
+  EXPECT_EQ(escape->status, 1003);
+}
+
 }  // namespace
 }  // namespace backupd::testing
