@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +72,13 @@ Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& ad
     out.push_back(*l);
   }
   return out;
+}
+
+void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds) {
+  int value = static_cast<int>(seconds);
+  for (const Listener& l : listeners) {
+    ::setsockopt(l.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, sizeof value);
+  }
 }
 
 void CloseAll(std::vector<Listener>* listeners) {

@@ -22,6 +22,11 @@ struct Listener {
 Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& addresses,
                                       int backlog);
 
+// TCP_DEFER_ACCEPT: the kernel hands a connection to accept() only once its first bytes arrive
+// (or `seconds` pass), so clients that connect and say nothing cannot pin workers — the
+// Apache AcceptFilter defence. The protocol is client-speaks-first, so nobody waits on it.
+void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds);
+
 // Closes every listener's socket.
 void CloseAll(std::vector<Listener>* listeners);
 

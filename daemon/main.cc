@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   Result<std::vector<daemon::Listener>> listeners =
       daemon::BindAll(config->listen, static_cast<int>(config->listen_backlog));
   if (!listeners.ok()) return Fail(listeners.status());
+  daemon::SetDeferAccept(*listeners, config->idle_timeout);
   for (const daemon::Listener& l : *listeners) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
 
   if (!cmd->foreground) {

@@ -322,6 +322,7 @@ void Supervisor::Reload() {
     s_.listeners = *bound;
     for (const Listener& l : s_.listeners) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
   }
+  SetDeferAccept(s_.listeners, next.idle_timeout);
   Status logging = SetUpLogging(next);
   if (!logging.ok()) BACKUPD_LOG(kError) << "keeping the previous log: " << logging.message();
   s_.config = next;

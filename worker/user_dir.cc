@@ -5,10 +5,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace backupd::worker {
 namespace {
@@ -107,7 +112,9 @@ Result<Fd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, bool cr
   return Status::IoError("folder keeps vanishing: " + component);
 }
 
-Result<std::string> RandomTempName(Sys* sys) {
+// ".backupd-tmp-<pid>-<random>": the pid lets a later upload tell a temp file whose worker was
+// killed mid-upload (and so never unlinked it) from one still being written.
+Result<std::string> TempName(Sys* sys) {
   unsigned char bytes[8];
   size_t got = 0;
   while (got < sizeof(bytes)) {
@@ -119,12 +126,69 @@ Result<std::string> RandomTempName(Sys* sys) {
     got += static_cast<size_t>(n);
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string name = kTmpPrefix;
+  std::string name = kTmpPrefix + std::to_string(::getpid()) + "-";
   for (unsigned char b : bytes) {
     name += kHex[b >> 4];
     name += kHex[b & 0xf];
   }
   return name;
+}
+
+struct DirEntry {
+  std::string name;
+  unsigned char type;  // DT_REG, DT_DIR, or DT_UNKNOWN for anything else
+};
+
+// Every entry of the folder `raw` but "." and "..", with symlinks and specials as DT_UNKNOWN.
+// Takes over `raw` and closes it.
+Result<std::vector<DirEntry>> ReadFolder(Sys* sys, int raw, const std::string& what) {
+  DIR* dir = fdopendir(raw);
+  if (dir == nullptr) {
+    int err = errno;
+    sys->Close(raw);
+    return Status::FromErrno(err, "read folder " + what);
+  }
+  std::vector<DirEntry> out;
+  for (;;) {
+    errno = 0;
+    const struct dirent* ent = readdir(dir);
+    if (ent == nullptr) {
+      int err = errno;
+      closedir(dir);
+      if (err != 0) return Status::FromErrno(err, "read folder " + what);
+      return Result<std::vector<DirEntry>>(std::move(out));
+    }
+    std::string name = ent->d_name;
+    if (name == "." || name == "..") continue;
+    unsigned char type = ent->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st {};
+      if (sys->FstatAt(dirfd(dir), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
+      }
+    }
+    if (type != DT_REG && type != DT_DIR) type = DT_UNKNOWN;
+    out.push_back({std::move(name), type});
+  }
+}
+
+// Removes temp files in `dir_fd` whose worker no longer exists. kill(pid, 0) answers ESRCH only
+// for a dead pid; a live one (or one we may not signal) keeps its file.
+void SweepStaleTemps(Sys* sys, int dir_fd) {
+  int raw = sys->OpenAt2(dir_fd, ".", kDirFlags, 0, kResolve);
+  if (raw < 0) return;
+  Result<std::vector<DirEntry>> entries = ReadFolder(sys, raw, ".");
+  if (!entries.ok()) return;
+  const size_t prefix = sizeof(kTmpPrefix) - 1;
+  for (const DirEntry& e : *entries) {
+    if (e.type != DT_REG || !StartsWith(e.name, kTmpPrefix)) continue;
+    char* end = nullptr;
+    long pid = std::strtol(e.name.c_str() + prefix, &end, 10);
+    if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      sys->UnlinkAt(dir_fd, e.name.c_str(), 0);
+    }
+  }
 }
 
 }  // namespace
@@ -214,8 +278,9 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   } else if (errno != ENOENT) {
     return Status::FromErrno(errno, "stat " + name);
   }
+  SweepStaleTemps(sys_, dir->get());
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    Result<std::string> tmp = RandomTempName(sys_);
+    Result<std::string> tmp = TempName(sys_);
     if (!tmp.ok()) return tmp.status();
     int fd = sys_->OpenAt2(dir->get(), tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
                            kFileMode, kResolve);
@@ -299,39 +364,17 @@ Result<std::vector<std::string>> UserDir::List() {
       if (errno == ENOENT && !rel.empty()) continue;  // pruned by a concurrent delete
       return Status::FromErrno(errno, "open folder " + (rel.empty() ? "." : rel));
     }
-    DIR* dir = fdopendir(raw);
-    if (dir == nullptr) {
-      int err = errno;
-      sys_->Close(raw);
-      return Status::FromErrno(err, "read folder " + rel);
-    }
-    while (true) {
-      errno = 0;
-      const struct dirent* ent = readdir(dir);
-      if (ent == nullptr) {
-        if (errno != 0) {
-          int err = errno;
-          closedir(dir);
-          return Status::FromErrno(err, "read folder " + rel);
-        }
-        break;
-      }
-      std::string entry = ent->d_name;
-      if (entry == "." || entry == ".." || StartsWith(entry, kReservedPrefix)) continue;
-      unsigned char type = ent->d_type;
-      if (type == DT_UNKNOWN) {
-        struct stat st {};
-        if (sys_->FstatAt(dirfd(dir), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
-      }
-      std::string child = rel.empty() ? entry : rel + "/" + entry;
-      if (type == DT_REG) {
+    Result<std::vector<DirEntry>> entries = ReadFolder(sys_, raw, rel);
+    if (!entries.ok()) return entries.status();
+    for (DirEntry& e : *entries) {
+      if (StartsWith(e.name, kReservedPrefix)) continue;
+      std::string child = rel.empty() ? std::move(e.name) : rel + "/" + e.name;
+      if (e.type == DT_REG) {
         files.push_back(std::move(child));
-      } else if (type == DT_DIR && child.size() < kMaxListPath) {
+      } else if (e.type == DT_DIR && child.size() < kMaxListPath) {
         pending.push_back(std::move(child));
       }
     }
-    closedir(dir);
   }
   // std::string compares through char_traits<char>, which orders bytes as unsigned: bytewise.
   std::sort(files.begin(), files.end());

@@ -192,6 +192,9 @@ void WorkerMain(const WorkerArgs& args) {
   if (::getppid() != args.supervisor) ::_exit(0);
   sigset_t wait_mask = SetUpSignals();
   int storage_fd = ConfineAndDropPrivileges(args.config->storage, args.identity);
+  // Changing credentials cleared the death signal (prctl(2)): set it again, and check again.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != args.supervisor) ::_exit(0);
   Worker(args, wait_mask, storage_fd).Run();
   ::_exit(0);
 }
