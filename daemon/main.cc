@@ -38,8 +38,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   Result<conf::Config> config = conf::LoadConfig(*cmd);
+  if (cmd->status) {
+    // A config being edited must not hide a running daemon's status: fall back to the default.
+    std::string socket = config.ok() ? config->status_socket : conf::Config().status_socket;
+    if (!config.ok()) std::cerr << "backupd: " << config.status().message() << "\n";
+    return daemon::PrintStatus(socket, std::cout, std::cerr);
+  }
   if (!config.ok()) return Fail(config.status());
-  if (cmd->status) return daemon::PrintStatus(config->status_socket, std::cout, std::cerr);
   Result<worker::Identity> identity = daemon::ResolveIdentity(*config);
   if (!identity.ok()) return Fail(identity.status());
   if (cmd->test_config) {

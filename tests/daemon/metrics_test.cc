@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/integration/daemon_harness.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -306,21 +308,7 @@ TEST(EscapeLabelValue, EscapesBackslashQuoteAndNewlineOnly) {
 
 // --- WriteFileAtomically ------------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    char templ[] = "/tmp/backupd-metrics-test-XXXXXX";
-    if (::mkdtemp(templ) != nullptr) path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::vector<std::string> Names(const std::string& dir) {
   std::vector<std::string> names;

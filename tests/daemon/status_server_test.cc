@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/integration/daemon_harness.h"
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -36,21 +38,7 @@ constexpr gid_t kNoGroup = static_cast<gid_t>(-1);
 constexpr uid_t kNobody = 65534;
 constexpr gid_t kStatusGroup = 4242;  // a group no test user belongs to by accident
 
-class TempDir {
- public:
-  TempDir() {
-    char templ[] = "/tmp/backupd-status-test-XXXXXX";
-    if (::mkdtemp(templ) != nullptr) path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 Scoreboard Board() {
   Scoreboard b;

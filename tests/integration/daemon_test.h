@@ -78,20 +78,6 @@ inline ::testing::AssertionResult OwnedByNobodyWithMode(const std::string& path,
   return ::testing::AssertionSuccess();
 }
 
-// Checks that a request got a response (not a transport error) with `status`.
-inline ::testing::AssertionResult HasStatus(const Result<Response>& r, uint16_t status) {
-  if (!r.ok()) return ::testing::AssertionFailure() << "no response: " << r.status().ToString();
-  if (r->status != status) {
-    return ::testing::AssertionFailure()
-           << "status " << r->status << " (want " << status << "), name '" << r->name << "', "
-           << r->payload.size() << " payload bytes";
-  }
-  if (r->version != protocol::kVersion1) {
-    return ::testing::AssertionFailure() << "response version " << int{r->version};
-  }
-  return ::testing::AssertionSuccess();
-}
-
 }  // namespace backupd::testing
 
 #endif  // BACKUPD_TESTS_INTEGRATION_DAEMON_TEST_H_

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include <gtest/gtest.h>
+
 #include "protocol/status.h"
 #include "protocol/wire.h"
 
@@ -61,6 +63,20 @@ std::string RawHeader(uint32_t user_id, uint8_t version, uint8_t op, uint16_t na
 // The encoded prefix of a well-formed request: header, name and (backup only) the size field.
 std::string RequestBytes(uint32_t user_id, protocol::Op op, std::string_view name,
                          uint32_t payload_size = 0);
+
+// Checks that a request got a response (not a transport error) with `status`.
+inline ::testing::AssertionResult HasStatus(const Result<Response>& r, uint16_t status) {
+  if (!r.ok()) return ::testing::AssertionFailure() << "no response: " << r.status().ToString();
+  if (r->status != status) {
+    return ::testing::AssertionFailure()
+           << "status " << r->status << " (want " << status << "), name '" << r->name << "', "
+           << r->payload.size() << " payload bytes";
+  }
+  if (r->version != protocol::kVersion1) {
+    return ::testing::AssertionFailure() << "response version " << int{r->version};
+  }
+  return ::testing::AssertionSuccess();
+}
 
 }  // namespace backupd::testing
 

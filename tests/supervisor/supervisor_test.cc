@@ -84,19 +84,6 @@ Result<Response> SupervisorTest::CallOnce(uint32_t user_id, protocol::Op op, std
   return client.Call(user_id, op, name, payload);
 }
 
-::testing::AssertionResult HasStatus(const Result<Response>& r, uint16_t status) {
-  if (!r.ok()) return ::testing::AssertionFailure() << "no response: " << r.status().ToString();
-  if (r->status != status) {
-    return ::testing::AssertionFailure()
-           << "status " << r->status << " (want " << status << "), name '" << r->name << "', "
-           << r->payload.size() << " payload bytes";
-  }
-  if (r->version != protocol::kVersion1) {
-    return ::testing::AssertionFailure() << "response version " << int{r->version};
-  }
-  return ::testing::AssertionSuccess();
-}
-
 size_t CountOf(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {

@@ -37,9 +37,6 @@ class SupervisorTest : public ::testing::Test {
   Daemon daemon_;
 };
 
-// Checks that a request got a version-1 response (not a transport error) with `status`.
-::testing::AssertionResult HasStatus(const Result<Response>& r, uint16_t status);
-
 // How many times `needle` occurs in `text`.
 size_t CountOf(const std::string& text, const std::string& needle);
 
