@@ -16,8 +16,8 @@
 namespace backupd::client {
 namespace {
 
-using protocol::Code;
 using protocol::Op;
+using protocol::ResponseCode;
 
 // Payload bytes move through a buffer of this size, whatever the file size.
 constexpr size_t kChunkSize = 64 * 1024;
@@ -55,16 +55,16 @@ const char* OpName(uint8_t op) {
 // The statuses a v1 server may answer `op` with: the op's own success code or a generic error.
 // Anything else means the stream is out of step (e.g. a 210 payload arriving for a list).
 bool StatusFits(uint8_t op, uint16_t status) {
-  switch (static_cast<Code>(status)) {
-    case Code::kNotFound:
-    case Code::kNoFiles:
-    case Code::kError:
+  switch (static_cast<ResponseCode>(status)) {
+    case ResponseCode::kNotFound:
+    case ResponseCode::kNoFiles:
+    case ResponseCode::kError:
       return true;
-    case Code::kRestoreOk:
+    case ResponseCode::kRestoreOk:
       return op == static_cast<uint8_t>(Op::kRestore);
-    case Code::kListOk:
+    case ResponseCode::kListOk:
       return op == static_cast<uint8_t>(Op::kList);
-    case Code::kOk:
+    case ResponseCode::kOk:
       return op == static_cast<uint8_t>(Op::kBackup) || op == static_cast<uint8_t>(Op::kDelete);
   }
   return false;
@@ -204,7 +204,7 @@ Result<Reply> Client::Restore(std::string_view name, int fd, const ProgressFn& p
   if (!st.ok()) return Fail(st);
   uint32_t size = 0;
   Result<Reply> reply = ReadReply(static_cast<uint8_t>(Op::kRestore), &size);
-  if (!reply.ok() || reply->status != static_cast<uint16_t>(Code::kRestoreOk)) return reply;
+  if (!reply.ok() || reply->status != static_cast<uint16_t>(ResponseCode::kRestoreOk)) return reply;
   std::vector<uint8_t> buf(kChunkSize);
   Status write_status;
   uint64_t got = 0;
@@ -237,7 +237,7 @@ Result<Reply> Client::RestoreToFile(std::string_view name, const std::string& ou
   if (fd.get() < 0) return Status::FromErrno(errno, "create a temp file beside " + output);
   Result<Reply> reply = Restore(name, fd.get(), progress);
   Status st = reply.status();
-  if (reply.ok() && reply->status == static_cast<uint16_t>(Code::kRestoreOk)) {
+  if (reply.ok() && reply->status == static_cast<uint16_t>(ResponseCode::kRestoreOk)) {
     st = CommitTemp(fd.get(), tmp, output, dir);
     if (st.ok()) return reply;
   }
@@ -266,7 +266,7 @@ Result<ListReply> Client::List() {
   Result<Reply> reply = ReadReply(static_cast<uint8_t>(Op::kList), &size);
   if (!reply.ok()) return reply.status();
   ListReply list{std::move(*reply), {}};
-  if (list.reply.status != static_cast<uint16_t>(Code::kListOk)) return list;
+  if (list.reply.status != static_cast<uint16_t>(ResponseCode::kListOk)) return list;
   // Names are read line by line so memory stays bounded per line, whatever the payload size.
   std::vector<char> buf(kChunkSize);
   std::string line;

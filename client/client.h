@@ -8,12 +8,12 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "client/connection.h"
-#include "protocol/status.h"
 
 namespace backupd::client {
 
-// The server's answer to one request: its v1 status code (protocol::Code) and the name it
+// The server's answer to one request: its v1 status code (protocol::ResponseCode) and the name it
 // carried. A Reply is returned for every well-formed answer, error statuses included.
 struct Reply {
   uint16_t status = 0;

@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cstddef>
 
+#include "base/status.h"
 #include "client/parse.h"
-#include "protocol/status.h"
 
 namespace backupd::client {
 

@@ -23,7 +23,7 @@ using backupd::client::Connection;
 using backupd::client::ListReply;
 using backupd::client::ProgressBar;
 using backupd::client::Reply;
-using backupd::protocol::Code;
+using backupd::protocol::ResponseCode;
 
 namespace {
 
@@ -57,12 +57,12 @@ constexpr const char* kUsage =
 
 // Why a non-success status happened, in words.
 std::string Describe(uint16_t status) {
-  switch (static_cast<Code>(status)) {
-    case Code::kNotFound:
+  switch (static_cast<ResponseCode>(status)) {
+    case ResponseCode::kNotFound:
       return "not found (1001)";
-    case Code::kNoFiles:
+    case ResponseCode::kNoFiles:
       return "no files stored for this user (1002)";
-    case Code::kError:
+    case ResponseCode::kError:
       return "refused by the server (1003)";
     default:
       return "status " + std::to_string(status);
@@ -79,7 +79,7 @@ int Outcome(const Client& client, const std::string& what, const Status& st) {
   return client.connected() ? kExitFailed : kExitConnection;
 }
 
-int Outcome(const std::string& what, const Reply& reply, Code success) {
+int Outcome(const std::string& what, const Reply& reply, ResponseCode success) {
   if (reply.status == static_cast<uint16_t>(success)) return kExitOk;
   Error(what, Describe(reply.status));
   return kExitFailed;
@@ -177,7 +177,7 @@ int RunBackup(Client& client, const Options& opt, const std::vector<std::string>
       progress.Update(done, total);
     });
     progress.Finish();
-    int code = r.ok() ? Outcome(what, *r, Code::kOk) : Outcome(client, what, r.status());
+    int code = r.ok() ? Outcome(what, *r, ResponseCode::kOk) : Outcome(client, what, r.status());
     worst = std::max(worst, code);
     if (!client.connected()) break;
   }
@@ -203,7 +203,7 @@ int RunRestore(Client& client, const Options& opt, bool bar) {
   Result<Reply> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
                                   : client.RestoreToFile(name, output, update);
   progress.Finish();
-  return r.ok() ? Outcome(what, *r, Code::kRestoreOk) : Outcome(client, what, r.status());
+  return r.ok() ? Outcome(what, *r, ResponseCode::kRestoreOk) : Outcome(client, what, r.status());
 }
 
 int RunDelete(Client& client, const Options& opt) {
@@ -211,8 +211,8 @@ int RunDelete(Client& client, const Options& opt) {
   for (const std::string& name : opt.args) {
     Result<Reply> r = client.Delete(name);
     const std::string what = "delete " + name;
-    worst =
-        std::max(worst, r.ok() ? Outcome(what, *r, Code::kOk) : Outcome(client, what, r.status()));
+    worst = std::max(
+        worst, r.ok() ? Outcome(what, *r, ResponseCode::kOk) : Outcome(client, what, r.status()));
     if (!client.connected()) break;
   }
   return worst;
@@ -221,8 +221,8 @@ int RunDelete(Client& client, const Options& opt) {
 int RunList(Client& client) {
   Result<ListReply> r = client.List();
   if (!r.ok()) return Outcome(client, "list", r.status());
-  if (r->reply.status == static_cast<uint16_t>(Code::kNoFiles)) return kExitOk;
-  int code = Outcome("list", r->reply, Code::kListOk);
+  if (r->reply.status == static_cast<uint16_t>(ResponseCode::kNoFiles)) return kExitOk;
+  int code = Outcome("list", r->reply, ResponseCode::kListOk);
   for (const std::string& name : r->names) std::cout << name << '\n';
   std::cout.flush();
   if (!std::cout) {

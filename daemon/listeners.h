@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "conf/config.h"
-#include "protocol/status.h"
 
 namespace backupd::daemon {
 

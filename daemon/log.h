@@ -6,8 +6,8 @@
 #include <boost/log/sources/record_ostream.hpp>
 #include <boost/log/sources/severity_logger.hpp>
 
+#include "base/status.h"
 #include "conf/config.h"
-#include "protocol/status.h"
 
 #include <ostream>
 

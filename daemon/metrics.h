@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "daemon/scoreboard.h"
-#include "protocol/status.h"
 
 namespace backupd::daemon {
 

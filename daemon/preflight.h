@@ -2,8 +2,8 @@
 #ifndef BACKUPD_DAEMON_PREFLIGHT_H_
 #define BACKUPD_DAEMON_PREFLIGHT_H_
 
+#include "base/status.h"
 #include "conf/config.h"
-#include "protocol/status.h"
 #include "worker/privdrop.h"
 
 namespace backupd::daemon {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace backupd::daemon {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "daemon/scoreboard.h"
-#include "protocol/status.h"
 
 namespace backupd::daemon {
 

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace backupd::ipc {
 

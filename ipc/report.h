@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace backupd::ipc {
 

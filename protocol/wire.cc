@@ -71,18 +71,18 @@ bool IsKnownOp(uint8_t op) {
 bool HasRequestPayload(Op op) { return op == Op::kBackup; }
 
 bool HasResponsePayload(uint16_t status) {
-  return status == static_cast<uint16_t>(Code::kRestoreOk) ||
-         status == static_cast<uint16_t>(Code::kListOk);
+  return status == static_cast<uint16_t>(ResponseCode::kRestoreOk) ||
+         status == static_cast<uint16_t>(ResponseCode::kListOk);
 }
 
 bool IsKnownStatus(uint16_t status) {
-  switch (static_cast<Code>(status)) {
-    case Code::kRestoreOk:
-    case Code::kListOk:
-    case Code::kOk:
-    case Code::kNotFound:
-    case Code::kNoFiles:
-    case Code::kError:
+  switch (static_cast<ResponseCode>(status)) {
+    case ResponseCode::kRestoreOk:
+    case ResponseCode::kListOk:
+    case ResponseCode::kOk:
+    case ResponseCode::kNotFound:
+    case ResponseCode::kNoFiles:
+    case ResponseCode::kError:
       return true;
   }
   return false;

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace backupd::protocol {
 
@@ -18,7 +18,7 @@ inline constexpr uint8_t kVersion1 = 1;
 
 enum class Op : uint8_t { kBackup = 100, kRestore = 200, kDelete = 201, kList = 202 };
 
-enum class Code : uint16_t {
+enum class ResponseCode : uint16_t {
   kRestoreOk = 210,  // name echoed, payload = the file
   kListOk = 211,     // name = 32 random alphanumerics, payload = "name\n" per file, sorted
   kOk = 212,         // backup or delete done, name echoed

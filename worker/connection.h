@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace backupd::worker {
 

@@ -14,17 +14,17 @@ namespace backupd::worker {
 
 namespace {
 
-using protocol::Code;
 using protocol::Op;
+using protocol::ResponseCode;
 
 constexpr size_t kBufferSize = 256 * 1024;
 
-uint16_t CodeOf(Code c) { return static_cast<uint16_t>(c); }
+uint16_t CodeOf(ResponseCode c) { return static_cast<uint16_t>(c); }
 
 // Error statuses from storage: a missing file is 1001, anything else (a refused symlink, EIO,
 // ENOSPC) is the general error.
-Code StorageErrorCode(const Status& s) {
-  return s.code() == Status::Code::kNotFound ? Code::kNotFound : Code::kError;
+ResponseCode StorageErrorCode(const Status& s) {
+  return s.code() == Status::Code::kNotFound ? ResponseCode::kNotFound : ResponseCode::kError;
 }
 
 class Request {
@@ -36,15 +36,15 @@ class Request {
 
  private:
   // Sends a response without payload and records it.
-  void Reply(Code code, bool echo_name);
-  Status ReplyWithPayloadPrefix(Code code, std::string_view name, uint32_t size);
+  void Reply(ResponseCode code, bool echo_name);
+  Status ReplyWithPayloadPrefix(ResponseCode code, std::string_view name, uint32_t size);
   void Backup();
   void Restore();
   void Delete();
   void List();
   // Reads and drops `left` payload bytes so the connection stays usable after a failed upload.
   bool Discard(uint64_t left);
-  void Fail(Code code, const Status& why, bool echo_name);
+  void Fail(ResponseCode code, const Status& why, bool echo_name);
 
   Connection& conn_;
   const HandlerContext& ctx_;
@@ -54,20 +54,20 @@ class Request {
   std::string name_;
 };
 
-void Request::Reply(Code code, bool echo_name) {
+void Request::Reply(ResponseCode code, bool echo_name) {
   std::string bytes =
       protocol::EncodeResponsePrefix(CodeOf(code), echo_name ? name_ : std::string_view(), 0);
   out_.record.status = CodeOf(code);
   if (!conn_.WriteAll(bytes.data(), bytes.size(), deadline_).ok()) out_.keep_open = false;
 }
 
-Status Request::ReplyWithPayloadPrefix(Code code, std::string_view name, uint32_t size) {
+Status Request::ReplyWithPayloadPrefix(ResponseCode code, std::string_view name, uint32_t size) {
   std::string bytes = protocol::EncodeResponsePrefix(CodeOf(code), name, size);
   out_.record.status = CodeOf(code);
   return conn_.WriteAll(bytes.data(), bytes.size(), deadline_);
 }
 
-void Request::Fail(Code code, const Status& why, bool echo_name) {
+void Request::Fail(ResponseCode code, const Status& why, bool echo_name) {
   ipc::SetField(out_.record.detail, why.ToString());
   Reply(code, echo_name);
 }
@@ -93,15 +93,15 @@ void Request::Backup() {
   if (size > ctx_.max_file_size) {
     // The payload is not read: answer and close rather than swallow an oversized upload.
     out_.keep_open = false;
-    Fail(Code::kError, Status::TooLarge("size " + std::to_string(size) + " over max_file_size"),
-         true);
+    Fail(ResponseCode::kError,
+         Status::TooLarge("size " + std::to_string(size) + " over max_file_size"), true);
     return;
   }
   Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, header_.user_id, true);
   Result<Upload> upload = dir.ok() ? dir->BeginUpload(name_) : Result<Upload>(dir.status());
   if (!upload.ok()) {
     out_.keep_open = Discard(size);
-    Fail(Code::kError, upload.status(), true);
+    Fail(ResponseCode::kError, upload.status(), true);
     return;
   }
   std::vector<char> buf(static_cast<size_t>(std::min<uint64_t>(size, kBufferSize)));
@@ -119,16 +119,16 @@ void Request::Backup() {
     Status w = upload->Write(buf.data(), *got);
     if (!w.ok()) {
       out_.keep_open = Discard(left);
-      Fail(Code::kError, w, true);
+      Fail(ResponseCode::kError, w, true);
       return;
     }
   }
   Status c = upload->Commit();
   if (!c.ok()) {
-    Fail(Code::kError, c, true);
+    Fail(ResponseCode::kError, c, true);
     return;
   }
-  Reply(Code::kOk, true);
+  Reply(ResponseCode::kOk, true);
 }
 
 void Request::Restore() {
@@ -141,10 +141,10 @@ void Request::Restore() {
   OpenFile f = *file;
   if (f.size > 0xFFFFFFFFu) {
     ::close(f.fd);
-    Fail(Code::kError, Status::TooLarge("file too large for protocol v1"), true);
+    Fail(ResponseCode::kError, Status::TooLarge("file too large for protocol v1"), true);
     return;
   }
-  Status s = ReplyWithPayloadPrefix(Code::kRestoreOk, name_, static_cast<uint32_t>(f.size));
+  Status s = ReplyWithPayloadPrefix(ResponseCode::kRestoreOk, name_, static_cast<uint32_t>(f.size));
   if (s.ok()) s = conn_.SendFile(f.fd, f.size, deadline_);
   ::close(f.fd);
   if (!s.ok()) {
@@ -161,7 +161,7 @@ void Request::Delete() {
     Fail(StorageErrorCode(s), s, true);
     return;
   }
-  Reply(Code::kOk, true);
+  Reply(ResponseCode::kOk, true);
 }
 
 void Request::List() {
@@ -169,11 +169,11 @@ void Request::List() {
   Result<std::vector<std::string>> names =
       dir.ok() ? dir->List() : Result<std::vector<std::string>>(dir.status());
   if (!names.ok() && names.status().code() != Status::Code::kNotFound) {
-    Fail(Code::kError, names.status(), false);
+    Fail(ResponseCode::kError, names.status(), false);
     return;
   }
   if (!names.ok() || names->empty()) {
-    Reply(Code::kNoFiles, false);
+    Reply(ResponseCode::kNoFiles, false);
     return;
   }
   std::string payload;
@@ -182,12 +182,12 @@ void Request::List() {
     payload += '\n';
   }
   if (payload.size() > 0xFFFFFFFFu) {
-    Fail(Code::kError, Status::TooLarge("list too long for protocol v1"), false);
+    Fail(ResponseCode::kError, Status::TooLarge("list too long for protocol v1"), false);
     return;
   }
   std::string list_name = protocol::RandomListName(*ctx_.rng);
-  Status s =
-      ReplyWithPayloadPrefix(Code::kListOk, list_name, static_cast<uint32_t>(payload.size()));
+  Status s = ReplyWithPayloadPrefix(ResponseCode::kListOk, list_name,
+                                    static_cast<uint32_t>(payload.size()));
   if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadline_);
   if (!s.ok()) out_.keep_open = false;
 }
@@ -208,7 +208,7 @@ Handled Request::Run() {
   s = protocol::CheckRequestHeader(header_);
   if (!s.ok()) {
     out_.keep_open = false;
-    Fail(Code::kError, s, false);
+    Fail(ResponseCode::kError, s, false);
     return out_;
   }
   std::string raw(header_.name_len, '\0');
@@ -221,7 +221,7 @@ Handled Request::Run() {
     Result<std::string> name = protocol::NormalizeName(raw);
     if (!name.ok()) {
       out_.keep_open = false;
-      Fail(Code::kError, name.status(), false);
+      Fail(ResponseCode::kError, name.status(), false);
       return out_;
     }
     name_ = std::move(*name);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "worker/sys.h"
 
 namespace backupd::worker {

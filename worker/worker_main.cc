@@ -156,8 +156,8 @@ class Worker {
   // Over max_connections_per_ip: one general error, which the client reads as the answer to its
   // first request, then the connection closes.
   void Refuse(Connection& conn, size_t count) {
-    std::string bytes =
-        protocol::EncodeResponsePrefix(static_cast<uint16_t>(protocol::Code::kError), {}, 0);
+    std::string bytes = protocol::EncodeResponsePrefix(
+        static_cast<uint16_t>(protocol::ResponseCode::kError), {}, 0);
     (void)conn.WriteAll(bytes.data(), bytes.size(), Clock::now() + std::chrono::seconds(1));
     reporter_.Log(ipc::Severity::kWarning, "refused " + conn.peer() + ": " +
                                                std::to_string(count - 1) +

@@ -25,7 +25,7 @@
 namespace backupd::client {
 namespace {
 
-using protocol::Code;
+using protocol::ResponseCode;
 
 std::string U16(uint16_t v) { return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)}; }
 std::string U32(uint32_t v) {

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace backupd::testing {
 

@@ -15,12 +15,12 @@
 namespace backupd::testing {
 
 // The six statuses of protocol v1, as the wire carries them.
-inline constexpr uint16_t kRestoreOk = static_cast<uint16_t>(protocol::Code::kRestoreOk);
-inline constexpr uint16_t kListOk = static_cast<uint16_t>(protocol::Code::kListOk);
-inline constexpr uint16_t kOk = static_cast<uint16_t>(protocol::Code::kOk);
-inline constexpr uint16_t kNotFound = static_cast<uint16_t>(protocol::Code::kNotFound);
-inline constexpr uint16_t kNoFiles = static_cast<uint16_t>(protocol::Code::kNoFiles);
-inline constexpr uint16_t kError = static_cast<uint16_t>(protocol::Code::kError);
+inline constexpr uint16_t kRestoreOk = static_cast<uint16_t>(protocol::ResponseCode::kRestoreOk);
+inline constexpr uint16_t kListOk = static_cast<uint16_t>(protocol::ResponseCode::kListOk);
+inline constexpr uint16_t kOk = static_cast<uint16_t>(protocol::ResponseCode::kOk);
+inline constexpr uint16_t kNotFound = static_cast<uint16_t>(protocol::ResponseCode::kNotFound);
+inline constexpr uint16_t kNoFiles = static_cast<uint16_t>(protocol::ResponseCode::kNoFiles);
+inline constexpr uint16_t kError = static_cast<uint16_t>(protocol::ResponseCode::kError);
 
 // Starts a daemon (as root, workers as nobody) before each test; a subclass changes Options().
 class DaemonTest : public ::testing::Test {

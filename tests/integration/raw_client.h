@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "protocol/wire.h"
 
 namespace backupd::testing {

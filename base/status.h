@@ -1,6 +1,6 @@
 // shared (any privilege): Status and Result<T>, the error values that cross every module boundary.
-#ifndef BACKUPD_PROTOCOL_STATUS_H_
-#define BACKUPD_PROTOCOL_STATUS_H_
+#ifndef BACKUPD_BASE_STATUS_H_
+#define BACKUPD_BASE_STATUS_H_
 
 #include <string>
 #include <string_view>
@@ -74,4 +74,4 @@ class Result {
 
 }  // namespace backupd
 
-#endif  // BACKUPD_PROTOCOL_STATUS_H_
+#endif  // BACKUPD_BASE_STATUS_H_

@@ -1,5 +1,5 @@
 // shared (any privilege): errno to Status conversion.
-#include "protocol/status.h"
+#include "base/status.h"
 
 #include <cerrno>
 #include <cstring>
