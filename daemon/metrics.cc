@@ -1,11 +1,5 @@
-// supervisor (root): renders Prometheus text-format metrics and writes them atomically.
+// supervisor (root): renders the scoreboard as Prometheus text-format metrics.
 #include "daemon/metrics.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 namespace backupd::daemon {
 
@@ -96,32 +90,6 @@ std::string RenderMetrics(const Scoreboard& board) {
          "Start time of the supervisor since the Unix epoch in seconds.",
          start.count() < 0 ? 0 : static_cast<uint64_t>(start.count()));
   return out;
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  // O_NOFOLLOW: a link planted at the temporary name must not redirect a root write.
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create " + tmp);
-  Status s;
-  // The umask may have taken bits node_exporter needs to read the file.
-  if (::fchmod(fd, 0644) != 0) s = Status::FromErrno(errno, "cannot chmod " + tmp);
-  size_t done = 0;
-  while (s.ok() && done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      s = Status::FromErrno(errno, "cannot write " + tmp);
-    } else {
-      done += static_cast<size_t>(n);
-    }
-  }
-  if (::close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "cannot write " + tmp);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = Status::FromErrno(errno, "cannot rename " + tmp + " to " + path);
-  }
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
 }
 
 }  // namespace backupd::daemon

@@ -19,11 +19,6 @@ std::string RenderMetrics(const Scoreboard& board);
 // A label value escaped per the exposition format: backslash, double quote and newline.
 std::string EscapeLabelValue(std::string_view value);
 
-// Replaces `path` with `text` so that a reader sees the old file or the new one, never a part:
-// writes `path.tmp-<pid>` in the same folder (mode 0644; node_exporter ignores names not ending
-// in .prom) and renames it over `path`. The temporary file is removed on failure.
-Status WriteFileAtomically(const std::string& path, const std::string& text);
-
 }  // namespace backupd::daemon
 
 #endif  // BACKUPD_DAEMON_METRICS_H_

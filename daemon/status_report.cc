@@ -1,6 +1,8 @@
 // supervisor (root): renders the scoreboard as the text table `backupd status` prints.
 #include "daemon/status_report.h"
 
+#include "base/text.h"
+
 #include <time.h>
 
 #include <cinttypes>
@@ -41,23 +43,6 @@ const char* RowState(const WorkerSlot& w) {
 }
 
 }  // namespace
-
-std::string EscapeUntrusted(std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size());
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f || c == '\\') {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
 
 std::string RenderStatus(const Scoreboard& board, std::chrono::steady_clock::time_point now) {
   WorkerCounts n = CountWorkers(board);

@@ -16,10 +16,6 @@ namespace backupd::daemon {
 // its inputs only. A worker told to exit shows as "finishing" while busy, "stopping" otherwise.
 std::string RenderStatus(const Scoreboard& board, std::chrono::steady_clock::time_point now);
 
-// Worker-supplied text made safe for a terminal: bytes outside printable ASCII and the backslash
-// become \xHH, so a hostile peer string cannot inject escape sequences or split a row.
-std::string EscapeUntrusted(std::string_view s);
-
 }  // namespace backupd::daemon
 
 #endif  // BACKUPD_DAEMON_STATUS_REPORT_H_

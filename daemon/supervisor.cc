@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/atomic_file.h"
+#include "base/text.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/preflight.h"
@@ -27,23 +29,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMaxThrottle{32000};
 constexpr milliseconds kLoopTick{1000};
 constexpr std::chrono::seconds kMetricsInterval{5};
-
-// Client-chosen bytes (file names) are escaped so a name cannot forge or split a log line.
-std::string Printable(const char* s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (const char* p = s; *p != '\0'; ++p) {
-    auto c = static_cast<unsigned char>(*p);
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -228,16 +213,17 @@ void Supervisor::HandleReport(WorkerSlot& w, const ipc::Report& r) {
       ++c.requests[{OpName(r.op), r.status}];
       c.bytes_in += r.bytes_in;
       c.bytes_out += r.bytes_out;
-      BACKUPD_LOG(kInfo) << "access " << Printable(r.peer) << " user=" << r.user_id
-                         << " op=" << OpName(r.op) << " name=\"" << Printable(r.text)
+      BACKUPD_LOG(kInfo) << "access " << EscapeUntrusted(r.peer) << " user=" << r.user_id
+                         << " op=" << OpName(r.op) << " name=\"" << EscapeUntrusted(r.text)
                          << "\" status=" << r.status << " in=" << r.bytes_in
                          << " out=" << r.bytes_out << " us=" << r.micros << " pid=" << w.pid
-                         << (r.detail[0] != '\0' ? " error=\"" + Printable(r.detail) + "\"" : "");
+                         << (r.detail[0] != '\0' ? " error=\"" + EscapeUntrusted(r.detail) + "\""
+                                                 : "");
       break;
     }
     case ipc::ReportType::kLog: {
       auto level = static_cast<conf::LogLevel>(r.severity);
-      BOOST_LOG_SEV(GlobalLogger(), level) << "worker " << w.pid << ": " << Printable(r.text);
+      BOOST_LOG_SEV(GlobalLogger(), level) << "worker " << w.pid << ": " << EscapeUntrusted(r.text);
       break;
     }
   }
@@ -366,7 +352,9 @@ int Supervisor::Shutdown(bool graceful) {
 
 void Supervisor::WriteMetrics() {
   if (s_.config.metrics_file.empty()) return;
-  Status s = WriteFileAtomically(s_.config.metrics_file, RenderMetrics(board_));
+  // 0644 whatever the umask: node_exporter reads it as another user. Its temp name does not end
+  // in .prom, so the textfile collector never reads a half-written file.
+  Status s = WriteFileAtomically(s_.config.metrics_file, RenderMetrics(board_), 0644);
   if (!s.ok()) BACKUPD_LOG(kWarning) << "metrics: " << s.message();
 }
 

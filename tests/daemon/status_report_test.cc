@@ -136,11 +136,5 @@ TEST(RenderStatus, PeerFromAWorkerIsEscaped) {
             "1.2.3.4:5\\x1b[2J\\x0afake row\\x5c\\x7f\\xff\n");
 }
 
-TEST(EscapeUntrusted, KeepsPrintableAsciiAndEscapesTheRest) {
-  EXPECT_EQ(EscapeUntrusted("[::1]:80 ok~"), "[::1]:80 ok~");
-  EXPECT_EQ(EscapeUntrusted(std::string("\0\t\x80", 3)), "\\x00\\x09\\x80");
-  EXPECT_EQ(EscapeUntrusted("a\\b"), "a\\x5cb");
-}
-
 }  // namespace
 }  // namespace backupd::daemon
