@@ -7,7 +7,7 @@
 # OUTDIR (default: build-deb/ in the checkout) receives backupd_<version>_<arch>.deb,
 # backup-client_<version>_<arch>.deb and the .buildinfo/.changes files. --check runs the test
 # suite during the build (off by default: .ci/run runs it on its own). --install-deps first
-# installs the build dependencies with apt-get build-dep (as root).
+# installs the build dependencies with apt-get build-dep (as root), then builds as usual.
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
     -o) out=$2; shift 2 ;;
     --check) check=1; shift ;;
     --install-deps) install_deps=1; shift ;;
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-deb.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

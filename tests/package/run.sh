@@ -1,13 +1,17 @@
 #!/bin/bash
 # Package test: does on this machine what a sysadmin does with the Debian packages (as root,
-# without a running systemd): build them, lint them, install them, configure and drive the
-# installed daemon through /etc/init.d/backupd, back up and restore a file with both clients,
-# reload, rotate the log, stop, remove and purge — then checks that nothing is left behind.
+# without a running systemd): build and install them with the README's own commands, lint them,
+# configure and drive the installed daemon through /etc/init.d/backupd, back up and restore a
+# file with both clients, reload, rotate the log, stop, remove, purge keeping the backups,
+# reinstall, purge deleting them — then checks that nothing is left behind.
 #
-#   tests/package/run.sh            (as root; KEEP_WORK=1 keeps the scratch folder)
+#   tests/package/run.sh              (as root; KEEP_WORK=1 keeps the scratch folder)
+#   tests/package/run.sh --preflight  (only checks that it can run here; tests/run_all.sh calls
+#                                      it first, so it refuses before the build, not after)
 #
 # The machine is restored even when a step fails: the trap stops the daemon and purges the
-# packages. It refuses to run where backupd is already installed or its user or files exist.
+# packages. It refuses to run where backupd is already installed or its user or files exist,
+# and prints the commands that clear the way.
 # Prints "N passed, M failed" last and exits non-zero when anything failed.
 
 # Most functions are called indirectly, through check and eventually.
@@ -120,22 +124,48 @@ set_key() {
 apt_get() { DEBIAN_FRONTEND=noninteractive timeout 300 apt-get -y -q "$@"; }
 stat_is() { [ "$(stat -c '%U:%G %a' "$1" 2>&1)" = "$2" ]; }
 
-if [ "$(id -u)" != 0 ]; then
-  echo "tests/package/run.sh: must run as root (it installs and purges packages)" >&2
-  exit 1
-fi
-for pkg in backupd backup-client; do
-  if package_known "$pkg"; then
-    echo "tests/package/run.sh: $pkg is installed (or not purged) here; refusing to touch it" >&2
-    exit 1
+# Prints each reason the test cannot run on this machine with the command that clears it, and
+# fails if there is any. The test deletes whatever backupd user and files it finds at its end,
+# so it must start without any.
+preflight() {
+  local problems=() pkg f
+  [ "$(id -u)" = 0 ] ||
+    problems+=("it must run as root (it installs and purges packages): sudo $0")
+  for pkg in backupd backup-client; do
+    package_known "$pkg" &&
+      problems+=("$pkg is installed (or removed but not purged): apt purge $pkg")
+  done
+  # Leftovers of an installed package go with it; name them only once it is gone.
+  if [ "${#problems[@]}" = 0 ]; then
+    [ -e "$storage" ] &&
+      problems+=("$storage exists and may hold users' backups (a purge keeps them by default): move it away, mv $storage $storage.saved, or delete it")
+    getent passwd backupd >/dev/null &&
+      problems+=("the system user backupd exists (a purge keeps it with the backups): deluser --system backupd")
+    getent group backupd >/dev/null &&
+      problems+=("the group backupd exists: delgroup --system backupd")
+    for f in "$conf" "$logdir" /etc/default/backupd "$pidfile" /run/backupd.status; do
+      [ -e "$f" ] && problems+=("$f exists: rm -r $f")
+    done
   fi
-done
-if getent passwd backupd >/dev/null || getent group backupd >/dev/null ||
-  [ -e "$storage" ] || [ -e "$conf" ] || [ -e "$logdir" ] || [ -e /etc/default/backupd ] ||
-  [ -e "$pidfile" ] || [ -e /run/backupd.status ]; then
-  echo "tests/package/run.sh: a backupd user, group or file already exists; refusing" >&2
-  exit 1
-fi
+  [ "${#problems[@]}" = 0 ] && return 0
+  echo "tests/package/run.sh: cannot run here (it installs, then purges backupd system-wide):" >&2
+  printf '  - %s\n' "${problems[@]}" >&2
+  return 1
+}
+
+case "${1:-}" in
+  --preflight)
+    preflight || exit 1
+    echo "tests/package/run.sh: preflight ok"
+    exit 0
+    ;;
+  "") ;;
+  *)
+    echo "usage: tests/package/run.sh [--preflight]" >&2
+    exit 2
+    ;;
+esac
+preflight || exit 1
 
 work=$(mktemp -d /tmp/backupd-pkgtest.XXXXXX)
 strace_pid=""
@@ -156,6 +186,8 @@ cleanup() {
   fi
   if package_known backupd || package_known backup-client; then
     echo "cleanup: purging the packages"
+    # Everything the package made here was made by this test.
+    echo "backupd backupd/purge_storage boolean true" | debconf-set-selections 2>/dev/null
     if ! apt_get purge backupd backup-client >"$work/cleanup-purge.log" 2>&1; then
       tail -n 20 "$work/cleanup-purge.log"
       echo "cleanup: apt-get purge failed; forcing dpkg --purge"
@@ -181,18 +213,58 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "# build (packaging/build-deb.sh)"
-debs=$work/debs
-if ! "$repo/packaging/build-deb.sh" -o "$debs" >"$work/build.log" 2>&1; then
-  not_ok "the packages build"
-  tail -n 40 "$work/build.log" | sed 's/^/       | /'
+echo "# build and install, as the README says"
+# The README's "Installing from the Debian package" block, up to its `apt install` line, runs
+# as written, so the README cannot drift from what is tested. It runs in a scratch copy of the
+# checkout: a stale build-deb/ there cannot match its globs, and the checkout stays clean.
+readme_block() {
+  awk '/^## Installing from the Debian package/ { section = 1; next }
+       section && /^## / { exit }
+       section && /^```/ { if (code) exit; code = 1; next }
+       code' "$repo/README.md" | sed '/^apt install /q'
+}
+readme_block >"$work/readme-install.sh"
+sed 's/^/       | /' "$work/readme-install.sh"
+check "the README's block builds the packages with packaging/build-deb.sh" \
+  grep -q '^packaging/build-deb.sh' "$work/readme-install.sh"
+check "the README's block ends with apt install ./build-deb/...deb" \
+  grep -q '^apt install ./build-deb/backupd_.*\.deb ./build-deb/backup-client_.*\.deb' \
+  "$work/readme-install.sh"
+check "the README's block builds the packages once" \
+  test "$(grep -o 'build-deb.sh' "$work/readme-install.sh" | wc -l)" = 1
+checkout=$work/checkout
+mkdir "$checkout"
+if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+    tar --null --files-from=- --ignore-failed-read -cf -) | tar -C "$checkout" -xf -
+else
+  tar -C "$repo" --exclude='./build*' -cf - . | tar -C "$checkout" -xf -
+fi
+policy_denies_start=0
+if [ -x /usr/sbin/policy-rc.d ]; then
+  /usr/sbin/policy-rc.d backupd start >/dev/null 2>&1
+  [ $? = 101 ] && policy_denies_start=1
+fi
+# What an admin types at the prompts: yes. Without Recommends (logrotate, python3): the purge
+# must leave the machine as it was.
+cat >"$work/apt.conf" <<'APT'
+APT::Get::Assume-Yes "true";
+APT::Install-Recommends "false";
+APT
+if ! (cd "$checkout" && APT_CONFIG=$work/apt.conf DEBIAN_FRONTEND=noninteractive \
+  timeout 1800 bash -euo pipefail "$work/readme-install.sh") </dev/null >"$work/install.log" 2>&1; then
+  not_ok "the README's build and install commands succeed"
+  tail -n 40 "$work/install.log" | sed 's/^/       | /'
   finish
 fi
-ok "the packages build"
+ok "the README's build and install commands succeed"
+debs=$checkout/build-deb
 deb_daemon=$(compgen -G "$debs/backupd_*_*.deb" | head -n 1)
 deb_client=$(compgen -G "$debs/backup-client_*_*.deb" | head -n 1)
 check "backupd_<version>_<arch>.deb is produced" test -f "$deb_daemon"
 check "backup-client_<version>_<arch>.deb is produced" test -f "$deb_client"
+check "apt install installed backupd" package_installed backupd
+check "apt install installed backup-client" package_installed backup-client
 ships() { grep -q "$2" <<<"$(dpkg -c "$1")"; }
 check "the daemon package ships backupd(8)" ships "$deb_daemon" man8/backupd.8.gz
 check "the daemon package ships backupd.conf(5)" ships "$deb_daemon" man5/backupd.conf.5.gz
@@ -212,21 +284,7 @@ else
   echo "skip - lintian is not installed"
 fi
 
-echo "# install"
-policy_denies_start=0
-if [ -x /usr/sbin/policy-rc.d ]; then
-  /usr/sbin/policy-rc.d backupd start >/dev/null 2>&1
-  [ $? = 101 ] && policy_denies_start=1
-fi
-# Without Recommends (logrotate, python3): the purge must leave the machine as it was.
-if ! DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends \
-  "$deb_daemon" "$deb_client" >"$work/install.log" 2>&1; then
-  not_ok "apt-get install ./backupd_*.deb ./backup-client_*.deb"
-  tail -n 40 "$work/install.log" | sed 's/^/       | /'
-  finish
-fi
-ok "apt-get install ./backupd_*.deb ./backup-client_*.deb"
-
+echo "# installed files"
 for f in /usr/sbin/backupd /usr/bin/backup-client "$init"; do
   check "$f is installed and executable" test -x "$f"
 done
@@ -234,6 +292,35 @@ for f in "$conf" /etc/default/backupd /etc/logrotate.d/backupd /lib/systemd/syst
   /usr/share/backupd/python/backup_client.py; do
   check "$f is installed" test -f "$f"
 done
+# doc_is NAME SOURCE: /usr/share/doc/backupd/NAME (compressed or not) is the checkout's SOURCE.
+doc_is() {
+  local f=/usr/share/doc/backupd/$1
+  [ -e "$f" ] || f=$f.gz
+  zcat -f "$f" | cmp - "$checkout/$2"
+}
+check "/usr/share/doc/backupd/README.md is the README" doc_is README.md README.md
+check "/usr/share/doc/backupd/PROTOCOL.md is docs/PROTOCOL.md" doc_is PROTOCOL.md docs/PROTOCOL.md
+check "/usr/share/doc/backupd/SECURITY.md is docs/SECURITY.md" doc_is SECURITY.md docs/SECURITY.md
+check "/usr/share/doc/backupd/README.Debian is packaging/README.md" \
+  doc_is README.Debian packaging/README.md
+check "/usr/share/doc/backupd/copyright is packaging/debian/copyright" \
+  cmp /usr/share/doc/backupd/copyright "$checkout/packaging/debian/copyright"
+check "the copyright file licenses everything under Apache-2.0" \
+  test "$(grep '^License:' /usr/share/doc/backupd/copyright | sort -u)" = "License: Apache-2.0"
+if [ -f /usr/share/common-licenses/Apache-2.0 ]; then
+  check "LICENSE is the standard Apache License 2.0 text" \
+    cmp "$checkout/LICENSE" /usr/share/common-licenses/Apache-2.0
+fi
+templates_translated() {
+  local t
+  t=$(dpkg-deb --ctrl-tarfile "$deb_daemon" | tar -xOf - ./templates) || return 1
+  grep -qx 'Template: backupd/purge_storage' <<<"$t" && grep -qx 'Default: false' <<<"$t" &&
+    ! grep -q '^_' <<<"$t"
+}
+check "the debconf template is built (po2debconf ran, default false)" templates_translated
+purge_question_is() { debconf-show backupd | grep -Eqx "[* ] backupd/purge_storage: $1"; }
+check "debconf knows the purge question, answer no by default" purge_question_is false
+
 is_conffile() { dpkg-query -W -f='${Conffiles}\n' backupd | grep -q "^ $1 "; }
 check "/etc/backupd.conf is a conffile" is_conffile "$conf"
 check "/etc/default/backupd is a conffile" is_conffile /etc/default/backupd
@@ -282,7 +369,7 @@ fi
 
 cp /var/lib/dpkg/info/backupd.postrm "$work/backupd.postrm"
 check "the postinst can run again (configure twice)" \
-  /var/lib/dpkg/info/backupd.postinst configure 0.1.0
+  env DEBIAN_FRONTEND=noninteractive /var/lib/dpkg/info/backupd.postinst configure 0.1.0
 check "storage ownership and mode survive a second configure" \
   stat_is "$storage" "backupd:backupd 700"
 
@@ -358,14 +445,22 @@ sed -i '/^bogus_key = 1$/d' "$conf"
 check_rc "$init force-reload" 0 timeout 60 "$init" force-reload
 
 echo "# log rotation"
-mv "$logdir/backupd.log" "$logdir/backupd.log.1"
 if command -v logrotate >/dev/null; then
-  check "logrotate accepts /etc/logrotate.d/backupd" logrotate -d /etc/logrotate.d/backupd
+  # backupd.log is also where the daemon falls back to when nothing listens on /dev/log.
+  covers_the_log() {
+    logrotate -d /etc/logrotate.d/backupd 2>&1 | grep -qx "considering log $logdir/backupd.log"
+  }
+  check "/etc/logrotate.d/backupd covers $logdir/backupd.log" covers_the_log
+  check "logrotate -f rotates the log (and signals the daemon)" \
+    logrotate -f -s "$work/logrotate.state" /etc/logrotate.d/backupd
+  check "the old log is backupd.log.1" test -s "$logdir/backupd.log.1"
+  check "logrotate created the new log root:adm 0640" stat_is "$logdir/backupd.log" "root:adm 640"
 else
-  echo "skip - logrotate is not installed (its postrotate script is run by hand below)"
+  echo "skip - logrotate is not installed (its postrotate script is run by hand)"
+  mv "$logdir/backupd.log" "$logdir/backupd.log.1"
+  postrotate=$(sed -n '/postrotate/,/endscript/{/postrotate/d;/endscript/d;p}' /etc/logrotate.d/backupd)
+  check "the logrotate postrotate script runs" sh -c "$postrotate"
 fi
-postrotate=$(sed -n '/postrotate/,/endscript/{/postrotate/d;/endscript/d;p}' /etc/logrotate.d/backupd)
-check "the logrotate postrotate script runs" sh -c "$postrotate"
 # The next request's access-log line lands in the reopened file.
 request_then_log_exists() { client "$1" list >/dev/null; test -s "$2"; }
 check "after SIGUSR1 the daemon writes a new log file" \
@@ -461,23 +556,67 @@ else
   echo "skip - strace is not installed"
 fi
 
-echo "# remove, then purge"
+echo "# remove"
 check "apt-get remove backupd" apt_get remove backupd
 check "remove keeps the config" test -f "$conf"
 check "remove keeps the users' files" test -f "$storage/$user_id/photo.bin"
 check "remove keeps the backupd user" getent passwd backupd
 check "remove leaves no backupd process" no_installed_daemon
-check "apt-get purge backupd backup-client" apt_get purge backupd backup-client
+
+# Paths, owners (by name: a deleted user would show as a bare uid), modes and contents.
+storage_manifest() {
+  (cd "$storage" && find . -printf '%p %u:%g %m\n' | sort && find . -type f -exec sha256sum {} + | sort)
+}
+storage_unchanged() { storage_manifest | diff "$work/storage.before" -; }
+preseed_purge_storage() {
+  echo "backupd backupd/purge_storage boolean $1" | debconf-set-selections
+}
+storage_manifest >"$work/storage.before"
 gone() { ! "$@"; }
+# Every file and link of the packages (and what they made at run time) but the storage.
+nothing_left_but_storage() {
+  local f
+  for f in "$logdir" "$conf" /etc/default/backupd "$init" /etc/logrotate.d/backupd \
+    /lib/systemd/system/backupd.service /usr/share/backupd /usr/share/doc/backupd \
+    /usr/sbin/backupd /usr/bin/backup-client "$pidfile" /run/backupd.status \
+    /etc/systemd/system/multi-user.target.wants/backupd.service; do
+    if [ -e "$f" ] || [ -L "$f" ]; then
+      echo "left: $f"
+      return 1
+    fi
+  done
+  ! compgen -G '/etc/rc?.d/*backupd' || { echo "rc.d links left"; return 1; }
+}
+
+echo "# purge, answering: keep the backups"
+check "debconf-set-selections: backupd/purge_storage false" preseed_purge_storage false
+purge_keep() { apt_get purge backupd backup-client >"$work/purge-keep.log" 2>&1; }
+check "apt-get purge backupd backup-client" purge_keep
 check "purge removed the packages" gone package_known backupd
-for f in "$storage" "$logdir" "$conf" /etc/default/backupd "$init" /etc/logrotate.d/backupd \
-  /lib/systemd/system/backupd.service /usr/share/backupd /usr/sbin/backupd /usr/bin/backup-client \
-  "$pidfile" /run/backupd.status /etc/systemd/system/multi-user.target.wants/backupd.service; do
-  check "purge removed $f" test ! -e "$f" -a ! -L "$f"
-done
-check "purge removed the rc.d links" gone compgen -G '/etc/rc?.d/*backupd'
+check "purge removed everything else" nothing_left_but_storage
+check "purge kept the stored backups byte-identical, owned by backupd" storage_unchanged
+check "purge kept /var/lib/backupd backupd:backupd 0700" stat_is "$storage" "backupd:backupd 700"
+check "purge kept the backupd user" getent passwd backupd
+check "purge kept the backupd group" getent group backupd
+check "purge said where the backups stay" \
+  grep -q "backupd: purge keeps the stored backups in $storage" "$work/purge-keep.log"
+
+echo "# reinstall over the kept backups"
+check "apt-get install ./backupd_*.deb" apt_get install --no-install-recommends "$deb_daemon"
+timeout 90 "$init" stop >/dev/null 2>&1
+check "the reinstall adopted the backups unchanged" storage_unchanged
+check "storage is still backupd:backupd 0700" stat_is "$storage" "backupd:backupd 700"
+check "debconf asks again after the purge (answer no by default)" purge_question_is false
+
+echo "# purge, answering: delete the backups"
+check "debconf-set-selections: backupd/purge_storage true" preseed_purge_storage true
+check "apt-get purge backupd" apt_get purge backupd
+check "purge removed the packages" gone package_known backupd
+check "purge removed everything else" nothing_left_but_storage
+check "purge removed $storage" test ! -e "$storage"
 check "purge removed the backupd user" gone getent passwd backupd
 check "purge removed the backupd group" gone getent group backupd
-check "the postrm purge can run again" "$work/backupd.postrm" purge
+check "purge removed the debconf answer" gone purge_question_is true
+check "the postrm purge can run again" env DEBIAN_FRONTEND=noninteractive "$work/backupd.postrm" purge
 
 finish
