@@ -300,8 +300,8 @@ int main(int argc, char** argv) {
     if (output.empty()) return kExitUsage;
     struct stat sb {};
     if (output != "-" && !opt.force && lstat(output.c_str(), &sb) == 0) {
-      Error("restore " + opt.args[0], output +
-                                          " exists; not replaced (give --force to replace it, or "
+      Error("restore " + opt.args[0], "'" + output +
+                                          "' exists; not replaced (give --force to replace it, or "
                                           "-o another file)");
       return kExitExists;
     }
