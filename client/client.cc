@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
@@ -100,11 +101,14 @@ mode_t CreationMode() {
 
 // Makes a finished temp file durable and moves it over `output`; the folder is fsynced so the
 // rename itself survives a crash.
-Status CommitTemp(int fd, const std::string& tmp, const std::string& output,
-                  const std::string& dir) {
+Status CommitTemp(int fd, const std::string& tmp, const std::string& output, const std::string& dir,
+                  Existing existing) {
   if (fchmod(fd, CreationMode()) < 0) return Status::FromErrno(errno, "chmod " + tmp);
   if (fsync(fd) < 0) return Status::FromErrno(errno, "fsync " + tmp);
-  if (rename(tmp.c_str(), output.c_str()) < 0) {
+  // RENAME_NOREPLACE: a file created at `output` while the payload arrived is kept, atomically.
+  const unsigned flags = existing == Existing::kKeep ? RENAME_NOREPLACE : 0;
+  if (renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, output.c_str(), flags) < 0) {
+    if (errno == EEXIST) return Status::FromErrno(errno, "keep " + output + ", created meanwhile");
     return Status::FromErrno(errno, "rename to " + output);
   }
   int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -114,7 +118,69 @@ Status CommitTemp(int fd, const std::string& tmp, const std::string& output,
   return Status::Ok();
 }
 
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Why the first bytes a peer sent cannot come from a backupd server, from the usual suspects'
+// opening bytes: an HTTP status line, a TLS record (alert 0x15 or handshake 0x16, version 3.x), an
+// SSH banner (sent before any request), or a small version byte from a newer backupd.
+std::string NotBackupd(const std::string& peer, std::string_view seen) {
+  if (StartsWith(seen, "HTTP/"))
+    return peer + " is not a backupd server (it answers like an HTTP server)";
+  if (StartsWith(seen, "SSH-"))
+    return peer + " is not a backupd server (it answers like an SSH server)";
+  if (seen.size() >= 2 && (seen[0] == '\x15' || seen[0] == '\x16') && seen[1] == '\x03') {
+    return peer + " is not a backupd server (it answers like a TLS server)";
+  }
+  const auto version = static_cast<uint8_t>(seen[0]);
+  if (version >= 2 && version <= 15) {
+    return peer + " answers with protocol version " + std::to_string(version) + ", expected 1";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string bytes;
+  for (char c : seen) {
+    const auto b = static_cast<uint8_t>(c);
+    bytes += std::string(bytes.empty() ? "" : " ") + kHex[b >> 4] + kHex[b & 15];
+  }
+  return peer + " is not a backupd server (its answer begins with bytes " + bytes + ")";
+}
+
+// How many of a foreign answer's first bytes are shown and classified.
+constexpr size_t kSniffLen = 8;
+
 }  // namespace
+
+Status Client::ReadHeader(uint8_t* raw, size_t len, const std::string& context) {
+  size_t got = 0;
+  while (got < len) {
+    Result<size_t> n = conn_.ReadSome(raw + got, len - got);
+    if (!n.ok() && n.status().code() == Status::Code::kClosed) {
+      if (got == 0 && !answered_) {
+        return Status::Closed(conn_.peer() +
+                              " closed the connection without answering (is it a backupd server?)");
+      }
+      return Status::Closed("server closed the connection after " + std::to_string(got) + " of " +
+                            std::to_string(len) + " bytes");
+    }
+    if (!n.ok()) return n.status();
+    got += *n;
+    // An HTTP server waits for the rest of what it takes for a request line; whatever else it has
+    // sent already shows it is not backupd, so waiting for a full header would only burn the
+    // timeout.
+    if (raw[0] != protocol::kVersion1) {
+      if (answered_) {
+        return Status::Invalid(context + "protocol version " + std::to_string(raw[0]) +
+                               ", expected 1");
+      }
+      std::string seen(reinterpret_cast<const char*>(raw), got);
+      if (got < kSniffLen) seen += conn_.ReadPending(kSniffLen - got);
+      return Status::Invalid(NotBackupd(conn_.peer(), seen));
+    }
+  }
+  answered_ = true;
+  return Status::Ok();
+}
 
 Status Client::Fail(Status st) {
   conn_.Close();
@@ -123,14 +189,10 @@ Status Client::Fail(Status st) {
 
 Result<Reply> Client::ReadReply(uint8_t op, uint32_t* size) {
   std::array<uint8_t, protocol::kResponseHeaderSize> raw{};
-  Status st = conn_.ReadExact(raw.data(), raw.size());
+  const std::string context = std::string("answer to ") + OpName(op) + ": ";
+  Status st = ReadHeader(raw.data(), raw.size(), context);
   if (!st.ok()) return Fail(st);
   protocol::ResponseHeader h = protocol::DecodeResponseHeader(raw);
-  const std::string context = std::string("answer to ") + OpName(op) + ": ";
-  if (h.version != protocol::kVersion1) {
-    return Fail(Status::Invalid(context + "protocol version " + std::to_string(h.version) +
-                                ", expected 1"));
-  }
   if (!StatusFits(op, h.status)) {
     return Fail(Status::Invalid(context + "unexpected status " + std::to_string(h.status)));
   }
@@ -226,7 +288,7 @@ Result<Reply> Client::RestoreToFd(std::string_view name, int fd, const ProgressF
 }
 
 Result<Reply> Client::RestoreToFile(std::string_view name, const std::string& output,
-                                    const ProgressFn& progress) {
+                                    Existing existing, const ProgressFn& progress) {
   if (!conn_.is_open()) return Status::Closed("not connected");
   size_t slash = output.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : output.substr(0, slash + 1);
@@ -238,7 +300,7 @@ Result<Reply> Client::RestoreToFile(std::string_view name, const std::string& ou
   Result<Reply> reply = Restore(name, fd.get(), progress);
   Status st = reply.status();
   if (reply.ok() && reply->status == static_cast<uint16_t>(ResponseCode::kRestoreOk)) {
-    st = CommitTemp(fd.get(), tmp, output, dir);
+    st = CommitTemp(fd.get(), tmp, output, dir, existing);
     if (st.ok()) return reply;
   }
   unlink(tmp.c_str());

@@ -27,6 +27,9 @@ struct ListReply {
   std::vector<std::string> names;
 };
 
+// What a restore does to an output file that already exists.
+enum class Existing { kReplace, kKeep };
+
 // Called as payload bytes move: (bytes so far, total).
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
@@ -34,8 +37,9 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 // strictly: version 1, a status that fits the request, name_len <= kMaxNameLen, and exactly the
 // payload the size field announces. A transport failure or a malformed answer closes the
 // connection (the stream can no longer be trusted) and is returned as a non-OK Status; later calls
-// fail at once. Local file errors are returned as a Status too but leave the connection usable:
-// connected() tells the two apart.
+// fail at once. A peer that is not backupd (HTTP, TLS, SSH, or one that hangs up at once) is named
+// as such as soon as its first bytes arrive, not after the timeout. Local file errors are returned
+// as a Status too but leave the connection usable: connected() tells the two apart.
 class Client {
  public:
   Client(Connection conn, uint32_t user_id) : conn_(std::move(conn)), user_id_(user_id) {}
@@ -45,9 +49,10 @@ class Client {
   Result<Reply> Backup(std::string_view name, const std::string& path,
                        const ProgressFn& progress = {});
   // Restores `name` into `output`: the payload goes to a temp file beside it, which is fsynced
-  // and renamed over `output` only when complete (mode 0666 & ~umask). Any other status or
-  // failure leaves `output` untouched and no temp file behind.
-  Result<Reply> RestoreToFile(std::string_view name, const std::string& output,
+  // and renamed to `output` only when complete (mode 0666 & ~umask). With Existing::kKeep the
+  // rename never replaces a file, even one created meanwhile (that is an error). Any other status
+  // or failure leaves `output` untouched and no temp file behind.
+  Result<Reply> RestoreToFile(std::string_view name, const std::string& output, Existing existing,
                               const ProgressFn& progress = {});
   // Restores `name` by writing the payload to `fd` (e.g. standard output) as it arrives.
   Result<Reply> RestoreToFd(std::string_view name, int fd, const ProgressFn& progress = {});
@@ -63,11 +68,16 @@ class Client {
   Result<Reply> Restore(std::string_view name, int fd, const ProgressFn& progress);
   // Reads one answer's header and name for `op`; for 210/211 also the size field into *size.
   Result<Reply> ReadReply(uint8_t op, uint32_t* size);
+  // Reads a response header into `raw`, stopping at once when its first byte cannot begin a v1
+  // answer; until the server has answered once, such bytes are named as the kind of server that
+  // sends them (HTTP, TLS, SSH). `context` prefixes the other messages.
+  Status ReadHeader(uint8_t* raw, size_t len, const std::string& context);
   // Closes the connection and returns `st`: the stream is out of step after it.
   Status Fail(Status st);
 
   Connection conn_;
   uint32_t user_id_;
+  bool answered_ = false;  // a v1 header has arrived: the peer is a backupd server
 };
 
 }  // namespace backupd::client

@@ -90,30 +90,35 @@ Result<Connection> Connection::Open(const Endpoint& endpoint, std::chrono::milli
     int fd = ConnectOne(*ai, timeout);
     if (fd >= 0) {
       freeaddrinfo(list);
-      Connection conn(fd);
+      Connection conn(fd, where);
       Status st = conn.SetTimeout(timeout);
       if (!st.ok()) return st;
       return conn;
     }
-    last = Status::FromErrno(errno, "connect to " + where);
+    const int err = errno;
+    last = Status::FromErrno(err, "connect to " + where);
+    // Nothing listens on that port: the usual cause is a daemon not started or a wrong port.
+    if (err == ECONNREFUSED) last = Status::IoError(last.message() + "; is backupd running there?");
   }
   freeaddrinfo(list);
   return last;
 }
 
-Connection Connection::Adopt(int fd, std::chrono::milliseconds timeout) {
-  Connection conn(fd);
+Connection Connection::Adopt(int fd, std::chrono::milliseconds timeout, std::string peer) {
+  Connection conn(fd, std::move(peer));
   // A socketpair accepts these options; a failure only loses the deadline, which tests don't need.
   (void)conn.SetTimeout(timeout);
   return conn;
 }
 
-Connection::Connection(Connection&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+Connection::Connection(Connection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), peer_(std::move(other.peer_)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
     Close();
     fd_ = std::exchange(other.fd_, -1);
+    peer_ = std::move(other.peer_);
   }
   return *this;
 }
@@ -154,24 +159,38 @@ Status Connection::WriteAll(const void* data, size_t len) {
   return Status::Ok();
 }
 
-Status Connection::ReadExact(void* data, size_t len) {
+Result<size_t> Connection::ReadSome(void* data, size_t len) {
   if (fd_ < 0) return Status::Closed("not connected");
+  for (;;) {
+    ssize_t n = recv(fd_, data, len, 0);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) return Status::Closed("server closed the connection");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return Status::Timeout("no answer from server: timed out");
+    }
+    return Status::FromErrno(errno, "receive from server");
+  }
+}
+
+std::string Connection::ReadPending(size_t len) {
+  std::string out(len, '\0');
+  ssize_t n = fd_ < 0 ? -1 : recv(fd_, out.data(), len, MSG_DONTWAIT);
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+Status Connection::ReadExact(void* data, size_t len) {
   auto* p = static_cast<uint8_t*>(data);
   size_t got = 0;
   while (got < len) {
-    ssize_t n = recv(fd_, p + got, len - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return Status::Timeout("no answer from server: timed out");
-      }
-      return Status::FromErrno(errno, "receive from server");
-    }
-    if (n == 0) {
+    Result<size_t> n = ReadSome(p + got, len - got);
+    if (!n.ok() && n.status().code() == Status::Code::kClosed && fd_ >= 0) {
       return Status::Closed("server closed the connection after " + std::to_string(got) + " of " +
                             std::to_string(len) + " bytes");
     }
-    got += static_cast<size_t>(n);
+    if (!n.ok()) return n.status();
+    got += *n;
   }
   return Status::Ok();
 }

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
+#include <utility>
 
 #include "base/status.h"
 #include "client/parse.h"
@@ -16,10 +18,12 @@ namespace backupd::client {
 class Connection {
  public:
   // Resolves `endpoint` with getaddrinfo (IPv4, IPv6 or a host name) and connects to the first
-  // address that answers. The error names the endpoint and the last failure.
+  // address that answers. The error names the endpoint and the last failure; a refused connection
+  // asks whether backupd runs there.
   static Result<Connection> Open(const Endpoint& endpoint, std::chrono::milliseconds timeout);
-  // Adopts an already-connected stream descriptor (a socketpair end in tests).
-  static Connection Adopt(int fd, std::chrono::milliseconds timeout);
+  // Adopts an already-connected stream descriptor (a socketpair end in tests), named `peer`.
+  static Connection Adopt(int fd, std::chrono::milliseconds timeout,
+                          std::string peer = "the server");
 
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
@@ -31,15 +35,23 @@ class Connection {
   Status WriteAll(const void* data, size_t len);
   // Reads exactly `len` bytes; a connection closed early is Closed ("after k of n bytes").
   Status ReadExact(void* data, size_t len);
+  // Reads at least one and at most `len` bytes, waiting no longer than the timeout; returns how
+  // many. Closed when the peer hung up before sending any.
+  Result<size_t> ReadSome(void* data, size_t len);
+  // Up to `len` bytes that have already arrived, without waiting; none on any error.
+  std::string ReadPending(size_t len);
 
+  // "HOST:PORT" of the server (or the name given to Adopt), for messages.
+  const std::string& peer() const { return peer_; }
   bool is_open() const { return fd_ >= 0; }
   void Close();
 
  private:
-  explicit Connection(int fd) : fd_(fd) {}
+  Connection(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
   Status SetTimeout(std::chrono::milliseconds timeout);
 
   int fd_ = -1;
+  std::string peer_;
 };
 
 }  // namespace backupd::client

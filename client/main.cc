@@ -1,4 +1,5 @@
 // client (the user's privilege): backup-client, the command-line client for backupd.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -32,6 +33,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;      // an error status from the server, or a local file problem
 constexpr int kExitUsage = 2;       // bad command line
 constexpr int kExitConnection = 3;  // cannot connect, connection lost, or a malformed answer
+constexpr int kExitExists = 4;      // restore: the output file exists and --force was not given
 
 constexpr const char* kUsage =
     "Usage: backup-client [--server HOST:PORT] --user ID COMMAND [ARGS]\n"
@@ -40,8 +42,9 @@ constexpr const char* kUsage =
     "  backup FILE...          store each FILE under its path with the leading '/' stripped\n"
     "                          (as tar does), or under --name NAME for a single FILE\n"
     "  restore NAME [-o OUT]   fetch NAME into OUT (default: the last component of NAME in the\n"
-    "                          current folder; '-o -' writes to standard output). OUT is\n"
-    "                          replaced only once the whole file has arrived.\n"
+    "                          current folder; '-o -' writes to standard output). An existing\n"
+    "                          OUT is kept unless --force is given; then it is replaced only\n"
+    "                          once the whole file has arrived.\n"
     "  delete NAME...          remove each NAME\n"
     "  list                    print the user's stored names, one a line; a user with no files\n"
     "                          (status 1002) prints nothing and succeeds\n"
@@ -51,7 +54,8 @@ constexpr const char* kUsage =
     "\n"
     "Exit status: 0 success; 1 the server answered with an error status (1001 not found,\n"
     "1002 no files, 1003 error) or a local file could not be read or written; 2 usage error;\n"
-    "3 cannot connect, connection lost, timed out, or a malformed answer from the server.\n"
+    "3 cannot connect, connection lost, timed out, or a malformed answer from the server;\n"
+    "4 restore: OUT exists and --force was not given (nothing was sent).\n"
     "With several FILEs or NAMEs every one is tried, and the worst exit status is returned,\n"
     "except that a lost connection stops at once.\n";
 
@@ -79,10 +83,28 @@ int Outcome(const Client& client, const std::string& what, const Status& st) {
   return client.connected() ? kExitFailed : kExitConnection;
 }
 
-int Outcome(const std::string& what, const Reply& reply, ResponseCode success) {
+int Outcome(const std::string& what, const Reply& reply, ResponseCode success,
+            const std::string& not_found_hint = "") {
   if (reply.status == static_cast<uint16_t>(success)) return kExitOk;
-  Error(what, Describe(reply.status));
+  const bool hint = reply.status == static_cast<uint16_t>(ResponseCode::kNotFound);
+  Error(what, Describe(reply.status) + (hint ? not_found_hint : ""));
   return kExitFailed;
+}
+
+// What a user who got 1001 for `name` most likely needs: what was looked up, and the form stored
+// names take. A relative name was probably meant as a file in the current folder, whose name is
+// shown when the folder can be read.
+std::string NotFoundHint(const std::string& name, uint32_t user) {
+  std::string shown = "e.g. 'home/tester/notes.txt'";
+  std::vector<char> cwd(4096);
+  if (name[0] != '/' && getcwd(cwd.data(), cwd.size()) != nullptr) {
+    const std::string absolute = std::string(cwd.data()) + "/" + name;
+    Result<std::string> stored = backupd::client::StoredName(absolute);
+    if (stored.ok()) shown = absolute + " is stored as '" + *stored + "'";
+  }
+  return ": user " + std::to_string(user) + " has no file '" + name +
+         "'. Names are stored with the leading '/' removed: " + shown +
+         ". 'backup-client list' shows them.";
 }
 
 struct Options {
@@ -92,6 +114,7 @@ struct Options {
   std::optional<std::string> output;
   int timeout = 30;
   bool quiet = false;
+  bool force = false;
   std::string command;
   std::vector<std::string> args;
 };
@@ -111,6 +134,8 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
       "restore: write to OUT ('-' for standard output)");
   add("timeout,t", po::value(&opt->timeout)->value_name("SECONDS"),
       "give up on a silent server after SECONDS (default 30; 0 waits forever)");
+  add("force,f", po::bool_switch(&opt->force),
+      "restore: replace OUT if it exists (without it, exit 4 and keep it)");
   add("quiet,q", po::bool_switch(&opt->quiet), "no progress bar");
   po::options_description hidden;
   auto add_hidden = hidden.add_options();
@@ -164,6 +189,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   }
   if (opt->name && cmd != "backup") return usage("--name is for backup only");
   if (opt->output && cmd != "restore") return usage("--output is for restore only");
+  if (opt->force && cmd != "restore") return usage("--force is for restore only");
   return std::nullopt;
 }
 
@@ -184,35 +210,39 @@ int RunBackup(Client& client, const Options& opt, const std::vector<std::string>
   return worst;
 }
 
-int RunRestore(Client& client, const Options& opt, bool bar) {
-  const std::string& name = opt.args[0];
-  const std::string what = "restore " + name;
-  std::string output;
-  if (opt.output) {
-    output = *opt.output;
-  } else {
-    Result<std::string> def = backupd::client::DefaultRestoreOutput(name);
-    if (!def.ok()) {
-      Error(what, def.status().ToString());
-      return kExitUsage;
-    }
-    output = *def;
+// Where restore writes: -o, or the last component of NAME. Empty after printing why not.
+std::string RestoreOutput(const Options& opt) {
+  if (opt.output) return *opt.output;
+  Result<std::string> def = backupd::client::DefaultRestoreOutput(opt.args[0]);
+  if (!def.ok()) {
+    Error("restore " + opt.args[0], def.status().ToString());
+    return "";
   }
-  ProgressBar progress(name, bar);
-  auto update = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
-  Result<Reply> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
-                                  : client.RestoreToFile(name, output, update);
-  progress.Finish();
-  return r.ok() ? Outcome(what, *r, ResponseCode::kRestoreOk) : Outcome(client, what, r.status());
+  return *def;
 }
 
-int RunDelete(Client& client, const Options& opt) {
+int RunRestore(Client& client, const Options& opt, const std::string& output, uint32_t user,
+               bool bar) {
+  const std::string& name = opt.args[0];
+  const std::string what = "restore " + name;
+  ProgressBar progress(name, bar);
+  auto update = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  const auto existing =
+      opt.force ? backupd::client::Existing::kReplace : backupd::client::Existing::kKeep;
+  Result<Reply> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
+                                  : client.RestoreToFile(name, output, existing, update);
+  progress.Finish();
+  if (!r.ok()) return Outcome(client, what, r.status());
+  return Outcome(what, *r, ResponseCode::kRestoreOk, NotFoundHint(name, user));
+}
+
+int RunDelete(Client& client, const Options& opt, uint32_t user) {
   int worst = kExitOk;
   for (const std::string& name : opt.args) {
     Result<Reply> r = client.Delete(name);
     const std::string what = "delete " + name;
-    worst = std::max(
-        worst, r.ok() ? Outcome(what, *r, ResponseCode::kOk) : Outcome(client, what, r.status()));
+    worst = std::max(worst, r.ok() ? Outcome(what, *r, ResponseCode::kOk, NotFoundHint(name, user))
+                                   : Outcome(client, what, r.status()));
     if (!client.connected()) break;
   }
   return worst;
@@ -262,6 +292,21 @@ int main(int argc, char** argv) {
     }
   }
 
+  // An existing output is refused before connecting: the server is not asked for a file that
+  // would only be thrown away.
+  std::string output;
+  if (opt.command == "restore") {
+    output = RestoreOutput(opt);
+    if (output.empty()) return kExitUsage;
+    struct stat sb {};
+    if (output != "-" && !opt.force && lstat(output.c_str(), &sb) == 0) {
+      Error("restore " + opt.args[0], "'" + output +
+                                          "' exists; not replaced (give --force to replace it, or "
+                                          "-o another file)");
+      return kExitExists;
+    }
+  }
+
   Result<Connection> conn =
       Connection::Open(*endpoint, std::chrono::milliseconds(int64_t{opt.timeout} * 1000));
   if (!conn.ok()) {
@@ -271,7 +316,7 @@ int main(int argc, char** argv) {
   Client client(std::move(*conn), *user);
   const bool bar = !opt.quiet && isatty(STDERR_FILENO) == 1;
   if (opt.command == "backup") return RunBackup(client, opt, names, bar);
-  if (opt.command == "restore") return RunRestore(client, opt, bar);
-  if (opt.command == "delete") return RunDelete(client, opt);
+  if (opt.command == "restore") return RunRestore(client, opt, output, *user, bar);
+  if (opt.command == "delete") return RunDelete(client, opt, *user);
   return RunList(client);
 }

@@ -28,10 +28,23 @@ bool ParseDecimal(std::string_view s, uint64_t max, uint64_t* out) {
   return true;
 }
 
+// Characters of a host name or an IPv4/IPv6 address (with a %zone). Anything else (a space from
+// server.info's "HOST PORT" form, a URL's "://") means the value is not HOST:PORT at all.
+bool EndpointChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == ':' || c == '%' || c == '[' || c == ']';
+}
+
 }  // namespace
 
 Result<Endpoint> ParseEndpoint(std::string_view text) {
   const std::string quoted = "'" + std::string(text) + "'";
+  for (char c : text) {
+    if (!EndpointChar(c)) {
+      return Status::Invalid("server address " + quoted +
+                             ": expected HOST:PORT, e.g. 127.0.0.1:1337");
+    }
+  }
   Endpoint ep;
   std::string_view port_text;
   if (!text.empty() && text.front() == '[') {

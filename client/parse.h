@@ -20,7 +20,8 @@ struct Endpoint {
 
 // Parses "HOST:PORT", "[IPV6]:PORT", "HOST" or "[IPV6]" (the port defaults to kDefaultPort).
 // A bare IPv6 address without brackets is refused: "::1:1337" cannot be split without guessing.
-// The port must be decimal 1..65535.
+// The port must be decimal 1..65535. A value with characters no host or address has (server.info's
+// "HOST PORT", a URL) is refused as "expected HOST:PORT" rather than looked up as a name.
 Result<Endpoint> ParseEndpoint(std::string_view text);
 
 // "HOST:PORT" or "[IPV6]:PORT", for messages.

@@ -7,13 +7,13 @@ a line), it plays the seed's scenario for a random user and checks every status.
 offers the same commands as backup-client:
 
     backup_client.py [--server HOST:PORT] --user ID backup FILE... [--name NAME]
-    backup_client.py [--server HOST:PORT] --user ID restore NAME [-o OUTPUT]
+    backup_client.py [--server HOST:PORT] --user ID restore NAME [-o OUTPUT] [--force]
     backup_client.py [--server HOST:PORT] --user ID delete NAME...
     backup_client.py [--server HOST:PORT] --user ID list
 
 Exit status: 0 success; 1 an error status from the server or a local file problem (in the
 scenario: a step got an unexpected status); 2 usage error; 3 cannot connect, connection lost or a
-malformed answer.
+malformed answer; 4 restore: the output file exists and --force was not given.
 """
 
 import argparse
@@ -87,9 +87,49 @@ def recv_exact(sock, n):
     return b"".join(parts)
 
 
-def read_response(sock, op):
-    """Reads one answer's header, name and size field: (status, name bytes, size or None)."""
-    version, status, name_len = RESPONSE_HEADER.unpack(recv_exact(sock, RESPONSE_HEADER.size))
+def not_backupd(peer, seen):
+    """Why the first bytes a peer sent cannot come from backupd, named by the usual suspects'
+    opening bytes: an HTTP status line, a TLS record (alert or handshake, version 3.x), an SSH
+    banner, or a small version byte from a newer backupd."""
+    if seen.startswith(b"HTTP/"):
+        return f"{peer} is not a backupd server (it answers like an HTTP server)"
+    if seen.startswith(b"SSH-"):
+        return f"{peer} is not a backupd server (it answers like an SSH server)"
+    if len(seen) >= 2 and seen[0] in (0x15, 0x16) and seen[1] == 0x03:
+        return f"{peer} is not a backupd server (it answers like a TLS server)"
+    if 2 <= seen[0] <= 15:
+        return f"{peer} answers with protocol version {seen[0]}, expected 1"
+    return f"{peer} is not a backupd server (its answer begins with bytes {seen[:8].hex(' ')})"
+
+
+def read_first_header(sock, peer):
+    """The first answer's header, judged by its first byte as soon as it arrives: a peer that is not
+    backupd (an HTTP server waiting for the rest of a request line) may send a few bytes and then
+    nothing, and waiting for a whole header would only burn the timeout."""
+    try:
+        head = sock.recv(RESPONSE_HEADER.size)
+    except OSError as e:
+        raise ProtocolError(f"receive from server: {e}") from None
+    if not head:
+        raise ProtocolError(f"{peer} closed the connection without answering "
+                            "(is it a backupd server?)")
+    if head[0] != VERSION:
+        # Only what has already arrived: a socket with a timeout would wait out MSG_DONTWAIT, and
+        # the connection is closed after this anyway.
+        sock.setblocking(False)
+        try:
+            head += sock.recv(8)
+        except OSError:
+            pass
+        raise ProtocolError(not_backupd(peer, head))
+    return head + recv_exact(sock, RESPONSE_HEADER.size - len(head))
+
+
+def read_response(sock, op, peer=None):
+    """Reads one answer's header, name and size field: (status, name bytes, size or None). With
+    `peer` (the connection's first answer) a peer that is not backupd is named at once."""
+    head = read_first_header(sock, peer) if peer else recv_exact(sock, RESPONSE_HEADER.size)
+    version, status, name_len = RESPONSE_HEADER.unpack(head)
     if version != VERSION:
         raise ProtocolError(f"server answered with protocol version {version}, expected 1")
     if status not in ALLOWED[op]:
@@ -118,6 +158,8 @@ def parse_endpoint(text):
         if ":" not in host:
             raise ValueError(f"server address '{text}': brackets are for IPv6 addresses")
     else:
+        if any(not (c.isascii() and (c.isalnum() or c in "-._:%")) for c in text):
+            raise ValueError(f"server address '{text}': expected HOST:PORT, e.g. 127.0.0.1:1337")
         if text.count(":") > 1:
             raise ValueError(f"server address '{text}': write an IPv6 address in brackets, "
                              "e.g. [::1]:1337")
@@ -154,11 +196,15 @@ class Client:
 
     def __init__(self, host, port, user_id, timeout=30.0):
         self.user_id = user_id
+        self.peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.answered = False  # a v1 answer has arrived: the peer is a backupd server
         try:
             self.sock = socket.create_connection((host, port), timeout=timeout or None)
+        except ConnectionRefusedError as e:
+            raise ProtocolError(f"connect to {self.peer}: {e.strerror}; "
+                                "is backupd running there?") from None
         except OSError as e:
-            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            raise ProtocolError(f"connect to {where}: {e}") from None
+            raise ProtocolError(f"connect to {self.peer}: {e}") from None
 
     def close(self):
         if self.sock is not None:
@@ -182,10 +228,12 @@ class Client:
 
     def _response(self, op):
         try:
-            return read_response(self.sock, op)
+            answer = read_response(self.sock, op, None if self.answered else self.peer)
         except ProtocolError:
             self.close()
             raise
+        self.answered = True
+        return answer
 
     def backup(self, name, path):
         """Streams the file at path as name; returns the status."""
@@ -248,9 +296,10 @@ class Client:
             raise LocalError(f"write restored data: {error}")
         return status
 
-    def restore(self, name, output):
+    def restore(self, name, output, replace=True):
         """Restores name into the file output: a temp file beside it is fsynced and renamed over
-        output only when complete. Returns the status; output is untouched unless it is 210."""
+        output only when complete. Returns the status; output is untouched unless it is 210. With
+        replace=False an existing output, even one created meanwhile, is never replaced."""
         output = Path(output)
         try:
             tmp = tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.",
@@ -268,8 +317,15 @@ class Client:
                 os.umask(mask)
                 os.fchmod(tmp.fileno(), 0o666 & ~mask)
                 os.fsync(tmp.fileno())
-            os.replace(tmp.name, output)
-            committed = True
+            if replace:
+                os.replace(tmp.name, output)
+            else:
+                # link() fails if output exists, atomically; the temp name is removed below.
+                try:
+                    os.link(tmp.name, output)
+                except FileExistsError:
+                    raise LocalError(f"keep {output}, created meanwhile: File exists") from None
+            committed = replace
             dir_fd = os.open(output.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
                 os.fsync(dir_fd)
@@ -279,7 +335,7 @@ class Client:
         except OSError as e:
             raise LocalError(f"restore into {output}: {e}") from None
         finally:
-            if not committed:
+            if not committed:  # with replace=False the temp name always goes
                 try:
                     os.unlink(tmp.name)
                 except FileNotFoundError:
@@ -326,7 +382,11 @@ def read_config(folder):
     files = [line.strip() for line in (folder / "backup.info").read_text().splitlines()]
     files = [f for f in files if f]
     if len(files) < 2:
-        raise ValueError("backup.info: expected at least two file paths")
+        listed = "no file path" if not files else "only 1 file path"
+        raise ValueError(f"backup.info: lists {listed}, and the scenario needs two: it backs up "
+                         "both, checks that the list shows both, then restores, deletes and "
+                         "restores again the first while the second stays stored. Add another "
+                         "file's path on a line of its own")
     return host, port, files
 
 
@@ -407,6 +467,20 @@ def describe(status):
     return f"{DESCRIPTION.get(status, 'status')} ({status})"
 
 
+def not_found_hint(name, user_id):
+    """What a user who got 1001 for name most likely needs: what was looked up, and the form stored
+    names take; a relative name is shown as the file of that name in the current folder."""
+    shown = "e.g. 'home/tester/notes.txt'"
+    if not name.startswith("/"):
+        try:
+            absolute = f"{os.getcwd()}/{name}"
+            shown = f"{absolute} is stored as '{stored_name(absolute)}'"
+        except OSError:
+            pass
+    return (f": user {user_id} has no file '{name}'. Names are stored with the leading '/' "
+            f"removed: {shown}. 'backup_client.py list' shows them.")
+
+
 def run_command(args):
     try:
         host, port = parse_endpoint(args.server)
@@ -419,11 +493,27 @@ def run_command(args):
         return 2
     worst = 0
 
-    def report(what, status, success):
+    def report(what, status, success, name=None):
         nonlocal worst
         if status != success:
-            print(f"backup_client.py: {what}: {describe(status)}", file=sys.stderr)
+            hint = not_found_hint(name, user_id) if status == NOT_FOUND and name else ""
+            print(f"backup_client.py: {what}: {describe(status)}{hint}", file=sys.stderr)
             worst = max(worst, 1)
+
+    output = None
+    if args.command == "restore":
+        output = args.output
+        if output is None:
+            output = args.name_.rpartition("/")[2]
+            if output in ("", ".", ".."):
+                print(f"backup_client.py: cannot derive an output file from "
+                      f"'{args.name_}'; give one with -o", file=sys.stderr)
+                return 2
+        # Refused before connecting: the server is not asked for a file that would be thrown away.
+        if output != "-" and not args.force and os.path.lexists(output):
+            print(f"backup_client.py: restore {args.name_}: '{output}' exists; not replaced (give "
+                  "--force to replace it, or -o another file)", file=sys.stderr)
+            return 4
 
     try:
         with Client(host, port, user_id, args.timeout) as client:
@@ -436,22 +526,15 @@ def run_command(args):
                         print(f"backup_client.py: backup {path}: {e}", file=sys.stderr)
                         worst = max(worst, 1)
             elif args.command == "restore":
-                output = args.output
-                if output is None:
-                    output = args.name_.rpartition("/")[2]
-                    if output in ("", ".", ".."):
-                        print(f"backup_client.py: cannot derive an output file from "
-                              f"'{args.name_}'; give one with -o", file=sys.stderr)
-                        return 2
                 if output == "-":
                     status = client.restore_to(args.name_, sys.stdout.buffer)
                     sys.stdout.buffer.flush()
                 else:
-                    status = client.restore(args.name_, output)
-                report(f"restore {args.name_}", status, RESTORE_OK)
+                    status = client.restore(args.name_, output, replace=args.force)
+                report(f"restore {args.name_}", status, RESTORE_OK, args.name_)
             elif args.command == "delete":
                 for name in args.names:
-                    report(f"delete {name}", client.delete(name), OK)
+                    report(f"delete {name}", client.delete(name), OK, name)
             else:
                 status, names = client.list()
                 if status != NO_FILES:
@@ -473,7 +556,8 @@ def main(argv):
     parser = argparse.ArgumentParser(
         prog="backup_client.py", description=__doc__.split("\n\n")[0],
         epilog="Exit status: 0 success; 1 an error status from the server or a local file "
-               "problem; 2 usage error; 3 cannot connect, connection lost or a malformed answer. "
+               "problem; 2 usage error; 3 cannot connect, connection lost or a malformed answer; "
+               "4 restore: OUTPUT exists and --force was not given (nothing was sent). "
                "'list' for a user with no files (1002) prints nothing and exits 0. With no "
                "arguments: the seed scenario using server.info and backup.info in the current "
                "folder.")
@@ -489,6 +573,8 @@ def main(argv):
     p = sub.add_parser("restore", help="fetch NAME (default output: its last component)")
     p.add_argument("name_", metavar="NAME")
     p.add_argument("--output", "-o", metavar="OUTPUT", help="'-' for standard output")
+    p.add_argument("--force", "-f", action="store_true",
+                   help="replace OUTPUT if it exists (without it, exit 4 and keep it)")
     p = sub.add_parser("delete", help="remove NAMEs")
     p.add_argument("names", nargs="+", metavar="NAME")
     sub.add_parser("list", help="print stored names, one a line")

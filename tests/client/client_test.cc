@@ -190,7 +190,7 @@ TEST_F(ClientTest, BackupRefusedEarlyReportsTheServersAnswer) {
 TEST_F(ClientTest, RestoreWritesWholeFileAndLeavesNoTemp) {
   const std::string payload("restored\0data", 13);
   Answer(Response(210, "a/b", &payload));
-  Result<Reply> r = client_->RestoreToFile("a/b", dir_ + "/out");
+  Result<Reply> r = client_->RestoreToFile("a/b", dir_ + "/out", Existing::kKeep);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 210);
   EXPECT_EQ(r->bytes, 13u);
@@ -199,10 +199,29 @@ TEST_F(ClientTest, RestoreWritesWholeFileAndLeavesNoTemp) {
   EXPECT_EQ(Sent(), Request(kUser, 200, "a/b"));
 }
 
+TEST_F(ClientTest, RestoreReplacesAnExistingFileOnlyWhenAsked) {
+  WriteFile(dir_ + "/out", "old");
+  const std::string payload = "new";
+  Answer(Response(210, "n", &payload) + Response(210, "n", &payload));
+  // The file may appear between the command line's check and the end of the transfer: kKeep
+  // still never replaces it.
+  Result<Reply> r = client_->RestoreToFile("n", dir_ + "/out", Existing::kKeep);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "keep " + dir_ + "/out, created meanwhile: File exists");
+  EXPECT_EQ(ReadFile(dir_ + "/out"), "old");
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"out"});
+  EXPECT_TRUE(client_->connected());
+
+  r = client_->RestoreToFile("n", dir_ + "/out", Existing::kReplace);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadFile(dir_ + "/out"), "new");
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"out"});
+}
+
 TEST_F(ClientTest, RestoreNotFoundLeavesOutputUntouched) {
   WriteFile(dir_ + "/out", "old");
   Answer(Response(1001, "a/b"));
-  Result<Reply> r = client_->RestoreToFile("a/b", dir_ + "/out");
+  Result<Reply> r = client_->RestoreToFile("a/b", dir_ + "/out", Existing::kReplace);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 1001);
   EXPECT_EQ(ReadFile(dir_ + "/out"), "old");
@@ -217,7 +236,7 @@ TEST_F(ClientTest, ShortRestorePayloadIsAnErrorAndLeavesNoPartialOutput) {
       std::string(1, '\x01') + U16(210) + U16(1) + "n" + U32(100) + std::string(40, 'p');
   Answer(answer);
   HangUp();
-  Result<Reply> r = client_->RestoreToFile("n", dir_ + "/out");
+  Result<Reply> r = client_->RestoreToFile("n", dir_ + "/out", Existing::kReplace);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kClosed);
   EXPECT_EQ(ReadFile(dir_ + "/out"), "old");
@@ -275,7 +294,7 @@ TEST_F(ClientTest, SeveralRequestsOnOneConnection) {
          Response(210, "f", &file) + Response(212, "f") + Response(1001, "f"));
   Result<Reply> b = client_->Backup("f", dir_ + "/f");
   Result<ListReply> l = client_->List();
-  Result<Reply> g = client_->RestoreToFile("f", dir_ + "/back");
+  Result<Reply> g = client_->RestoreToFile("f", dir_ + "/back", Existing::kReplace);
   Result<Reply> d = client_->Delete("f");
   Result<Reply> d2 = client_->Delete("f");
   ASSERT_TRUE(b.ok() && l.ok() && g.ok() && d.ok() && d2.ok());

@@ -56,6 +56,22 @@ TEST(ParseEndpointTest, RefusesMalformed) {
   }
 }
 
+// The forms a new user tries first get a message naming the form wanted, not a resolver error
+// (server.info's "HOST PORT") or an IPv6 hint (a URL's extra colon).
+TEST(ParseEndpointTest, NotHostPortSaysWhatIsExpected) {
+  for (const char* bad : {"127.0.0.1 1337", "http://127.0.0.1:1337", "tcp://[::1]:1337",
+                          "127.0.0.1:1337/", "user@host:1337", "127.0.0.1\t1337"}) {
+    Result<Endpoint> ep = ParseEndpoint(bad);
+    ASSERT_FALSE(ep.ok()) << bad;
+    EXPECT_EQ(ep.status().message(),
+              "server address '" + std::string(bad) + "': expected HOST:PORT, e.g. 127.0.0.1:1337");
+  }
+  Result<Endpoint> ep = ParseEndpoint("::1:1337");
+  ASSERT_FALSE(ep.ok());
+  EXPECT_EQ(ep.status().message(),
+            "server address '::1:1337': write an IPv6 address in brackets, e.g. [::1]:1337");
+}
+
 TEST(ParseEndpointTest, FormatBracketsIpv6) {
   EXPECT_EQ(FormatEndpoint({"::1", 1337}), "[::1]:1337");
   EXPECT_EQ(FormatEndpoint({"10.0.0.1", 80}), "10.0.0.1:80");

@@ -1,9 +1,17 @@
 // test process (root): both clients against the real daemon — the seed scenario with the Python
 // client, and backup-client's commands, checked on the wire's far side (the storage folder).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/daemon_test.h"
@@ -29,7 +37,14 @@ std::string KindName(const ::testing::TestParamInfo<ClientKind>& info) {
 
 // Exit statuses both clients document.
 constexpr int kExitErrorStatus = 1;
+constexpr int kExitUsage = 2;
 constexpr int kExitConnection = 3;
+constexpr int kExitOutputExists = 4;
+
+// How each client names itself in its messages, and the command that lists stored names.
+std::string Prog(ClientKind kind) {
+  return kind == ClientKind::kCpp ? "backup-client" : "backup_client.py";
+}
 
 class ClientsTest : public DaemonTest {
  protected:
@@ -42,15 +57,19 @@ class ClientsTest : public DaemonTest {
 
   ProgramResult Client(ClientKind kind, uint32_t user, const std::vector<std::string>& command,
                        uint16_t port = 0) {
+    return ClientAt(kind, "127.0.0.1:" + std::to_string(port != 0 ? port : daemon_.port()), user,
+                    command);
+  }
+
+  ProgramResult ClientAt(ClientKind kind, const std::string& server, uint32_t user,
+                         const std::vector<std::string>& command) {
     std::vector<std::string> argv;
     if (kind == ClientKind::kCpp) {
       argv = {BackupClientPath()};
     } else {
       argv = {Python3Path(), PythonClientPath()};
     }
-    const std::vector<std::string> common = {
-        "--server", "127.0.0.1:" + std::to_string(port != 0 ? port : daemon_.port()), "--user",
-        std::to_string(user)};
+    const std::vector<std::string> common = {"--server", server, "--user", std::to_string(user)};
     argv.insert(argv.end(), common.begin(), common.end());
     argv.insert(argv.end(), command.begin(), command.end());
     return RunProgram(argv, work_, kClientTimeout);
@@ -176,7 +195,161 @@ TEST_P(EachClientTest, FailsWhenNoServerListens) {
   ASSERT_TRUE(daemon_.Stop(Millis(5000)).ok());
   ProgramResult r = Client(GetParam(), 1, {"backup", "docs/a.txt"}, port);
   EXPECT_EQ(r.exit_code, kExitConnection) << Output(r);
-  EXPECT_NE(r.err, "") << Output(r);
+  EXPECT_NE(r.err.find("connect to 127.0.0.1:" + std::to_string(port) +
+                       ": Connection refused; is backupd running there?\n"),
+            std::string::npos)
+      << Output(r);
+}
+
+TEST_P(EachClientTest, RestoreKeepsAnExistingFileUnlessForced) {
+  ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
+  const uint32_t user = 3007;
+  const ClientKind kind = GetParam();
+  ProgramResult r = Client(kind, user, {"backup", "docs/a.txt"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  const std::string mine = work_ + "/mine.txt";
+  ASSERT_TRUE(WriteFile(mine, "my own edits\n"));
+
+  r = Client(kind, user, {"restore", "docs/a.txt", "-o", mine});
+  EXPECT_EQ(r.exit_code, kExitOutputExists) << Output(r);
+  EXPECT_EQ(r.err, Prog(kind) + ": restore docs/a.txt: '" + mine +
+                       "' exists; not replaced (give --force to replace it, or -o another file)\n");
+  EXPECT_EQ(ReadFile(mine), "my own edits\n");
+  std::vector<std::string> entries = ListDir(work_);
+  std::sort(entries.begin(), entries.end());
+  EXPECT_EQ(entries, (std::vector<std::string>{"docs", "mine.txt"})) << "a temp file left";
+
+  // The default output (the name's last part in the current folder) is kept the same way.
+  ASSERT_TRUE(WriteFile(work_ + "/a.txt", "another\n"));
+  r = Client(kind, user, {"restore", "docs/a.txt"});
+  EXPECT_EQ(r.exit_code, kExitOutputExists) << Output(r);
+  EXPECT_EQ(ReadFile(work_ + "/a.txt"), "another\n");
+
+  // '-o -' is standard output, whatever files the folder holds.
+  ASSERT_TRUE(WriteFile(work_ + "/-", "dash\n"));
+  r = Client(kind, user, {"restore", "docs/a.txt", "-o", "-"});
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(r.out, "alpha\n");
+  EXPECT_EQ(ReadFile(work_ + "/-"), "dash\n");
+
+  r = Client(kind, user, {"restore", "docs/a.txt", "-o", mine, "--force"});
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(mine), "alpha\n");
+
+  // The refusal comes before connecting: with no server it is still 4, not 3.
+  const uint16_t port = daemon_.port();
+  ASSERT_TRUE(daemon_.Stop(Millis(5000)).ok());
+  r = Client(kind, user, {"restore", "docs/a.txt", "-o", mine}, port);
+  EXPECT_EQ(r.exit_code, kExitOutputExists) << Output(r);
+  EXPECT_EQ(ReadFile(mine), "alpha\n");
+}
+
+TEST_P(EachClientTest, RestoreNotFoundSaysWhatWasLookedUpAndHowNamesLook) {
+  const ClientKind kind = GetParam();
+  const std::string cwd = fs::canonical(work_).string();
+  ProgramResult r = Client(kind, 3008, {"restore", "notes.txt"});
+  EXPECT_EQ(r.exit_code, kExitErrorStatus) << Output(r);
+  EXPECT_EQ(r.err, Prog(kind) + ": restore notes.txt: not found (1001): user 3008 has no file " +
+                       "'notes.txt'. Names are stored with the leading '/' removed: " + cwd +
+                       "/notes.txt is stored as '" + cwd.substr(1) + "/notes.txt'. '" + Prog(kind) +
+                       " list' shows them.\n");
+  EXPECT_FALSE(PathExists(work_ + "/notes.txt"));
+
+  r = Client(kind, 3008, {"delete", "/home/tester/notes.txt"});
+  EXPECT_EQ(r.exit_code, kExitErrorStatus) << Output(r);
+  EXPECT_EQ(r.err, Prog(kind) + ": delete /home/tester/notes.txt: not found (1001): user 3008 " +
+                       "has no file '/home/tester/notes.txt'. Names are stored with the leading " +
+                       "'/' removed: e.g. 'home/tester/notes.txt'. '" + Prog(kind) +
+                       " list' shows them.\n");
+}
+
+TEST_P(EachClientTest, ServerValueThatIsNotHostPortSaysWhatIsExpected) {
+  const ClientKind kind = GetParam();
+  for (const std::string& server : std::vector<std::string>{
+           "127.0.0.1 " + std::to_string(daemon_.port()), "http://127.0.0.1:1337"}) {
+    ProgramResult r = ClientAt(kind, server, 1, {"list"});
+    EXPECT_EQ(r.exit_code, kExitUsage) << Output(r);
+    EXPECT_NE(
+        r.err.find("server address '" + server + "': expected HOST:PORT, e.g. 127.0.0.1:1337\n"),
+        std::string::npos)
+        << Output(r);
+  }
+  ProgramResult r = ClientAt(kind, "[::1]:" + std::to_string(daemon_.port()), 1, {"list"});
+  EXPECT_NE(r.exit_code, kExitUsage) << "[::1]:PORT must still parse\n" << Output(r);
+}
+
+// Listens on 127.0.0.1 port 0 and answers one connection, once the request has begun to arrive,
+// with an HTTP error; then holds the connection open as an HTTP server waiting for a complete
+// request would.
+class FakeHttpServer {
+ public:
+  FakeHttpServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 ||
+        listen(fd_, 1) < 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) < 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FakeHttpServer() {
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  void Serve() {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll(&pfd, 1, 10000) != 1) return;
+    int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    const std::string answer = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    char buf[4096];
+    if (recv(conn, buf, sizeof(buf), 0) > 0 &&
+        send(conn, answer.data(), answer.size(), MSG_NOSIGNAL) >= 0) {
+      pfd = {conn, POLLIN, 0};
+      while (poll(&pfd, 1, 10000) == 1 && recv(conn, buf, sizeof(buf), 0) > 0) {
+      }
+    }
+    close(conn);
+  }
+
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_P(EachClientTest, NamesAnHttpServerWithoutWaitingForTheTimeout) {
+  FakeHttpServer http;
+  ASSERT_NE(http.port(), 0);
+  const auto start = std::chrono::steady_clock::now();
+  ProgramResult r = Client(GetParam(), 1, {"list"}, http.port());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << Output(r);
+  EXPECT_EQ(r.exit_code, kExitConnection) << Output(r);
+  EXPECT_NE(r.err.find("127.0.0.1:" + std::to_string(http.port()) +
+                       " is not a backupd server (it answers like an HTTP server)\n"),
+            std::string::npos)
+      << Output(r);
+}
+
+TEST_F(ClientsTest, PythonScenarioWithOneFileSaysWhyItNeedsTwo) {
+  ASSERT_TRUE(WriteFile(work_ + "/docs/only.txt", "one\n"));
+  ASSERT_TRUE(
+      WriteFile(work_ + "/server.info", "127.0.0.1 " + std::to_string(daemon_.port()) + "\n"));
+  ASSERT_TRUE(WriteFile(work_ + "/backup.info", work_ + "/docs/only.txt\n"));
+  ProgramResult r = RunProgram({Python3Path(), PythonClientPath()}, work_, kClientTimeout);
+  EXPECT_EQ(r.exit_code, kExitUsage) << Output(r);
+  EXPECT_EQ(r.err,
+            "backup_client.py: backup.info: lists only 1 file path, and the scenario needs two: it "
+            "backs up both, checks that the list shows both, then restores, deletes and restores "
+            "again the first while the second stays stored. Add another file's path on a line of "
+            "its own\n");
+  EXPECT_EQ(ListDir(daemon_.storage()), std::vector<std::string>{}) << "it contacted the server";
 }
 
 TEST_F(ClientsTest, WhatOneClientStoresTheOtherRestores) {
