@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "base/unique_fd.h"
 #include "protocol/wire.h"
 
 namespace backupd::client {
@@ -22,22 +23,6 @@ using protocol::ResponseCode;
 
 // Payload bytes move through a buffer of this size, whatever the file size.
 constexpr size_t kChunkSize = 64 * 1024;
-
-// Closes a descriptor when it goes out of scope unless release()d.
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  ~FdGuard() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 const char* OpName(uint8_t op) {
   switch (static_cast<Op>(op)) {
@@ -111,10 +96,10 @@ Status CommitTemp(int fd, const std::string& tmp, const std::string& output, con
     if (errno == EEXIST) return Status::FromErrno(errno, "keep " + output + ", created meanwhile");
     return Status::FromErrno(errno, "rename to " + output);
   }
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Status::FromErrno(errno, "open folder " + dir);
-  FdGuard dir_guard(dfd);
-  if (fsync(dfd) < 0 && errno != EINVAL) return Status::FromErrno(errno, "fsync folder " + dir);
+  UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd.valid()) return Status::FromErrno(errno, "open folder " + dir);
+  if (fsync(dir_fd.get()) < 0 && errno != EINVAL)
+    return Status::FromErrno(errno, "fsync folder " + dir);
   return Status::Ok();
 }
 
@@ -220,8 +205,8 @@ Result<Reply> Client::Backup(std::string_view name, const std::string& path,
   if (!conn_.is_open()) return Status::Closed("not connected");
   Status st = CheckRequestName(name);
   if (!st.ok()) return st;
-  FdGuard file(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (file.get() < 0) return Status::FromErrno(errno, path);
+  UniqueFd file(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!file.valid()) return Status::FromErrno(errno, path);
   struct stat sb {};
   if (fstat(file.get(), &sb) < 0) return Status::FromErrno(errno, path);
   if (!S_ISREG(sb.st_mode)) return Status::Invalid(path + ": not a regular file");
@@ -295,8 +280,8 @@ Result<Reply> Client::RestoreToFile(std::string_view name, const std::string& ou
   const std::string base = slash == std::string::npos ? output : output.substr(slash + 1);
   if (base.empty()) return Status::Invalid("output '" + output + "' names a folder");
   std::string tmp = dir + (slash == std::string::npos ? "/." : ".") + base + ".restore-XXXXXX";
-  FdGuard fd(mkostemp(tmp.data(), O_CLOEXEC));
-  if (fd.get() < 0) return Status::FromErrno(errno, "create a temp file beside " + output);
+  UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "create a temp file beside " + output);
   Result<Reply> reply = Restore(name, fd.get(), progress);
   Status st = reply.status();
   if (reply.ok() && reply->status == static_cast<uint16_t>(ResponseCode::kRestoreOk)) {

@@ -17,11 +17,17 @@ namespace backupd::client {
 namespace {
 
 // Connects a fresh non-blocking socket to one address within `timeout`, then makes it blocking.
-// Returns the descriptor, or -1 with errno set.
-int ConnectOne(const addrinfo& ai, std::chrono::milliseconds timeout) {
-  int fd = socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai.ai_protocol);
-  if (fd < 0) return -1;
-  int rc = connect(fd, ai.ai_addr, ai.ai_addrlen);
+// Returns the descriptor, or an empty one with errno set.
+UniqueFd ConnectOne(const addrinfo& ai, std::chrono::milliseconds timeout) {
+  UniqueFd fd(socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai.ai_protocol));
+  if (!fd.valid()) return fd;
+  // Closing must not clobber the errno the caller reports.
+  auto fail = [&fd](int err) {
+    fd.reset();
+    errno = err;
+    return UniqueFd();
+  };
+  int rc = connect(fd.get(), ai.ai_addr, ai.ai_addrlen);
   if (rc < 0 && errno == EINPROGRESS) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
@@ -29,44 +35,25 @@ int ConnectOne(const addrinfo& ai, std::chrono::milliseconds timeout) {
       if (timeout.count() > 0) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-          close(fd);
-          errno = ETIMEDOUT;
-          return -1;
-        }
+        if (left.count() <= 0) return fail(ETIMEDOUT);
         wait_ms = static_cast<int>(left.count());
       }
-      pollfd pfd{fd, POLLOUT, 0};
+      pollfd pfd{fd.get(), POLLOUT, 0};
       int n = poll(&pfd, 1, wait_ms);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-      }
+      if (n < 0) return fail(errno);
       if (n == 0) continue;
       int so_error = 0;
       socklen_t len = sizeof(so_error);
-      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0) so_error = errno;
+      if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &len) < 0) so_error = errno;
       rc = so_error == 0 ? 0 : -1;
       errno = so_error;
       break;
     }
   }
-  if (rc < 0) {
-    int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
-  }
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-    int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
-  }
+  if (rc < 0) return fail(errno);
+  int flags = fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) return fail(errno);
   return fd;
 }
 
@@ -87,10 +74,10 @@ Result<Connection> Connection::Open(const Endpoint& endpoint, std::chrono::milli
   }
   Status last = Status::NotFound("resolve " + where + ": no address");
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    int fd = ConnectOne(*ai, timeout);
-    if (fd >= 0) {
+    UniqueFd fd = ConnectOne(*ai, timeout);
+    if (fd.valid()) {
       freeaddrinfo(list);
-      Connection conn(fd, where);
+      Connection conn(std::move(fd), where);
       Status st = conn.SetTimeout(timeout);
       if (!st.ok()) return st;
       return conn;
@@ -105,47 +92,31 @@ Result<Connection> Connection::Open(const Endpoint& endpoint, std::chrono::milli
 }
 
 Connection Connection::Adopt(int fd, std::chrono::milliseconds timeout, std::string peer) {
-  Connection conn(fd, std::move(peer));
+  Connection conn(UniqueFd(fd), std::move(peer));
   // A socketpair accepts these options; a failure only loses the deadline, which tests don't need.
   (void)conn.SetTimeout(timeout);
   return conn;
 }
 
-Connection::Connection(Connection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), peer_(std::move(other.peer_)) {}
-
-Connection& Connection::operator=(Connection&& other) noexcept {
-  if (this != &other) {
-    Close();
-    fd_ = std::exchange(other.fd_, -1);
-    peer_ = std::move(other.peer_);
-  }
-  return *this;
-}
-
-Connection::~Connection() { Close(); }
-
-void Connection::Close() {
-  if (fd_ >= 0) close(std::exchange(fd_, -1));
-}
+void Connection::Close() { fd_.reset(); }
 
 Status Connection::SetTimeout(std::chrono::milliseconds timeout) {
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-      setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+  if (setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+      setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
     return Status::FromErrno(errno, "set socket timeout");
   }
   return Status::Ok();
 }
 
 Status Connection::WriteAll(const void* data, size_t len) {
-  if (fd_ < 0) return Status::Closed("not connected");
+  if (!fd_.valid()) return Status::Closed("not connected");
   const auto* p = static_cast<const uint8_t*>(data);
   while (len > 0) {
     // MSG_NOSIGNAL: a server that hangs up is an error value here, not a SIGPIPE.
-    ssize_t n = send(fd_, p, len, MSG_NOSIGNAL);
+    ssize_t n = send(fd_.get(), p, len, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -160,9 +131,9 @@ Status Connection::WriteAll(const void* data, size_t len) {
 }
 
 Result<size_t> Connection::ReadSome(void* data, size_t len) {
-  if (fd_ < 0) return Status::Closed("not connected");
+  if (!fd_.valid()) return Status::Closed("not connected");
   for (;;) {
-    ssize_t n = recv(fd_, data, len, 0);
+    ssize_t n = recv(fd_.get(), data, len, 0);
     if (n > 0) return static_cast<size_t>(n);
     if (n == 0) return Status::Closed("server closed the connection");
     if (errno == EINTR) continue;
@@ -175,7 +146,7 @@ Result<size_t> Connection::ReadSome(void* data, size_t len) {
 
 std::string Connection::ReadPending(size_t len) {
   std::string out(len, '\0');
-  ssize_t n = fd_ < 0 ? -1 : recv(fd_, out.data(), len, MSG_DONTWAIT);
+  ssize_t n = !fd_.valid() ? -1 : recv(fd_.get(), out.data(), len, MSG_DONTWAIT);
   out.resize(n > 0 ? static_cast<size_t>(n) : 0);
   return out;
 }
@@ -185,7 +156,7 @@ Status Connection::ReadExact(void* data, size_t len) {
   size_t got = 0;
   while (got < len) {
     Result<size_t> n = ReadSome(p + got, len - got);
-    if (!n.ok() && n.status().code() == Status::Code::kClosed && fd_ >= 0) {
+    if (!n.ok() && n.status().code() == Status::Code::kClosed && fd_.valid()) {
       return Status::Closed("server closed the connection after " + std::to_string(got) + " of " +
                             std::to_string(len) + " bytes");
     }

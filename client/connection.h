@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/status.h"
+#include "base/unique_fd.h"
 #include "client/parse.h"
 
 namespace backupd::client {
@@ -25,12 +26,6 @@ class Connection {
   static Connection Adopt(int fd, std::chrono::milliseconds timeout,
                           std::string peer = "the server");
 
-  Connection(Connection&& other) noexcept;
-  Connection& operator=(Connection&& other) noexcept;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  ~Connection();
-
   // Sends all `len` bytes; Closed if the server went away, Timeout if it stopped reading.
   Status WriteAll(const void* data, size_t len);
   // Reads exactly `len` bytes; a connection closed early is Closed ("after k of n bytes").
@@ -43,14 +38,14 @@ class Connection {
 
   // "HOST:PORT" of the server (or the name given to Adopt), for messages.
   const std::string& peer() const { return peer_; }
-  bool is_open() const { return fd_ >= 0; }
+  bool is_open() const { return fd_.valid(); }
   void Close();
 
  private:
-  Connection(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
+  Connection(UniqueFd fd, std::string peer) : fd_(std::move(fd)), peer_(std::move(peer)) {}
   Status SetTimeout(std::chrono::milliseconds timeout);
 
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string peer_;
 };
 

@@ -1,32 +1,14 @@
 // client (the user's privilege): parsing of backup-client's command-line values.
 #include "client/parse.h"
 
+#include <optional>
 #include <string>
 
+#include "base/text.h"
 #include "protocol/wire.h"
 
 namespace backupd::client {
 namespace {
-
-bool AllDigits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
-// Decimal digits to a value no larger than `max`; false on anything else, including overflow.
-bool ParseDecimal(std::string_view s, uint64_t max, uint64_t* out) {
-  if (!AllDigits(s) || s.size() > 20) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-    if (v > max) return false;
-  }
-  *out = v;
-  return true;
-}
 
 // Characters of a host name or an IPv4/IPv6 address (with a %zone). Anything else (a space from
 // server.info's "HOST PORT" form, a URL's "://") means the value is not HOST:PORT at all.
@@ -78,28 +60,26 @@ Result<Endpoint> ParseEndpoint(std::string_view text) {
   }
   if (ep.host.empty()) return Status::Invalid("server address " + quoted + ": empty host");
   if (!port_text.empty()) {
-    uint64_t port = 0;
-    if (!ParseDecimal(port_text, 65535, &port) || port == 0) {
+    std::optional<uint64_t> port = ParseDecimal(port_text, 65535);
+    if (!port || *port == 0) {
       return Status::Invalid("server address " + quoted + ": port must be 1..65535");
     }
-    ep.port = static_cast<uint16_t>(port);
+    ep.port = static_cast<uint16_t>(*port);
   }
   return ep;
 }
 
 std::string FormatEndpoint(const Endpoint& endpoint) {
-  std::string host =
-      endpoint.host.find(':') == std::string::npos ? endpoint.host : "[" + endpoint.host + "]";
-  return host + ":" + std::to_string(endpoint.port);
+  return FormatHostPort(endpoint.host, endpoint.port);
 }
 
 Result<uint32_t> ParseUserId(std::string_view text) {
-  uint64_t v = 0;
-  if (!ParseDecimal(text, UINT32_MAX, &v)) {
+  std::optional<uint64_t> v = ParseDecimal(text, UINT32_MAX);
+  if (!v) {
     return Status::Invalid("user id '" + std::string(text) +
                            "': expected a decimal number 0..4294967295");
   }
-  return static_cast<uint32_t>(v);
+  return static_cast<uint32_t>(*v);
 }
 
 Result<std::string> StoredName(std::string_view path) {
