@@ -10,6 +10,7 @@
 #include "conf/config.h"
 
 #include <ostream>
+#include <string>
 
 namespace backupd::conf {
 // Boost.Log formats the Severity attribute with this.
@@ -23,9 +24,23 @@ namespace backupd::daemon {
 using Logger = boost::log::sources::severity_logger<conf::LogLevel>;
 Logger& GlobalLogger();
 
-// Replaces the sink with the one `config.log` names ("stderr", "syslog" or a file path) at
-// `config.log_level`. On failure (an unwritable file) the previous sink stays.
-Status SetUpLogging(const conf::Config& config);
+// Where "log = syslog" goes in the background when no syslog daemon listens (a container, a
+// minimal install): the file logrotate already rotates. Its folder is created 0750 if missing.
+inline constexpr char kFallbackLogFile[] = "/var/log/backupd/backupd.log";
+
+// Where the log goes: "syslog", "stderr" or a file path, and, for a fallback, why.
+struct LogTarget {
+  std::string where;
+  std::string why;  // empty unless this is a fallback
+};
+
+// `config.log`, except that "syslog" with no syslog daemon listening on /dev/log (syslog(3) would
+// drop every line without a word) becomes stderr in the foreground, else kFallbackLogFile.
+LogTarget ChooseLogTarget(const conf::Config& config, bool foreground);
+
+// Replaces the sink with the one `target` names, at `config.log_level`; a fallback's first line
+// is its `why`. On failure (an unwritable file) the previous sink stays.
+Status SetUpLogging(const conf::Config& config, const LogTarget& target);
 // Closes and reopens the log file (after logrotate moved it); a no-op for stderr and syslog.
 Status ReopenLogs();
 

@@ -47,6 +47,11 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(config.status());
   Result<worker::Identity> identity = daemon::ResolveIdentity(*config);
   if (!identity.ok()) return Fail(identity.status());
+  // In the foreground a fallback to stderr says why itself, as the first line of the log.
+  daemon::LogTarget log = daemon::ChooseLogTarget(*config, cmd->foreground);
+  if (!log.why.empty() && (cmd->test_config || !cmd->foreground)) {
+    std::cerr << "backupd: warning: " << log.why << "\n";
+  }
   if (cmd->test_config) {
     Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
     Status s = status_gid.ok() ? daemon::CheckStorage(*config, *identity) : status_gid.status();
@@ -55,7 +60,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  Status s = daemon::SetUpLogging(*config);
+  Status s = daemon::SetUpLogging(*config, log);
   if (!s.ok()) return Fail(s);
   if (!identity->drop) {
     BACKUPD_LOG(kWarning) << "not started as root: workers keep uid " << identity->uid

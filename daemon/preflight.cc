@@ -11,6 +11,24 @@
 
 namespace backupd::daemon {
 
+namespace {
+
+// A storage folder that does not exist yet will be created, but not its parents.
+Status CheckParentExists(const std::string& storage) {
+  size_t slash = storage.rfind('/');
+  std::string parent = slash == 0 ? "/" : storage.substr(0, slash);
+  std::string what = "storage " + storage + ": parent folder " + parent;
+  struct stat st {};
+  if (::stat(parent.c_str(), &st) != 0) {
+    if (errno != ENOENT && errno != ENOTDIR) return Status::FromErrno(errno, what);
+    return Status::NotFound(what + " does not exist; create it or fix 'storage'");
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::Invalid(what + " is not a folder; fix 'storage'");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<worker::Identity> ResolveIdentity(const conf::Config& config) {
   worker::Identity id;
   if (::geteuid() != 0) {
@@ -45,7 +63,7 @@ Result<gid_t> ResolveStatusGroup(const conf::Config& config) {
 Status CheckStorage(const conf::Config& config, const worker::Identity& id) {
   struct stat st {};
   if (::lstat(config.storage.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Status::Ok();  // will be created
+    if (errno == ENOENT) return CheckParentExists(config.storage);
     return Status::FromErrno(errno, "storage " + config.storage);
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -64,13 +82,8 @@ Status PrepareStorage(const conf::Config& config, const worker::Identity& id) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return Status::FromErrno(errno, "storage " + path);
-    for (size_t slash = path.find('/', 1); slash != std::string::npos;
-         slash = path.find('/', slash + 1)) {
-      std::string parent = path.substr(0, slash);
-      if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
-        return Status::FromErrno(errno, "cannot create " + parent);
-      }
-    }
+    Status parent = CheckParentExists(path);
+    if (!parent.ok()) return parent;
     if (::mkdir(path.c_str(), 0700) != 0) return Status::FromErrno(errno, "cannot create " + path);
     if (id.drop && ::chown(path.c_str(), id.uid, id.gid) != 0) {
       return Status::FromErrno(errno, "cannot chown " + path);

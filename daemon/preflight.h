@@ -12,9 +12,10 @@ namespace backupd::daemon {
 // Not as root: the current uid/gid, without chroot (a developer's machine).
 Result<worker::Identity> ResolveIdentity(const conf::Config& config);
 
-// Creates `storage` (and missing parents, 0755) if absent, owned by the worker identity, mode
-// 0700. An existing folder must be a real directory (not a symlink) owned by that identity;
-// it is never chowned behind the sysadmin's back.
+// Creates `storage` if absent, owned by the worker identity, mode 0700 — only its last component:
+// a missing parent is more likely a typo than a wish, and refused. An existing folder must be a
+// real directory (not a symlink) owned by that identity; it is never chowned behind the
+// sysadmin's back.
 Status PrepareStorage(const conf::Config& config, const worker::Identity& id);
 
 // The gid allowed to read `backupd status` besides root, or (gid_t)-1 when status_group is empty.

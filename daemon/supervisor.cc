@@ -309,7 +309,7 @@ void Supervisor::Reload() {
     for (const Listener& l : s_.listeners) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
   }
   SetDeferAccept(s_.listeners, next.idle_timeout);
-  Status logging = SetUpLogging(next);
+  Status logging = SetUpLogging(next, ChooseLogTarget(next, s_.command_line.foreground));
   if (!logging.ok()) BACKUPD_LOG(kError) << "keeping the previous log: " << logging.message();
   s_.config = next;
   s_.identity = *identity;

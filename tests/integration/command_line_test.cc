@@ -1,5 +1,5 @@
 // test process (any user): the backupd binary's command line — -t checks a config and names the
-// file, line and key of an error.
+// file, line and key of an error; a mistyped storage path stops -t and the daemon alike.
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -63,6 +63,35 @@ TEST(CommandLineTest, TestConfigRefusesAnUnknownKey) {
   const std::string all = r.out + r.err;
   EXPECT_NE(all.find(conf + ":8"), std::string::npos) << all;
   EXPECT_NE(all.find("colour"), std::string::npos) << all;
+}
+
+// `storage = DIR/missing/parent/storage`: the message both -t and the daemon give.
+std::string MissingParentError(const TempDir& dir) {
+  return "backupd: storage " + dir.Sub("missing/parent/storage") + ": parent folder " +
+         dir.Sub("missing/parent") + " does not exist; create it or fix 'storage'\n";
+}
+
+TEST(CommandLineTest, TestConfigRefusesAStorageWhoseParentIsMissing) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFile(dir.Sub("good.conf"), GoodConfig(dir)));
+  ProgramResult r = RunProgram({BackupdPath(), "-t", "-c", dir.Sub("good.conf"), "-o",
+                                "storage=" + dir.Sub("missing/parent/storage")},
+                               dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.err, MissingParentError(dir));
+  EXPECT_FALSE(PathExists(dir.Sub("missing")));
+}
+
+TEST(CommandLineTest, DaemonRefusesToStartWithAStorageWhoseParentIsMissing) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFile(dir.Sub("good.conf"), GoodConfig(dir)));
+  ProgramResult r = RunProgram({BackupdPath(), "-f", "-c", dir.Sub("good.conf"), "-o",
+                                "storage=" + dir.Sub("missing/parent/storage")},
+                               dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  // Not started as root, a warning about the workers' uid comes first.
+  EXPECT_NE(r.err.find(MissingParentError(dir)), std::string::npos) << r.err;
+  EXPECT_FALSE(PathExists(dir.Sub("missing")));
 }
 
 }  // namespace

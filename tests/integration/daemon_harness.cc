@@ -6,9 +6,14 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,9 +49,22 @@ std::vector<char*> ExecArgv(const std::vector<std::string>& args) {
   return out;
 }
 
-// In a forked child: stdin from /dev/null, stdout/stderr to the given fds, nothing else open.
-// Only async-signal-safe calls, since the parent has threads.
-[[noreturn]] void ExecChild(const char* cwd, int out_fd, int err_fd, char* const* argv) {
+// In a forked child: a mount namespace of its own with `mounts` in place; `dev_null` is
+// mounts.dev + "/null", built before the fork.
+bool EnterPrivateMounts(const PrivateMounts& mounts, const char* dev_null) {
+  return unshare(CLONE_NEWNS) == 0 &&
+         // Nothing mounted below may propagate back to the host.
+         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+         mount("/dev/null", dev_null, nullptr, MS_BIND, nullptr) == 0 &&
+         mount(mounts.dev.c_str(), "/dev", nullptr, MS_BIND, nullptr) == 0 &&
+         mount(mounts.var_log.c_str(), "/var/log", nullptr, MS_BIND, nullptr) == 0;
+}
+
+// In a forked child: in `mounts` if given, stdin from /dev/null, stdout/stderr to the given fds,
+// nothing else open. Only async-signal-safe calls, since the parent has threads.
+[[noreturn]] void ExecChild(const char* cwd, int out_fd, int err_fd, char* const* argv,
+                            const PrivateMounts& mounts, const std::string& dev_null) {
+  if (!mounts.dev.empty() && !EnterPrivateMounts(mounts, dev_null.c_str())) _exit(124);
   int null_fd = open("/dev/null", O_RDONLY);
   if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) {
     _exit(126);
@@ -112,18 +130,31 @@ Daemon::~Daemon() {
   stop_draining_ = true;
   if (drainer_.joinable()) drainer_.join();
   if (stderr_fd_ >= 0) close(stderr_fd_);
+  if (syslog_fd_ >= 0) close(syslog_fd_);
 }
 
 Status Daemon::Start(const DaemonOptions& options) {
   if (pid_ > 0) return Status::Invalid("already started");
   log_to_file_ = options.log_to_file;
+  std::string log = log_to_file_ ? log_file() : std::string("stderr");
+  if (options.dev_log != DevLog::kHost) {
+    Result<PrivateMounts> mounts = MakePrivateMounts(dir_.path());
+    if (!mounts.ok()) return mounts.status();
+    mounts_ = *mounts;
+    Result<int> fd = BindDatagramSocket(dir_.Sub("syslog.sock"));
+    if (!fd.ok()) return fd.status();
+    syslog_fd_ = *fd;
+    Status s = SetSyslogListening(options.dev_log == DevLog::kListening);
+    if (!s.ok()) return s;
+    log = "syslog";
+  }
   std::ostringstream conf;
   conf << "listen = 127.0.0.1:0\n"
        << "storage = " << storage() << "\n"
        << "user = nobody\n"
        << "group = nogroup\n"
        << "workers = 3\n"
-       << "log = " << (log_to_file_ ? log_file() : std::string("stderr")) << "\n"
+       << "log = " << log << "\n"
        << "log_level = debug\n"
        << "pid_file = " << dir_.Sub("backupd.pid") << "\n"
        << "status_socket = " << dir_.Sub("backupd.status") << "\n"
@@ -137,6 +168,7 @@ Status Daemon::Start(const DaemonOptions& options) {
     args.push_back(o);
   }
   std::vector<char*> argv = ExecArgv(args);
+  const std::string dev_null = mounts_.dev + "/null";
 
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe2");
@@ -156,20 +188,29 @@ Status Daemon::Start(const DaemonOptions& options) {
         (setgroups(0, nullptr) != 0 || setgid(NogroupGid()) != 0 || setuid(NobodyUid()) != 0)) {
       _exit(125);
     }
-    ExecChild(nullptr, fds[1], fds[1], argv.data());
+    ExecChild(nullptr, fds[1], fds[1], argv.data(), mounts_, dev_null);
   }
   close(fds[1]);
   pid_ = child;
   stderr_fd_ = fds[0];
-  drainer_ = std::thread([this] { DrainStderr(); });
+  drainer_ = std::thread([this] { Drain(); });
   return WaitForListening(Millis(10000));
 }
 
-void Daemon::DrainStderr() {
+void Daemon::Drain() {
   while (!stop_draining_) {
-    pollfd p{stderr_fd_, POLLIN, 0};
-    int r = poll(&p, 1, 50);
-    if (r <= 0) continue;
+    // poll() skips a descriptor of -1: no syslog socket.
+    pollfd p[2] = {{stderr_fd_, POLLIN, 0}, {syslog_fd_, POLLIN, 0}};
+    if (poll(p, 2, 50) <= 0) continue;
+    if (p[1].revents & POLLIN) {
+      char buf[8192];
+      ssize_t n = recv(syslog_fd_, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n > 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        syslog_text_.append(buf, static_cast<size_t>(n)).push_back('\n');
+      }
+    }
+    if (p[0].revents == 0) continue;
     std::string chunk;
     bool more = ReadAvailable(stderr_fd_, &chunk);
     {
@@ -181,13 +222,30 @@ void Daemon::DrainStderr() {
 }
 
 std::string Daemon::Log() const {
-  std::string text;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    text = stderr_text_;
-  }
+  std::string text = Stderr();
   if (log_to_file_) text += ReadFile(log_file()).value_or("");
-  return text;
+  return text + SyslogLog();
+}
+
+std::string Daemon::Stderr() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stderr_text_;
+}
+
+std::string Daemon::SyslogLog() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return syslog_text_;
+}
+
+Status Daemon::SetSyslogListening(bool listening) {
+  if (mounts_.dev.empty()) return Status::Invalid("started with DevLog::kHost");
+  // A second name for the harness's bound socket: connecting to it reaches that socket.
+  const std::string dev_log = mounts_.dev + "/log";
+  if (listening ? link(dir_.Sub("syslog.sock").c_str(), dev_log.c_str()) != 0
+                : unlink(dev_log.c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, dev_log);
+  }
+  return Status::Ok();
 }
 
 bool Daemon::WaitForLog(const std::function<bool(const std::string&)>& pred, Millis timeout) const {
@@ -308,9 +366,10 @@ void Daemon::KillAll() {
 // --- programs ---
 
 ProgramResult RunProgram(const std::vector<std::string>& args, const std::string& cwd,
-                         Millis timeout) {
+                         Millis timeout, const PrivateMounts& mounts) {
   ProgramResult result;
   std::vector<char*> argv = ExecArgv(args);
+  const std::string dev_null = mounts.dev + "/null";
   int out[2];
   int err[2];
   if (pipe2(out, O_CLOEXEC) != 0) return result;
@@ -320,7 +379,7 @@ ProgramResult RunProgram(const std::vector<std::string>& args, const std::string
     return result;
   }
   pid_t child = fork();
-  if (child == 0) ExecChild(cwd.c_str(), out[1], err[1], argv.data());
+  if (child == 0) ExecChild(cwd.c_str(), out[1], err[1], argv.data(), mounts, dev_null);
   close(out[1]);
   close(err[1]);
   if (child < 0) {
@@ -357,6 +416,31 @@ ProgramResult RunProgram(const std::vector<std::string>& args, const std::string
   }
   if (!result.timed_out && WIFEXITED(wstatus)) result.exit_code = WEXITSTATUS(wstatus);
   return result;
+}
+
+// --- private mounts ---
+
+Result<PrivateMounts> MakePrivateMounts(const std::string& root) {
+  PrivateMounts m{root + "/dev", root + "/var_log"};
+  if (mkdir(m.dev.c_str(), 0755) != 0) return Status::FromErrno(errno, m.dev);
+  if (mkdir(m.var_log.c_str(), 0755) != 0) return Status::FromErrno(errno, m.var_log);
+  if (!WriteFile(m.dev + "/null", "")) return Status::IoError("cannot create " + m.dev + "/null");
+  return m;
+}
+
+Result<int> BindDatagramSocket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return Status::Invalid("socket path too long");
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno(errno, "socket");
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    Status s = Status::FromErrno(errno, "bind " + path);
+    close(fd);
+    return s;
+  }
+  return fd;
 }
 
 // --- files and /proc ---
@@ -476,6 +560,15 @@ std::vector<std::string> ListeningSocketInodes(uint16_t port) {
     if (local_addr == local && state == "0A") out.push_back(inode);
   }
   return out;
+}
+
+DetachedGuard::DetachedGuard() : ok_(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0) {}
+
+DetachedGuard::~DetachedGuard() {
+  if (pid > 0 && ProcessAlive(pid)) kill(pid, SIGKILL);
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 uid_t NobodyUid() {

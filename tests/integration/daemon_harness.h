@@ -37,6 +37,24 @@ class TempDir {
   std::string path_;
 };
 
+// A private view of the machine for one backupd, so a test decides what the daemon finds on
+// /dev/log without touching the host's: the program runs in its own mount namespace where `dev`
+// replaces /dev (with /dev/null bound in; a socket the test names `log` there is /dev/log) and
+// `var_log` replaces /var/log. Empty paths: the host's view.
+struct PrivateMounts {
+  std::string dev;
+  std::string var_log;
+};
+
+// Creates `root`/dev (with an empty `null` to bind /dev/null onto) and `root`/var_log.
+Result<PrivateMounts> MakePrivateMounts(const std::string& root);
+
+// Binds a datagram socket at `path` (a syslog daemon's end of /dev/log); returns its descriptor.
+Result<int> BindDatagramSocket(const std::string& path);
+
+// What a Daemon finds on /dev/log: the host's, nothing, or a socket the harness reads.
+enum class DevLog { kHost, kAbsent, kListening };
+
 // How a Daemon is started. The defaults are the integration contract's config file; `overrides`
 // are passed as `-o key=value` after it.
 struct DaemonOptions {
@@ -46,6 +64,8 @@ struct DaemonOptions {
   // Starts backupd as nobody:nogroup instead of root (a developer's machine): the temp folder is
   // handed to nobody so the daemon can create its storage there.
   bool as_nobody = false;
+  // Unless kHost: `log = syslog`, in PrivateMounts under dir() (see SetSyslogListening).
+  DevLog dev_log = DevLog::kHost;
 };
 
 // One backupd supervisor started with `backupd -f -c CONF` in its own temp folder. Its stderr is
@@ -68,8 +88,16 @@ class Daemon {
   std::string log_file() const { return dir_.Sub("backupd.log"); }
   std::string config_file() const { return dir_.Sub("backupd.conf"); }
 
-  // Everything the daemon wrote so far: stderr, plus the log file when log_to_file.
+  // Everything the daemon wrote so far: stderr, plus the log file when log_to_file, plus what
+  // reached the harness's syslog socket.
   std::string Log() const;
+  std::string Stderr() const;
+  // The datagrams that reached /dev/log (DevLog::kListening), one per line.
+  std::string SyslogLog() const;
+  // Makes the harness's syslog socket appear on (or vanish from) the daemon's /dev/log.
+  Status SetSyslogListening(bool listening);
+  // The daemon's /dev and /var/log when started with a DevLog other than kHost.
+  const PrivateMounts& mounts() const { return mounts_; }
   // Polls Log() until `pred` holds or `timeout` passes; returns whether it held.
   bool WaitForLog(const std::function<bool(const std::string&)>& pred, Millis timeout) const;
   // Waits for a log line that contains every one of `parts`.
@@ -86,7 +114,8 @@ class Daemon {
   bool running() const { return pid_ > 0; }
 
  private:
-  void DrainStderr();
+  // Reads stderr and the syslog socket until the daemon closes stderr.
+  void Drain();
   Status WaitForListening(Millis timeout);
   void KillAll();
 
@@ -94,11 +123,14 @@ class Daemon {
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   bool log_to_file_ = false;
+  PrivateMounts mounts_;
   int stderr_fd_ = -1;
+  int syslog_fd_ = -1;
   std::thread drainer_;
   std::atomic<bool> stop_draining_{false};
   mutable std::mutex mu_;
   std::string stderr_text_;
+  std::string syslog_text_;
 };
 
 // The exit of a program run to completion (or killed at its deadline).
@@ -109,9 +141,10 @@ struct ProgramResult {
   std::string err;
 };
 
-// Runs argv[0] with `argv` in `cwd` (stdin /dev/null), capturing stdout and stderr.
+// Runs argv[0] with `argv` in `cwd` (stdin /dev/null), capturing stdout and stderr, in
+// `mounts` when they are given.
 ProgramResult RunProgram(const std::vector<std::string>& argv, const std::string& cwd,
-                         Millis timeout);
+                         Millis timeout, const PrivateMounts& mounts = {});
 
 // --- small file and /proc helpers ---
 
@@ -146,6 +179,21 @@ std::vector<pid_t> ChildrenOf(pid_t ppid);
 bool ProcessAlive(pid_t pid);
 // Inodes of the TCP sockets listening on 127.0.0.1:port (from /proc/net/tcp).
 std::vector<std::string> ListeningSocketInodes(uint16_t port);
+
+// For a test that lets backupd detach: makes this process the subreaper that inherits it (so the
+// test can check and reap it), and on destruction kills `pid` if still alive, reaps and resigns.
+class DetachedGuard {
+ public:
+  DetachedGuard();
+  ~DetachedGuard();
+  DetachedGuard(const DetachedGuard&) = delete;
+  DetachedGuard& operator=(const DetachedGuard&) = delete;
+  bool ok() const { return ok_; }
+  pid_t pid = -1;
+
+ private:
+  bool ok_ = false;
+};
 
 uid_t NobodyUid();
 gid_t NogroupGid();

@@ -1,7 +1,6 @@
 // test process (root): the supervisor's lifecycle — SIGHUP reloads (broken and valid), SIGTERM's
 // graceful stop, SIGUSR1's log reopening, the pid file, and running detached as a daemon.
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,18 +242,6 @@ TEST(PidFileStaleTest, APidFileNamingAnotherProgramDoesNotBlockTheStart) {
                          Millis(2000)));
 }
 
-// Kills and reaps a detached daemon a failed test left behind.
-class DetachedGuard {
- public:
-  ~DetachedGuard() {
-    if (pid > 0 && ProcessAlive(pid)) kill(pid, SIGKILL);
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-    prctl(PR_SET_CHILD_SUBREAPER, 0);
-  }
-  pid_t pid = -1;
-};
-
 TEST(DaemonModeTest, WithoutForegroundItDetachesAndSigtermStopsIt) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
   TempDir dir;
@@ -267,7 +254,7 @@ TEST(DaemonModeTest, WithoutForegroundItDetachesAndSigtermStopsIt) {
                                   "\nstatus_socket = " + dir.Sub("backupd.status") + "\n"));
   // The detached daemon is re-parented to us, not to init, so we can check and reap it.
   DetachedGuard guard;
-  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  ASSERT_TRUE(guard.ok());
   const auto started = Clock::now();
   ProgramResult run = RunProgram({BackupdPath(), "-c", conf}, "/", Millis(5000));
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err << ReadFile(log).value_or("");
