@@ -1,7 +1,6 @@
 // shared (any privilege): protocol v1 encode/decode, header checks, name rules.
 #include "protocol/wire.h"
 
-#include <algorithm>
 #include <cstdlib>
 #include <limits>
 
