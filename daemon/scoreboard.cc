@@ -1,23 +1,7 @@
 // supervisor (root): names for the scoreboard's values.
 #include "daemon/scoreboard.h"
 
-#include "protocol/wire.h"
-
 namespace backupd::daemon {
-
-const char* OpName(uint8_t op) {
-  switch (static_cast<protocol::Op>(op)) {
-    case protocol::Op::kBackup:
-      return "backup";
-    case protocol::Op::kRestore:
-      return "restore";
-    case protocol::Op::kDelete:
-      return "delete";
-    case protocol::Op::kList:
-      return "list";
-  }
-  return "unknown";
-}
 
 WorkerCounts CountWorkers(const Scoreboard& board) {
   WorkerCounts n;

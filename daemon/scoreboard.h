@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "ipc/report.h"
+#include "protocol/wire.h"
 
 namespace backupd::daemon {
 
@@ -64,8 +65,8 @@ struct WorkerCounts {
 };
 WorkerCounts CountWorkers(const Scoreboard& board);
 
-// "backup", "restore", "delete", "list" or "unknown".
-const char* OpName(uint8_t op);
+// The scoreboard names ops as the protocol does.
+using protocol::OpName;
 const char* StateName(ipc::WorkerState state);
 
 }  // namespace backupd::daemon

@@ -1,7 +1,6 @@
-// shared (any privilege): protocol v1 encode/decode, header checks, name rules, request parser.
+// shared (any privilege): protocol v1 encode/decode, header checks, name rules.
 #include "protocol/wire.h"
 
-#include <algorithm>
 #include <cstdlib>
 #include <limits>
 
@@ -66,6 +65,20 @@ bool IsKnownOp(uint8_t op) {
       return true;
   }
   return false;
+}
+
+const char* OpName(uint8_t op) {
+  switch (static_cast<Op>(op)) {
+    case Op::kBackup:
+      return "backup";
+    case Op::kRestore:
+      return "restore";
+    case Op::kDelete:
+      return "delete";
+    case Op::kList:
+      return "list";
+  }
+  return "unknown";
 }
 
 bool HasRequestPayload(Op op) { return op == Op::kBackup; }
@@ -182,102 +195,6 @@ std::string RandomListName(std::mt19937_64& rng) {
   std::string out(kListNameLen, '\0');
   for (char& c : out) c = kAlphabet[pick(rng)];
   return out;
-}
-
-RequestParser::RequestParser(uint64_t max_file_size) : max_file_size_(max_file_size) {}
-
-void RequestParser::Reset() {
-  state_ = State::kHeader;
-  error_ = Status::Ok();
-  header_ = RequestHeader();
-  buf_.clear();
-  name_.clear();
-  payload_size_ = 0;
-  payload_.clear();
-}
-
-void RequestParser::Fail(Status s) {
-  state_ = State::kError;
-  error_ = std::move(s);
-}
-
-void RequestParser::AfterHeader() {
-  std::array<uint8_t, kRequestHeaderSize> b{};
-  std::copy(buf_.begin(), buf_.end(), b.begin());
-  buf_.clear();
-  header_ = DecodeRequestHeader(b);
-  Status s = CheckRequestHeader(header_);
-  if (!s.ok()) return Fail(std::move(s));
-  if (header_.name_len == 0) return AfterName();
-  state_ = State::kName;
-}
-
-void RequestParser::AfterName() {
-  if (header_.name_len != 0) {
-    Result<std::string> n = NormalizeName(buf_);
-    buf_.clear();
-    if (!n.ok()) return Fail(n.status());
-    name_ = std::move(n).value();
-  }
-  state_ = HasRequestPayload(static_cast<Op>(header_.op)) ? State::kSize : State::kDone;
-}
-
-void RequestParser::AfterSize() {
-  payload_size_ = GetU32(reinterpret_cast<const uint8_t*>(buf_.data()));
-  buf_.clear();
-  if (payload_size_ > max_file_size_) {
-    return Fail(Status::TooLarge("payload of " + std::to_string(payload_size_) +
-                                 " bytes is over max_file_size " + std::to_string(max_file_size_)));
-  }
-  state_ = payload_size_ == 0 ? State::kDone : State::kPayload;
-}
-
-size_t RequestParser::Feed(const uint8_t* data, size_t len) {
-  size_t used = 0;
-  while (used < len) {
-    size_t want = 0;
-    std::string* into = &buf_;
-    switch (state_) {
-      case State::kHeader:
-        want = kRequestHeaderSize - buf_.size();
-        break;
-      case State::kName:
-        want = header_.name_len - buf_.size();
-        break;
-      case State::kSize:
-        want = kSizeFieldSize - buf_.size();
-        break;
-      case State::kPayload:
-        want = payload_size_ - payload_.size();
-        into = &payload_;
-        break;
-      case State::kDone:
-      case State::kError:
-        return used;
-    }
-    const size_t take = std::min(want, len - used);
-    into->append(reinterpret_cast<const char*>(data + used), take);
-    used += take;
-    if (take < want) break;
-    switch (state_) {
-      case State::kHeader:
-        AfterHeader();
-        break;
-      case State::kName:
-        AfterName();
-        break;
-      case State::kSize:
-        AfterSize();
-        break;
-      case State::kPayload:
-        state_ = State::kDone;
-        break;
-      case State::kDone:
-      case State::kError:
-        break;
-    }
-  }
-  return used;
 }
 
 }  // namespace backupd::protocol

@@ -32,6 +32,8 @@ inline constexpr size_t kRequestHeaderSize = 8;
 // Response: version u8 | status u16 | name_len u16 | name | [210/211: size u32 | bytes]
 inline constexpr size_t kResponseHeaderSize = 5;
 inline constexpr size_t kSizeFieldSize = 4;
+// The largest payload a v1 size field can announce, either way.
+inline constexpr uint64_t kMaxPayloadSize = UINT32_MAX;
 inline constexpr size_t kMaxNameLen = 4096;
 inline constexpr size_t kMaxComponentLen = 255;
 inline constexpr size_t kListNameLen = 32;
@@ -72,6 +74,8 @@ bool HasRequestPayload(Op op);
 bool HasResponsePayload(uint16_t status);
 // True for a known op value.
 bool IsKnownOp(uint8_t op);
+// "backup", "restore", "delete", "list" or "unknown": the op as logs and counters name it.
+const char* OpName(uint8_t op);
 
 // Turns a raw wire name into the canonical relative path the server stores it under: strips
 // leading '/', refuses (Invalid) empty names, NUL bytes, empty / "." / ".." components,
@@ -91,52 +95,6 @@ std::string RandomListName(std::mt19937_64& rng);
 
 // True for the six status codes of version 1.
 bool IsKnownStatus(uint16_t status);
-
-// An incremental parser for one whole request, fed bytes as they arrive in pieces of any size.
-// It runs the same checks the worker applies with its own bounded socket reads (CheckRequestHeader,
-// NormalizeName, the max_file_size cap) and never consumes a byte past what the fields announce, so
-// whatever follows a finished request stays with the caller. It keeps the payload in memory, so it
-// is meant for fuzzing, tests and small payloads, not for streaming big files.
-class RequestParser {
- public:
-  enum class State { kHeader, kName, kSize, kPayload, kDone, kError };
-
-  explicit RequestParser(uint64_t max_file_size);
-
-  // Consumes bytes from `data` and returns how many it took: fewer than `len` only once the request
-  // is done or in error. Feeding a done or failed parser consumes nothing.
-  size_t Feed(const uint8_t* data, size_t len);
-  // Starts over for the next request on the same connection.
-  void Reset();
-
-  State state() const { return state_; }
-  bool done() const { return state_ == State::kDone; }
-  // Invalid (header or name) or TooLarge (size over max_file_size) once state() is kError.
-  const Status& error() const { return error_; }
-  // Valid from kName on.
-  const RequestHeader& header() const { return header_; }
-  // The normalized name, valid from kSize on (or at kDone); empty for list.
-  const std::string& name() const { return name_; }
-  // The announced payload size, valid from kPayload on (or at kDone); 0 for ops without payload.
-  uint32_t payload_size() const { return payload_size_; }
-  // The payload bytes received so far.
-  const std::string& payload() const { return payload_; }
-
- private:
-  void Fail(Status s);
-  void AfterHeader();
-  void AfterName();
-  void AfterSize();
-
-  uint64_t max_file_size_;
-  State state_ = State::kHeader;
-  Status error_;
-  RequestHeader header_;
-  std::string buf_;  // the fixed-size field being assembled (header, raw name or size)
-  std::string name_;
-  uint32_t payload_size_ = 0;
-  std::string payload_;
-};
 
 }  // namespace backupd::protocol
 

@@ -59,17 +59,6 @@ Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
   }
 }
 
-Status Connection::ReadExact(void* buf, size_t n, Deadline deadline) {
-  auto* p = static_cast<char*>(buf);
-  while (n > 0) {
-    Result<size_t> got = ReadSome(p, n, deadline);
-    if (!got.ok()) return got.status();
-    p += *got;
-    n -= *got;
-  }
-  return Status::Ok();
-}
-
 Status Connection::WriteAll(const void* buf, size_t n, Deadline deadline) {
   const auto* p = static_cast<const char*>(buf);
   while (n > 0) {

@@ -27,8 +27,6 @@ class Connection {
   // Waits for the first byte of a request. Returns Closed at EOF, Timeout after the deadline,
   // and Closed too when a signal unblocked by `wait_mask` arrives (the worker is told to stop).
   Status WaitForRequest(Deadline deadline, const void* wait_mask);
-  // Reads exactly n bytes; Closed if the peer closes first.
-  Status ReadExact(void* buf, size_t n, Deadline deadline);
   // Reads 1..max bytes.
   Result<size_t> ReadSome(void* buf, size_t max, Deadline deadline);
   Status WriteAll(const void* buf, size_t n, Deadline deadline);

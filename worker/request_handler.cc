@@ -3,10 +3,10 @@
 
 #include <unistd.h>
 
-#include <array>
 #include <string>
 #include <vector>
 
+#include "protocol/request_parser.h"
 #include "protocol/wire.h"
 #include "worker/user_dir.h"
 
@@ -15,6 +15,7 @@ namespace backupd::worker {
 namespace {
 
 using protocol::Op;
+using protocol::RequestParser;
 using protocol::ResponseCode;
 
 constexpr size_t kBufferSize = 256 * 1024;
@@ -30,33 +31,38 @@ ResponseCode StorageErrorCode(const Status& s) {
 class Request {
  public:
   Request(Connection& conn, const HandlerContext& ctx, Deadline deadline)
-      : conn_(conn), ctx_(ctx), deadline_(deadline) {}
+      : conn_(conn), ctx_(ctx), deadline_(deadline), parser_(ctx.max_file_size) {}
 
   Handled Run();
 
  private:
+  // The normalized name, empty for list and until a valid name was read: what every response
+  // echoes, as the protocol has it.
+  const std::string& name() const { return parser_.request().name; }
+  uint32_t user_id() const { return parser_.request().user_id; }
   // Sends a response without payload and records it.
-  void Reply(ResponseCode code, bool echo_name);
+  void Reply(ResponseCode code);
   Status ReplyWithPayloadPrefix(ResponseCode code, std::string_view name, uint32_t size);
   void Backup();
   void Restore();
   void Delete();
   void List();
-  // Reads and drops `left` payload bytes so the connection stays usable after a failed upload.
-  bool Discard(uint64_t left);
-  void Fail(ResponseCode code, const Status& why, bool echo_name);
+  // Reads the next piece of the upload's payload into `buf`; the parser counts it, so the
+  // request ends exactly where its size field said.
+  Result<size_t> ReadPayload(std::vector<char>& buf);
+  // Reads and drops the rest of the payload so the connection stays usable after a failed upload.
+  bool DiscardPayload(std::vector<char>& buf);
+  void Fail(ResponseCode code, const Status& why);
 
   Connection& conn_;
   const HandlerContext& ctx_;
   Deadline deadline_;
   Handled out_;
-  protocol::RequestHeader header_;
-  std::string name_;
+  RequestParser parser_;
 };
 
-void Request::Reply(ResponseCode code, bool echo_name) {
-  std::string bytes =
-      protocol::EncodeResponsePrefix(CodeOf(code), echo_name ? name_ : std::string_view(), 0);
+void Request::Reply(ResponseCode code) {
+  std::string bytes = protocol::EncodeResponsePrefix(CodeOf(code), name(), 0);
   out_.record.status = CodeOf(code);
   if (!conn_.WriteAll(bytes.data(), bytes.size(), deadline_).ok()) out_.keep_open = false;
 }
@@ -67,84 +73,73 @@ Status Request::ReplyWithPayloadPrefix(ResponseCode code, std::string_view name,
   return conn_.WriteAll(bytes.data(), bytes.size(), deadline_);
 }
 
-void Request::Fail(ResponseCode code, const Status& why, bool echo_name) {
+void Request::Fail(ResponseCode code, const Status& why) {
   ipc::SetField(out_.record.detail, why.ToString());
-  Reply(code, echo_name);
+  Reply(code);
 }
 
-bool Request::Discard(uint64_t left) {
-  std::vector<char> buf(static_cast<size_t>(std::min<uint64_t>(left, kBufferSize)));
-  while (left > 0) {
-    Result<size_t> got = conn_.ReadSome(
-        buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())), deadline_);
-    if (!got.ok()) return false;
-    left -= *got;
+Result<size_t> Request::ReadPayload(std::vector<char>& buf) {
+  const auto max = static_cast<size_t>(std::min<uint64_t>(parser_.payload_left(), buf.size()));
+  Result<size_t> got = conn_.ReadSome(buf.data(), max, deadline_);
+  if (got.ok()) parser_.ConsumePayload(*got);
+  return got;
+}
+
+bool Request::DiscardPayload(std::vector<char>& buf) {
+  while (parser_.payload_left() > 0) {
+    if (!ReadPayload(buf).ok()) return false;
   }
   return true;
 }
 
 void Request::Backup() {
-  std::array<uint8_t, protocol::kSizeFieldSize> size_bytes;
-  if (!conn_.ReadExact(size_bytes.data(), size_bytes.size(), deadline_).ok()) {
-    out_.keep_open = false;
-    return;
-  }
-  uint32_t size = protocol::GetU32(size_bytes.data());
-  if (size > ctx_.max_file_size) {
-    // The payload is not read: answer and close rather than swallow an oversized upload.
-    out_.keep_open = false;
-    Fail(ResponseCode::kError,
-         Status::TooLarge("size " + std::to_string(size) + " over max_file_size"), true);
-    return;
-  }
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, header_.user_id, true);
-  Result<Upload> upload = dir.ok() ? dir->BeginUpload(name_) : Result<Upload>(dir.status());
+  std::vector<char> buf(
+      static_cast<size_t>(std::min<uint64_t>(parser_.payload_left(), kBufferSize)));
+  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), true);
+  Result<Upload> upload = dir.ok() ? dir->BeginUpload(name()) : Result<Upload>(dir.status());
   if (!upload.ok()) {
-    out_.keep_open = Discard(size);
-    Fail(ResponseCode::kError, upload.status(), true);
+    out_.keep_open = DiscardPayload(buf);
+    Fail(ResponseCode::kError, upload.status());
     return;
   }
-  std::vector<char> buf(static_cast<size_t>(std::min<uint64_t>(size, kBufferSize)));
-  uint64_t left = size;
-  while (left > 0) {
-    Result<size_t> got = conn_.ReadSome(
-        buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())), deadline_);
+  while (parser_.payload_left() > 0) {
+    Result<size_t> got = ReadPayload(buf);
     if (!got.ok()) {
       // The client is gone or too slow: the Upload's destructor removes the temp file.
       out_.keep_open = false;
       ipc::SetField(out_.record.detail, got.status().ToString());
       return;
     }
-    left -= *got;
     Status w = upload->Write(buf.data(), *got);
     if (!w.ok()) {
-      out_.keep_open = Discard(left);
-      Fail(ResponseCode::kError, w, true);
+      out_.keep_open = DiscardPayload(buf);
+      Fail(ResponseCode::kError, w);
       return;
     }
   }
   Status c = upload->Commit();
   if (!c.ok()) {
-    Fail(ResponseCode::kError, c, true);
+    Fail(ResponseCode::kError, c);
     return;
   }
-  Reply(ResponseCode::kOk, true);
+  Reply(ResponseCode::kOk);
 }
 
 void Request::Restore() {
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, header_.user_id, false);
-  Result<OpenFile> file = dir.ok() ? dir->OpenForRead(name_) : Result<OpenFile>(dir.status());
+  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), false);
+  Result<OpenFile> file = dir.ok() ? dir->OpenForRead(name()) : Result<OpenFile>(dir.status());
   if (!file.ok()) {
-    Fail(StorageErrorCode(file.status()), file.status(), true);
+    Fail(StorageErrorCode(file.status()), file.status());
     return;
   }
   OpenFile f = *file;
-  if (f.size > 0xFFFFFFFFu) {
+  if (f.size > protocol::kMaxPayloadSize) {
     ::close(f.fd);
-    Fail(ResponseCode::kError, Status::TooLarge("file too large for protocol v1"), true);
+    Fail(ResponseCode::kError, Status::TooLarge("file too large for protocol v1"));
     return;
   }
-  Status s = ReplyWithPayloadPrefix(ResponseCode::kRestoreOk, name_, static_cast<uint32_t>(f.size));
+  Status s =
+      ReplyWithPayloadPrefix(ResponseCode::kRestoreOk, name(), static_cast<uint32_t>(f.size));
   if (s.ok()) s = conn_.SendFile(f.fd, f.size, deadline_);
   ::close(f.fd);
   if (!s.ok()) {
@@ -155,25 +150,25 @@ void Request::Restore() {
 }
 
 void Request::Delete() {
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, header_.user_id, false);
-  Status s = dir.ok() ? dir->Remove(name_) : dir.status();
+  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), false);
+  Status s = dir.ok() ? dir->Remove(name()) : dir.status();
   if (!s.ok()) {
-    Fail(StorageErrorCode(s), s, true);
+    Fail(StorageErrorCode(s), s);
     return;
   }
-  Reply(ResponseCode::kOk, true);
+  Reply(ResponseCode::kOk);
 }
 
 void Request::List() {
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, header_.user_id, false);
+  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), false);
   Result<std::vector<std::string>> names =
       dir.ok() ? dir->List() : Result<std::vector<std::string>>(dir.status());
   if (!names.ok() && names.status().code() != Status::Code::kNotFound) {
-    Fail(ResponseCode::kError, names.status(), false);
+    Fail(ResponseCode::kError, names.status());
     return;
   }
   if (!names.ok() || names->empty()) {
-    Reply(ResponseCode::kNoFiles, false);
+    Reply(ResponseCode::kNoFiles);
     return;
   }
   std::string payload;
@@ -181,8 +176,8 @@ void Request::List() {
     payload += n;
     payload += '\n';
   }
-  if (payload.size() > 0xFFFFFFFFu) {
-    Fail(ResponseCode::kError, Status::TooLarge("list too long for protocol v1"), false);
+  if (payload.size() > protocol::kMaxPayloadSize) {
+    Fail(ResponseCode::kError, Status::TooLarge("list too long for protocol v1"));
     return;
   }
   std::string list_name = protocol::RandomListName(*ctx_.rng);
@@ -195,39 +190,27 @@ void Request::List() {
 Handled Request::Run() {
   out_.keep_open = true;
   ipc::SetField(out_.record.peer, conn_.peer());
-  std::array<uint8_t, protocol::kRequestHeaderSize> hb;
-  Status s = conn_.ReadExact(hb.data(), hb.size(), deadline_);
+  Status s = parser_.Fill(
+      [this](uint8_t* buf, size_t max) { return conn_.ReadSome(buf, max, deadline_); });
+  // Whatever was decoded before a failure is reported: op and user once the header is in.
+  const protocol::ParsedRequest& request = parser_.request();
+  out_.record.op = request.op;
+  out_.record.user_id = request.user_id;
+  ipc::SetField(out_.record.text, request.name);
   if (!s.ok()) {
+    // The client went away or stalled mid-request: nobody is left to answer.
     out_.keep_open = false;
     ipc::SetField(out_.record.detail, s.ToString());
     return out_;
   }
-  header_ = protocol::DecodeRequestHeader(hb);
-  out_.record.op = header_.op;
-  out_.record.user_id = header_.user_id;
-  s = protocol::CheckRequestHeader(header_);
-  if (!s.ok()) {
+  if (parser_.state() == RequestParser::State::kError) {
+    // Past a malformed field the framing is lost: answer and close. An oversized upload is
+    // refused on its size field alone, its payload left unread.
     out_.keep_open = false;
-    Fail(ResponseCode::kError, s, false);
+    Fail(ResponseCode::kError, parser_.error());
     return out_;
   }
-  std::string raw(header_.name_len, '\0');
-  if (!conn_.ReadExact(raw.data(), raw.size(), deadline_).ok()) {
-    out_.keep_open = false;
-    return out_;
-  }
-  auto op = static_cast<Op>(header_.op);
-  if (op != Op::kList) {
-    Result<std::string> name = protocol::NormalizeName(raw);
-    if (!name.ok()) {
-      out_.keep_open = false;
-      Fail(ResponseCode::kError, name.status(), false);
-      return out_;
-    }
-    name_ = std::move(*name);
-  }
-  ipc::SetField(out_.record.text, name_);
-  switch (op) {
+  switch (static_cast<Op>(request.op)) {
     case Op::kBackup:
       Backup();
       break;

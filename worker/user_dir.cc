@@ -12,8 +12,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "protocol/wire.h"
 
 namespace backupd::worker {
 namespace {
@@ -25,10 +28,10 @@ constexpr uint64_t kResolve =
 constexpr uint64_t kDirFlags = O_DIRECTORY | O_RDONLY | O_CLOEXEC;
 constexpr mode_t kDirMode = 0700;
 constexpr mode_t kFileMode = 0600;
-constexpr char kReservedPrefix[] = ".backupd-";
-constexpr char kTmpPrefix[] = ".backupd-tmp-";
-// Protocol names are at most 4096 bytes, so nothing deeper can have been stored through us.
-constexpr size_t kMaxListPath = 4096;
+using protocol::kReservedPrefix;
+constexpr std::string_view kTmpPrefix = ".backupd-tmp-";
+static_assert(kTmpPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
+              "temp files must carry the prefix no user name may have");
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
 constexpr int kAttempts = 4;
 
@@ -57,8 +60,8 @@ class Fd {
   int fd_;
 };
 
-bool StartsWith(const std::string& s, const char* prefix) {
-  return s.compare(0, std::char_traits<char>::length(prefix), prefix) == 0;
+bool StartsWith(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
 }
 
 // Splits a normalized name into its components. Refuses what no *at() call may be handed as a
@@ -126,7 +129,7 @@ Result<std::string> TempName(Sys* sys) {
     got += static_cast<size_t>(n);
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string name = kTmpPrefix + std::to_string(::getpid()) + "-";
+  std::string name = std::string(kTmpPrefix) + std::to_string(::getpid()) + "-";
   for (unsigned char b : bytes) {
     name += kHex[b >> 4];
     name += kHex[b & 0xf];
@@ -179,11 +182,10 @@ void SweepStaleTemps(Sys* sys, int dir_fd) {
   if (raw < 0) return;
   Result<std::vector<DirEntry>> entries = ReadFolder(sys, raw, ".");
   if (!entries.ok()) return;
-  const size_t prefix = sizeof(kTmpPrefix) - 1;
   for (const DirEntry& e : *entries) {
     if (e.type != DT_REG || !StartsWith(e.name, kTmpPrefix)) continue;
     char* end = nullptr;
-    long pid = std::strtol(e.name.c_str() + prefix, &end, 10);
+    long pid = std::strtol(e.name.c_str() + kTmpPrefix.size(), &end, 10);
     if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) continue;
     if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
       sys->UnlinkAt(dir_fd, e.name.c_str(), 0);
@@ -371,7 +373,8 @@ Result<std::vector<std::string>> UserDir::List() {
       std::string child = rel.empty() ? std::move(e.name) : rel + "/" + e.name;
       if (e.type == DT_REG) {
         files.push_back(std::move(child));
-      } else if (e.type == DT_DIR && child.size() < kMaxListPath) {
+      } else if (e.type == DT_DIR && child.size() < protocol::kMaxNameLen) {
+        // Nothing deeper than a protocol name can have been stored through us.
         pending.push_back(std::move(child));
       }
     }

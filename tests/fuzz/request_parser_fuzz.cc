@@ -1,10 +1,13 @@
-// tests (unprivileged): fuzz target for RequestParser; parses a stream of requests whole and in
-// pieces and checks both agree and obey the field bounds.
+// tests (unprivileged): fuzz target for RequestParser; reads the input as one connection's bytes,
+// request after request, the way the worker does (Fill with short reads, payload streamed past
+// the parser), and checks that against feeding each request whole and against the field bounds.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
+#include "protocol/request_parser.h"
 #include "protocol/wire.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -12,85 +15,129 @@ namespace bp = backupd::protocol;
 
 namespace {
 
+using State = bp::RequestParser::State;
+
 // Small enough that the driver's boundary values (4096, 4097) land on both sides of it.
 constexpr uint64_t kMaxFileSize = 4096;
 
-struct Outcome {
-  bp::RequestParser::State state;
-  size_t used;
-  std::string name;
-  uint32_t payload_size;
-  std::string payload;
-};
+// The client side of the connection: hands out the input in reads of 1, 2, ... 7 bytes, so every
+// field boundary is also a read boundary somewhere, and remembers how far the parser asked to see.
+class Peer {
+ public:
+  Peer(const uint8_t* data, size_t size) : data_(data), size_(size) {}
 
-// Feeds in pieces of 1, 2, 3, ... bytes so every field boundary is also a piece boundary somewhere.
-Outcome ParseInPieces(const uint8_t* data, size_t size) {
-  bp::RequestParser p(kMaxFileSize);
-  size_t used = 0;
-  size_t piece = 1;
-  while (used < size) {
-    const size_t n = std::min(piece++, size - used);
-    const size_t took = p.Feed(data + used, n);
-    FUZZ_CHECK(took <= n);
-    used += took;
-    if (took < n) {
-      FUZZ_CHECK(p.done() || p.state() == bp::RequestParser::State::kError);
-      break;
+  bp::ByteSource Source() {
+    return [this](uint8_t* buf, size_t max) -> backupd::Result<size_t> {
+      asked_end_ = std::max(asked_end_, pos_ + max);
+      if (pos_ == size_) return backupd::Status::Closed("end of input");
+      const size_t n = std::min({max, NextPiece(), size_ - pos_});
+      std::memcpy(buf, data_ + pos_, n);
+      pos_ += n;
+      return n;
+    };
+  }
+  // What the worker's upload loop does: reads payload in pieces and tells the parser each one.
+  void StreamPayload(bp::RequestParser& p) {
+    while (p.payload_left() > 0 && pos_ < size_) {
+      const auto n =
+          static_cast<size_t>(std::min<uint64_t>({p.payload_left(), NextPiece(), size_ - pos_}));
+      pos_ += n;
+      p.ConsumePayload(n);
     }
   }
-  return {p.state(), used, p.name(), p.payload_size(), p.payload()};
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t pos() const { return pos_; }
+  size_t asked_end() const { return asked_end_; }
+
+ private:
+  size_t NextPiece() {
+    piece_ = piece_ % 7 + 1;
+    return piece_;
+  }
+
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+  size_t piece_ = 0;
+  size_t asked_end_ = 0;
+};
+
+bool SameRequest(const bp::ParsedRequest& a, const bp::ParsedRequest& b) {
+  return a.user_id == b.user_id && a.op == b.op && a.name == b.name &&
+         a.payload_size == b.payload_size;
 }
 
 void CheckDone(const bp::RequestParser& p, size_t used) {
   const bp::RequestHeader& h = p.header();
   FUZZ_CHECK(bp::CheckRequestHeader(h).ok());
+  const bp::ParsedRequest& r = p.request();
+  FUZZ_CHECK(r.user_id == h.user_id && r.op == h.op);
   const auto op = static_cast<bp::Op>(h.op);
   size_t expected = bp::kRequestHeaderSize + h.name_len;
-  if (bp::HasRequestPayload(op)) expected += bp::kSizeFieldSize + p.payload_size();
+  if (bp::HasRequestPayload(op)) expected += bp::kSizeFieldSize + r.payload_size;
   // Exactly the bytes the fields announce, never one more.
   FUZZ_CHECK(used == expected);
-  FUZZ_CHECK(p.payload().size() == p.payload_size());
-  FUZZ_CHECK(p.payload_size() <= kMaxFileSize);
+  FUZZ_CHECK(r.payload_size <= kMaxFileSize);
+  FUZZ_CHECK(p.payload_left() == 0 && p.want() == 0);
   if (op == bp::Op::kList) {
-    FUZZ_CHECK(p.name().empty());
+    FUZZ_CHECK(r.name.empty());
   } else {
-    const backupd::Result<std::string> again = bp::NormalizeName(p.name());
-    FUZZ_CHECK(again.ok() && *again == p.name());
+    const backupd::Result<std::string> again = bp::NormalizeName(r.name);
+    FUZZ_CHECK(again.ok() && *again == r.name);
   }
+}
+
+// Parses the request starting at peer.pos(); true if it ended cleanly and another may follow.
+bool OneRequest(Peer& peer) {
+  const size_t start = peer.pos();
+  bp::RequestParser p(kMaxFileSize);
+  const backupd::Status read = p.Fill(peer.Source());
+  const size_t fields = peer.pos() - start;
+
+  // The same bytes fed at once must land in the same place.
+  bp::RequestParser whole(kMaxFileSize);
+  const size_t used = whole.Feed(peer.data() + start, peer.size() - start);
+  FUZZ_CHECK(used == fields);
+  FUZZ_CHECK(whole.state() == p.state());
+  FUZZ_CHECK(SameRequest(whole.request(), p.request()));
+  FUZZ_CHECK(whole.error().code() == p.error().code());
+
+  if (!read.ok()) {
+    // Only running out of input stops a read, and then mid-field.
+    FUZZ_CHECK(read.code() == backupd::Status::Code::kClosed);
+    FUZZ_CHECK(peer.pos() == peer.size() && p.want() > 0);
+    return false;
+  }
+  // Fill asked for no byte past the fields it completed or refused.
+  FUZZ_CHECK(peer.asked_end() <= peer.pos());
+  FUZZ_CHECK(p.want() == 0);
+  if (p.state() == State::kError) {
+    FUZZ_CHECK(p.error().code() == backupd::Status::Code::kInvalid ||
+               p.error().code() == backupd::Status::Code::kTooLarge);
+    FUZZ_CHECK(p.payload_left() == 0);
+    return false;
+  }
+  if (p.state() == State::kPayload) {
+    FUZZ_CHECK(p.request().payload_size <= kMaxFileSize);
+    FUZZ_CHECK(p.payload_left() == p.request().payload_size && p.payload_left() > 0);
+    peer.StreamPayload(p);
+    if (!p.done()) {
+      FUZZ_CHECK(peer.pos() == peer.size());
+      return false;
+    }
+  }
+  FUZZ_CHECK(p.done());
+  CheckDone(p, peer.pos() - start);
+  return true;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  bp::RequestParser p(kMaxFileSize);
-  const size_t used = p.Feed(data, size);
-  FUZZ_CHECK(used <= size);
-  if (p.done()) {
-    CheckDone(p, used);
-  } else if (p.state() == bp::RequestParser::State::kError) {
-    FUZZ_CHECK(!p.error().ok());
-  } else {
-    FUZZ_CHECK(used == size);
-    if (p.state() == bp::RequestParser::State::kPayload) {
-      FUZZ_CHECK(p.payload_size() <= kMaxFileSize);
-    }
-  }
-
-  const Outcome pieces = ParseInPieces(data, size);
-  FUZZ_CHECK(pieces.state == p.state());
-  FUZZ_CHECK(pieces.used == used);
-  FUZZ_CHECK(pieces.name == p.name());
-  FUZZ_CHECK(pieces.payload_size == p.payload_size());
-  FUZZ_CHECK(pieces.payload == p.payload());
-
   // A connection carries requests back to back until one fails or the bytes run out.
-  size_t offset = used;
-  while (p.done() && offset < size) {
-    p.Reset();
-    const size_t took = p.Feed(data + offset, size - offset);
-    FUZZ_CHECK(took <= size - offset);
-    if (p.done()) CheckDone(p, took);
-    offset += took;
+  Peer peer(data, size);
+  while (peer.pos() < size && OneRequest(peer)) {
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-// tests (unprivileged): protocol v1 byte layouts, header checks and RandomListName.
+// tests (unprivileged): protocol v1 byte layouts, header checks, op names and RandomListName.
 #include "protocol/wire.h"
 
 #include <gtest/gtest.h>
@@ -115,6 +115,25 @@ TEST(CheckRequestHeader, UnknownOpsAreRefused) {
     }
   }
   EXPECT_EQ(known, 4);
+}
+
+TEST(OpName, NamesTheFourOpsAndNothingElse) {
+  EXPECT_STREQ(OpName(100), "backup");
+  EXPECT_STREQ(OpName(200), "restore");
+  EXPECT_STREQ(OpName(201), "delete");
+  EXPECT_STREQ(OpName(202), "list");
+  for (int op = 0; op < 256; ++op) {
+    if (!IsKnownOp(static_cast<uint8_t>(op))) {
+      EXPECT_STREQ(OpName(static_cast<uint8_t>(op)), "unknown") << op;
+    }
+  }
+}
+
+TEST(MaxPayloadSize, IsWhatTheSizeFieldHolds) {
+  uint8_t b[kSizeFieldSize];
+  PutU32(b, static_cast<uint32_t>(kMaxPayloadSize));
+  EXPECT_EQ(GetU32(b), kMaxPayloadSize);
+  EXPECT_EQ(kMaxPayloadSize, (uint64_t{1} << (8 * kSizeFieldSize)) - 1);
 }
 
 TEST(Payloads, OnlyBackupRequestsAndRestoreOrListResponsesCarryOne) {

@@ -1,0 +1,92 @@
+// shared (any privilege): the request parser the worker runs on every connection and the fuzzers
+// test. Pure: bytes in, a parsed request or a Status out; the caller does the reading.
+#ifndef BACKUPD_PROTOCOL_REQUEST_PARSER_H_
+#define BACKUPD_PROTOCOL_REQUEST_PARSER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "base/status.h"
+#include "protocol/wire.h"
+
+namespace backupd::protocol {
+
+// A request as the handler sees it, whichever version framed it.
+struct ParsedRequest {
+  uint32_t user_id = 0;
+  uint8_t op = 0;             // as sent, so a refused unknown op can still be reported
+  std::string name;           // normalized; empty for list and until a valid name is read
+  uint64_t payload_size = 0;  // 64 bits for v2's sake; v1 announces at most kMaxPayloadSize
+};
+
+// The size check every version shares: TooLarge if `size` is over the configured cap.
+Status CheckPayloadSize(uint64_t size, uint64_t max_file_size);
+
+// Gives the parser 1..max bytes from the connection, or the error that stopped the read.
+using ByteSource = std::function<Result<size_t>(uint8_t* buf, size_t max)>;
+
+// Parses one protocol v1 request: header, name and (backup) size field, each checked before the
+// next byte is read (CheckRequestHeader, NormalizeName, CheckPayloadSize). The payload is not
+// kept: once the size is known (state kPayload) the caller moves those bytes itself and reports
+// them with ConsumePayload, so a file of any size costs no memory here. It never takes a byte past
+// what the fields announce, so a pipelined next request stays with the caller. One parser per
+// request.
+//
+// Version 2 frames requests differently (its own header, 64-bit sizes, a login exchange first)
+// but ends in the same ParsedRequest through the same NormalizeName and CheckPayloadSize. So it is
+// to be a class of its own in its own file beside this one, with the same surface (Fill, Feed,
+// ConsumePayload, want, payload_left, request) and the login kept out of ParsedRequest; the worker
+// picks the parser once per connection, and the handlers, which read only ParsedRequest, stay
+// version-blind. What the two share belongs here, not in either framing.
+class RequestParser {
+ public:
+  enum class State { kHeader, kName, kSize, kPayload, kDone, kError };
+
+  explicit RequestParser(uint64_t max_file_size);
+
+  // Consumes bytes of the header, name and size field and returns how many it took: fewer than
+  // `len` only once those fields are complete or one failed its check. Payload bytes are never
+  // taken here.
+  size_t Feed(const uint8_t* data, size_t len);
+  // Pulls the fields through `read` until they are complete or one fails its check, never asking
+  // for more than the field in progress still needs. Returns the read's error if one stops it;
+  // otherwise the state is kPayload, kDone or kError.
+  Status Fill(const ByteSource& read);
+  // Records that the caller moved `n` more payload bytes; kDone once all have been. `n` over
+  // payload_left() is a caller bug and aborts.
+  void ConsumePayload(uint64_t n);
+
+  State state() const { return state_; }
+  bool done() const { return state_ == State::kDone; }
+  // Bytes the field in progress still needs: all a caller may read before feeding again. 0 from
+  // kPayload on.
+  size_t want() const;
+  // Payload bytes still to come; 0 before kPayload and from kDone on.
+  uint64_t payload_left() const { return payload_left_; }
+  // Invalid (header or name) or TooLarge (size) once state() is kError.
+  const Status& error() const { return error_; }
+  // The v1 header as sent, valid from kName on.
+  const RequestHeader& header() const { return header_; }
+  // user_id and op from kName on, name from kSize on, payload_size from kPayload on.
+  const ParsedRequest& request() const { return request_; }
+
+ private:
+  void Fail(Status s);
+  void AfterHeader();
+  void AfterName();
+  void AfterSize();
+
+  uint64_t max_file_size_;
+  State state_ = State::kHeader;
+  Status error_;
+  RequestHeader header_;
+  ParsedRequest request_;
+  std::string field_;  // the header, raw name or size field being assembled
+  uint64_t payload_left_ = 0;
+};
+
+}  // namespace backupd::protocol
+
+#endif  // BACKUPD_PROTOCOL_REQUEST_PARSER_H_
