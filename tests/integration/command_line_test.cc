@@ -28,7 +28,11 @@ std::string GoodConfig(const TempDir& dir) {
          "workers = 3\n"
          "log = stderr\n"
          "pid_file = " +
-         dir.Sub("backupd.pid") + "\n";
+         dir.Sub("backupd.pid") +
+         "\n"
+         // Even a daemon that starts by mistake must not touch the machine's /run/backupd.status.
+         "status_socket = " +
+         dir.Sub("backupd.status") + "\n";
 }
 
 TEST(CommandLineTest, TestConfigAcceptsAGoodFile) {
