@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 checkout: installs what it needs (as root), checks
-# formatting, builds with warnings as errors, runs ctest, then the Debian package test.
+# formatting, builds with warnings as errors, runs ctest, the README's commands, then the Debian
+# package test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libgtest-dev libgmock-dev
   python3 clang-format procps
+  iproute2  # the README test
   debhelper dpkg-dev fakeroot lintian strace)  # the package test
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
@@ -29,6 +31,11 @@ cmake --build build-test -j2
 
 echo "== ctest"
 ctest --test-dir build-test --output-on-failure -j2 --timeout 300
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== README"
+  bash tests/readme/run.sh
+fi
 
 if [ -x tests/package/run.sh ] && [ "$(id -u)" = 0 ]; then
   echo "== package"
