@@ -83,6 +83,7 @@ cleanup() {
   if [ -n "$made_storage" ]; then rmdir storage || true; fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM  # so that cleanup runs when the test is interrupted
 
 for name in server quick-start python; do
   if [ -z "$(block "$name")" ]; then
