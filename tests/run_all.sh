@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 checkout: installs what it needs (as root), checks
-# formatting, builds with warnings as errors, runs ctest, then the Debian package test.
+# formatting, builds with warnings as errors, runs ctest, the README's commands, then the Debian
+# package test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ fi
 
 packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libgtest-dev libgmock-dev
   python3 clang-format procps
+  iproute2  # the README test
   debhelper dpkg-dev fakeroot lintian po-debconf strace logrotate)  # the package test
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
@@ -37,6 +39,11 @@ cmake --build build-test -j2
 
 echo "== ctest"
 ctest --test-dir build-test --output-on-failure -j2 --timeout 300
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== README"
+  bash tests/readme/run.sh
+fi
 
 if [ "$package_test" = 1 ]; then
   echo "== package"
