@@ -65,7 +65,7 @@ TEST(CommandLineTest, TestConfigRefusesAnUnknownKey) {
   ProgramResult r = RunProgram({BackupdPath(), "-t", "-c", conf}, dir.path(), kTimeout);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   const std::string all = r.out + r.err;
-  EXPECT_NE(all.find(conf + ":8"), std::string::npos) << all;
+  EXPECT_NE(all.find(conf + ":9"), std::string::npos) << all;
   EXPECT_NE(all.find("colour"), std::string::npos) << all;
 }
 
