@@ -6,23 +6,22 @@
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
+#include <utility>
+
+#include "base/timespec.h"
 
 namespace backupd::worker {
 
-Connection::Connection(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
-
-Connection::~Connection() { ::close(fd_); }
+Connection::Connection(UniqueFd fd, std::string peer)
+    : fd_(std::move(fd)), peer_(std::move(peer)) {}
 
 Status Connection::Wait(short events, Deadline deadline, const void* mask) {
   for (;;) {
     auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) return Status::Timeout("client timed out");
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    pollfd p{fd_, events, 0};
+    timespec ts = ToTimespec(left);
+    pollfd p{fd_.get(), events, 0};
     int n = ::ppoll(&p, 1, &ts, static_cast<const sigset_t*>(mask));
     if (n > 0) return Status::Ok();
     if (n == 0) return Status::Timeout("client timed out");
@@ -38,7 +37,7 @@ Status Connection::WaitForRequest(Deadline deadline, const void* wait_mask) {
   Status s = Wait(POLLIN, deadline, wait_mask);
   if (!s.ok()) return s;
   char c;
-  ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK);
+  ssize_t n = ::recv(fd_.get(), &c, 1, MSG_PEEK);
   if (n == 0) return Status::Closed("client closed the connection");
   if (n < 0 && errno != EAGAIN && errno != EINTR) return Status::FromErrno(errno, "recv");
   return Status::Ok();
@@ -46,7 +45,7 @@ Status Connection::WaitForRequest(Deadline deadline, const void* wait_mask) {
 
 Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
   for (;;) {
-    ssize_t n = ::recv(fd_, buf, max, 0);
+    ssize_t n = ::recv(fd_.get(), buf, max, 0);
     if (n > 0) {
       bytes_in_ += static_cast<uint64_t>(n);
       return static_cast<size_t>(n);
@@ -62,7 +61,7 @@ Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
 Status Connection::WriteAll(const void* buf, size_t n, Deadline deadline) {
   const auto* p = static_cast<const char*>(buf);
   while (n > 0) {
-    ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
+    ssize_t w = ::send(fd_.get(), p, n, MSG_NOSIGNAL);
     if (w > 0) {
       bytes_out_ += static_cast<uint64_t>(w);
       p += w;
@@ -82,7 +81,7 @@ Status Connection::SendFile(int file_fd, uint64_t size, Deadline deadline) {
   while (static_cast<uint64_t>(offset) < size) {
     size_t chunk = static_cast<size_t>(
         std::min<uint64_t>(size - static_cast<uint64_t>(offset), uint64_t{1} << 30));
-    ssize_t w = ::sendfile(fd_, file_fd, &offset, chunk);
+    ssize_t w = ::sendfile(fd_.get(), file_fd, &offset, chunk);
     if (w > 0) {
       bytes_out_ += static_cast<uint64_t>(w);
       continue;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace backupd::worker {
 
@@ -19,8 +20,7 @@ using Deadline = Clock::time_point;
 // inside a request keeps the caller's signal mask: a graceful-stop signal waits for the request.
 class Connection {
  public:
-  Connection(int fd, std::string peer);
-  ~Connection();
+  Connection(UniqueFd fd, std::string peer);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -39,7 +39,7 @@ class Connection {
 
  private:
   Status Wait(short events, Deadline deadline, const void* mask);
-  int fd_;
+  UniqueFd fd_;
   std::string peer_;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;

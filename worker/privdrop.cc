@@ -24,9 +24,9 @@ namespace {
 
 }  // namespace
 
-int ConfineAndDropPrivileges(const std::string& storage, const Identity& id) {
-  int fd = ::open(storage.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) Die("open storage");
+UniqueFd ConfineAndDropPrivileges(const std::string& storage, const Identity& id) {
+  UniqueFd fd(::open(storage.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) Die("open storage");
   if (!id.drop) return fd;
 
   if (::chroot(storage.c_str()) != 0) Die("chroot");

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "base/unique_fd.h"
+
 namespace backupd::worker {
 
 // Who a worker becomes. With `drop` false (the daemon was not started as root) the worker keeps
@@ -20,7 +22,7 @@ struct Identity {
 // PR_SET_NO_NEW_PRIVS, and verifies that getuid/geteuid/getgid are the target and that root
 // cannot be regained. Any failure aborts the process: a worker that is not confined must not
 // live. Returns an O_DIRECTORY descriptor of the storage root (valid inside the chroot).
-int ConfineAndDropPrivileges(const std::string& storage, const Identity& id);
+UniqueFd ConfineAndDropPrivileges(const std::string& storage, const Identity& id);
 
 }  // namespace backupd::worker
 

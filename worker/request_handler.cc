@@ -1,8 +1,6 @@
 // worker (unprivileged, chrooted): the four operations of protocol v1 on a user's folder.
 #include "worker/request_handler.h"
 
-#include <unistd.h>
-
 #include <string>
 #include <vector>
 
@@ -132,16 +130,13 @@ void Request::Restore() {
     Fail(StorageErrorCode(file.status()), file.status());
     return;
   }
-  OpenFile f = *file;
-  if (f.size > protocol::kMaxPayloadSize) {
-    ::close(f.fd);
+  if (file->size > protocol::kMaxPayloadSize) {
     Fail(ResponseCode::kError, Status::TooLarge("file too large for protocol v1"));
     return;
   }
   Status s =
-      ReplyWithPayloadPrefix(ResponseCode::kRestoreOk, name(), static_cast<uint32_t>(f.size));
-  if (s.ok()) s = conn_.SendFile(f.fd, f.size, deadline_);
-  ::close(f.fd);
+      ReplyWithPayloadPrefix(ResponseCode::kRestoreOk, name(), static_cast<uint32_t>(file->size));
+  if (s.ok()) s = conn_.SendFile(file->fd.get(), file->size, deadline_);
   if (!s.ok()) {
     // Part of the payload may be out already: only closing the connection tells the client.
     out_.keep_open = false;

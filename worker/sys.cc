@@ -46,7 +46,6 @@ class KernelSys final : public Sys {
   }
   ssize_t Write(int fd, const void* buf, size_t len) override { return write(fd, buf, len); }
   int Fsync(int fd) override { return fsync(fd); }
-  int Close(int fd) override { return close(fd); }
   int Fchmod(int fd, mode_t mode) override { return fchmod(fd, mode); }
   ssize_t GetRandom(void* buf, size_t len, unsigned int flags) override {
     return getrandom(buf, len, flags);

@@ -25,7 +25,6 @@ class Sys {
   virtual int FstatAt(int dirfd, const char* path, struct stat* st, int flags) = 0;
   virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;
   virtual int Fsync(int fd) = 0;
-  virtual int Close(int fd) = 0;
   virtual int Fchmod(int fd, mode_t mode) = 0;
   // getrandom(2): the kernel's CSPRNG without a /dev/urandom (absent inside the chroot).
   virtual ssize_t GetRandom(void* buf, size_t len, unsigned int flags) = 0;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,31 +35,6 @@ static_assert(kTmpPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
               "temp files must carry the prefix no user name may have");
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
 constexpr int kAttempts = 4;
-
-// A descriptor closed through Sys when it goes out of scope.
-class Fd {
- public:
-  Fd(Sys* sys, int fd) : sys_(sys), fd_(fd) {}
-  Fd(Fd&& other) noexcept : sys_(other.sys_), fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      if (fd_ >= 0) sys_->Close(fd_);
-      sys_ = other.sys_;
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) sys_->Close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  Sys* sys_;
-  int fd_;
-};
 
 bool StartsWith(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -85,24 +61,23 @@ Result<std::vector<std::string>> SplitName(const std::string& name) {
   return Result<std::vector<std::string>>(std::move(parts));
 }
 
-Result<Fd> OpenDir(Sys* sys, int at, const std::string& path) {
-  int fd = sys->OpenAt2(at, path.c_str(), kDirFlags, 0, kResolve);
-  if (fd < 0) return Status::FromErrno(errno, "open folder " + path);
-  return Result<Fd>(Fd(sys, fd));
+Result<UniqueFd> OpenDir(Sys* sys, int at, const std::string& path) {
+  UniqueFd fd(sys->OpenAt2(at, path.c_str(), kDirFlags, 0, kResolve));
+  if (!fd.valid()) return Status::FromErrno(errno, "open folder " + path);
+  return Result<UniqueFd>(std::move(fd));
 }
 
 // Opens the folder `component` beneath `at`, making it (0700) first when absent and `create`.
-Result<Fd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, bool create) {
+Result<UniqueFd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, bool create) {
   bool created = false;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    int fd = sys->OpenAt2(at, component.c_str(), kDirFlags, 0, kResolve);
-    if (fd >= 0) {
-      Fd dir(sys, fd);
+    UniqueFd dir(sys->OpenAt2(at, component.c_str(), kDirFlags, 0, kResolve));
+    if (dir.valid()) {
       // mkdirat's mode is filtered by the umask; the contract is exactly 0700.
-      if (created && sys->Fchmod(fd, kDirMode) != 0) {
+      if (created && sys->Fchmod(dir.get(), kDirMode) != 0) {
         return Status::FromErrno(errno, "chmod folder " + component);
       }
-      return Result<Fd>(std::move(dir));
+      return Result<UniqueFd>(std::move(dir));
     }
     if (errno == ENOTDIR) return Status::Invalid(component + " is not a folder");
     if (errno != ENOENT || !create) return Status::FromErrno(errno, "open folder " + component);
@@ -142,23 +117,22 @@ struct DirEntry {
   unsigned char type;  // DT_REG, DT_DIR, or DT_UNKNOWN for anything else
 };
 
-// Every entry of the folder `raw` but "." and "..", with symlinks and specials as DT_UNKNOWN.
-// Takes over `raw` and closes it.
-Result<std::vector<DirEntry>> ReadFolder(Sys* sys, int raw, const std::string& what) {
-  DIR* dir = fdopendir(raw);
-  if (dir == nullptr) {
-    int err = errno;
-    sys->Close(raw);
-    return Status::FromErrno(err, "read folder " + what);
-  }
+struct CloseDir {
+  void operator()(DIR* dir) const { closedir(dir); }
+};
+
+// Every entry of the folder `folder` but "." and "..", with symlinks and specials as DT_UNKNOWN.
+Result<std::vector<DirEntry>> ReadFolder(Sys* sys, UniqueFd folder, const std::string& what) {
+  // On success the DIR stream owns the descriptor, and closedir() closes it.
+  std::unique_ptr<DIR, CloseDir> dir(fdopendir(folder.get()));
+  if (dir == nullptr) return Status::FromErrno(errno, "read folder " + what);
+  folder.release();
   std::vector<DirEntry> out;
   for (;;) {
     errno = 0;
-    const struct dirent* ent = readdir(dir);
+    const struct dirent* ent = readdir(dir.get());
     if (ent == nullptr) {
-      int err = errno;
-      closedir(dir);
-      if (err != 0) return Status::FromErrno(err, "read folder " + what);
+      if (errno != 0) return Status::FromErrno(errno, "read folder " + what);
       return Result<std::vector<DirEntry>>(std::move(out));
     }
     std::string name = ent->d_name;
@@ -166,7 +140,7 @@ Result<std::vector<DirEntry>> ReadFolder(Sys* sys, int raw, const std::string& w
     unsigned char type = ent->d_type;
     if (type == DT_UNKNOWN) {
       struct stat st {};
-      if (sys->FstatAt(dirfd(dir), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (sys->FstatAt(dirfd(dir.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
         type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
       }
     }
@@ -178,9 +152,9 @@ Result<std::vector<DirEntry>> ReadFolder(Sys* sys, int raw, const std::string& w
 // Removes temp files in `dir_fd` whose worker no longer exists. kill(pid, 0) answers ESRCH only
 // for a dead pid; a live one (or one we may not signal) keeps its file.
 void SweepStaleTemps(Sys* sys, int dir_fd) {
-  int raw = sys->OpenAt2(dir_fd, ".", kDirFlags, 0, kResolve);
-  if (raw < 0) return;
-  Result<std::vector<DirEntry>> entries = ReadFolder(sys, raw, ".");
+  UniqueFd folder(sys->OpenAt2(dir_fd, ".", kDirFlags, 0, kResolve));
+  if (!folder.valid()) return;
+  Result<std::vector<DirEntry>> entries = ReadFolder(sys, std::move(folder), ".");
   if (!entries.ok()) return;
   for (const DirEntry& e : *entries) {
     if (e.type != DT_REG || !StartsWith(e.name, kTmpPrefix)) continue;
@@ -195,34 +169,22 @@ void SweepStaleTemps(Sys* sys, int dir_fd) {
 
 }  // namespace
 
-Upload::Upload(Sys* sys, int dir_fd, std::string tmp_name, std::string final_name, int fd)
+Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd)
     : sys_(sys),
-      dir_fd_(dir_fd),
+      dir_fd_(std::move(dir_fd)),
       tmp_name_(std::move(tmp_name)),
       final_name_(std::move(final_name)),
-      fd_(fd) {}
-
-Upload::Upload(Upload&& other) noexcept
-    : sys_(other.sys_),
-      dir_fd_(std::exchange(other.dir_fd_, -1)),
-      tmp_name_(std::move(other.tmp_name_)),
-      final_name_(std::move(other.final_name_)),
-      fd_(std::exchange(other.fd_, -1)),
-      committed_(other.committed_) {}
+      fd_(std::move(fd)) {}
 
 Upload::~Upload() {
-  if (fd_ >= 0) sys_->Close(fd_);
-  if (dir_fd_ >= 0) {
-    if (!committed_) sys_->UnlinkAt(dir_fd_, tmp_name_.c_str(), 0);
-    sys_->Close(dir_fd_);
-  }
+  if (dir_fd_.valid() && !committed_) sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
 }
 
 Status Upload::Write(const void* data, size_t len) {
-  if (fd_ < 0) return Status::Invalid("upload of " + final_name_ + " is finished");
+  if (!fd_.valid()) return Status::Invalid("upload of " + final_name_ + " is finished");
   const char* p = static_cast<const char*>(data);
   while (len > 0) {
-    ssize_t n = sys_->Write(fd_, p, len);
+    ssize_t n = sys_->Write(fd_.get(), p, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "write " + final_name_);
@@ -235,31 +197,27 @@ Status Upload::Write(const void* data, size_t len) {
 }
 
 Status Upload::Commit() {
-  if (fd_ < 0 || committed_) return Status::Invalid("upload of " + final_name_ + " is finished");
-  if (sys_->Fsync(fd_) != 0) return Status::FromErrno(errno, "fsync " + final_name_);
+  if (!fd_.valid() || committed_) {
+    return Status::Invalid("upload of " + final_name_ + " is finished");
+  }
+  if (sys_->Fsync(fd_.get()) != 0) return Status::FromErrno(errno, "fsync " + final_name_);
   // close() can be where a network file system reports a lost write, so it is checked too.
-  int rc = sys_->Close(std::exchange(fd_, -1));
-  if (rc != 0) return Status::FromErrno(errno, "close " + final_name_);
-  if (sys_->RenameAt(dir_fd_, tmp_name_.c_str(), dir_fd_, final_name_.c_str()) != 0) {
+  Status closed = fd_.Close("close " + final_name_);
+  if (!closed.ok()) return closed;
+  if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
     return Status::FromErrno(errno, "rename to " + final_name_);
   }
   committed_ = true;
-  if (sys_->Fsync(dir_fd_) != 0) {
+  if (sys_->Fsync(dir_fd_.get()) != 0) {
     return Status::FromErrno(errno, "fsync folder of " + final_name_);
   }
   return Status::Ok();
 }
 
 Result<UserDir> UserDir::Open(Sys* sys, int storage_fd, uint32_t user_id, bool create) {
-  Result<Fd> dir = OpenOrMakeDir(sys, storage_fd, std::to_string(user_id), create);
+  Result<UniqueFd> dir = OpenOrMakeDir(sys, storage_fd, std::to_string(user_id), create);
   if (!dir.ok()) return dir.status();
-  return UserDir(sys, dir->release());
-}
-
-UserDir::UserDir(UserDir&& other) noexcept : sys_(other.sys_), fd_(std::exchange(other.fd_, -1)) {}
-
-UserDir::~UserDir() {
-  if (fd_ >= 0) sys_->Close(fd_);
+  return UserDir(sys, std::move(*dir));
 }
 
 Result<Upload> UserDir::BeginUpload(const std::string& name) {
@@ -267,10 +225,10 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
   // A descriptor of our own for the target's folder: the Upload outlives this call.
-  Result<Fd> dir = OpenDir(sys_, fd_, ".");
+  Result<UniqueFd> dir = OpenDir(sys_, fd_.get(), ".");
   if (!dir.ok()) return dir.status();
   for (size_t i = 0; i + 1 < parts->size(); ++i) {
-    Result<Fd> child = OpenOrMakeDir(sys_, dir->get(), (*parts)[i], true);
+    Result<UniqueFd> child = OpenOrMakeDir(sys_, dir->get(), (*parts)[i], true);
     if (!child.ok()) return child.status();
     dir = std::move(child);
   }
@@ -284,15 +242,15 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     Result<std::string> tmp = TempName(sys_);
     if (!tmp.ok()) return tmp.status();
-    int fd = sys_->OpenAt2(dir->get(), tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                           kFileMode, kResolve);
-    if (fd < 0) {
+    UniqueFd fd(sys_->OpenAt2(dir->get(), tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+                              kFileMode, kResolve));
+    if (!fd.valid()) {
       if (errno == EEXIST) continue;
       return Status::FromErrno(errno, "create temp file for " + name);
     }
     // Constructed at once so that any failure below still unlinks the temp file.
-    Upload upload(sys_, dir->release(), std::move(*tmp), leaf, fd);
-    if (sys_->Fchmod(fd, kFileMode) != 0) return Status::FromErrno(errno, "chmod " + name);
+    Upload upload(sys_, std::move(*dir), std::move(*tmp), leaf, std::move(fd));
+    if (sys_->Fchmod(upload.fd(), kFileMode) != 0) return Status::FromErrno(errno, "chmod " + name);
     return Result<Upload>(std::move(upload));
   }
   return Status::IoError("no free temp file name for " + name);
@@ -303,19 +261,18 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   if (!parts.ok()) return parts.status();
   // O_NONBLOCK so a FIFO planted under the name cannot hang the worker in open(); it changes
   // nothing for the regular files we go on to accept.
-  int raw =
-      sys_->OpenAt2(fd_, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve);
-  if (raw < 0) return Status::FromErrno(errno, "open " + name);
-  Fd fd(sys_, raw);
+  UniqueFd fd(sys_->OpenAt2(fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                            0, kResolve));
+  if (!fd.valid()) return Status::FromErrno(errno, "open " + name);
   struct stat st {};
-  if (sys_->FstatAt(raw, "", &st, AT_EMPTY_PATH) != 0) {
+  if (sys_->FstatAt(fd.get(), "", &st, AT_EMPTY_PATH) != 0) {
     return Status::FromErrno(errno, "stat " + name);
   }
   if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
   OpenFile file;
+  file.fd = std::move(fd);
   file.size = static_cast<uint64_t>(st.st_size);
-  file.fd = fd.release();
-  return file;
+  return Result<OpenFile>(std::move(file));
 }
 
 Status UserDir::Remove(const std::string& name) {
@@ -323,14 +280,14 @@ Status UserDir::Remove(const std::string& name) {
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
   // chain[i] is the folder holding (*parts)[i]; kept open to prune upward without re-resolving.
-  std::vector<Fd> chain;
+  std::vector<UniqueFd> chain;
   {
-    Result<Fd> top = OpenDir(sys_, fd_, ".");
+    Result<UniqueFd> top = OpenDir(sys_, fd_.get(), ".");
     if (!top.ok()) return top.status();
     chain.push_back(std::move(*top));
   }
   for (size_t i = 0; i + 1 < parts->size(); ++i) {
-    Result<Fd> child = OpenDir(sys_, chain.back().get(), (*parts)[i]);
+    Result<UniqueFd> child = OpenDir(sys_, chain.back().get(), (*parts)[i]);
     if (!child.ok()) return child.status();
     chain.push_back(std::move(*child));
   }
@@ -361,12 +318,13 @@ Result<std::vector<std::string>> UserDir::List() {
   while (!pending.empty()) {
     std::string rel = std::move(pending.back());
     pending.pop_back();
-    int raw = sys_->OpenAt2(fd_, rel.empty() ? "." : rel.c_str(), kDirFlags, 0, kResolve);
-    if (raw < 0) {
+    UniqueFd folder(
+        sys_->OpenAt2(fd_.get(), rel.empty() ? "." : rel.c_str(), kDirFlags, 0, kResolve));
+    if (!folder.valid()) {
       if (errno == ENOENT && !rel.empty()) continue;  // pruned by a concurrent delete
       return Status::FromErrno(errno, "open folder " + (rel.empty() ? "." : rel));
     }
-    Result<std::vector<DirEntry>> entries = ReadFolder(sys_, raw, rel);
+    Result<std::vector<DirEntry>> entries = ReadFolder(sys_, std::move(folder), rel);
     if (!entries.ok()) return entries.status();
     for (DirEntry& e : *entries) {
       if (StartsWith(e.name, kReservedPrefix)) continue;

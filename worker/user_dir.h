@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
+#include "base/unique_fd.h"
 #include "worker/sys.h"
 
 namespace backupd::worker {
@@ -17,32 +19,32 @@ namespace backupd::worker {
 // failed or interrupted upload leaves the previous version and no leftover.
 class Upload {
  public:
-  Upload(Upload&& other) noexcept;
+  Upload(Upload&& other) noexcept = default;
   Upload& operator=(Upload&&) = delete;
   Upload(const Upload&) = delete;
   ~Upload();
 
   // Appends bytes to the temp file (loops over short writes).
   Status Write(const void* data, size_t len);
-  // fsync the file, renameat over the target, fsync the folder.
+  // fsync the file, close it (checked), renameat over the target, fsync the folder.
   Status Commit();
   // The temp file's descriptor (for splice/copy_file_range fast paths).
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
  private:
   friend class UserDir;
-  Upload(Sys* sys, int dir_fd, std::string tmp_name, std::string final_name, int fd);
+  Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd);
   Sys* sys_;
-  int dir_fd_;            // owned: the target's folder
+  UniqueFd dir_fd_;       // the target's folder
   std::string tmp_name_;  // relative to dir_fd_
   std::string final_name_;
-  int fd_;  // owned
+  UniqueFd fd_;
   bool committed_ = false;
 };
 
 // A file opened for restore.
 struct OpenFile {
-  int fd = -1;  // owned by the caller
+  UniqueFd fd;
   uint64_t size = 0;
 };
 
@@ -54,10 +56,9 @@ class UserDir {
   // Opens (and with `create`, makes, mode 0700) the user's folder beneath storage_fd.
   // NotFound when it does not exist and !create.
   static Result<UserDir> Open(Sys* sys, int storage_fd, uint32_t user_id, bool create);
-  UserDir(UserDir&& other) noexcept;
+  UserDir(UserDir&& other) noexcept = default;
   UserDir& operator=(UserDir&&) = delete;
   UserDir(const UserDir&) = delete;
-  ~UserDir();
 
   // Creates missing parent folders (0700) and an O_EXCL 0600 temp file beside `name`.
   Result<Upload> BeginUpload(const std::string& name);
@@ -69,12 +70,12 @@ class UserDir {
   // reserved names skipped, symlinks never followed.
   Result<std::vector<std::string>> List();
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
  private:
-  UserDir(Sys* sys, int fd) : sys_(sys), fd_(fd) {}
+  UserDir(Sys* sys, UniqueFd fd) : sys_(sys), fd_(std::move(fd)) {}
   Sys* sys_;
-  int fd_;  // owned, O_DIRECTORY
+  UniqueFd fd_;  // O_DIRECTORY
 };
 
 }  // namespace backupd::worker

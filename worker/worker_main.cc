@@ -11,11 +11,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 
+#include "base/text.h"
+#include "base/timespec.h"
+#include "base/unique_fd.h"
 #include "protocol/wire.h"
 #include "worker/connection.h"
 #include "worker/reporter.h"
@@ -26,6 +31,12 @@ namespace backupd::worker {
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
+
+// How long a worker rests after accept() failed for want of descriptors or memory. The listening
+// socket stays readable, so without a pause the worker would spin and report the error on every
+// turn; 100 ms caps that at ten reports a second, yet is far below any client's wait (timeouts are
+// whole seconds), so a descriptor freed meanwhile is soon used. SIGTERM still ends the pause.
+constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 
 void OnStop(int) { g_stop = 1; }
 
@@ -65,18 +76,15 @@ ipc::PeerAddress PeerBytes(const sockaddr_storage& ss) {
 
 std::string PeerName(const sockaddr_storage& ss) {
   char host[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
   if (ss.ss_family == AF_INET) {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
     ::inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-    port = ntohs(sin->sin_port);
-    return std::string(host) + ":" + std::to_string(port);
+    return FormatHostPort(host, ntohs(sin->sin_port));
   }
   if (ss.ss_family == AF_INET6) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     ::inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-    port = ntohs(sin6->sin6_port);
-    return "[" + std::string(host) + "]:" + std::to_string(port);
+    return FormatHostPort(host, ntohs(sin6->sin6_port));
   }
   return host;
 }
@@ -129,17 +137,17 @@ class Worker {
   bool Accept(int listen_fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    int fd =
-        ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
+    UniqueFd fd(
+        ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd.valid()) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         reporter_.Log(ipc::Severity::kError, "accept: out of descriptors or memory");
-        timespec pause{0, 100 * 1000 * 1000};
+        timespec pause = ToTimespec(kAcceptRetryPause);
         ::ppoll(nullptr, 0, &pause, &wait_mask_);
       }
       return false;
     }
-    Connection conn(fd, PeerName(ss));
+    Connection conn(std::move(fd), PeerName(ss));
     reporter_.State(ipc::WorkerState::kBusy, conn.peer());
     size_t same_peer = args_.peers->Claim(args_.slot, PeerBytes(ss));
     uint32_t limit = args_.config->max_connections_per_ip;
@@ -191,11 +199,11 @@ void WorkerMain(const WorkerArgs& args) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != args.supervisor) ::_exit(0);
   sigset_t wait_mask = SetUpSignals();
-  int storage_fd = ConfineAndDropPrivileges(args.config->storage, args.identity);
+  UniqueFd storage = ConfineAndDropPrivileges(args.config->storage, args.identity);
   // Changing credentials cleared the death signal (prctl(2)): set it again, and check again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != args.supervisor) ::_exit(0);
-  Worker(args, wait_mask, storage_fd).Run();
+  Worker(args, wait_mask, storage.get()).Run();
   ::_exit(0);
 }
 

@@ -44,7 +44,7 @@ class RequestHandlerTest : public ::testing::Test {
     client_ = fds[0];
     // The worker's side is non-blocking, as accept hands it over.
     ASSERT_EQ(::fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
-    conn_ = std::make_unique<Connection>(fds[1], "test-peer");
+    conn_ = std::make_unique<Connection>(UniqueFd(fds[1]), "test-peer");
     ctx_.sys = &RealSys();
     ctx_.storage_fd = storage_fd_;
     ctx_.max_file_size = 1024;

@@ -47,7 +47,6 @@ class MockSys : public Sys {
     ON_CALL(*this, FstatAt).WillByDefault(testing::Invoke(real, &Sys::FstatAt));
     ON_CALL(*this, Write).WillByDefault(testing::Invoke(real, &Sys::Write));
     ON_CALL(*this, Fsync).WillByDefault(testing::Invoke(real, &Sys::Fsync));
-    ON_CALL(*this, Close).WillByDefault(testing::Invoke(real, &Sys::Close));
     ON_CALL(*this, Fchmod).WillByDefault(testing::Invoke(real, &Sys::Fchmod));
     ON_CALL(*this, GetRandom).WillByDefault(testing::Invoke(real, &Sys::GetRandom));
   }
@@ -58,7 +57,6 @@ class MockSys : public Sys {
   MOCK_METHOD(int, FstatAt, (int, const char*, struct stat*, int), (override));
   MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
   MOCK_METHOD(int, Fsync, (int), (override));
-  MOCK_METHOD(int, Close, (int), (override));
   MOCK_METHOD(int, Fchmod, (int, mode_t), (override));
   MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
 };
@@ -75,13 +73,12 @@ void WritePath(const fs::path& path, const std::string& content) {
   out << content;
 }
 
-// Reads the whole descriptor and closes it.
-std::string ReadAndClose(int fd) {
+// Reads the whole descriptor.
+std::string ReadAll(int fd) {
   std::string content;
   char buf[4096];
   ssize_t n;
   while ((n = read(fd, buf, sizeof(buf))) > 0) content.append(buf, static_cast<size_t>(n));
-  close(fd);
   return content;
 }
 
@@ -143,7 +140,7 @@ class UserDirTest : public ::testing::Test {
   static Result<std::string> Restore(UserDir& dir, const std::string& name) {
     Result<OpenFile> file = dir.OpenForRead(name);
     if (!file.ok()) return file.status();
-    std::string content = ReadAndClose(file->fd);
+    std::string content = ReadAll(file->fd.get());
     EXPECT_EQ(file->size, content.size());
     return content;
   }
@@ -433,8 +430,8 @@ TEST_F(UserDirTest, DescriptorsAreCloexecAndNeverLeak) {
     }
     Result<OpenFile> file = dir.OpenForRead("a/b/c");
     ASSERT_TRUE(file.ok());
-    EXPECT_TRUE(fcntl(file->fd, F_GETFD) & FD_CLOEXEC);
-    close(file->fd);
+    // Not closed here: the OpenFile owns its descriptor.
+    EXPECT_TRUE(fcntl(file->fd.get(), F_GETFD) & FD_CLOEXEC);
     EXPECT_FALSE(dir.OpenForRead("a/nope").ok());
     EXPECT_FALSE(dir.BeginUpload("a").ok());
     ASSERT_TRUE(dir.List().ok());
@@ -507,6 +504,24 @@ TEST_F(UserDirFaultTest, FsyncEioFailsCommitAndKeepsOldVersion) {
     EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(0);
     Status st = upload->Commit();
     EXPECT_EQ(st.code(), Status::Code::kIoError) << st.ToString();
+  }
+  ExpectOldVersionAndNoLeftover();
+}
+
+// close() is where NFS or a quota may first report a lost write. The file's fsync succeeds but
+// leaves the descriptor already closed, so Commit's own close fails (EBADF): the error must come
+// back and the rename must never happen.
+TEST_F(UserDirFaultTest, CloseFailureFailsCommitBeforeTheRename) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  {
+    Result<Upload> upload = dir.BeginUpload("f");
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE(upload->Write("new", 3).ok());
+    EXPECT_CALL(sys_, Fsync(upload->fd())).WillOnce([](int fd) { return ::close(fd); });
+    EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(0);
+    Status st = upload->Commit();
+    EXPECT_EQ(st.code(), Status::Code::kIoError) << st.ToString();
+    EXPECT_THAT(st.message(), testing::StartsWith("close f: ")) << st.ToString();
   }
   ExpectOldVersionAndNoLeftover();
 }
