@@ -24,20 +24,6 @@ using protocol::ResponseCode;
 // Payload bytes move through a buffer of this size, whatever the file size.
 constexpr size_t kChunkSize = 64 * 1024;
 
-const char* OpName(uint8_t op) {
-  switch (static_cast<Op>(op)) {
-    case Op::kBackup:
-      return "backup";
-    case Op::kRestore:
-      return "restore";
-    case Op::kDelete:
-      return "delete";
-    case Op::kList:
-      return "list";
-  }
-  return "unknown";
-}
-
 // The statuses a v1 server may answer `op` with: the op's own success code or a generic error.
 // Anything else means the stream is out of step (e.g. a 210 payload arriving for a list).
 bool StatusFits(uint8_t op, uint16_t status) {
@@ -174,7 +160,7 @@ Status Client::Fail(Status st) {
 
 Result<Reply> Client::ReadReply(uint8_t op, uint32_t* size) {
   std::array<uint8_t, protocol::kResponseHeaderSize> raw{};
-  const std::string context = std::string("answer to ") + OpName(op) + ": ";
+  const std::string context = std::string("answer to ") + protocol::OpName(op) + ": ";
   Status st = ReadHeader(raw.data(), raw.size(), context);
   if (!st.ok()) return Fail(st);
   protocol::ResponseHeader h = protocol::DecodeResponseHeader(raw);
@@ -211,9 +197,10 @@ Result<Reply> Client::Backup(std::string_view name, const std::string& path,
   if (fstat(file.get(), &sb) < 0) return Status::FromErrno(errno, path);
   if (!S_ISREG(sb.st_mode)) return Status::Invalid(path + ": not a regular file");
   const auto size = static_cast<uint64_t>(sb.st_size);
-  if (size > UINT32_MAX) {
+  if (size > protocol::kMaxPayloadSize) {
     return Status::TooLarge(path + ": " + std::to_string(size) +
-                            " bytes; protocol v1 carries at most 4294967295");
+                            " bytes; protocol v1 carries at most " +
+                            std::to_string(protocol::kMaxPayloadSize));
   }
   const std::string prefix =
       protocol::EncodeRequestPrefix(user_id_, Op::kBackup, name, static_cast<uint32_t>(size));
