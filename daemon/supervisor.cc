@@ -83,8 +83,11 @@ int Supervisor::Run() {
     if (sig.reload) Reload();
     if (sig.reopen) {
       Status s = ReopenLogs();
-      if (!s.ok()) BACKUPD_LOG(kError) << "cannot reopen the log: " << s.message();
-      BACKUPD_LOG(kInfo) << "log reopened";
+      if (s.ok()) {
+        BACKUPD_LOG(kInfo) << "log reopened";
+      } else {
+        BACKUPD_LOG(kError) << "cannot reopen the log: " << s.message();
+      }
     }
     MaintainPool();
     if (Clock::now() >= next_metrics_) {

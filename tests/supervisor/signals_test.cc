@@ -1,6 +1,7 @@
 // test process (root): the supervisor's lifecycle — SIGHUP reloads (broken and valid), SIGTERM's
 // graceful stop, SIGUSR1's log reopening, the pid file, and running detached as a daemon.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -204,9 +205,38 @@ TEST_F(LogFileTest, Sigusr1AfterMovingTheLogWritesANewOne) {
       Millis(3000)))
       << "new log file:\n"
       << ReadFile(daemon_.log_file()).value_or("(none)");
+  EXPECT_NE(ReadFile(daemon_.log_file()).value_or("").find("log reopened"), std::string::npos);
   std::string old_log = ReadFile(rotated).value_or("");
   EXPECT_NE(old_log.find("user=5901"), std::string::npos);
   EXPECT_EQ(old_log.find("user=5902"), std::string::npos) << "still writing the moved file";
+}
+
+TEST_F(LogFileTest, Sigusr1ThatCannotReopenTheLogSaysSoAndNotThatItReopened) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  const std::string rotated = daemon_.log_file() + ".1";
+  ASSERT_EQ(rename(daemon_.log_file().c_str(), rotated.c_str()), 0);
+  // Root may open any file, but no one opens a folder for writing.
+  ASSERT_EQ(mkdir(daemon_.log_file().c_str(), 0700), 0);
+  ASSERT_EQ(kill(daemon_.pid(), SIGUSR1), 0);
+
+  // The previous log stays in use; a request logged after the signal marks the turn as done.
+  std::string old_log;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        old_log = ReadFile(rotated).value_or("");
+        return old_log.find("cannot reopen the log") != std::string::npos;
+      },
+      Millis(3000)))
+      << old_log;
+  ASSERT_TRUE(HasStatus(CallOnce(5903, Op::kList, ""), kNoFiles));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        old_log = ReadFile(rotated).value_or("");
+        return old_log.find("user=5903") != std::string::npos;
+      },
+      Millis(3000)))
+      << old_log;
+  EXPECT_EQ(old_log.find("log reopened"), std::string::npos) << old_log;
 }
 
 using PidFileTest = SupervisorTest;
