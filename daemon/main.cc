@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
     BACKUPD_LOG(kError) << peers.status().message();
     return 1;
   }
-  daemon::SupervisorSetup setup{*cmd, *config, *listeners, *identity, std::move(*status)};
+  daemon::SupervisorSetup setup{*cmd, *config, std::move(*listeners), *identity,
+                                std::move(*status)};
   int rc = daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
   daemon::PidFile::Remove(config->pid_file);
   return rc;

@@ -40,9 +40,8 @@ void Supervisor::Reload() {
                           << bound.status().message();
       return;
     }
-    // Old workers keep their own copies of the old sockets until they finish and exit.
-    CloseAll(&s_.listeners);
-    s_.listeners = *bound;
+    // Closes the old sockets; old workers keep their own copies until they finish and exit.
+    s_.listeners = std::move(*bound);
     for (const Listener& l : s_.listeners) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
   }
   SetDeferAccept(s_.listeners, next.idle_timeout);

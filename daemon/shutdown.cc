@@ -13,7 +13,7 @@ namespace backupd::daemon {
 
 int Supervisor::Shutdown(bool graceful) {
   BACKUPD_LOG(kInfo) << (graceful ? "stopping: letting requests finish" : "stopping now");
-  CloseAll(&s_.listeners);
+  s_.listeners.clear();  // ours close now; each worker's copies close as it exits
   StopWorkers(graceful ? SIGTERM : SIGKILL, false);
   const auto deadline = Clock::now() + std::chrono::seconds(s_.config.shutdown_timeout);
   bool killed = !graceful;

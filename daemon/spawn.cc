@@ -102,7 +102,7 @@ void Supervisor::Spawn() {
   if (pid == 0) {
     worker::WorkerArgs args;
     args.config = &s_.config;
-    for (const Listener& l : s_.listeners) args.listen_fds.push_back(l.fd);
+    for (const Listener& l : s_.listeners) args.listen_fds.push_back(l.fd.get());
     args.report_fd = write_end.get();
     args.generation = board_.generation;
     args.supervisor = self;
