@@ -272,6 +272,26 @@ TEST(PidFileStaleTest, APidFileNamingAnotherProgramDoesNotBlockTheStart) {
                          Millis(2000)));
 }
 
+TEST(PidFileEarlyExitTest, AFailureAfterThePidFileWasWrittenRemovesIt) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+  TempDir dir;
+  const std::string conf = dir.Sub("backupd.conf");
+  const std::string pid_file = dir.Sub("backupd.pid");
+  // The status socket is set up after the pid file is written; a regular file in its place
+  // makes that fail.
+  const std::string not_a_socket = dir.Sub("backupd.status");
+  ASSERT_TRUE(WriteFile(not_a_socket, "keep me\n"));
+  ASSERT_TRUE(WriteFile(conf, "listen = 127.0.0.1:0\nstorage = " + dir.Sub("storage") +
+                                  "\nuser = nobody\ngroup = nogroup\nworkers = 1\nlog = stderr\n" +
+                                  "pid_file = " + pid_file + "\nstatus_socket = " + not_a_socket +
+                                  "\n"));
+  ProgramResult run = RunProgram({BackupdPath(), "-f", "-c", conf}, "/", Millis(5000));
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_NE(run.err.find("refusing to replace"), std::string::npos) << run.err;
+  EXPECT_FALSE(PathExists(pid_file)) << "the early exit left the pid file behind";
+  EXPECT_EQ(ReadFile(not_a_socket), "keep me\n");
+}
+
 TEST(DaemonModeTest, WithoutForegroundItDetachesAndSigtermStopsIt) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
   TempDir dir;
