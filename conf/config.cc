@@ -2,14 +2,17 @@
 #include "conf/config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
+
+#include "base/unique_fd.h"
 
 namespace po = boost::program_options;
 
@@ -295,8 +298,20 @@ Status ApplyFile(const po::options_description& desc, const std::string& path, s
     Status s = ApplySetting(desc, where, section + key, value);
     if (!s.ok()) return s;
   }
-  if (in.bad()) return Status::FromErrno(errno, path);
   return Status::Ok();
+}
+
+// Everything left to read from `fd`; on failure the read's own errno, named after `path`.
+Result<std::string> ReadAll(int fd, const std::string& path) {
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) return text;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, path);
+    text.append(buf, static_cast<size_t>(n));
+  }
 }
 
 Result<Config> Load(const CommandLine& cmd) {
@@ -304,8 +319,12 @@ Result<Config> Load(const CommandLine& cmd) {
   bool listen_seen = false;
   po::options_description desc = FileOptions(&cfg, &listen_seen);
 
-  std::ifstream file(cmd.config_path);
-  if (file.is_open()) {
+  // open(2) and read(2) themselves: errno after a failed ifstream is unspecified.
+  UniqueFd fd(::open(cmd.config_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.valid()) {
+    Result<std::string> text = ReadAll(fd.get(), cmd.config_path);
+    if (!text.ok()) return text.status();
+    std::istringstream file(*text);
     Status s = ApplyFile(desc, cmd.config_path, file);
     if (!s.ok()) return s;
   } else if (cmd.config_given || errno != ENOENT) {
@@ -418,7 +437,9 @@ Status Validate(const Config& c) {
   };
   if (c.listen.empty()) return bad("no listen address");
   if (c.workers < 1) return bad("workers must be at least 1");
-  if (c.workers_max > 1024) return bad("workers.max must be at most 1024");
+  if (c.workers_max > kMaxWorkers) {
+    return bad("workers.max must be at most " + std::to_string(kMaxWorkers));
+  }
   if (c.workers > c.workers_max) {
     return bad("workers (" + std::to_string(c.workers) + ") is more than workers.max (" +
                std::to_string(c.workers_max) + ")");

@@ -21,6 +21,10 @@ struct ListenAddress {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
+// The largest `workers.max`. The shared peer table holds twice as many slots (a reload overlaps two
+// generations); daemon/spawn.cc asserts that at compile time.
+inline constexpr uint32_t kMaxWorkers = 1024;
+
 // Everything the daemon is configured with. Defaults are the packaged daemon's.
 struct Config {
   std::vector<ListenAddress> listen{{"127.0.0.1", 1337}};

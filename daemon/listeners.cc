@@ -6,10 +6,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
+
+#include "base/text.h"
 
 namespace backupd::daemon {
 
@@ -25,22 +27,20 @@ Result<Listener> Bind(const conf::ListenAddress& a, int backlog) {
   if (rc != 0) return Status::Invalid("listen " + a.ToString() + ": " + ::gai_strerror(rc));
   Listener l;
   l.configured = a;
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  l.fd.reset(::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!l.fd.valid()) {
     Status s = Status::FromErrno(errno, "socket for " + a.ToString());
     ::freeaddrinfo(res);
     return s;
   }
+  const int fd = l.fd.get();
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (res->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   bool bound = ::bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, backlog) == 0;
   int err = errno;
   ::freeaddrinfo(res);
-  if (!bound) {
-    ::close(fd);
-    return Status::FromErrno(err, "cannot listen on " + a.ToString());
-  }
+  if (!bound) return Status::FromErrno(err, "cannot listen on " + a.ToString());
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -48,13 +48,12 @@ Result<Listener> Bind(const conf::ListenAddress& a, int backlog) {
   if (ss.ss_family == AF_INET6) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     ::inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-    l.bound = "[" + std::string(host) + "]:" + std::to_string(ntohs(sin6->sin6_port));
+    l.bound = FormatHostPort(host, ntohs(sin6->sin6_port));
   } else {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
     ::inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-    l.bound = std::string(host) + ":" + std::to_string(ntohs(sin->sin_port));
+    l.bound = FormatHostPort(host, ntohs(sin->sin_port));
   }
-  l.fd = fd;
   return l;
 }
 
@@ -65,11 +64,8 @@ Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& ad
   std::vector<Listener> out;
   for (const conf::ListenAddress& a : addresses) {
     Result<Listener> l = Bind(a, backlog);
-    if (!l.ok()) {
-      CloseAll(&out);
-      return l.status();
-    }
-    out.push_back(*l);
+    if (!l.ok()) return l.status();
+    out.push_back(std::move(*l));
   }
   return out;
 }
@@ -77,13 +73,8 @@ Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& ad
 void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds) {
   int value = static_cast<int>(seconds);
   for (const Listener& l : listeners) {
-    ::setsockopt(l.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, sizeof value);
+    ::setsockopt(l.fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, sizeof value);
   }
-}
-
-void CloseAll(std::vector<Listener>* listeners) {
-  for (Listener& l : *listeners) ::close(l.fd);
-  listeners->clear();
 }
 
 }  // namespace backupd::daemon

@@ -6,19 +6,20 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/unique_fd.h"
 #include "conf/config.h"
 
 namespace backupd::daemon {
 
-// A bound, listening, non-blocking, close-on-exec socket.
+// A bound, listening, non-blocking, close-on-exec socket; move-only, closed with its Listener.
 struct Listener {
   conf::ListenAddress configured;  // as written in the config (port may be 0)
   std::string bound;               // "ADDR:PORT" with the real port
-  int fd = -1;
+  UniqueFd fd;
 };
 
-// Binds and listens on every address (SO_REUSEADDR; IPV6_V6ONLY for IPv6). On failure closes
-// what it opened and returns the error naming the address.
+// Binds and listens on every address (SO_REUSEADDR; IPV6_V6ONLY for IPv6). On failure the error
+// names the address, and what was opened is closed again.
 Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& addresses,
                                       int backlog);
 
@@ -26,9 +27,6 @@ Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& ad
 // (or `seconds` pass), so clients that connect and say nothing cannot pin workers — the
 // Apache AcceptFilter defence. The protocol is client-speaks-first, so nobody waits on it.
 void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds);
-
-// Closes every listener's socket.
-void CloseAll(std::vector<Listener>* listeners);
 
 }  // namespace backupd::daemon
 

@@ -20,8 +20,10 @@
 #include <boost/shared_ptr.hpp>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
+
+#include "base/unique_fd.h"
+#include "daemon/log_file.h"
 
 namespace backupd::daemon {
 
@@ -58,10 +60,10 @@ void SetTextFormat(TextSink& sink) {
                                   << ": " << expr::smessage);
 }
 
-Result<boost::shared_ptr<std::ostream>> OpenLogFile(const std::string& path) {
-  auto file = boost::make_shared<std::ofstream>(path, std::ios::app);
-  if (!*file) return Status::FromErrno(errno, "cannot open log file " + path);
-  return boost::shared_ptr<std::ostream>(file);
+Result<boost::shared_ptr<std::ostream>> OpenSharedLogFile(const std::string& path) {
+  Result<std::unique_ptr<std::ostream>> file = OpenLogFile(path);
+  if (!file.ok()) return file.status();
+  return boost::shared_ptr<std::ostream>(std::move(*file));
 }
 
 constexpr char kSyslogSocket[] = "/dev/log";
@@ -70,14 +72,13 @@ constexpr char kSyslogSocket[] = "/dev/log";
 bool SyslogListens() {
   // glibc's syslog(3) retries with a stream socket when the listener is one (EPROTOTYPE).
   for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
-    int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
+    UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return false;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, kSyslogSocket, sizeof(addr.sun_path) - 1);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+    int rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
     int err = errno;
-    ::close(fd);
     if (rc == 0) return true;
     if (err != EPROTOTYPE) return false;
   }
@@ -140,7 +141,7 @@ Status SetUpLogging(const conf::Config& config, const LogTarget& target) {
         Status made = MakeFallbackFolder();
         if (!made.ok()) return made;
       }
-      Result<boost::shared_ptr<std::ostream>> file = OpenLogFile(target.where);
+      Result<boost::shared_ptr<std::ostream>> file = OpenSharedLogFile(target.where);
       if (!file.ok()) return file.status();
       file_stream = *file;
       s->locked_backend()->add_stream(file_stream);
@@ -179,7 +180,7 @@ Status SetUpLogging(const conf::Config& config, const LogTarget& target) {
 Status ReopenLogs() {
   State& st = GetState();
   if (!st.file_sink) return Status::Ok();
-  Result<boost::shared_ptr<std::ostream>> file = OpenLogFile(st.file_path);
+  Result<boost::shared_ptr<std::ostream>> file = OpenSharedLogFile(st.file_path);
   if (!file.ok()) return file.status();
   auto backend = st.file_sink->locked_backend();
   backend->remove_stream(st.file_stream);

@@ -80,9 +80,10 @@ int main(int argc, char** argv) {
     s = daemon::Daemonize();
     if (!s.ok()) return Fail(s);
   }
-  s = daemon::PidFile::Write(config->pid_file);
-  if (!s.ok()) {
-    BACKUPD_LOG(kError) << s.message();
+  // Every return from here on removes the pid file with this guard.
+  Result<daemon::PidFile> pid_file = daemon::PidFile::Write(config->pid_file);
+  if (!pid_file.ok()) {
+    BACKUPD_LOG(kError) << pid_file.status().message();
     return 1;
   }
   // After daemonizing: the socket belongs to (and is removed by) the process that serves it.
@@ -92,7 +93,6 @@ int main(int argc, char** argv) {
                       : Result<daemon::StatusServer>(status_gid.status());
   if (!status.ok()) {
     BACKUPD_LOG(kError) << status.status().message();
-    daemon::PidFile::Remove(config->pid_file);
     return 1;
   }
   BACKUPD_LOG(kInfo) << "backupd " << BACKUPD_VERSION << " started, storage " << config->storage
@@ -103,8 +103,7 @@ int main(int argc, char** argv) {
     BACKUPD_LOG(kError) << peers.status().message();
     return 1;
   }
-  daemon::SupervisorSetup setup{*cmd, *config, *listeners, *identity, std::move(*status)};
-  int rc = daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
-  daemon::PidFile::Remove(config->pid_file);
-  return rc;
+  daemon::SupervisorSetup setup{*cmd, *config, std::move(*listeners), *identity,
+                                std::move(*status)};
+  return daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
 }

@@ -9,6 +9,10 @@
 #include <cerrno>
 #include <fstream>
 #include <sstream>
+#include <utility>
+
+#include "base/atomic_file.h"
+#include "base/unique_fd.h"
 
 namespace backupd::daemon {
 
@@ -38,10 +42,11 @@ Status Daemonize() {
   if (pid > 0) ::_exit(0);
   if (::setsid() < 0) return Status::FromErrno(errno, "setsid");
   if (::chdir("/") != 0) return Status::FromErrno(errno, "chdir /");
-  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0) return Status::FromErrno(errno, "/dev/null");
-  for (int fd = 0; fd <= 2; ++fd) ::dup2(null, fd);
-  if (null > 2) ::close(null);
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null.valid()) return Status::FromErrno(errno, "/dev/null");
+  for (int fd = 0; fd <= 2; ++fd) ::dup2(null.get(), fd);
+  // With stdio closed at start, /dev/null itself landed on 0, 1 or 2: it stays open there.
+  if (null.get() <= 2) null.release();
   return Status::Ok();
 }
 
@@ -55,24 +60,31 @@ Status PidFile::CheckNotRunning(const std::string& path) {
   return Status::Ok();
 }
 
-Status PidFile::Write(const std::string& path) {
-  if (path.empty()) return Status::Ok();
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "pid file " + tmp);
-  std::string text = std::to_string(::getpid()) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status s = Status::FromErrno(errno, "pid file " + path);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return Status::Ok();
+Result<PidFile> PidFile::Write(const std::string& path) {
+  if (path.empty()) return PidFile(std::string(), 0);
+  // 0644 whatever the umask: init scripts and monitoring read it as other users.
+  Status s = WriteFileAtomically(path, std::to_string(::getpid()) + "\n", 0644);
+  if (!s.ok()) return s;
+  return PidFile(path, ::getpid());
 }
 
-void PidFile::Remove(const std::string& path) {
-  if (!path.empty() && ReadPid(path) == ::getpid()) ::unlink(path.c_str());
+PidFile::PidFile(PidFile&& other) noexcept
+    : path_(std::exchange(other.path_, std::string())), owner_(other.owner_) {}
+
+PidFile& PidFile::operator=(PidFile&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    path_ = std::exchange(other.path_, std::string());
+    owner_ = other.owner_;
+  }
+  return *this;
+}
+
+PidFile::~PidFile() { Remove(); }
+
+void PidFile::Remove() {
+  if (!path_.empty() && owner_ == ::getpid() && ReadPid(path_) == owner_) ::unlink(path_.c_str());
+  path_.clear();
 }
 
 }  // namespace backupd::daemon

@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "base/unique_fd.h"
 #include "ipc/report.h"
 #include "protocol/wire.h"
 
@@ -20,7 +21,7 @@ namespace backupd::daemon {
 struct WorkerSlot {
   pid_t pid = 0;
   uint32_t generation = 0;
-  int report_fd = -1;  // read end, non-blocking; -1 once the worker closed it
+  UniqueFd report_fd;  // read end, non-blocking; empty once the worker closed it
   size_t index = 0;    // the worker's place in the shared per-connection table
   ipc::WorkerState state = ipc::WorkerState::kStarting;
   std::chrono::steady_clock::time_point started;

@@ -98,21 +98,20 @@ Result<StatusServer> StatusServer::Listen(const std::string& path, gid_t group) 
     return Status::FromErrno(errno, "cannot inspect " + path);
   }
 
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create the status socket");
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Status::FromErrno(errno, "cannot create the status socket");
   // bind() creates the file with the umask's mode: keep it closed to others from its first
   // instant instead of narrowing it after the fact. The supervisor is single-threaded.
   mode_t old_umask = ::umask(0177);
-  int rc = ::bind(fd, reinterpret_cast<const struct sockaddr*>(&addr), sizeof addr);
+  int rc = ::bind(fd.get(), reinterpret_cast<const struct sockaddr*>(&addr), sizeof addr);
   int bind_errno = errno;
   ::umask(old_umask);
   if (rc != 0) {
-    ::close(fd);
     return Status::FromErrno(bind_errno, "cannot bind the status socket " + path);
   }
 
   StatusServer server;
-  server.fd_ = fd;
+  server.fd_ = std::move(fd);
   server.group_ = group;
   server.owner_ = ::getpid();
   if (::lstat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "cannot inspect " + path);
@@ -126,7 +125,7 @@ Result<StatusServer> StatusServer::Listen(const std::string& path, gid_t group) 
     }
     if (::chmod(path.c_str(), 0660) != 0) return Status::FromErrno(errno, "cannot chmod " + path);
   }
-  if (::listen(fd, kBacklog) != 0) {
+  if (::listen(server.fd_.get(), kBacklog) != 0) {
     return Status::FromErrno(errno, "cannot listen on the status socket " + path);
   }
   return server;
@@ -137,7 +136,7 @@ StatusServer::StatusServer(StatusServer&& other) noexcept { *this = std::move(ot
 StatusServer& StatusServer::operator=(StatusServer&& other) noexcept {
   if (this != &other) {
     Close();
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::move(other.fd_);
     path_ = std::exchange(other.path_, std::string());
     group_ = other.group_;
     dev_ = other.dev_;
@@ -150,10 +149,7 @@ StatusServer& StatusServer::operator=(StatusServer&& other) noexcept {
 StatusServer::~StatusServer() { Close(); }
 
 void StatusServer::Close() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
+  fd_.reset();
   if (path_.empty()) return;
   struct stat st {};
   if (owner_ == ::getpid() && ::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
@@ -165,20 +161,19 @@ void StatusServer::Close() {
 
 void StatusServer::ServePending(const Scoreboard& board,
                                 std::chrono::steady_clock::time_point now) {
-  if (fd_ < 0) return;
+  if (!fd_.valid()) return;
   std::string table;
   for (int i = 0; i < kMaxAcceptsPerCall; ++i) {
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0) {
+    UniqueFd c(::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!c.valid()) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;  // EAGAIN: all served; anything else: retried on the next loop turn
     }
     PeerCredentials peer;
-    if (ReadPeer(c, &peer) && MayReadStatus(peer, group_, ::geteuid())) {
+    if (ReadPeer(c.get(), &peer) && MayReadStatus(peer, group_, ::geteuid())) {
       if (table.empty()) table = RenderStatus(board, now);
-      SendWithoutWaiting(c, table);
+      SendWithoutWaiting(c.get(), table);
     }
-    ::close(c);
   }
 }
 

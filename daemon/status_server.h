@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/scoreboard.h"
 
 namespace backupd::daemon {
@@ -43,7 +44,7 @@ class StatusServer {
   ~StatusServer();
 
   // For the supervisor's ppoll (POLLIN: connections are pending); -1 once closed.
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   const std::string& path() const { return path_; }
 
   // Accepts the pending connections (a bounded number per call, so a flood cannot starve the
@@ -58,7 +59,7 @@ class StatusServer {
  private:
   StatusServer() = default;
 
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string path_;
   gid_t group_ = static_cast<gid_t>(-1);
   dev_t dev_ = 0;

@@ -1,5 +1,7 @@
-// supervisor (root): the main loop — size the pool, spawn, reap and throttle workers, read their
-// reports, act on signals. It never reads from a client.
+// supervisor (root): the Supervisor — the main loop and the state it keeps. Its jobs live in one
+// file each: supervisor.cc (the loop), pool.cc (sizing), spawn.cc (fork, reap, throttle),
+// reports.cc (worker reports, the access log), reload.cc, shutdown.cc. It never reads from a
+// client.
 #ifndef BACKUPD_DAEMON_SUPERVISOR_H_
 #define BACKUPD_DAEMON_SUPERVISOR_H_
 
@@ -12,6 +14,7 @@
 
 #include "conf/config.h"
 #include "daemon/listeners.h"
+#include "daemon/pool.h"
 #include "daemon/scoreboard.h"
 #include "daemon/status_server.h"
 #include "ipc/peer_table.h"
@@ -42,26 +45,28 @@ class Supervisor {
  private:
   using Clock = std::chrono::steady_clock;
 
-  void MaintainPool(bool tick);
+  // supervisor.cc: the loop, carrying out pool decisions, the metrics file.
+  void MaintainPool();
+  void WriteMetrics();
+  // spawn.cc: child birth and death.
   void Spawn();
   void Throttle();
   void ReapChildren();
+  void StopWorkers(int sig, bool only_old_generation);
+  size_t FreeSlotIndex() const;
+  // reports.cc: what workers say.
   void ReadReports(WorkerSlot& slot);
   void HandleReport(WorkerSlot& slot, const ipc::Report& r);
+  // reload.cc and shutdown.cc.
   void Reload();
-  void StopWorkers(int sig, bool only_old_generation);
   int Shutdown(bool graceful);
-  size_t FreeSlotIndex() const;
-  void WriteMetrics();
 
   SupervisorSetup s_;
   ipc::PeerTable peers_;
   sigset_t wait_mask_;
   Scoreboard board_;
-  Clock::time_point next_tick_;
+  PoolState pool_;
   Clock::time_point next_metrics_;
-  unsigned spawn_rate_ = 1;  // spare-driven forks per tick, doubling while short
-  bool max_warned_ = false;  // "reached workers.max" said for the current episode
   // Crash throttle: after a worker dies before serving, no fork before this time.
   Clock::time_point throttle_until_;
   std::chrono::milliseconds throttle_delay_{0};

@@ -24,7 +24,7 @@ enum class ReportType : uint8_t {
 
 enum class WorkerState : uint8_t { kStarting = 0, kIdle = 1, kBusy = 2 };
 
-// Severity of a kLog report (mirrors conf::LogLevel without depending on it).
+// Severity of a kLog report; the supervisor maps each to its log level (daemon/reports.cc).
 enum class Severity : uint8_t { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
 // One message. Trivially copyable, written with one write() (atomic: <= PIPE_BUF), read whole.

@@ -234,7 +234,7 @@ Scoreboard SampleBoard() {
     w.pid = pid;
     w.state = state;
     w.stopping = stopping;
-    b.workers[pid] = w;
+    b.workers[pid] = std::move(w);
   };
   add(10, ipc::WorkerState::kIdle, false);
   add(11, ipc::WorkerState::kIdle, true);

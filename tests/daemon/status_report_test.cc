@@ -48,7 +48,7 @@ Scoreboard SampleBoard() {
   busy.op = static_cast<uint8_t>(protocol::Op::kBackup);
   busy.user_id = 1001;
   busy.peer = "192.0.2.1:5555";
-  b.workers[42] = busy;
+  b.workers[42] = std::move(busy);
 
   WorkerSlot finishing = Slot(301, 2, ipc::WorkerState::kBusy, kNow - seconds(1));
   finishing.stopping = true;
@@ -56,7 +56,7 @@ Scoreboard SampleBoard() {
   finishing.op = static_cast<uint8_t>(protocol::Op::kRestore);
   finishing.user_id = 7;
   finishing.peer = "[2001:db8::1]:40000";
-  b.workers[301] = finishing;
+  b.workers[301] = std::move(finishing);
 
   b.workers[300] = Slot(300, 3, ipc::WorkerState::kStarting, kNow);
 
@@ -67,7 +67,7 @@ Scoreboard SampleBoard() {
   stopping.bytes_out = 20;
   stopping.op = static_cast<uint8_t>(protocol::Op::kList);
   stopping.user_id = 5;
-  b.workers[7] = stopping;
+  b.workers[7] = std::move(stopping);
   return b;
 }
 
@@ -128,7 +128,7 @@ TEST(RenderStatus, PeerFromAWorkerIsEscaped) {
   b.workers.clear();
   WorkerSlot w = Slot(8, 3, ipc::WorkerState::kBusy, kNow);
   w.peer = "1.2.3.4:5\x1b[2J\nfake row\\\x7f\xff";
-  b.workers[8] = w;
+  b.workers[8] = std::move(w);
   std::string table = RenderStatus(b, kNow);
   std::string last_row = table.substr(table.rfind('\n', table.size() - 2) + 1);
   EXPECT_EQ(last_row,

@@ -49,7 +49,7 @@ Scoreboard Board() {
   w.pid = 78;
   w.state = ipc::WorkerState::kBusy;
   w.peer = "192.0.2.9:1234";
-  b.workers[78] = w;
+  b.workers[78] = std::move(w);
   return b;
 }
 
@@ -220,7 +220,7 @@ TEST(StatusServer, AClientThatDoesNotReadCannotBlockTheServer) {
     WorkerSlot w;
     w.pid = pid;
     w.peer = std::string(60, 'p');
-    board.workers[pid] = w;
+    board.workers[pid] = std::move(w);
   }
   std::string table = RenderStatus(board, kNow);
 

@@ -166,6 +166,32 @@ TEST_F(CrashAtStartTest, WorkerCrashingAtStartIsThrottledThenRecovers) {
       << Metric(metrics, "backupd_worker_crashes_total");
 }
 
+class MaxRequestsTest : public SupervisorTest {
+ protected:
+  DaemonOptions Options() const override {
+    return {{"workers=1", "workers.min_spare=0", "workers.max_requests=2"}};
+  }
+};
+
+TEST_F(MaxRequestsTest, AWorkerIsRecycledAfterMaxRequestsConnectionsAndReplacedAsNoCrash) {
+  Result<std::vector<pid_t>> first = daemon_.WaitForWorkers(1, Millis(5000));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const pid_t recycled = first->front();
+  ASSERT_TRUE(HasStatus(CallOnce(5151, Op::kList, ""), kNoFiles));
+  EXPECT_TRUE(ProcessAlive(recycled)) << "recycled after one connection of two";
+  ASSERT_TRUE(HasStatus(CallOnce(5151, Op::kList, ""), kNoFiles));
+
+  EXPECT_TRUE(daemon_.WaitForLogLine(
+      {"worker " + std::to_string(recycled) + " exited with status 0"}, Millis(3000)))
+      << daemon_.Log();
+  Result<std::vector<pid_t>> next = WaitForReplacements(daemon_, 1, {recycled}, Millis(5000));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_TRUE(HasStatus(CallOnce(5151, Op::kList, ""), kNoFiles));
+  const std::string log = daemon_.Log();
+  EXPECT_EQ(log.find("starting a replacement"), std::string::npos) << log;
+  EXPECT_EQ(log.find("throttling"), std::string::npos) << log;
+}
+
 class SmallPoolTest : public SupervisorTest {
  protected:
   DaemonOptions Options() const override {

@@ -1,6 +1,7 @@
 // test process (root): the supervisor's lifecycle — SIGHUP reloads (broken and valid), SIGTERM's
 // graceful stop, SIGUSR1's log reopening, the pid file, and running detached as a daemon.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -204,9 +205,38 @@ TEST_F(LogFileTest, Sigusr1AfterMovingTheLogWritesANewOne) {
       Millis(3000)))
       << "new log file:\n"
       << ReadFile(daemon_.log_file()).value_or("(none)");
+  EXPECT_NE(ReadFile(daemon_.log_file()).value_or("").find("log reopened"), std::string::npos);
   std::string old_log = ReadFile(rotated).value_or("");
   EXPECT_NE(old_log.find("user=5901"), std::string::npos);
   EXPECT_EQ(old_log.find("user=5902"), std::string::npos) << "still writing the moved file";
+}
+
+TEST_F(LogFileTest, Sigusr1ThatCannotReopenTheLogSaysSoAndNotThatItReopened) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  const std::string rotated = daemon_.log_file() + ".1";
+  ASSERT_EQ(rename(daemon_.log_file().c_str(), rotated.c_str()), 0);
+  // Root may open any file, but no one opens a folder for writing.
+  ASSERT_EQ(mkdir(daemon_.log_file().c_str(), 0700), 0);
+  ASSERT_EQ(kill(daemon_.pid(), SIGUSR1), 0);
+
+  // The previous log stays in use; a request logged after the signal marks the turn as done.
+  std::string old_log;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        old_log = ReadFile(rotated).value_or("");
+        return old_log.find("cannot reopen the log") != std::string::npos;
+      },
+      Millis(3000)))
+      << old_log;
+  ASSERT_TRUE(HasStatus(CallOnce(5903, Op::kList, ""), kNoFiles));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        old_log = ReadFile(rotated).value_or("");
+        return old_log.find("user=5903") != std::string::npos;
+      },
+      Millis(3000)))
+      << old_log;
+  EXPECT_EQ(old_log.find("log reopened"), std::string::npos) << old_log;
 }
 
 using PidFileTest = SupervisorTest;
@@ -240,6 +270,26 @@ TEST(PidFileStaleTest, APidFileNamingAnotherProgramDoesNotBlockTheStart) {
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_TRUE(Eventually([&] { return ReadFile(pid_file) == std::to_string(daemon.pid()) + "\n"; },
                          Millis(2000)));
+}
+
+TEST(PidFileEarlyExitTest, AFailureAfterThePidFileWasWrittenRemovesIt) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+  TempDir dir;
+  const std::string conf = dir.Sub("backupd.conf");
+  const std::string pid_file = dir.Sub("backupd.pid");
+  // The status socket is set up after the pid file is written; a regular file in its place
+  // makes that fail.
+  const std::string not_a_socket = dir.Sub("backupd.status");
+  ASSERT_TRUE(WriteFile(not_a_socket, "keep me\n"));
+  ASSERT_TRUE(WriteFile(conf, "listen = 127.0.0.1:0\nstorage = " + dir.Sub("storage") +
+                                  "\nuser = nobody\ngroup = nogroup\nworkers = 1\nlog = stderr\n" +
+                                  "pid_file = " + pid_file + "\nstatus_socket = " + not_a_socket +
+                                  "\n"));
+  ProgramResult run = RunProgram({BackupdPath(), "-f", "-c", conf}, "/", Millis(5000));
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_NE(run.err.find("refusing to replace"), std::string::npos) << run.err;
+  EXPECT_FALSE(PathExists(pid_file)) << "the early exit left the pid file behind";
+  EXPECT_EQ(ReadFile(not_a_socket), "keep me\n");
 }
 
 TEST(DaemonModeTest, WithoutForegroundItDetachesAndSigtermStopsIt) {

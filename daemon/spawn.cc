@@ -1,0 +1,171 @@
+// supervisor (root): child birth and death — forks workers, reaps them, throttles forking after
+// workers that die before serving, and signals them to stop.
+#include "daemon/spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "daemon/limits.h"
+#include "daemon/log.h"
+#include "daemon/supervisor.h"
+#include "worker/worker_main.h"
+
+namespace backupd::daemon {
+
+// Slots are indexed by FreeSlotIndex: during a reload the old generation (up to workers.max of
+// them, finishing requests) and the new one (up to workers.max) are alive together.
+static_assert(ipc::PeerTable::kSlots >= 2 * conf::kMaxWorkers,
+              "the peer table must hold two generations of workers.max workers");
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// A worker must hold only its listeners, its report pipe and stdio: not the other workers' pipes,
+// not a log file, not a listener retired by a reload. close_range in the child, the one place the
+// daemon closes descriptors by number rather than through UniqueFd: the owners are the parent's
+// objects, whose copies in the child are never destroyed (WorkerMain does not return), and some
+// descriptors (Boost.Log's syslog socket) have no owner of ours at all.
+void CloseAllBut(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned next = 3;
+  for (int fd : keep) {
+    if (fd < 3) continue;
+    if (static_cast<unsigned>(fd) > next) ::close_range(next, static_cast<unsigned>(fd) - 1, 0);
+    next = static_cast<unsigned>(fd) + 1;
+  }
+  ::close_range(next, ~0U, 0);
+}
+
+}  // namespace
+
+WorkerExit ClassifyExit(int wait_status, const WorkerSlot& w) {
+  bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  bool killed_on_purpose =
+      w.stopping && WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL;
+  if (clean || killed_on_purpose) return WorkerExit::kExpected;
+  return w.state == ipc::WorkerState::kStarting ? WorkerExit::kDiedStarting : WorkerExit::kCrashed;
+}
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+           ::strsignal(WTERMSIG(status)) + ")";
+  }
+  return "ended";
+}
+
+milliseconds NextThrottleDelay(milliseconds previous) {
+  return std::clamp(previous * 2, kFirstThrottle, kMaxThrottle);
+}
+
+size_t Supervisor::FreeSlotIndex() const {
+  std::vector<bool> used(ipc::PeerTable::kSlots, false);
+  for (const auto& [pid, w] : board_.workers) used[w.index] = true;
+  for (size_t i = 0; i < used.size(); ++i) {
+    if (!used[i]) return i;
+  }
+  return used.size();  // unreachable while two generations fit (static_assert above)
+}
+
+void Supervisor::Throttle() {
+  throttle_delay_ = NextThrottleDelay(throttle_delay_);
+  throttle_until_ = Clock::now() + throttle_delay_;
+  ++board_.counters.throttles;
+}
+
+void Supervisor::Spawn() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+    BACKUPD_LOG(kError) << "cannot create a report pipe: " << std::strerror(errno);
+    Throttle();
+    return;
+  }
+  UniqueFd read_end(p[0]);
+  UniqueFd write_end(p[1]);
+  size_t index = FreeSlotIndex();
+  peers_.Release(index);
+  pid_t self = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    BACKUPD_LOG(kError) << "fork failed: " << std::strerror(errno) << " -- throttling";
+    Throttle();
+    return;
+  }
+  if (pid == 0) {
+    worker::WorkerArgs args;
+    args.config = &s_.config;
+    for (const Listener& l : s_.listeners) args.listen_fds.push_back(l.fd.get());
+    args.report_fd = write_end.get();
+    args.generation = board_.generation;
+    args.supervisor = self;
+    args.identity = s_.identity;
+    args.peers = &peers_;
+    args.slot = index;
+    std::vector<int> keep = args.listen_fds;
+    keep.push_back(args.report_fd);
+    CloseAllBut(keep);
+    worker::WorkerMain(args);
+  }
+  write_end.reset();
+  WorkerSlot& slot = board_.workers[pid];
+  slot.pid = pid;
+  slot.generation = board_.generation;
+  slot.report_fd = std::move(read_end);
+  slot.index = index;
+  slot.started = slot.state_since = Clock::now();
+  ++board_.counters.workers_started;
+  BACKUPD_LOG(kDebug) << "started worker " << pid << " (generation " << board_.generation << ")";
+}
+
+void Supervisor::ReapChildren() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    auto it = board_.workers.find(pid);
+    if (it == board_.workers.end()) continue;
+    WorkerSlot& w = it->second;
+    ReadReports(w);
+    // A killed worker cannot clear its own row of the peer table.
+    peers_.Release(w.index);
+    switch (ClassifyExit(status, w)) {
+      case WorkerExit::kExpected:
+        BACKUPD_LOG(kDebug) << "worker " << pid << " " << DescribeExit(status);
+        break;
+      case WorkerExit::kDiedStarting: {
+        ++board_.counters.workers_crashed;
+        bool first = throttle_delay_.count() == 0;
+        Throttle();
+        if (first) {
+          BACKUPD_LOG(kError) << "worker " << pid << " " << DescribeExit(status)
+                              << " before serving -- throttling worker startup";
+        }
+        break;
+      }
+      case WorkerExit::kCrashed:
+        ++board_.counters.workers_crashed;
+        BACKUPD_LOG(kWarning) << "worker " << pid << " " << DescribeExit(status)
+                              << "; starting a replacement";
+        break;
+    }
+    board_.workers.erase(it);  // closes its report pipe
+  }
+}
+
+void Supervisor::StopWorkers(int sig, bool only_old_generation) {
+  for (auto& [pid, w] : board_.workers) {
+    if (only_old_generation && w.generation == board_.generation) continue;
+    w.stopping = true;
+    ::kill(pid, sig);
+  }
+}
+
+}  // namespace backupd::daemon
