@@ -9,6 +9,7 @@
 #include "daemon/log.h"
 #include "daemon/preflight.h"
 #include "daemon/process.h"
+#include "daemon/signals.h"
 #include "daemon/status_client.h"
 #include "daemon/status_server.h"
 #include "daemon/supervisor.h"
@@ -60,6 +61,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // From here on a signal waits for the loop instead of killing a half-started daemon: an init
+  // script's reload or stop right after "listening on" must reload or stop it cleanly.
+  sigset_t wait_mask = daemon::InstallSignalHandlers();
   Status s = daemon::SetUpLogging(*config, log);
   if (!s.ok()) return Fail(s);
   if (!identity->drop) {
@@ -103,7 +107,7 @@ int main(int argc, char** argv) {
     BACKUPD_LOG(kError) << peers.status().message();
     return 1;
   }
-  daemon::SupervisorSetup setup{*cmd, *config, std::move(*listeners), *identity,
-                                std::move(*status)};
+  daemon::SupervisorSetup setup{
+      *cmd, *config, std::move(*listeners), *identity, std::move(*status), wait_mask};
   return daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
 }

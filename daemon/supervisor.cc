@@ -17,7 +17,7 @@ namespace backupd::daemon {
 
 Supervisor::Supervisor(SupervisorSetup setup, ipc::PeerTable peers)
     : s_(std::move(setup)), peers_(std::move(peers)) {
-  wait_mask_ = InstallSignalHandlers();
+  wait_mask_ = s_.wait_mask;
   board_.supervisor_pid = ::getpid();
   board_.started = Clock::now();
   board_.started_at = std::chrono::system_clock::now();

@@ -30,6 +30,7 @@ struct SupervisorSetup {
   std::vector<Listener> listeners;
   worker::Identity identity;
   StatusServer status;  // `backupd status` connects here
+  sigset_t wait_mask;   // from InstallSignalHandlers, called before the first socket was bound
 };
 
 // The pool follows Apache prefork: never fewer than `workers` processes, at least

@@ -292,6 +292,30 @@ TEST(PidFileEarlyExitTest, AFailureAfterThePidFileWasWrittenRemovesIt) {
   EXPECT_EQ(ReadFile(not_a_socket), "keep me\n");
 }
 
+// An init script may reload or stop the daemon the moment it says "listening on". Those signals
+// must be acted on, not kill a half-started daemon: they are blocked before the first bind, so
+// they wait for the loop. Several rounds, because the window they once fell into was short.
+TEST(EarlySignalTest, SighupAndSigtermRightAfterListeningAreHandledNotFatal) {
+  for (int round = 0; round < 5; ++round) {
+    Daemon reloaded;
+    ASSERT_TRUE(reloaded.Start().ok());
+    ASSERT_EQ(kill(reloaded.pid(), SIGHUP), 0);
+    EXPECT_TRUE(reloaded.WaitForLogLine({"configuration reloaded"}, Millis(10000)))
+        << reloaded.Log();
+    RawClient client;
+    ASSERT_TRUE(client.Connect(reloaded.port()).ok());
+    EXPECT_TRUE(HasStatus(client.Call(6002, Op::kList, ""), kNoFiles));
+
+    Daemon stopped;
+    ASSERT_TRUE(stopped.Start().ok());
+    Result<int> wstatus = stopped.Stop(Millis(10000));
+    ASSERT_TRUE(wstatus.ok()) << wstatus.status().ToString();
+    EXPECT_TRUE(WIFEXITED(*wstatus) && WEXITSTATUS(*wstatus) == 0)
+        << "wait status " << *wstatus << "\n"
+        << stopped.Log();
+  }
+}
+
 TEST(DaemonModeTest, WithoutForegroundItDetachesAndSigtermStopsIt) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
   TempDir dir;
