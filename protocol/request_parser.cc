@@ -97,19 +97,7 @@ size_t RequestParser::Feed(const uint8_t* data, size_t len) {
   return used;
 }
 
-Status RequestParser::Fill(const ByteSource& read) {
-  // A whole name fits, so each field takes one read when the bytes are already there.
-  std::array<uint8_t, kMaxNameLen> buf;
-  for (size_t need = want(); need > 0; need = want()) {
-    const size_t max = std::min(need, buf.size());
-    Result<size_t> got = read(buf.data(), max);
-    if (!got.ok()) return got.status();
-    // A source breaking its 1..max promise would hang this loop or lose bytes.
-    if (*got == 0 || *got > max) std::abort();
-    Feed(buf.data(), *got);
-  }
-  return Status::Ok();
-}
+Status RequestParser::Fill(const ByteSource& read) { return internal::FillFields(*this, read); }
 
 void RequestParser::ConsumePayload(uint64_t n) {
   if (n > payload_left_) std::abort();
