@@ -1,4 +1,4 @@
-// shared (any privilege): the v1 request parser and the size check every version shares.
+// shared (any privilege): the v1 request parser.
 #include "protocol/request_parser.h"
 
 #include <algorithm>
@@ -6,12 +6,6 @@
 #include <cstdlib>
 
 namespace backupd::protocol {
-
-Status CheckPayloadSize(uint64_t size, uint64_t max_file_size) {
-  if (size <= max_file_size) return Status::Ok();
-  return Status::TooLarge("payload of " + std::to_string(size) + " bytes is over max_file_size " +
-                          std::to_string(max_file_size));
-}
 
 RequestParser::RequestParser(uint64_t max_file_size) : max_file_size_(max_file_size) {}
 

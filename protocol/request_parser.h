@@ -27,9 +27,6 @@ struct ParsedRequest {
   std::optional<Digest> digest;
 };
 
-// The size check every version shares: TooLarge if `size` is over the configured cap.
-Status CheckPayloadSize(uint64_t size, uint64_t max_file_size);
-
 // Gives the parser 1..max bytes from the connection, or the error that stopped the read.
 using ByteSource = std::function<Result<size_t>(uint8_t* buf, size_t max)>;
 

@@ -149,6 +149,12 @@ Status CheckRequestHeader(const RequestHeader& h) {
   return Status::Ok();
 }
 
+Status CheckPayloadSize(uint64_t size, uint64_t max_file_size) {
+  if (size <= max_file_size) return Status::Ok();
+  return Status::TooLarge("payload of " + std::to_string(size) + " bytes is over max_file_size " +
+                          std::to_string(max_file_size));
+}
+
 Result<std::string> NormalizeName(std::string_view raw) {
   if (raw.size() > kMaxNameLen) return Status::Invalid("name too long");
   if (raw.find('\0') != std::string_view::npos) return Status::Invalid("name contains NUL");

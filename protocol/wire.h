@@ -90,6 +90,9 @@ bool IsKnownOp(uint8_t op);
 // "backup", "restore", "delete", "list" or "unknown": the op as logs and counters name it.
 const char* OpName(uint8_t op);
 
+// The file size check every version shares: TooLarge if `size` is over the configured cap.
+Status CheckPayloadSize(uint64_t size, uint64_t max_file_size);
+
 // Turns a raw wire name into the canonical relative path the server stores it under: strips
 // leading '/', refuses (Invalid) empty names, NUL bytes, empty / "." / ".." components,
 // components over kMaxComponentLen, names over kMaxNameLen, and any component starting with
