@@ -58,12 +58,12 @@ Status FillFields(Parser& parser, const ByteSource& read) {
 // what the fields announce, so a pipelined next request stays with the caller. One parser per
 // request.
 //
-// Version 2 frames requests differently (its own header, 64-bit sizes, a login exchange first)
-// but ends in the same ParsedRequest through the same NormalizeName and CheckPayloadSize. So it is
-// to be a class of its own in its own file beside this one, with the same surface (Fill, Feed,
-// ConsumePayload, want, payload_left, request) and the login kept out of ParsedRequest; the worker
-// picks the parser once per connection, and the handlers, which read only ParsedRequest, stay
-// version-blind. What the two share belongs here, not in either framing.
+// Version 2 frames requests differently (its own header, 64-bit sizes, a digest trailer, a login
+// exchange first) but ends in the same ParsedRequest through the same NormalizeName and
+// CheckPayloadSize rules: v2::RequestParser (request_parser_v2.h) has this class's surface, and the
+// login stays out of ParsedRequest. The worker picks the parser once per connection (v2::Sniff),
+// and the handlers, which read only ParsedRequest, stay version-blind. What the two share belongs
+// here or in wire.h, not in either framing.
 class RequestParser {
  public:
   enum class State { kHeader, kName, kSize, kPayload, kDone, kError };

@@ -1,5 +1,6 @@
-// shared (any privilege): protocol version 1 on the wire — constants, header encode/decode, checks
-// — and what version 2 (wire_v2.h) shares with it: integer helpers, name rules, the digest type.
+// shared (any privilege): protocol version 1 on the wire (constants, header encode/decode, checks)
+// and what version 2 (wire_v2.h) shares with it: integer helpers, name rules, the size check, the
+// digest type.
 // Pure: no sockets, no files. docs/PROTOCOL.md is the spec in prose.
 #ifndef BACKUPD_PROTOCOL_WIRE_H_
 #define BACKUPD_PROTOCOL_WIRE_H_
