@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <vector>
@@ -382,6 +383,51 @@ TEST(Refusal, BytesForEachPeer) {
   EXPECT_NE(http.find("Content-Length: " + std::to_string(http.size() - body - 4) + "\r\n"),
             std::string::npos)
       << http;
+}
+
+// The example exchange of docs/PROTOCOL.md, byte for byte: if this fails, one of the two is wrong.
+TEST(ProtocolDoc, ExampleExchange) {
+  const std::string first = "n,,n=101,r=rOprNGfwEbeRWgbNEkqO";
+  EXPECT_EQ(EncodeAuthRequest(101, Op::kAuthStart, first),
+            Hex("65 00 00 00  02  01  00 00  1f 00 00 00 00 00 00 00") + first);
+  EXPECT_EQ(EncodeResponsePrefix(ResponseCode::kAuthContinue, "", 86),
+            Hex("02  dc 00  00 00  56 00 00 00 00 00 00 00"));
+  EXPECT_EQ(EncodeRequestPrefix(101, Op::kAuthFinish, "", 106),
+            Hex("65 00 00 00  02  02  00 00  6a 00 00 00 00 00 00 00"));
+  EXPECT_EQ(EncodeResponsePrefix(ResponseCode::kAuthOk, "", 46),
+            Hex("02  dd 00  00 00  2e 00 00 00 00 00 00 00"));
+
+  Digest hello{};
+  const std::string hello_hex =
+      Hex("2c f2 4d ba 5f b0 a3 0e 26 e8 3b 2a c5 b9 e2 9e 1b 16 1e 5c 1f a7 42 5e 73 04 33 62 93 "
+          "8b 98 24");
+  std::copy(hello_hex.begin(), hello_hex.end(), hello.begin());
+  EXPECT_EQ(
+      EncodeRequestPrefix(101, Op::kBackup, "a.txt", 5) + "hello" + EncodeDigestTrailer(hello),
+      Hex("65 00 00 00  02  64  05 00  05 00 00 00 00 00 00 00") + "a.txt" + "hello" + hello_hex);
+  EXPECT_EQ(EncodeRequestPrefix(101, Op::kList, "", 0),
+            Hex("65 00 00 00  02  ca  00 00  00 00 00 00 00 00 00 00"));
+  EXPECT_EQ(EncodeRequestPrefix(101, Op::kRestore, "a.txt", 0),
+            Hex("65 00 00 00  02  c8  05 00  00 00 00 00 00 00 00 00") + "a.txt");
+
+  EXPECT_EQ(EncodeMessageResponse(ResponseCode::kOk, "a.txt", ""),
+            Hex("02  d4 00  05 00  00 00 00 00 00 00 00 00") + "a.txt");
+  ListEntry e;
+  e.name = "a.txt";
+  e.size = 5;
+  e.mtime_ns = 1700000000123456789;
+  e.sha256 = hello;
+  std::string listing;
+  AppendListEntry(listing, e);
+  EXPECT_EQ(EncodeResponsePrefix(ResponseCode::kListOk, "", listing.size()) + listing,
+            Hex("02  d3 00  00 00  37 00 00 00 00 00 00 00  05 00") + "a.txt" +
+                Hex("05 00 00 00 00 00 00 00  15 cd 85 3d fe 9c 97 17") + hello_hex);
+  EXPECT_EQ(EncodeResponsePrefix(ResponseCode::kRestoreOk, "a.txt", 5),
+            Hex("02  d2 00  05 00  05 00 00 00 00 00 00 00") + "a.txt");
+  EXPECT_EQ(EncodeMessageResponse(ResponseCode::kNotFound, "b.txt", "no file named b.txt"),
+            Hex("02  e9 03  05 00  13 00 00 00 00 00 00 00") + "b.txt" + "no file named b.txt");
+  EXPECT_EQ(EncodeMessageResponse(ResponseCode::kAuthRequired, "", "log in first (AUTH_START)"),
+            Hex("02  f5 03  00 00  19 00 00 00 00 00 00 00") + "log in first (AUTH_START)");
 }
 
 }  // namespace
