@@ -1,4 +1,4 @@
-// shared (any privilege): the v1 request parser and the size check every version shares.
+// shared (any privilege): the v1 request parser.
 #include "protocol/request_parser.h"
 
 #include <algorithm>
@@ -6,12 +6,6 @@
 #include <cstdlib>
 
 namespace backupd::protocol {
-
-Status CheckPayloadSize(uint64_t size, uint64_t max_file_size) {
-  if (size <= max_file_size) return Status::Ok();
-  return Status::TooLarge("payload of " + std::to_string(size) + " bytes is over max_file_size " +
-                          std::to_string(max_file_size));
-}
 
 RequestParser::RequestParser(uint64_t max_file_size) : max_file_size_(max_file_size) {}
 
@@ -97,19 +91,7 @@ size_t RequestParser::Feed(const uint8_t* data, size_t len) {
   return used;
 }
 
-Status RequestParser::Fill(const ByteSource& read) {
-  // A whole name fits, so each field takes one read when the bytes are already there.
-  std::array<uint8_t, kMaxNameLen> buf;
-  for (size_t need = want(); need > 0; need = want()) {
-    const size_t max = std::min(need, buf.size());
-    Result<size_t> got = read(buf.data(), max);
-    if (!got.ok()) return got.status();
-    // A source breaking its 1..max promise would hang this loop or lose bytes.
-    if (*got == 0 || *got > max) std::abort();
-    Feed(buf.data(), *got);
-  }
-  return Status::Ok();
-}
+Status RequestParser::Fill(const ByteSource& read) { return internal::FillFields(*this, read); }
 
 void RequestParser::ConsumePayload(uint64_t n) {
   if (n > payload_left_) std::abort();

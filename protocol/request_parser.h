@@ -3,9 +3,13 @@
 #ifndef BACKUPD_PROTOCOL_REQUEST_PARSER_H_
 #define BACKUPD_PROTOCOL_REQUEST_PARSER_H_
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -19,13 +23,33 @@ struct ParsedRequest {
   uint8_t op = 0;             // as sent, so a refused unknown op can still be reported
   std::string name;           // normalized; empty for list and until a valid name is read
   uint64_t payload_size = 0;  // 64 bits for v2's sake; v1 announces at most kMaxPayloadSize
+  // v2 backup: the SHA-256 the client sent after the payload, from kDone on. v1 sends none.
+  std::optional<Digest> digest;
 };
-
-// The size check every version shares: TooLarge if `size` is over the configured cap.
-Status CheckPayloadSize(uint64_t size, uint64_t max_file_size);
 
 // Gives the parser 1..max bytes from the connection, or the error that stopped the read.
 using ByteSource = std::function<Result<size_t>(uint8_t* buf, size_t max)>;
+
+namespace internal {
+
+// The Fill of every parser version: pulls bytes through `read` while the parser wants some,
+// never asking for more than the field in progress still needs.
+template <typename Parser>
+Status FillFields(Parser& parser, const ByteSource& read) {
+  // No field is longer than a name, so each field takes one read when the bytes are already there.
+  std::array<uint8_t, kMaxNameLen> buf;
+  for (size_t need = parser.want(); need > 0; need = parser.want()) {
+    const size_t max = std::min(need, buf.size());
+    Result<size_t> got = read(buf.data(), max);
+    if (!got.ok()) return got.status();
+    // A source breaking its 1..max promise would hang this loop or lose bytes.
+    if (*got == 0 || *got > max) std::abort();
+    parser.Feed(buf.data(), *got);
+  }
+  return Status::Ok();
+}
+
+}  // namespace internal
 
 // Parses one protocol v1 request: header, name and (backup) size field, each checked before the
 // next byte is read (CheckRequestHeader, NormalizeName, CheckPayloadSize). The payload is not
@@ -34,12 +58,12 @@ using ByteSource = std::function<Result<size_t>(uint8_t* buf, size_t max)>;
 // what the fields announce, so a pipelined next request stays with the caller. One parser per
 // request.
 //
-// Version 2 frames requests differently (its own header, 64-bit sizes, a login exchange first)
-// but ends in the same ParsedRequest through the same NormalizeName and CheckPayloadSize. So it is
-// to be a class of its own in its own file beside this one, with the same surface (Fill, Feed,
-// ConsumePayload, want, payload_left, request) and the login kept out of ParsedRequest; the worker
-// picks the parser once per connection, and the handlers, which read only ParsedRequest, stay
-// version-blind. What the two share belongs here, not in either framing.
+// Version 2 frames requests differently (its own header, 64-bit sizes, a digest trailer, a login
+// exchange first) but ends in the same ParsedRequest through the same NormalizeName and
+// CheckPayloadSize rules: v2::RequestParser (request_parser_v2.h) has this class's surface, and the
+// login stays out of ParsedRequest. The worker picks the parser once per connection (v2::Sniff),
+// and the handlers, which read only ParsedRequest, stay version-blind. What the two share belongs
+// here or in wire.h, not in either framing.
 class RequestParser {
  public:
   enum class State { kHeader, kName, kSize, kPayload, kDone, kError };

@@ -15,11 +15,42 @@ void PutU32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>((v >> (8 * i)) & 0xFFu);
 }
 
+void PutU64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>((v >> (8 * i)) & 0xFFu);
+}
+
 uint16_t GetU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
 uint32_t GetU32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+uint64_t GetU64(const uint8_t* p) {
+  return static_cast<uint64_t>(GetU32(p)) | (static_cast<uint64_t>(GetU32(p + 4)) << 32);
+}
+
+void AppendU16(std::string& out, uint16_t v) {
+  uint8_t b[2];
+  PutU16(b, v);
+  out.append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+void AppendU32(std::string& out, uint32_t v) {
+  uint8_t b[4];
+  PutU32(b, v);
+  out.append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+void AppendU64(std::string& out, uint64_t v) {
+  uint8_t b[8];
+  PutU64(b, v);
+  out.append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+uint16_t WireNameLen(std::string_view name) {
+  if (name.size() > std::numeric_limits<uint16_t>::max()) std::abort();
+  return static_cast<uint16_t>(name.size());
 }
 
 RequestHeader DecodeRequestHeader(const std::array<uint8_t, kRequestHeaderSize>& bytes) {
@@ -118,6 +149,12 @@ Status CheckRequestHeader(const RequestHeader& h) {
   return Status::Ok();
 }
 
+Status CheckPayloadSize(uint64_t size, uint64_t max_file_size) {
+  if (size <= max_file_size) return Status::Ok();
+  return Status::TooLarge("payload of " + std::to_string(size) + " bytes is over max_file_size " +
+                          std::to_string(max_file_size));
+}
+
 Result<std::string> NormalizeName(std::string_view raw) {
   if (raw.size() > kMaxNameLen) return Status::Invalid("name too long");
   if (raw.find('\0') != std::string_view::npos) return Status::Invalid("name contains NUL");
@@ -142,34 +179,12 @@ Result<std::string> NormalizeName(std::string_view raw) {
   return std::string(rest);
 }
 
-namespace {
-
-void AppendU16(std::string& out, uint16_t v) {
-  uint8_t b[2];
-  PutU16(b, v);
-  out.append(reinterpret_cast<const char*>(b), sizeof b);
-}
-
-void AppendU32(std::string& out, uint32_t v) {
-  uint8_t b[4];
-  PutU32(b, v);
-  out.append(reinterpret_cast<const char*>(b), sizeof b);
-}
-
-// The wire cannot express a longer name; a caller passing one has skipped its own checks.
-uint16_t NameLenOrAbort(std::string_view name) {
-  if (name.size() > std::numeric_limits<uint16_t>::max()) std::abort();
-  return static_cast<uint16_t>(name.size());
-}
-
-}  // namespace
-
 std::string EncodeResponsePrefix(uint16_t status, std::string_view name, uint32_t payload_size) {
   std::string out;
   out.reserve(kResponseHeaderSize + name.size() + kSizeFieldSize);
   out.push_back(static_cast<char>(kVersion1));
   AppendU16(out, status);
-  AppendU16(out, NameLenOrAbort(name));
+  AppendU16(out, WireNameLen(name));
   out.append(name);
   if (HasResponsePayload(status)) AppendU32(out, payload_size);
   return out;
@@ -182,7 +197,7 @@ std::string EncodeRequestPrefix(uint32_t user_id, Op op, std::string_view name,
   AppendU32(out, user_id);
   out.push_back(static_cast<char>(kVersion1));
   out.push_back(static_cast<char>(op));
-  AppendU16(out, NameLenOrAbort(name));
+  AppendU16(out, WireNameLen(name));
   out.append(name);
   if (HasRequestPayload(op)) AppendU32(out, payload_size);
   return out;

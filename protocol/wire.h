@@ -1,4 +1,6 @@
-// shared (any privilege): protocol version 1 on the wire — constants, header encode/decode, checks.
+// shared (any privilege): protocol version 1 on the wire (constants, header encode/decode, checks)
+// and what version 2 (wire_v2.h) shares with it: integer helpers, name rules, the size check, the
+// digest type.
 // Pure: no sockets, no files. docs/PROTOCOL.md is the spec in prose.
 #ifndef BACKUPD_PROTOCOL_WIRE_H_
 #define BACKUPD_PROTOCOL_WIRE_H_
@@ -53,11 +55,23 @@ struct ResponseHeader {
   uint16_t name_len = 0;
 };
 
+// A SHA-256 as v2 frames it; callers compute it, the protocol only carries it.
+inline constexpr size_t kDigestSize = 32;
+using Digest = std::array<uint8_t, kDigestSize>;
+
 // Little-endian helpers; `p` must point at enough bytes.
 void PutU16(uint8_t* p, uint16_t v);
 void PutU32(uint8_t* p, uint32_t v);
+void PutU64(uint8_t* p, uint64_t v);
 uint16_t GetU16(const uint8_t* p);
 uint32_t GetU32(const uint8_t* p);
+uint64_t GetU64(const uint8_t* p);
+void AppendU16(std::string& out, uint16_t v);
+void AppendU32(std::string& out, uint32_t v);
+void AppendU64(std::string& out, uint64_t v);
+// The name_len field for `name`. The wire cannot express a name over 65535 bytes, so one here
+// means the caller skipped its own checks: that aborts.
+uint16_t WireNameLen(std::string_view name);
 
 RequestHeader DecodeRequestHeader(const std::array<uint8_t, kRequestHeaderSize>& bytes);
 std::array<uint8_t, kRequestHeaderSize> EncodeRequestHeader(const RequestHeader& h);
@@ -76,6 +90,9 @@ bool HasResponsePayload(uint16_t status);
 bool IsKnownOp(uint8_t op);
 // "backup", "restore", "delete", "list" or "unknown": the op as logs and counters name it.
 const char* OpName(uint8_t op);
+
+// The file size check every version shares: TooLarge if `size` is over the configured cap.
+Status CheckPayloadSize(uint64_t size, uint64_t max_file_size);
 
 // Turns a raw wire name into the canonical relative path the server stores it under: strips
 // leading '/', refuses (Invalid) empty names, NUL bytes, empty / "." / ".." components,

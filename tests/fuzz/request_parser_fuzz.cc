@@ -1,17 +1,17 @@
 // tests (unprivileged): fuzz target for RequestParser; reads the input as one connection's bytes,
 // request after request, the way the worker does (Fill with short reads, payload streamed past
 // the parser), and checks that against feeding each request whole and against the field bounds.
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "protocol/request_parser.h"
 #include "protocol/wire.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_peer.h"
 
 namespace bp = backupd::protocol;
+using backupd::fuzz::Peer;
 
 namespace {
 
@@ -19,49 +19,6 @@ using State = bp::RequestParser::State;
 
 // Small enough that the driver's boundary values (4096, 4097) land on both sides of it.
 constexpr uint64_t kMaxFileSize = 4096;
-
-// The client side of the connection: hands out the input in reads of 1, 2, ... 7 bytes, so every
-// field boundary is also a read boundary somewhere, and remembers how far the parser asked to see.
-class Peer {
- public:
-  Peer(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-
-  bp::ByteSource Source() {
-    return [this](uint8_t* buf, size_t max) -> backupd::Result<size_t> {
-      asked_end_ = std::max(asked_end_, pos_ + max);
-      if (pos_ == size_) return backupd::Status::Closed("end of input");
-      const size_t n = std::min({max, NextPiece(), size_ - pos_});
-      std::memcpy(buf, data_ + pos_, n);
-      pos_ += n;
-      return n;
-    };
-  }
-  // What the worker's upload loop does: reads payload in pieces and tells the parser each one.
-  void StreamPayload(bp::RequestParser& p) {
-    while (p.payload_left() > 0 && pos_ < size_) {
-      const auto n =
-          static_cast<size_t>(std::min<uint64_t>({p.payload_left(), NextPiece(), size_ - pos_}));
-      pos_ += n;
-      p.ConsumePayload(n);
-    }
-  }
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-  size_t pos() const { return pos_; }
-  size_t asked_end() const { return asked_end_; }
-
- private:
-  size_t NextPiece() {
-    piece_ = piece_ % 7 + 1;
-    return piece_;
-  }
-
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-  size_t piece_ = 0;
-  size_t asked_end_ = 0;
-};
 
 bool SameRequest(const bp::ParsedRequest& a, const bp::ParsedRequest& b) {
   return a.user_id == b.user_id && a.op == b.op && a.name == b.name &&

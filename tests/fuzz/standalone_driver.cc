@@ -18,9 +18,9 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 // Values that sit on the protocol's boundaries, written over a field as u8, u16 or u32.
-constexpr uint32_t kInteresting[] = {0,    1,    2,    31,   32,     33,    100,        200,
-                                     201,  202,  203,  254,  255,    256,   4095,       4096,
-                                     4097, 0x7F, 0x80, 0xFF, 0xFFFF, 65536, 0x7FFFFFFF, 0xFFFFFFFF};
+constexpr uint32_t kInteresting[] = {
+    0,   1,    2,    31,   32,   33,   100,  200,  201,  202,    203,   254,        255,
+    256, 1024, 1025, 4095, 4096, 4097, 0x7F, 0x80, 0xFF, 0xFFFF, 65536, 0x7FFFFFFF, 0xFFFFFFFF};
 
 void Run(const Bytes& input) { LLVMFuzzerTestOneInput(input.data(), input.size()); }
 
