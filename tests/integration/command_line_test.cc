@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/harness/daemon_harness.h"
 
 namespace backupd::testing {
 namespace {
