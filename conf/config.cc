@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "base/text.h"
 #include "base/unique_fd.h"
 
 namespace po = boost::program_options;
@@ -29,7 +30,7 @@ struct Count {  // an unsigned decimal that fits 32 bits
 struct Seconds {  // a Count > 0
   uint32_t n = 0;
 };
-struct ByteSize {  // 1..4294967295, optionally with a K/M/G suffix (powers of 1024)
+struct ByteSize {  // 1..kMaxFileSizeLimit, optionally with a K/M/G suffix (powers of 1024)
   uint32_t n = 0;
 };
 struct LogTarget {  // "syslog", "stderr" or an absolute path
@@ -44,19 +45,6 @@ std::string Trim(const std::string& s) {
   size_t b = s.find_first_not_of(ws);
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
-// Strict decimal: digits only (no sign, no spaces), value <= max. lexical_cast would accept "-1".
-bool ParseDecimal(const std::string& s, uint64_t max, uint64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-    if (v > max) return false;
-  }
-  *out = v;
-  return true;
 }
 
 bool ParseListen(const std::string& s, ListenAddress* out) {
@@ -76,10 +64,10 @@ bool ParseListen(const std::string& s, ListenAddress* out) {
     in_addr a4;
     if (host != "localhost" && inet_pton(AF_INET, host.c_str(), &a4) != 1) return false;
   }
-  uint64_t p = 0;
-  if (!ParseDecimal(port, 65535, &p)) return false;
+  std::optional<uint64_t> p = ParseDecimal(port, UINT16_MAX);
+  if (!p) return false;
   out->host = host;
-  out->port = static_cast<uint16_t>(p);
+  out->port = static_cast<uint16_t>(*p);
   return true;
 }
 
@@ -99,19 +87,20 @@ const std::string& Token(boost::any& v, const std::vector<std::string>& values) 
   return po::validators::get_single_string(values);
 }
 
-// Program_options validators, one per wrapper type.
+// Program_options validators, one per wrapper type. Numbers go through base's strict
+// ParseDecimal: lexical_cast would accept "-1".
 void validate(boost::any& v, const std::vector<std::string>& values, Count*, int) {
   const std::string& s = Token(v, values);
-  uint64_t n = 0;
-  if (!ParseDecimal(s, UINT32_MAX, &n)) throw po::invalid_option_value(s);
-  v = Count{static_cast<uint32_t>(n)};
+  std::optional<uint64_t> n = ParseDecimal(s, UINT32_MAX);
+  if (!n) throw po::invalid_option_value(s);
+  v = Count{static_cast<uint32_t>(*n)};
 }
 
 void validate(boost::any& v, const std::vector<std::string>& values, Seconds*, int) {
   const std::string& s = Token(v, values);
-  uint64_t n = 0;
-  if (!ParseDecimal(s, UINT32_MAX, &n) || n == 0) throw po::invalid_option_value(s);
-  v = Seconds{static_cast<uint32_t>(n)};
+  std::optional<uint64_t> n = ParseDecimal(s, UINT32_MAX);
+  if (!n || *n == 0) throw po::invalid_option_value(s);
+  v = Seconds{static_cast<uint32_t>(*n)};
 }
 
 void validate(boost::any& v, const std::vector<std::string>& values, ByteSize*, int) {
@@ -123,11 +112,9 @@ void validate(boost::any& v, const std::vector<std::string>& values, ByteSize*, 
     unit = 1ull << (10 * (power + 1));
     digits.pop_back();
   }
-  uint64_t n = 0;
-  if (!ParseDecimal(digits, UINT32_MAX, &n) || n == 0 || n * unit > UINT32_MAX) {
-    throw po::invalid_option_value(s);
-  }
-  v = ByteSize{static_cast<uint32_t>(n * unit)};
+  std::optional<uint64_t> n = ParseDecimal(digits, kMaxFileSizeLimit);
+  if (!n || *n == 0 || *n * unit > kMaxFileSizeLimit) throw po::invalid_option_value(s);
+  v = ByteSize{static_cast<uint32_t>(*n * unit)};
 }
 
 void validate(boost::any& v, const std::vector<std::string>& values, LogTarget*, int) {
@@ -358,10 +345,7 @@ Result<Config> Load(const CommandLine& cmd) {
 
 }  // namespace
 
-std::string ListenAddress::ToString() const {
-  bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
+std::string ListenAddress::ToString() const { return FormatHostPort(host, port); }
 
 const char* LogLevelName(LogLevel level) {
   switch (level) {
@@ -400,11 +384,9 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
     }
     if (args.size() > 1) return Status::Invalid("unexpected argument '" + args[1] + "'");
     if (args.size() == 1) {
-      uint64_t port = 0;
-      if (!ParseDecimal(args[0], 65535, &port)) {
-        return Status::Invalid("invalid PORT '" + args[0] + "' (expected 0..65535)");
-      }
-      cmd.port = static_cast<uint16_t>(port);
+      std::optional<uint64_t> port = ParseDecimal(args[0], UINT16_MAX);
+      if (!port) return Status::Invalid("invalid PORT '" + args[0] + "' (expected 0..65535)");
+      cmd.port = static_cast<uint16_t>(*port);
     }
 
     if (cmd.help) {

@@ -25,6 +25,11 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 // generations); daemon/spawn.cc asserts that at compile time.
 inline constexpr uint32_t kMaxWorkers = 1024;
 
+// The largest max_file_size, and its default: what protocol v1's 32-bit size field can announce.
+// conf may not include protocol/, so worker/, which hands this value to the wire parser, asserts
+// that it equals protocol::kMaxPayloadSize.
+inline constexpr uint32_t kMaxFileSizeLimit = UINT32_MAX;
+
 // Everything the daemon is configured with. Defaults are the packaged daemon's.
 struct Config {
   std::vector<ListenAddress> listen{{"127.0.0.1", 1337}};
@@ -34,10 +39,10 @@ struct Config {
   std::string log = "syslog";  // "syslog", "stderr" or an absolute file path
   LogLevel log_level = LogLevel::kInfo;
   std::string pid_file = "/run/backupd.pid";
-  uint32_t max_file_size = 0xFFFFFFFFu;  // bytes; the v1 wire cannot say more
-  uint32_t idle_timeout = 30;            // seconds a connection may sit between requests
-  uint32_t request_timeout = 300;        // seconds one whole request may take
-  uint32_t shutdown_timeout = 30;        // seconds in-flight requests get on SIGTERM
+  uint32_t max_file_size = kMaxFileSizeLimit;  // bytes
+  uint32_t idle_timeout = 30;                  // seconds a connection may sit between requests
+  uint32_t request_timeout = 300;              // seconds one whole request may take
+  uint32_t shutdown_timeout = 30;              // seconds in-flight requests get on SIGTERM
   uint32_t listen_backlog = 128;
   uint32_t max_connections_per_ip = 0;  // 0 = unlimited
 

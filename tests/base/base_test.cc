@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -16,6 +15,7 @@
 #include "base/text.h"
 #include "base/timespec.h"
 #include "base/unique_fd.h"
+#include "tests/harness/temp_dir.h"
 
 namespace backupd {
 namespace {
@@ -110,23 +110,17 @@ TEST(FormatHostPortTest, BracketsIpv6Only) {
 
 class AtomicFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/backupd-base-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
   static std::string Read(const std::string& path) {
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
   }
-  std::string dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(AtomicFileTest, ReplacesTheFileWithExactlyTheModeAskedForAndLeavesNoTemp) {
-  std::string path = dir_ + "/metrics.prom";
+  std::string path = dir_.Sub("metrics.prom");
   { std::ofstream(path) << "old contents that are longer\n"; }
   mode_t old_umask = ::umask(077);
   Status s = WriteFileAtomically(path, "new\n", 0644);
@@ -140,7 +134,7 @@ TEST_F(AtomicFileTest, ReplacesTheFileWithExactlyTheModeAskedForAndLeavesNoTemp)
 }
 
 TEST_F(AtomicFileTest, ReplacesByRenameNotInPlace) {
-  std::string path = dir_ + "/backupd.prom";
+  std::string path = dir_.Sub("backupd.prom");
   ASSERT_TRUE(WriteFileAtomically(path, std::string(100000, 'a'), 0644).ok());
   // A reader holding the old file keeps seeing it whole: the new text is a new inode.
   std::ifstream reader(path, std::ios::binary);
@@ -158,7 +152,7 @@ TEST_F(AtomicFileTest, ReplacesByRenameNotInPlace) {
 
 TEST_F(AtomicFileTest, AFailedRenameLeavesNoTemporaryAndNamesThePath) {
   // rename() cannot replace a non-empty directory with a file.
-  std::string path = dir_ + "/taken";
+  std::string path = dir_.Sub("taken");
   ASSERT_EQ(::mkdir(path.c_str(), 0755), 0);
   ASSERT_EQ(::mkdir((path + "/inside").c_str(), 0755), 0);
   Status s = WriteFileAtomically(path, "x\n", 0644);
@@ -168,8 +162,8 @@ TEST_F(AtomicFileTest, AFailedRenameLeavesNoTemporaryAndNamesThePath) {
 }
 
 TEST_F(AtomicFileTest, ALinkPlantedAtTheTempNameIsNotFollowed) {
-  std::string path = dir_ + "/backupd.pid";
-  std::string victim = dir_ + "/victim";
+  std::string path = dir_.Sub("backupd.pid");
+  std::string victim = dir_.Sub("victim");
   { std::ofstream(victim) << "precious\n"; }
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   ASSERT_EQ(::symlink(victim.c_str(), tmp.c_str()), 0);
@@ -181,9 +175,9 @@ TEST_F(AtomicFileTest, ALinkPlantedAtTheTempNameIsNotFollowed) {
 }
 
 TEST_F(AtomicFileTest, AMissingFolderIsAnErrorNamingThePath) {
-  Status s = WriteFileAtomically(dir_ + "/no/such/file", "x", 0644);
+  Status s = WriteFileAtomically(dir_.Sub("no/such/file"), "x", 0644);
   EXPECT_EQ(s.code(), Status::Code::kNotFound);
-  EXPECT_NE(s.message().find(dir_ + "/no/such/file.tmp-"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(dir_.Sub("no/such/file.tmp-")), std::string::npos) << s.message();
 }
 
 TEST(ToTimespecTest, SplitsSecondsAndNanosecondsAndClampsThePast) {

@@ -349,7 +349,7 @@ def server_pid_of(client_sock, server_port, candidates, timeout=5.0):
 
 
 class Backupd:
-    """One `backupd -f -c CONF` in its own folder, like tests/integration/daemon_harness.cc."""
+    """One `backupd -f -c CONF` in its own folder, like tests/harness/daemon_harness.cc."""
 
     def __init__(self, binary, storage_parent, workers, scratch):
         self.dir = tempfile.mkdtemp(prefix="backupd-bench-", dir=storage_parent)

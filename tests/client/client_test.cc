@@ -4,7 +4,6 @@
 #include "client/client.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include <string>
 
 #include "protocol/wire.h"
+#include "tests/harness/temp_dir.h"
 
 namespace backupd::client {
 namespace {
@@ -78,15 +78,10 @@ class ClientTest : public ::testing::Test {
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     peer_ = sv[1];
     client_ = std::make_unique<Client>(Connection::Adopt(sv[0], std::chrono::seconds(5)), kUser);
-    std::string tmpl = ::testing::TempDir() + "client_test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
   }
   void TearDown() override {
     client_.reset();
     if (peer_ >= 0) close(peer_);
-    for (const std::string& n : Entries(dir_)) unlink((dir_ + "/" + n).c_str());
-    rmdir(dir_.c_str());
   }
 
   void Answer(const std::string& bytes) {
@@ -109,7 +104,8 @@ class ClientTest : public ::testing::Test {
   static constexpr uint32_t kUser = 0x01020304;
   int peer_ = -1;
   std::unique_ptr<Client> client_;
-  std::string dir_;
+  testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(ClientTest, ListNoFiles) {

@@ -3,7 +3,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/harness/temp_dir.h"
+
 namespace backupd::conf {
 namespace {
 
@@ -19,14 +20,6 @@ using ::testing::HasSubstr;
 
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/conf_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/backupd.conf";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   // Writes the config file and returns a command line naming it with -c.
   CommandLine WithFile(const std::string& text) {
     std::ofstream(path_) << text;
@@ -45,8 +38,8 @@ class ConfigTest : public ::testing::Test {
     return r.status().message();
   }
 
-  std::string dir_;
-  std::string path_;
+  testing::TempDir dir_;
+  const std::string path_ = dir_.Sub("backupd.conf");
 };
 
 Result<CommandLine> Parse(std::initializer_list<const char*> args) {
@@ -57,7 +50,7 @@ Result<CommandLine> Parse(std::initializer_list<const char*> args) {
 
 TEST_F(ConfigTest, DefaultsWhenDefaultFileIsAbsent) {
   CommandLine cmd;
-  cmd.config_path = dir_ + "/absent.conf";
+  cmd.config_path = dir_.Sub("absent.conf");
   Result<Config> r = LoadConfig(cmd);
   ASSERT_TRUE(r.ok()) << r.status().message();
   const Config& c = *r;
@@ -79,11 +72,11 @@ TEST_F(ConfigTest, DefaultsWhenDefaultFileIsAbsent) {
 
 TEST_F(ConfigTest, MissingExplicitFileIsAnError) {
   CommandLine cmd;
-  cmd.config_path = dir_ + "/absent.conf";
+  cmd.config_path = dir_.Sub("absent.conf");
   cmd.config_given = true;
   Result<Config> r = LoadConfig(cmd);
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(r.status().message(), HasSubstr(dir_ + "/absent.conf"));
+  EXPECT_THAT(r.status().message(), HasSubstr(dir_.Sub("absent.conf")));
 }
 
 // The reason is that of the failed open or read itself (errno after a failed ifstream is not).
@@ -270,7 +263,7 @@ TEST_F(ConfigTest, OverridesBeatTheFile) {
 
 TEST_F(ConfigTest, OverrideErrorsNameTheCommandLine) {
   CommandLine cmd;
-  cmd.config_path = dir_ + "/absent.conf";
+  cmd.config_path = dir_.Sub("absent.conf");
   cmd.overrides = {"foo=1"};
   EXPECT_EQ(LoadConfig(cmd).status().message(), "command line (-o): unknown key 'foo'");
   cmd.overrides = {"workers.max=lots"};

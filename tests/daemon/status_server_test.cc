@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/harness/daemon_harness.h"
 
 #include <atomic>
 #include <chrono>

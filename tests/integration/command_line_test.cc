@@ -7,14 +7,14 @@
 
 #include <string>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/harness/daemon_harness.h"
 
 namespace backupd::testing {
 namespace {
 
 constexpr Millis kTimeout{10000};
 
-// Seven lines, `workers` on line 5. Root runs workers as nobody (backupd refuses root workers);
+// Eight lines, `workers` on line 5. Root runs workers as nobody (backupd refuses root workers);
 // anyone else as themselves.
 std::string GoodConfig(const TempDir& dir) {
   const passwd* pw = getpwuid(geteuid());
@@ -48,7 +48,7 @@ TEST(CommandLineTest, TestConfigAcceptsAGoodFile) {
 TEST(CommandLineTest, TestConfigNamesFileLineAndKeyOfABadValue) {
   TempDir dir;
   const std::string conf = dir.Sub("bad.conf");
-  // Line 4 of the file.
+  // Line 5 of the file.
   ASSERT_TRUE(WriteFile(
       conf, GoodConfig(dir).substr(0, GoodConfig(dir).find("workers")) + "workers = lots\n"));
   ProgramResult r = RunProgram({BackupdPath(), "-t", "-c", conf}, dir.path(), kTimeout);

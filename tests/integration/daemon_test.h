@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/harness/daemon_harness.h"
+#include "tests/harness/raw_client.h"
 
 namespace backupd::testing {
 

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/harness/daemon_harness.h"
 
 namespace backupd::testing {
 namespace {

@@ -124,15 +124,5 @@ TEST_F(MetricsTest, MetricsFileIsPrometheusTextAndCountsRequests) {
       Millis(1000)));
 }
 
-TEST(PrometheusParserTest, RejectsWhatAScraperWould) {
-  EXPECT_TRUE(ParsePrometheus("# HELP a_b x\n# TYPE a_b counter\na_b{op=\"x\",s=\"1\"} 3\n").ok());
-  EXPECT_FALSE(ParsePrometheus("a_b 3\n").ok());                             // no TYPE
-  EXPECT_FALSE(ParsePrometheus("# TYPE a_b counter\na_b{op=x} 3\n").ok());   // unquoted label
-  EXPECT_FALSE(ParsePrometheus("# TYPE a_b counter\na_b three\n").ok());     // bad value
-  EXPECT_FALSE(ParsePrometheus("# TYPE a_b counter\na_b 3").ok());           // no final newline
-  EXPECT_FALSE(ParsePrometheus("# TYPE a_b count\na_b 3\n").ok());           // bad type
-  EXPECT_FALSE(ParsePrometheus("# TYPE a_b counter\na_b 3\na_b 4\n").ok());  // duplicate
-}
-
 }  // namespace
 }  // namespace backupd::testing

@@ -3,68 +3,11 @@
 
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <set>
 #include <sstream>
 
 namespace backupd::testing {
-
-namespace {
-
-bool IsMetricNameStart(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
-}
-
-bool IsMetricNameChar(char c) {
-  return IsMetricNameStart(c) || std::isdigit(static_cast<unsigned char>(c));
-}
-
-// Length of the metric name at the start of `s`, 0 if there is none.
-size_t MetricNameLength(std::string_view s) {
-  if (s.empty() || !IsMetricNameStart(s[0])) return 0;
-  size_t n = 1;
-  while (n < s.size() && IsMetricNameChar(s[n])) ++n;
-  return n;
-}
-
-// Checks `{name="value",...}` at the start of `s`; returns its length, 0 if malformed.
-size_t LabelSetLength(std::string_view s) {
-  if (s.empty() || s[0] != '{') return 0;
-  size_t i = 1;
-  for (;;) {
-    if (i < s.size() && s[i] == '}') return i + 1;
-    size_t name = i;
-    while (i < s.size() && IsMetricNameChar(s[i]) && s[i] != ':') ++i;
-    if (i == name || std::isdigit(static_cast<unsigned char>(s[name]))) return 0;
-    if (i + 1 >= s.size() || s[i] != '=' || s[i + 1] != '"') return 0;
-    i += 2;
-    while (i < s.size() && s[i] != '"') {
-      if (s[i] == '\n') return 0;
-      if (s[i] == '\\') {
-        if (i + 1 >= s.size() || (s[i + 1] != '\\' && s[i + 1] != '"' && s[i + 1] != 'n')) {
-          return 0;
-        }
-        ++i;
-      }
-      ++i;
-    }
-    if (i >= s.size()) return 0;
-    ++i;  // the closing quote
-    if (i < s.size() && s[i] == ',') ++i;
-  }
-}
-
-bool ParseValue(const std::string& text, double* value) {
-  if (text == "+Inf" || text == "-Inf" || text == "NaN") return true;
-  if (text.empty()) return false;
-  char* end = nullptr;
-  *value = std::strtod(text.c_str(), &end);
-  return end == text.c_str() + text.size();
-}
-
-}  // namespace
 
 void SupervisorTest::SetUp() {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
@@ -164,65 +107,6 @@ StatusReport RunStatus(const std::string& config_file) {
     }
   }
   return report;
-}
-
-Result<std::map<std::string, double>> ParsePrometheus(const std::string& text) {
-  std::map<std::string, double> samples;
-  std::set<std::string> typed;
-  std::set<std::string> helped;
-  static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary",
-                                               "untyped"};
-  if (!text.empty() && text.back() != '\n') return Status::Invalid("no final newline");
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty()) continue;
-    if (line[0] == '#') {
-      std::istringstream fields(line);
-      std::string hash, keyword, name, rest;
-      fields >> hash >> keyword >> name;
-      std::getline(fields, rest);
-      if (hash != "#" || (keyword != "HELP" && keyword != "TYPE")) continue;  // a plain comment
-      if (MetricNameLength(name) != name.size()) return Status::Invalid("bad name: " + line);
-      if (keyword == "HELP") {
-        if (!helped.insert(name).second) return Status::Invalid("second HELP: " + line);
-        continue;
-      }
-      std::string type = rest.empty() ? "" : rest.substr(1);
-      if (kTypes.count(type) == 0) return Status::Invalid("bad TYPE: " + line);
-      if (!typed.insert(name).second) return Status::Invalid("second TYPE: " + line);
-      for (const auto& [key, value] : samples) {
-        if (key.substr(0, key.find('{')) == name) {
-          return Status::Invalid("TYPE after the family's samples: " + line);
-        }
-      }
-      continue;
-    }
-    std::string_view rest = line;
-    size_t name_len = MetricNameLength(rest);
-    if (name_len == 0) return Status::Invalid("bad sample: " + line);
-    std::string name(rest.substr(0, name_len));
-    rest.remove_prefix(name_len);
-    std::string labels;
-    if (!rest.empty() && rest[0] == '{') {
-      size_t n = LabelSetLength(rest);
-      if (n == 0) return Status::Invalid("bad labels: " + line);
-      labels = std::string(rest.substr(0, n));
-      rest.remove_prefix(n);
-    }
-    std::istringstream fields{std::string(rest)};
-    std::string value_text, timestamp, extra;
-    fields >> value_text >> timestamp >> extra;
-    double value = 0;
-    if (rest.empty() || rest[0] != ' ' || !ParseValue(value_text, &value) || !extra.empty()) {
-      return Status::Invalid("bad value: " + line);
-    }
-    if (typed.count(name) == 0) return Status::Invalid("sample without a TYPE: " + line);
-    if (!samples.emplace(name + labels, value).second) {
-      return Status::Invalid("duplicate sample: " + line);
-    }
-  }
-  return samples;
 }
 
 }  // namespace backupd::testing

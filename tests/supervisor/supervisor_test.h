@@ -1,5 +1,5 @@
 // test process (root): shared pieces of the supervisor tests — a fixture that starts backupd with
-// per-test overrides, uploads left in flight, `backupd status` and Prometheus text parsing.
+// per-test overrides, uploads left in flight, and `backupd status`.
 #ifndef BACKUPD_TESTS_SUPERVISOR_SUPERVISOR_TEST_H_
 #define BACKUPD_TESTS_SUPERVISOR_SUPERVISOR_TEST_H_
 
@@ -7,14 +7,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/harness/daemon_harness.h"
+#include "tests/harness/prometheus.h"
+#include "tests/harness/raw_client.h"
 
 namespace backupd::testing {
 
@@ -78,12 +78,6 @@ struct StatusReport {
 };
 
 StatusReport RunStatus(const std::string& config_file);
-
-// Prometheus text exposition format (version 0.0.4), checked line by line: `# HELP name text`,
-// `# TYPE name counter|gauge|...` before a family's samples, samples `name{l="v",...} value`.
-// Returns each sample as "name{labels}" (labels verbatim, "" when none) -> value, or Invalid with
-// the offending line.
-Result<std::map<std::string, double>> ParsePrometheus(const std::string& text);
 
 }  // namespace backupd::testing
 

@@ -3,7 +3,6 @@
 #include "worker/request_handler.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/wire.h"
+#include "tests/harness/temp_dir.h"
 
 namespace backupd::worker {
 namespace {
@@ -34,10 +34,7 @@ constexpr uint16_t kError = 1003;
 class RequestHandlerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/backupd-handler-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    storage_fd_ = ::open(root_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    storage_fd_ = ::open(root_.path().c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     ASSERT_GE(storage_fd_, 0);
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
@@ -54,7 +51,6 @@ class RequestHandlerTest : public ::testing::Test {
     conn_.reset();
     ::close(client_);
     ::close(storage_fd_);
-    fs::remove_all(root_);
   }
 
   void Send(const std::string& bytes) {
@@ -79,7 +75,7 @@ class RequestHandlerTest : public ::testing::Test {
     return conn_->WaitForRequest(Clock::now() + std::chrono::seconds(5), nullptr).ok();
   }
 
-  std::string root_;
+  testing::TempDir root_;
   int storage_fd_ = -1;
   int client_ = -1;
   std::unique_ptr<Connection> conn_;
@@ -134,7 +130,7 @@ TEST_F(RequestHandlerTest, OversizedUploadIsRefusedOnItsSizeFieldAlone) {
   // The name was valid, so it is echoed; not one payload byte was read.
   EXPECT_EQ(Answers(), EncodeResponsePrefix(kError, "f", 0));
   EXPECT_EQ(h.record.bytes_in, prefix.size());
-  EXPECT_FALSE(fs::exists(fs::path(root_) / std::to_string(kUser) / "f"));
+  EXPECT_FALSE(fs::exists(fs::path(root_.path()) / std::to_string(kUser) / "f"));
 }
 
 TEST_F(RequestHandlerTest, MalformedRequestsAreAnsweredWithoutANameAndClose) {
@@ -178,7 +174,7 @@ TEST_F(RequestHandlerTest, ClientGoneMidRequestGetsNoAnswer) {
 
 TEST_F(RequestHandlerTest, FailedUploadDrainsItsPayloadAndKeepsTheConnection) {
   // A file where the user's folder belongs: the upload cannot start.
-  std::ofstream(fs::path(root_) / std::to_string(kUser)) << "in the way";
+  std::ofstream(fs::path(root_.path()) / std::to_string(kUser)) << "in the way";
   const std::string backup = EncodeRequestPrefix(kUser, Op::kBackup, "f", 6) + "abcdef";
   const std::string restore = EncodeRequestPrefix(kUser + 1, Op::kRestore, "g", 0);
   Send(backup + restore);

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/harness/temp_dir.h"
 
 namespace backupd::worker {
 namespace {
@@ -40,15 +41,15 @@ class MockSys : public Sys {
  public:
   MockSys() {
     Sys* real = &RealSys();
-    ON_CALL(*this, OpenAt2).WillByDefault(testing::Invoke(real, &Sys::OpenAt2));
-    ON_CALL(*this, MkdirAt).WillByDefault(testing::Invoke(real, &Sys::MkdirAt));
-    ON_CALL(*this, UnlinkAt).WillByDefault(testing::Invoke(real, &Sys::UnlinkAt));
-    ON_CALL(*this, RenameAt).WillByDefault(testing::Invoke(real, &Sys::RenameAt));
-    ON_CALL(*this, FstatAt).WillByDefault(testing::Invoke(real, &Sys::FstatAt));
-    ON_CALL(*this, Write).WillByDefault(testing::Invoke(real, &Sys::Write));
-    ON_CALL(*this, Fsync).WillByDefault(testing::Invoke(real, &Sys::Fsync));
-    ON_CALL(*this, Fchmod).WillByDefault(testing::Invoke(real, &Sys::Fchmod));
-    ON_CALL(*this, GetRandom).WillByDefault(testing::Invoke(real, &Sys::GetRandom));
+    ON_CALL(*this, OpenAt2).WillByDefault(::testing::Invoke(real, &Sys::OpenAt2));
+    ON_CALL(*this, MkdirAt).WillByDefault(::testing::Invoke(real, &Sys::MkdirAt));
+    ON_CALL(*this, UnlinkAt).WillByDefault(::testing::Invoke(real, &Sys::UnlinkAt));
+    ON_CALL(*this, RenameAt).WillByDefault(::testing::Invoke(real, &Sys::RenameAt));
+    ON_CALL(*this, FstatAt).WillByDefault(::testing::Invoke(real, &Sys::FstatAt));
+    ON_CALL(*this, Write).WillByDefault(::testing::Invoke(real, &Sys::Write));
+    ON_CALL(*this, Fsync).WillByDefault(::testing::Invoke(real, &Sys::Fsync));
+    ON_CALL(*this, Fchmod).WillByDefault(::testing::Invoke(real, &Sys::Fchmod));
+    ON_CALL(*this, GetRandom).WillByDefault(::testing::Invoke(real, &Sys::GetRandom));
   }
   MOCK_METHOD(int, OpenAt2, (int, const char*, uint64_t, uint64_t, uint64_t), (override));
   MOCK_METHOD(int, MkdirAt, (int, const char*, mode_t), (override));
@@ -108,11 +109,8 @@ bool HasTempFile(const fs::path& root) {
 class UserDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/user_dir_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    storage_ = root_ / "storage";
-    outside_ = root_ / "outside";
+    storage_ = temp_.Sub("storage");
+    outside_ = temp_.Sub("outside");
     fs::create_directory(storage_);
     fs::create_directory(outside_);
     storage_fd_ = open(storage_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -120,7 +118,6 @@ class UserDirTest : public ::testing::Test {
   }
   void TearDown() override {
     if (storage_fd_ >= 0) close(storage_fd_);
-    fs::remove_all(root_);
   }
 
   UserDir OpenUser(uint32_t user, Sys* sys = &RealSys()) {
@@ -147,7 +144,7 @@ class UserDirTest : public ::testing::Test {
 
   fs::path UserPath(uint32_t user = kUser) const { return storage_ / std::to_string(user); }
 
-  fs::path root_;
+  testing::TempDir temp_;
   fs::path storage_;
   fs::path outside_;
   int storage_fd_ = -1;
@@ -547,8 +544,8 @@ TEST_F(UserDirFaultTest, CommitFsyncsFileThenRenamesThenFsyncsFolder) {
   {
     ::testing::InSequence seq;
     EXPECT_CALL(sys_, Fsync(file_fd));
-    EXPECT_CALL(sys_, RenameAt(_, _, _, testing::StrEq("f")));
-    EXPECT_CALL(sys_, Fsync(testing::Ne(file_fd)));
+    EXPECT_CALL(sys_, RenameAt(_, _, _, ::testing::StrEq("f")));
+    EXPECT_CALL(sys_, Fsync(::testing::Ne(file_fd)));
   }
   ASSERT_TRUE(upload->Commit().ok());
   EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
@@ -557,7 +554,7 @@ TEST_F(UserDirFaultTest, CommitFsyncsFileThenRenamesThenFsyncsFolder) {
 TEST_F(UserDirFaultTest, TempCreateEnospcIsNoSpace) {
   UserDir dir = OpenUser(kUser, &sys_);
   EXPECT_CALL(sys_, OpenAt2).Times(AnyNumber());
-  EXPECT_CALL(sys_, OpenAt2(_, testing::StartsWith(".backupd-tmp-"), _, _, _))
+  EXPECT_CALL(sys_, OpenAt2(_, ::testing::StartsWith(".backupd-tmp-"), _, _, _))
       .WillOnce(SetErrnoAndReturn(ENOSPC, -1));
   EXPECT_EQ(dir.BeginUpload("f").status().code(), Status::Code::kNoSpace);
   ExpectOldVersionAndNoLeftover();
@@ -568,7 +565,7 @@ TEST_F(UserDirFaultTest, EveryResolutionIsConfined) {
   constexpr uint64_t kRequired =
       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
   EXPECT_CALL(sys_, OpenAt2(_, _, _, _, kRequired)).Times(AnyNumber());
-  EXPECT_CALL(sys_, OpenAt2(_, _, _, _, testing::Ne(kRequired))).Times(0);
+  EXPECT_CALL(sys_, OpenAt2(_, _, _, _, ::testing::Ne(kRequired))).Times(0);
   ASSERT_TRUE(Store(dir, "x/y/z", "1").ok());
   ASSERT_TRUE(Restore(dir, "x/y/z").ok());
   ASSERT_TRUE(dir.List().ok());

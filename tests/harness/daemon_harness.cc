@@ -1,5 +1,5 @@
 // test process (root, to start backupd as root): runs the real daemon and inspects it via /proc.
-#include "tests/integration/daemon_harness.h"
+#include "tests/harness/daemon_harness.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -107,19 +107,6 @@ std::string Canonical(const std::string& path) {
 }
 
 }  // namespace
-
-// --- TempDir ---
-
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/backupd-it-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) abort();
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
 
 // --- Daemon ---
 

@@ -1,7 +1,7 @@
 // test process (root, to start backupd as root): runs the real daemon on port 0 in a temp folder,
 // captures its log, and inspects its processes through /proc.
-#ifndef BACKUPD_TESTS_INTEGRATION_DAEMON_HARNESS_H_
-#define BACKUPD_TESTS_INTEGRATION_DAEMON_HARNESS_H_
+#ifndef BACKUPD_TESTS_HARNESS_DAEMON_HARNESS_H_
+#define BACKUPD_TESTS_HARNESS_DAEMON_HARNESS_H_
 
 #include <sys/types.h>
 
@@ -17,25 +17,11 @@
 #include <vector>
 
 #include "base/status.h"
+#include "tests/harness/temp_dir.h"
 
 namespace backupd::testing {
 
 using Millis = std::chrono::milliseconds;
-
-// A fresh folder under /tmp (mkdtemp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A private view of the machine for one backupd, so a test decides what the daemon finds on
 // /dev/log without touching the host's: the program runs in its own mount namespace where `dev`
@@ -206,4 +192,4 @@ std::string Python3Path();
 
 }  // namespace backupd::testing
 
-#endif  // BACKUPD_TESTS_INTEGRATION_DAEMON_HARNESS_H_
+#endif  // BACKUPD_TESTS_HARNESS_DAEMON_HARNESS_H_

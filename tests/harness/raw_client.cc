@@ -1,5 +1,5 @@
 // test process (any privilege): a protocol v1 client over a plain TCP socket.
-#include "tests/integration/raw_client.h"
+#include "tests/harness/raw_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,7 +1,7 @@
 // test process (any privilege): a protocol v1 client over a plain TCP socket, able to send
 // well-formed and deliberately malformed requests and to read responses with a deadline.
-#ifndef BACKUPD_TESTS_INTEGRATION_RAW_CLIENT_H_
-#define BACKUPD_TESTS_INTEGRATION_RAW_CLIENT_H_
+#ifndef BACKUPD_TESTS_HARNESS_RAW_CLIENT_H_
+#define BACKUPD_TESTS_HARNESS_RAW_CLIENT_H_
 
 #include <chrono>
 #include <cstdint>
@@ -80,4 +80,4 @@ inline ::testing::AssertionResult HasStatus(const Result<Response>& r, uint16_t 
 
 }  // namespace backupd::testing
 
-#endif  // BACKUPD_TESTS_INTEGRATION_RAW_CLIENT_H_
+#endif  // BACKUPD_TESTS_HARNESS_RAW_CLIENT_H_
