@@ -82,13 +82,14 @@ TEST_F(ConfigTest, MissingExplicitFileIsAnError) {
 // The reason is that of the failed open or read itself (errno after a failed ifstream is not).
 TEST_F(ConfigTest, AnUnreadableConfigFileSaysWhy) {
   CommandLine cmd;
-  cmd.config_path = dir_ + "/absent.conf";
+  cmd.config_path = dir_.Sub("absent.conf");
   cmd.config_given = true;
-  EXPECT_EQ(LoadConfig(cmd).status().message(), dir_ + "/absent.conf: No such file or directory");
-  cmd.config_path = dir_;
-  EXPECT_EQ(LoadConfig(cmd).status().message(), dir_ + ": Is a directory");
+  EXPECT_EQ(LoadConfig(cmd).status().message(),
+            dir_.Sub("absent.conf") + ": No such file or directory");
+  cmd.config_path = dir_.path();
+  EXPECT_EQ(LoadConfig(cmd).status().message(), dir_.path() + ": Is a directory");
   cmd.config_given = false;  // the default path may be absent, but not a folder
-  EXPECT_EQ(LoadConfig(cmd).status().message(), dir_ + ": Is a directory");
+  EXPECT_EQ(LoadConfig(cmd).status().message(), dir_.path() + ": Is a directory");
 }
 
 TEST_F(ConfigTest, EveryKeyIsParsed) {

@@ -10,7 +10,7 @@
 
 #include "daemon/log.h"
 #include "daemon/log_file.h"
-#include "tests/integration/daemon_harness.h"
+#include "tests/harness/daemon_harness.h"
 
 namespace backupd::daemon {
 namespace {

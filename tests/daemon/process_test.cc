@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/harness/daemon_harness.h"
 
 namespace backupd::daemon {
 namespace {

@@ -518,7 +518,7 @@ TEST_F(UserDirFaultTest, CloseFailureFailsCommitBeforeTheRename) {
     EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(0);
     Status st = upload->Commit();
     EXPECT_EQ(st.code(), Status::Code::kIoError) << st.ToString();
-    EXPECT_THAT(st.message(), testing::StartsWith("close f: ")) << st.ToString();
+    EXPECT_THAT(st.message(), ::testing::StartsWith("close f: ")) << st.ToString();
   }
   ExpectOldVersionAndNoLeftover();
 }
