@@ -27,6 +27,15 @@ fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
 
 ip link set lo up
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+case "$repo/" in
+  /tmp/*)
+    # The checkout itself is in /tmp (CI may clone there): the fresh /tmp must still hold it at its
+    # own path. The shell's working directory is still the original folder, so bind that.
+    mkdir -p "$repo"
+    mount --bind /proc/self/cwd "$repo"
+    cd "$repo"
+    ;;
+esac
 work=/tmp/readme-test
 mkdir "$work"
 
