@@ -32,7 +32,7 @@ case "$repo/" in
     # The checkout itself is in /tmp (CI may clone there): the fresh /tmp must still hold it at its
     # own path. The shell's working directory is still the original folder, so bind that.
     mkdir -p "$repo"
-    mount --bind /proc/self/cwd "$repo"
+    mount --no-canonicalize --bind /proc/self/cwd "$repo"
     cd "$repo"
     ;;
 esac
@@ -154,7 +154,14 @@ if [ -z "$left" ]; then
 else
   fail "examples leave no stored file" "$left"
 fi
-left=$(find /tmp -mindepth 1 -maxdepth 1 ! -name readme-test ! -name 'backupd-dev.*')
+checkout=()
+case "$repo/" in
+  /tmp/*)
+    top=${repo#/tmp/}
+    checkout=(! -name "${top%%/*}")
+    ;;
+esac
+left=$(find /tmp -mindepth 1 -maxdepth 1 ! -name readme-test ! -name 'backupd-dev.*' "${checkout[@]}")
 if [ -z "$left" ]; then
   pass "examples leave nothing in /tmp"
 else
