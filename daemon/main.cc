@@ -9,9 +9,9 @@
 #include "daemon/log.h"
 #include "daemon/preflight.h"
 #include "daemon/process.h"
+#include "daemon/scoreboard_client.h"
+#include "daemon/scoreboard_server.h"
 #include "daemon/signals.h"
-#include "daemon/status_client.h"
-#include "daemon/status_server.h"
 #include "daemon/supervisor.h"
 
 namespace {
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     // A config being edited must not hide a running daemon's status: fall back to the default.
     std::string socket = config.ok() ? config->status_socket : conf::Config().status_socket;
     if (!config.ok()) std::cerr << "backupd: " << config.status().message() << "\n";
-    return daemon::PrintStatus(socket, std::cout, std::cerr);
+    return daemon::PrintScoreboard(socket, std::cout, std::cerr);
   }
   if (!config.ok()) return Fail(config.status());
   Result<worker::Identity> identity = daemon::ResolveIdentity(*config);
@@ -92,9 +92,9 @@ int main(int argc, char** argv) {
   }
   // After daemonizing: the socket belongs to (and is removed by) the process that serves it.
   Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
-  Result<daemon::StatusServer> status =
-      status_gid.ok() ? daemon::StatusServer::Listen(config->status_socket, *status_gid)
-                      : Result<daemon::StatusServer>(status_gid.status());
+  Result<daemon::ScoreboardServer> status =
+      status_gid.ok() ? daemon::ScoreboardServer::Listen(config->status_socket, *status_gid)
+                      : Result<daemon::ScoreboardServer>(status_gid.status());
   if (!status.ok()) {
     BACKUPD_LOG(kError) << status.status().message();
     return 1;

@@ -16,7 +16,7 @@
 #include "daemon/listeners.h"
 #include "daemon/pool.h"
 #include "daemon/scoreboard.h"
-#include "daemon/status_server.h"
+#include "daemon/scoreboard_server.h"
 #include "ipc/peer_table.h"
 #include "ipc/report.h"
 #include "worker/privdrop.h"
@@ -29,8 +29,8 @@ struct SupervisorSetup {
   conf::Config config;
   std::vector<Listener> listeners;
   worker::Identity identity;
-  StatusServer status;  // `backupd status` connects here
-  sigset_t wait_mask;   // from InstallSignalHandlers, called before the first socket was bound
+  ScoreboardServer status;  // `backupd status` connects here
+  sigset_t wait_mask;       // from InstallSignalHandlers, called before the first socket was bound
 };
 
 // The pool follows Apache prefork: never fewer than `workers` processes, at least

@@ -1,6 +1,6 @@
 // supervisor (root): renders the scoreboard as the text table `backupd status` prints.
-#ifndef BACKUPD_DAEMON_STATUS_REPORT_H_
-#define BACKUPD_DAEMON_STATUS_REPORT_H_
+#ifndef BACKUPD_DAEMON_SCOREBOARD_TEXT_H_
+#define BACKUPD_DAEMON_SCOREBOARD_TEXT_H_
 
 #include <chrono>
 #include <string>
@@ -14,8 +14,8 @@ namespace backupd::daemon {
 // UTC, uptime, generation, workers by state, request and byte totals) and one row per worker,
 // ordered by pid. `now` is the clock the durations are measured against, so the output depends on
 // its inputs only. A worker told to exit shows as "finishing" while busy, "stopping" otherwise.
-std::string RenderStatus(const Scoreboard& board, std::chrono::steady_clock::time_point now);
+std::string RenderScoreboard(const Scoreboard& board, std::chrono::steady_clock::time_point now);
 
 }  // namespace backupd::daemon
 
-#endif  // BACKUPD_DAEMON_STATUS_REPORT_H_
+#endif  // BACKUPD_DAEMON_SCOREBOARD_TEXT_H_

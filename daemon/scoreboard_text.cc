@@ -1,5 +1,5 @@
 // supervisor (root): renders the scoreboard as the text table `backupd status` prints.
-#include "daemon/status_report.h"
+#include "daemon/scoreboard_text.h"
 
 #include "base/text.h"
 
@@ -44,7 +44,7 @@ const char* RowState(const WorkerSlot& w) {
 
 }  // namespace
 
-std::string RenderStatus(const Scoreboard& board, std::chrono::steady_clock::time_point now) {
+std::string RenderScoreboard(const Scoreboard& board, std::chrono::steady_clock::time_point now) {
   WorkerCounts n = CountWorkers(board);
   uint64_t requests = 0;
   for (const auto& [key, count] : board.counters.requests) requests += count;

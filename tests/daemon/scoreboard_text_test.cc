@@ -1,5 +1,5 @@
 // tests (any user): the status table rendered from a synthetic scoreboard, byte for byte.
-#include "daemon/status_report.h"
+#include "daemon/scoreboard_text.h"
 
 #include <gtest/gtest.h>
 
@@ -74,8 +74,8 @@ Scoreboard SampleBoard() {
 const char kHeading[] =
     "    PID  GEN STATE        FOR     REQS           IN          OUT       USER OP      PEER\n";
 
-TEST(RenderStatus, ExactTableForAKnownScoreboard) {
-  EXPECT_EQ(RenderStatus(SampleBoard(), kNow),
+TEST(RenderScoreboard, ExactTableForAKnownScoreboard) {
+  EXPECT_EQ(RenderScoreboard(SampleBoard(), kNow),
             std::string("backupd status\n"
                         "Supervisor PID: 1234\n"
                         "Started at:     2024-05-01 12:00:00 UTC\n"
@@ -96,12 +96,12 @@ TEST(RenderStatus, ExactTableForAKnownScoreboard) {
                 "restore [2001:db8::1]:40000\n");
 }
 
-TEST(RenderStatus, EmptyScoreboardHasHeaderAndHeadingOnly) {
+TEST(RenderScoreboard, EmptyScoreboardHasHeaderAndHeadingOnly) {
   Scoreboard b;
   b.supervisor_pid = 99;
   b.started_at = std::chrono::system_clock::from_time_t(0);
   b.started = kStarted;
-  EXPECT_EQ(RenderStatus(b, kStarted + seconds(59)),
+  EXPECT_EQ(RenderScoreboard(b, kStarted + seconds(59)),
             std::string("backupd status\n"
                         "Supervisor PID: 99\n"
                         "Started at:     1970-01-01 00:00:00 UTC\n"
@@ -114,22 +114,22 @@ TEST(RenderStatus, EmptyScoreboardHasHeaderAndHeadingOnly) {
                 kHeading);
 }
 
-TEST(RenderStatus, TimesAfterNowCountAsZero) {
+TEST(RenderScoreboard, TimesAfterNowCountAsZero) {
   Scoreboard b = SampleBoard();
   b.workers.clear();
   b.workers[5] = Slot(5, 3, ipc::WorkerState::kIdle, kNow + seconds(30));
-  std::string table = RenderStatus(b, kStarted - seconds(1));
+  std::string table = RenderScoreboard(b, kStarted - seconds(1));
   EXPECT_NE(table.find("Uptime:         0d 00:00:00\n"), std::string::npos) << table;
   EXPECT_NE(table.find("\n      5    3 idle           0        0 "), std::string::npos) << table;
 }
 
-TEST(RenderStatus, PeerFromAWorkerIsEscaped) {
+TEST(RenderScoreboard, PeerFromAWorkerIsEscaped) {
   Scoreboard b = SampleBoard();
   b.workers.clear();
   WorkerSlot w = Slot(8, 3, ipc::WorkerState::kBusy, kNow);
   w.peer = "1.2.3.4:5\x1b[2J\nfake row\\\x7f\xff";
   b.workers[8] = std::move(w);
-  std::string table = RenderStatus(b, kNow);
+  std::string table = RenderScoreboard(b, kNow);
   std::string last_row = table.substr(table.rfind('\n', table.size() - 2) + 1);
   EXPECT_EQ(last_row,
             "      8    3 busy           0        0            0            0          - -       "

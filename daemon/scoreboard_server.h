@@ -1,7 +1,7 @@
 // supervisor (root): the status socket `backupd status` reads the scoreboard from. Serving it
 // never blocks the supervisor's loop.
-#ifndef BACKUPD_DAEMON_STATUS_SERVER_H_
-#define BACKUPD_DAEMON_STATUS_SERVER_H_
+#ifndef BACKUPD_DAEMON_SCOREBOARD_SERVER_H_
+#define BACKUPD_DAEMON_SCOREBOARD_SERVER_H_
 
 #include <sys/types.h>
 
@@ -30,18 +30,18 @@ bool MayReadStatus(const PeerCredentials& peer, gid_t group, uid_t self_uid);
 // closes it. Owns the socket file: it is removed when the server is closed or destroyed, unless
 // something else has replaced it meanwhile, and only by the process that created it (a forked
 // worker leaving through destructors cannot remove it).
-class StatusServer {
+class ScoreboardServer {
  public:
   // Creates the socket at `path`, non-blocking and close-on-exec. A stale socket there is
   // replaced; any other kind of file is refused (Denied). Mode 0600, or 0660 with group `group`
   // when one is given ((gid_t)-1 = root only).
-  static Result<StatusServer> Listen(const std::string& path, gid_t group);
+  static Result<ScoreboardServer> Listen(const std::string& path, gid_t group);
 
-  StatusServer(StatusServer&& other) noexcept;
-  StatusServer& operator=(StatusServer&& other) noexcept;
-  StatusServer(const StatusServer&) = delete;
-  StatusServer& operator=(const StatusServer&) = delete;
-  ~StatusServer();
+  ScoreboardServer(ScoreboardServer&& other) noexcept;
+  ScoreboardServer& operator=(ScoreboardServer&& other) noexcept;
+  ScoreboardServer(const ScoreboardServer&) = delete;
+  ScoreboardServer& operator=(const ScoreboardServer&) = delete;
+  ~ScoreboardServer();
 
   // For the supervisor's ppoll (POLLIN: connections are pending); -1 once closed.
   int fd() const { return fd_.get(); }
@@ -57,7 +57,7 @@ class StatusServer {
   void Close();
 
  private:
-  StatusServer() = default;
+  ScoreboardServer() = default;
 
   UniqueFd fd_;
   std::string path_;
@@ -69,4 +69,4 @@ class StatusServer {
 
 }  // namespace backupd::daemon
 
-#endif  // BACKUPD_DAEMON_STATUS_SERVER_H_
+#endif  // BACKUPD_DAEMON_SCOREBOARD_SERVER_H_

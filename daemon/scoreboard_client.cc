@@ -1,5 +1,5 @@
 // command line (any user): `backupd status` — reads the table from the status socket and prints it.
-#include "daemon/status_client.h"
+#include "daemon/scoreboard_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -24,21 +24,21 @@ int RemainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-int PrintStatus(const std::string& socket_path, std::ostream& out, std::ostream& err,
-                std::chrono::milliseconds timeout) {
+int PrintScoreboard(const std::string& socket_path, std::ostream& out, std::ostream& err,
+                    std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   struct sockaddr_un addr {};
   addr.sun_family = AF_UNIX;
   if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) {
     err << "backupd: status socket path '" << socket_path << "' is empty or too long\n";
-    return kStatusError;
+    return kExitError;
   }
   socket_path.copy(addr.sun_path, socket_path.size());
 
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     err << "backupd: cannot create a socket: " << std::strerror(errno) << "\n";
-    return kStatusError;
+    return kExitError;
   }
   // A unix-socket connect waits for room in a full backlog for up to SO_SNDTIMEO.
   struct timeval tv {};
@@ -55,12 +55,12 @@ int PrintStatus(const std::string& socket_path, std::ostream& out, std::ostream&
     err << "backupd: cannot reach backupd at " << socket_path << ": " << std::strerror(e);
     if (e == ENOENT || e == ECONNREFUSED) {
       err << " (is it running?)\n";
-      return kStatusNotRunning;
+      return kExitNotRunning;
     }
     if (e == EACCES) err << " (the status is readable by root and the status_group)";
     if (e == EAGAIN || e == EINPROGRESS) err << " (timed out)";
     err << "\n";
-    return kStatusError;
+    return kExitError;
   }
 
   std::string answer;
@@ -72,18 +72,18 @@ int PrintStatus(const std::string& socket_path, std::ostream& out, std::ostream&
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       err << "backupd: cannot wait for " << socket_path << ": " << std::strerror(errno) << "\n";
-      return kStatusError;
+      return kExitError;
     }
     if (n == 0) {
       err << "backupd: no complete answer from backupd at " << socket_path << " within "
           << timeout.count() << " ms\n";
-      return kStatusError;
+      return kExitError;
     }
     ssize_t got = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got < 0) {
       err << "backupd: cannot read from " << socket_path << ": " << std::strerror(errno) << "\n";
-      return kStatusError;
+      return kExitError;
     }
     if (got == 0) break;
     answer.append(buf, static_cast<size_t>(got));
@@ -92,11 +92,11 @@ int PrintStatus(const std::string& socket_path, std::ostream& out, std::ostream&
     err << "backupd: backupd at " << socket_path
         << " closed the connection without answering (only root and the status_group may read"
            " the status)\n";
-    return kStatusError;
+    return kExitError;
   }
   out << answer;
   out.flush();
-  return out ? kStatusRunning : kStatusError;
+  return out ? kExitRunning : kExitError;
 }
 
 }  // namespace backupd::daemon

@@ -1,6 +1,6 @@
 // tests (root for the credential cases, any user otherwise): the status socket served by
-// StatusServer and read by PrintStatus over a real unix socket in a temporary folder.
-#include "daemon/status_server.h"
+// ScoreboardServer and read by PrintScoreboard over a real unix socket in a temporary folder.
+#include "daemon/scoreboard_server.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -25,8 +25,8 @@
 #include <string>
 #include <thread>
 
-#include "daemon/status_client.h"
-#include "daemon/status_report.h"
+#include "daemon/scoreboard_client.h"
+#include "daemon/scoreboard_text.h"
 
 namespace backupd::daemon {
 namespace {
@@ -56,7 +56,8 @@ Scoreboard Board() {
 const Clock::time_point kNow = Clock::time_point(seconds(80));
 
 // Serves `server` until `done()` or a 10 s deadline; false on the deadline.
-bool ServeUntil(StatusServer& server, const Scoreboard& board, const std::function<bool()>& done) {
+bool ServeUntil(ScoreboardServer& server, const Scoreboard& board,
+                const std::function<bool()>& done) {
   Clock::time_point deadline = Clock::now() + seconds(10);
   while (!done()) {
     if (Clock::now() > deadline) return false;
@@ -72,12 +73,12 @@ struct ClientResult {
   std::string err;
 };
 
-ClientResult RoundTrip(StatusServer& server, const Scoreboard& board) {
+ClientResult RoundTrip(ScoreboardServer& server, const Scoreboard& board) {
   ClientResult r;
   std::atomic<bool> finished{false};
   std::thread client([&] {
     std::ostringstream out, err;
-    r.rc = PrintStatus(server.path(), out, err);
+    r.rc = PrintScoreboard(server.path(), out, err);
     r.out = out.str();
     r.err = err.str();
     finished = true;
@@ -93,11 +94,11 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-TEST(StatusServer, RoundTripPrintsTheRenderedTable) {
+TEST(ScoreboardServer, RoundTripPrintsTheRenderedTable) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
-  Result<StatusServer> server = StatusServer::Listen(path, kNoGroup);
+  Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kNoGroup);
   ASSERT_TRUE(server.ok()) << server.status().message();
 
   struct stat st {};
@@ -110,22 +111,22 @@ TEST(StatusServer, RoundTripPrintsTheRenderedTable) {
 
   Scoreboard board = Board();
   ClientResult r = RoundTrip(*server, board);
-  EXPECT_EQ(r.rc, kStatusRunning) << r.err;
+  EXPECT_EQ(r.rc, kExitRunning) << r.err;
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(r.out, RenderStatus(board, kNow));
+  EXPECT_EQ(r.out, RenderScoreboard(board, kNow));
   EXPECT_NE(r.out.find("192.0.2.9:1234"), std::string::npos);
 
   // A second client on the same server is served too.
   r = RoundTrip(*server, board);
-  EXPECT_EQ(r.rc, kStatusRunning) << r.err;
+  EXPECT_EQ(r.rc, kExitRunning) << r.err;
 }
 
-TEST(StatusServer, GroupGetsMode0660AndOwnership) {
+TEST(ScoreboardServer, GroupGetsMode0660AndOwnership) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the socket to another group";
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
-  Result<StatusServer> server = StatusServer::Listen(path, kStatusGroup);
+  Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kStatusGroup);
   ASSERT_TRUE(server.ok()) << server.status().message();
   struct stat st {};
   ASSERT_EQ(::lstat(path.c_str(), &st), 0);
@@ -134,12 +135,12 @@ TEST(StatusServer, GroupGetsMode0660AndOwnership) {
   EXPECT_EQ(st.st_gid, kStatusGroup);
 }
 
-TEST(StatusServer, RefusesToReplaceARegularFile) {
+TEST(ScoreboardServer, RefusesToReplaceARegularFile) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
   { std::ofstream(path) << "precious\n"; }
-  Result<StatusServer> server = StatusServer::Listen(path, kNoGroup);
+  Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kNoGroup);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), Status::Code::kDenied);
   EXPECT_NE(server.status().message().find("not a socket"), std::string::npos);
@@ -149,7 +150,7 @@ TEST(StatusServer, RefusesToReplaceARegularFile) {
   EXPECT_EQ(line, "precious");
 }
 
-TEST(StatusServer, ReplacesAStaleSocketAndUnlinksItsOwnOnDestruction) {
+TEST(ScoreboardServer, ReplacesAStaleSocketAndUnlinksItsOwnOnDestruction) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
@@ -162,27 +163,27 @@ TEST(StatusServer, ReplacesAStaleSocketAndUnlinksItsOwnOnDestruction) {
   ::close(stale);
   {
     std::ostringstream out, err;
-    EXPECT_EQ(PrintStatus(path, out, err), kStatusNotRunning);
+    EXPECT_EQ(PrintScoreboard(path, out, err), kExitNotRunning);
     EXPECT_NE(err.str().find("Connection refused (is it running?)"), std::string::npos)
         << err.str();
   }
   {
-    Result<StatusServer> server = StatusServer::Listen(path, kNoGroup);
+    Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kNoGroup);
     ASSERT_TRUE(server.ok()) << server.status().message();
-    StatusServer moved = std::move(*server);
+    ScoreboardServer moved = std::move(*server);
     EXPECT_EQ(server->fd(), -1);
     EXPECT_TRUE(Exists(path));
     ClientResult r = RoundTrip(moved, Board());
-    EXPECT_EQ(r.rc, kStatusRunning) << r.err;
+    EXPECT_EQ(r.rc, kExitRunning) << r.err;
   }
   EXPECT_FALSE(Exists(path));
 }
 
-TEST(StatusServer, CloseLeavesAReplacementAlone) {
+TEST(ScoreboardServer, CloseLeavesAReplacementAlone) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
-  Result<StatusServer> server = StatusServer::Listen(path, kNoGroup);
+  Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kNoGroup);
   ASSERT_TRUE(server.ok()) << server.status().message();
   ASSERT_EQ(::unlink(path.c_str()), 0);
   { std::ofstream(path) << "someone else's\n"; }
@@ -191,11 +192,11 @@ TEST(StatusServer, CloseLeavesAReplacementAlone) {
   EXPECT_TRUE(Exists(path));
 }
 
-TEST(StatusServer, AForkedChildDoesNotUnlinkTheSocket) {
+TEST(ScoreboardServer, AForkedChildDoesNotUnlinkTheSocket) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
-  Result<StatusServer> server = StatusServer::Listen(path, kNoGroup);
+  Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kNoGroup);
   ASSERT_TRUE(server.ok()) << server.status().message();
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -208,11 +209,11 @@ TEST(StatusServer, AForkedChildDoesNotUnlinkTheSocket) {
   EXPECT_TRUE(Exists(path));
 }
 
-TEST(StatusServer, AClientThatDoesNotReadCannotBlockTheServer) {
+TEST(ScoreboardServer, AClientThatDoesNotReadCannotBlockTheServer) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
-  Result<StatusServer> server = StatusServer::Listen(path, kNoGroup);
+  Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kNoGroup);
   ASSERT_TRUE(server.ok()) << server.status().message();
   Scoreboard board;
   // About 15 MB of table: more than any socket buffer the server may get.
@@ -222,7 +223,7 @@ TEST(StatusServer, AClientThatDoesNotReadCannotBlockTheServer) {
     w.peer = std::string(60, 'p');
     board.workers[pid] = std::move(w);
   }
-  std::string table = RenderStatus(board, kNow);
+  std::string table = RenderScoreboard(board, kNow);
 
   int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un addr {};
@@ -241,27 +242,27 @@ TEST(StatusServer, AClientThatDoesNotReadCannotBlockTheServer) {
   EXPECT_EQ(got, table.substr(0, got.size()));
 }
 
-TEST(PrintStatus, NoSocketMeansNotRunning) {
+TEST(PrintScoreboard, NoSocketMeansNotRunning) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
   std::ostringstream out, err;
-  EXPECT_EQ(PrintStatus(path, out, err), kStatusNotRunning);
+  EXPECT_EQ(PrintScoreboard(path, out, err), kExitNotRunning);
   EXPECT_EQ(out.str(), "");
   EXPECT_EQ(err.str(), "backupd: cannot reach backupd at " + path +
                            ": No such file or directory (is it running?)\n");
 }
 
-TEST(PrintStatus, GivesUpOnASilentServer) {
+TEST(PrintScoreboard, GivesUpOnASilentServer) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string path = dir.path() + "/status.sock";
   // Listening but never served: the connection waits in the backlog.
-  Result<StatusServer> server = StatusServer::Listen(path, kNoGroup);
+  Result<ScoreboardServer> server = ScoreboardServer::Listen(path, kNoGroup);
   ASSERT_TRUE(server.ok()) << server.status().message();
   std::ostringstream out, err;
   Clock::time_point start = Clock::now();
-  EXPECT_EQ(PrintStatus(path, out, err, std::chrono::milliseconds(200)), kStatusError);
+  EXPECT_EQ(PrintScoreboard(path, out, err, std::chrono::milliseconds(200)), kExitError);
   EXPECT_LT(Clock::now() - start, seconds(5));
   EXPECT_EQ(out.str(), "");
   EXPECT_NE(err.str().find("no complete answer"), std::string::npos) << err.str();
@@ -283,10 +284,10 @@ TEST(MayReadStatus, RootSelfOrGroupMembersOnly) {
   EXPECT_TRUE(MayReadStatus(supplementary, 4242, self));
 }
 
-// Runs PrintStatus in a child with the given credentials, against a socket anyone may connect
-// to, so the peer check alone decides. Returns the child's PrintStatus code (or 100+ on setup
+// Runs PrintScoreboard in a child with the given credentials, against a socket anyone may connect
+// to, so the peer check alone decides. Returns the child's PrintScoreboard code (or 100+ on setup
 // failure); the child's stderr text lands in `*err`.
-int StatusAs(StatusServer& server, const Scoreboard& board, gid_t gid,
+int StatusAs(ScoreboardServer& server, const Scoreboard& board, gid_t gid,
              const std::vector<gid_t>& groups, std::string* out_text, std::string* err_text) {
   int pipes[2][2];
   if (::pipe2(pipes[0], O_CLOEXEC) != 0 || ::pipe2(pipes[1], O_CLOEXEC) != 0) return 101;
@@ -298,7 +299,7 @@ int StatusAs(StatusServer& server, const Scoreboard& board, gid_t gid,
       ::_exit(103);
     }
     std::ostringstream out, err;
-    int rc = PrintStatus(server.path(), out, err);
+    int rc = PrintScoreboard(server.path(), out, err);
     std::string o = out.str(), e = err.str();
     bool written = ::write(pipes[0][1], o.data(), o.size()) == static_cast<ssize_t>(o.size()) &&
                    ::write(pipes[1][1], e.data(), e.size()) == static_cast<ssize_t>(e.size());
@@ -323,43 +324,43 @@ int StatusAs(StatusServer& server, const Scoreboard& board, gid_t gid,
   return WIFEXITED(status) ? WEXITSTATUS(status) : 105;
 }
 
-class StatusServerAsRoot : public ::testing::Test {
+class ScoreboardServerAsRoot : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as other users";
     ASSERT_FALSE(dir_.path().empty());
     ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
     path_ = dir_.path() + "/status.sock";
-    Result<StatusServer> server = StatusServer::Listen(path_, kStatusGroup);
+    Result<ScoreboardServer> server = ScoreboardServer::Listen(path_, kStatusGroup);
     ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = std::make_unique<StatusServer>(std::move(*server));
+    server_ = std::make_unique<ScoreboardServer>(std::move(*server));
     // Only the credential check stands between another user and the table now.
     ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
   }
 
   TempDir dir_;
   std::string path_;
-  std::unique_ptr<StatusServer> server_;
+  std::unique_ptr<ScoreboardServer> server_;
   Scoreboard board_ = Board();
 };
 
-TEST_F(StatusServerAsRoot, AnotherUserGetsNoAnswer) {
+TEST_F(ScoreboardServerAsRoot, AnotherUserGetsNoAnswer) {
   std::string out, err;
-  EXPECT_EQ(StatusAs(*server_, board_, kNobody, {}, &out, &err), kStatusError);
+  EXPECT_EQ(StatusAs(*server_, board_, kNobody, {}, &out, &err), kExitError);
   EXPECT_EQ(out, "");
   EXPECT_NE(err.find("closed the connection without answering"), std::string::npos) << err;
 }
 
-TEST_F(StatusServerAsRoot, AMemberOfTheStatusGroupIsServed) {
+TEST_F(ScoreboardServerAsRoot, AMemberOfTheStatusGroupIsServed) {
   std::string out, err;
-  EXPECT_EQ(StatusAs(*server_, board_, kNobody, {kStatusGroup}, &out, &err), kStatusRunning) << err;
-  EXPECT_EQ(out, RenderStatus(board_, kNow));
+  EXPECT_EQ(StatusAs(*server_, board_, kNobody, {kStatusGroup}, &out, &err), kExitRunning) << err;
+  EXPECT_EQ(out, RenderScoreboard(board_, kNow));
 }
 
-TEST_F(StatusServerAsRoot, PrimaryGroupCounts) {
+TEST_F(ScoreboardServerAsRoot, PrimaryGroupCounts) {
   std::string out, err;
-  EXPECT_EQ(StatusAs(*server_, board_, kStatusGroup, {}, &out, &err), kStatusRunning) << err;
-  EXPECT_EQ(out, RenderStatus(board_, kNow));
+  EXPECT_EQ(StatusAs(*server_, board_, kStatusGroup, {}, &out, &err), kExitRunning) << err;
+  EXPECT_EQ(out, RenderScoreboard(board_, kNow));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // supervisor (root): the status socket — accepts, checks the peer, sends the table, never blocks.
-#include "daemon/status_server.h"
+#include "daemon/scoreboard_server.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <utility>
 
-#include "daemon/status_report.h"
+#include "daemon/scoreboard_text.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59  // Linux >= 4.13; older glibc headers lack the name
@@ -75,7 +75,7 @@ bool MayReadStatus(const PeerCredentials& peer, gid_t group, uid_t self_uid) {
   return std::find(peer.groups.begin(), peer.groups.end(), group) != peer.groups.end();
 }
 
-Result<StatusServer> StatusServer::Listen(const std::string& path, gid_t group) {
+Result<ScoreboardServer> ScoreboardServer::Listen(const std::string& path, gid_t group) {
   struct sockaddr_un addr {};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) {
@@ -110,7 +110,7 @@ Result<StatusServer> StatusServer::Listen(const std::string& path, gid_t group) 
     return Status::FromErrno(bind_errno, "cannot bind the status socket " + path);
   }
 
-  StatusServer server;
+  ScoreboardServer server;
   server.fd_ = std::move(fd);
   server.group_ = group;
   server.owner_ = ::getpid();
@@ -131,9 +131,9 @@ Result<StatusServer> StatusServer::Listen(const std::string& path, gid_t group) 
   return server;
 }
 
-StatusServer::StatusServer(StatusServer&& other) noexcept { *this = std::move(other); }
+ScoreboardServer::ScoreboardServer(ScoreboardServer&& other) noexcept { *this = std::move(other); }
 
-StatusServer& StatusServer::operator=(StatusServer&& other) noexcept {
+ScoreboardServer& ScoreboardServer::operator=(ScoreboardServer&& other) noexcept {
   if (this != &other) {
     Close();
     fd_ = std::move(other.fd_);
@@ -146,9 +146,9 @@ StatusServer& StatusServer::operator=(StatusServer&& other) noexcept {
   return *this;
 }
 
-StatusServer::~StatusServer() { Close(); }
+ScoreboardServer::~ScoreboardServer() { Close(); }
 
-void StatusServer::Close() {
+void ScoreboardServer::Close() {
   fd_.reset();
   if (path_.empty()) return;
   struct stat st {};
@@ -159,8 +159,8 @@ void StatusServer::Close() {
   path_.clear();
 }
 
-void StatusServer::ServePending(const Scoreboard& board,
-                                std::chrono::steady_clock::time_point now) {
+void ScoreboardServer::ServePending(const Scoreboard& board,
+                                    std::chrono::steady_clock::time_point now) {
   if (!fd_.valid()) return;
   std::string table;
   for (int i = 0; i < kMaxAcceptsPerCall; ++i) {
@@ -171,7 +171,7 @@ void StatusServer::ServePending(const Scoreboard& board,
     }
     PeerCredentials peer;
     if (ReadPeer(c.get(), &peer) && MayReadStatus(peer, group_, ::geteuid())) {
-      if (table.empty()) table = RenderStatus(board, now);
+      if (table.empty()) table = RenderScoreboard(board, now);
       SendWithoutWaiting(c.get(), table);
     }
   }
