@@ -166,20 +166,33 @@ po::typed_value<NonEmpty>* Text(std::string* f, const char* expect) {
   return Into<NonEmpty>(f, expect, [](const NonEmpty& t) { return t.s; });
 }
 
-// The keys of the config file (and of -o). Each notifier writes straight into `cfg`; the first
-// `listen` of a source replaces the list, later ones append (`*listen_seen` tracks which).
-po::options_description FileOptions(Config* cfg, bool* listen_seen) {
+// Which address lists a source (the file, then -o) has named so far: its first `listen` or
+// `tls_listen` replaces that list, later ones append.
+struct ListsSeen {
+  bool listen = false;
+  bool tls_listen = false;
+};
+
+po::typed_value<ListenAddress>* Addresses(std::vector<ListenAddress>* list, bool* seen) {
+  return po::value<ListenAddress>()
+      ->value_name("ADDR:PORT")
+      ->notifier([list, seen](const ListenAddress& a) {
+        if (!*seen) list->clear();
+        *seen = true;
+        list->push_back(a);
+      });
+}
+
+// The keys of the config file (and of -o). Each notifier writes straight into `cfg`.
+po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
   po::options_description d;
   auto add = d.add_options();
-  add("listen",
-      po::value<ListenAddress>()
-          ->value_name("ADDR:PORT")
-          ->notifier([cfg, listen_seen](const ListenAddress& a) {
-            if (!*listen_seen) cfg->listen.clear();
-            *listen_seen = true;
-            cfg->listen.push_back(a);
-          }),
+  add("listen", Addresses(&cfg->listen, &seen->listen),
       "repeatable; IPv6 as [::1]:1337; port 0 = any free port");
+  add("tls_listen", Addresses(&cfg->tls_listen, &seen->tls_listen),
+      "repeatable, like listen; serves the protocol inside TLS");
+  add("tls_cert", Text(&cfg->tls_cert, "FILE"), "PEM certificate (chain) for tls_listen");
+  add("tls_key", Text(&cfg->tls_key, "FILE"), "PEM private key of tls_cert");
   add("storage", Text(&cfg->storage, "DIR"), "folder holding every user's files");
   add("user", Text(&cfg->user, "NAME"), "user the workers run as");
   add("group", Text(&cfg->group, "NAME"), "group the workers run as");
@@ -303,8 +316,8 @@ Result<std::string> ReadAll(int fd, const std::string& path) {
 
 Result<Config> Load(const CommandLine& cmd) {
   Config cfg;
-  bool listen_seen = false;
-  po::options_description desc = FileOptions(&cfg, &listen_seen);
+  ListsSeen seen;
+  po::options_description desc = FileOptions(&cfg, &seen);
 
   // open(2) and read(2) themselves: errno after a failed ifstream is unspecified.
   UniqueFd fd(::open(cmd.config_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -318,7 +331,7 @@ Result<Config> Load(const CommandLine& cmd) {
     return Status::FromErrno(errno, cmd.config_path);
   }
 
-  listen_seen = false;  // an -o listen replaces the file's list just as the file replaced ours
+  seen = ListsSeen();  // an -o listen replaces the file's list just as the file replaced ours
   for (const std::string& o : cmd.overrides) {
     std::string key, value;
     if (!SplitSetting(o, &key, &value)) {
@@ -391,7 +404,7 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
 
     if (cmd.help) {
       Config scratch;
-      bool seen = false;
+      ListsSeen seen;
       std::ostringstream text;
       text << "Usage: backupd [options] [PORT]\n"
            << "       backupd status [-c FILE]\n\n"
@@ -434,6 +447,9 @@ Status Validate(const Config& c) {
     return bad("timeouts must be positive");
   }
   if (c.max_file_size == 0) return bad("max_file_size must be at least 1");
+  if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty())) {
+    return bad("tls_listen needs tls_cert and tls_key (the server's PEM certificate and key)");
+  }
   return Status::Ok();
 }
 

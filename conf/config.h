@@ -33,6 +33,10 @@ inline constexpr uint32_t kMaxFileSizeLimit = UINT32_MAX;
 // Everything the daemon is configured with. Defaults are the packaged daemon's.
 struct Config {
   std::vector<ListenAddress> listen{{"127.0.0.1", 1337}};
+  // The same protocol inside TLS on separate sockets; needs tls_cert and tls_key.
+  std::vector<ListenAddress> tls_listen;
+  std::string tls_cert;                      // PEM: the server certificate, then any intermediates
+  std::string tls_key;                       // PEM: its private key, read by the supervisor as root
   std::string storage = "/var/lib/backupd";  // made absolute by Load()
   std::string user = "backupd";
   std::string group = "backupd";
@@ -65,8 +69,8 @@ struct CommandLine {
   bool test_config = false;
   bool help = false;
   bool version = false;
-  bool status = false;                 // `backupd status`: print the scoreboard and exit
-  std::optional<uint16_t> port;        // bare PORT: replaces the port of every listen address
+  bool status = false;           // `backupd status`: print the scoreboard and exit
+  std::optional<uint16_t> port;  // bare PORT: replaces the port of every (plain) listen address
   std::vector<std::string> overrides;  // -o key=value (as in the file), applied after the file
   bool config_given = false;           // -c was on the command line
   std::string help_text;               // filled for --help

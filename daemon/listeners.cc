@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "base/text.h"
+#include "daemon/log.h"
 
 namespace backupd::daemon {
 
@@ -68,6 +69,11 @@ Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& ad
     out.push_back(std::move(*l));
   }
   return out;
+}
+
+void LogListening(const std::vector<Listener>& plain, const std::vector<Listener>& tls) {
+  for (const Listener& l : plain) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
+  for (const Listener& l : tls) BACKUPD_LOG(kInfo) << "listening on " << l.bound << " (TLS)";
 }
 
 void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds) {

@@ -23,9 +23,14 @@ struct Listener {
 Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& addresses,
                                       int backlog);
 
+// Logs "listening on ADDR:PORT" for each plain socket, then "listening on ADDR:PORT (TLS)" for
+// each TLS one.
+void LogListening(const std::vector<Listener>& plain, const std::vector<Listener>& tls);
+
 // TCP_DEFER_ACCEPT: the kernel hands a connection to accept() only once its first bytes arrive
 // (or `seconds` pass), so clients that connect and say nothing cannot pin workers — the
-// Apache AcceptFilter defence. The protocol is client-speaks-first, so nobody waits on it.
+// Apache AcceptFilter defence. The protocol is client-speaks-first (and so is TLS), so nobody waits
+// on it.
 void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds);
 
 }  // namespace backupd::daemon

@@ -13,6 +13,7 @@
 #include "daemon/scoreboard_server.h"
 #include "daemon/signals.h"
 #include "daemon/supervisor.h"
+#include "daemon/tls_context.h"
 
 namespace {
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(config.status());
   Result<worker::Identity> identity = daemon::ResolveIdentity(*config);
   if (!identity.ok()) return Fail(identity.status());
+  Result<daemon::TlsContext> tls = daemon::LoadTlsContext(*config);
+  if (!tls.ok()) return Fail(tls.status());
   // In the foreground a fallback to stderr says why itself, as the first line of the log.
   daemon::LogTarget log = daemon::ChooseLogTarget(*config, cmd->foreground);
   if (!log.why.empty() && (cmd->test_config || !cmd->foreground)) {
@@ -77,8 +80,12 @@ int main(int argc, char** argv) {
   Result<std::vector<daemon::Listener>> listeners =
       daemon::BindAll(config->listen, static_cast<int>(config->listen_backlog));
   if (!listeners.ok()) return Fail(listeners.status());
+  Result<std::vector<daemon::Listener>> tls_listeners =
+      daemon::BindAll(config->tls_listen, static_cast<int>(config->listen_backlog));
+  if (!tls_listeners.ok()) return Fail(tls_listeners.status());
   daemon::SetDeferAccept(*listeners, config->idle_timeout);
-  for (const daemon::Listener& l : *listeners) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
+  daemon::SetDeferAccept(*tls_listeners, config->idle_timeout);
+  daemon::LogListening(*listeners, *tls_listeners);
 
   if (!cmd->foreground) {
     s = daemon::Daemonize();
@@ -107,7 +114,13 @@ int main(int argc, char** argv) {
     BACKUPD_LOG(kError) << peers.status().message();
     return 1;
   }
-  daemon::SupervisorSetup setup{
-      *cmd, *config, std::move(*listeners), *identity, std::move(*status), wait_mask};
+  daemon::SupervisorSetup setup{*cmd,
+                                *config,
+                                std::move(*listeners),
+                                std::move(*tls_listeners),
+                                std::move(*tls),
+                                *identity,
+                                std::move(*status),
+                                wait_mask};
   return daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
 }

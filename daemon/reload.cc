@@ -5,6 +5,7 @@
 #include "daemon/log.h"
 #include "daemon/preflight.h"
 #include "daemon/supervisor.h"
+#include "daemon/tls_context.h"
 
 namespace backupd::daemon {
 
@@ -19,32 +20,48 @@ bool SameListen(const std::vector<conf::ListenAddress>& a,
   return true;
 }
 
+// New sockets for `wanted` when it differs from `current` (then *changed); else nothing is bound.
+Result<std::vector<Listener>> Rebind(const std::vector<conf::ListenAddress>& wanted,
+                                     const std::vector<conf::ListenAddress>& current,
+                                     const conf::Config& next, bool* changed) {
+  *changed = !SameListen(wanted, current);
+  if (!*changed) return std::vector<Listener>();
+  return BindAll(wanted, static_cast<int>(next.listen_backlog));
+}
+
 }  // namespace
 
 void Supervisor::Reload() {
+  auto fail = [](const Status& why) {
+    BACKUPD_LOG(kError) << "reload failed, still serving with the previous configuration: "
+                        << why.message();
+  };
   Result<conf::Config> loaded = conf::LoadConfig(s_.command_line);
   Result<worker::Identity> identity =
       loaded.ok() ? ResolveIdentity(*loaded) : Result<worker::Identity>(loaded.status());
   Status ready = identity.ok() ? PrepareStorage(*loaded, *identity) : identity.status();
-  if (!ready.ok()) {
-    BACKUPD_LOG(kError) << "reload failed, still serving with the previous configuration: "
-                        << ready.message();
-    return;
-  }
+  if (!ready.ok()) return fail(ready);
   conf::Config next = *loaded;
-  if (!SameListen(next.listen, s_.config.listen)) {
-    Result<std::vector<Listener>> bound =
-        BindAll(next.listen, static_cast<int>(next.listen_backlog));
-    if (!bound.ok()) {
-      BACKUPD_LOG(kError) << "reload failed, still serving with the previous configuration: "
-                          << bound.status().message();
-      return;
-    }
-    // Closes the old sockets; old workers keep their own copies until they finish and exit.
-    s_.listeners = std::move(*bound);
-    for (const Listener& l : s_.listeners) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
+  // A new certificate (or the same one, re-read) serves the next generation's connections; the
+  // old generation keeps the context it was forked with until it exits.
+  Result<TlsContext> tls = LoadTlsContext(next);
+  if (!tls.ok()) return fail(tls.status());
+  bool plain_changed = false, tls_changed = false;
+  Result<std::vector<Listener>> plain = Rebind(next.listen, s_.config.listen, next, &plain_changed);
+  if (!plain.ok()) return fail(plain.status());
+  Result<std::vector<Listener>> secure =
+      Rebind(next.tls_listen, s_.config.tls_listen, next, &tls_changed);
+  if (!secure.ok()) return fail(secure.status());
+  // Replacing closes the old sockets; old workers keep their own copies until they exit.
+  if (plain_changed) s_.listeners = std::move(*plain);
+  if (tls_changed) s_.tls_listeners = std::move(*secure);
+  if (plain_changed || tls_changed) {
+    const std::vector<Listener> none;
+    LogListening(plain_changed ? s_.listeners : none, tls_changed ? s_.tls_listeners : none);
   }
+  s_.tls = std::move(*tls);
   SetDeferAccept(s_.listeners, next.idle_timeout);
+  SetDeferAccept(s_.tls_listeners, next.idle_timeout);
   Status logging = SetUpLogging(next, ChooseLogTarget(next, s_.command_line.foreground));
   if (!logging.ok()) BACKUPD_LOG(kError) << "keeping the previous log: " << logging.message();
   s_.config = next;

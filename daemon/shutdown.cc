@@ -14,6 +14,7 @@ namespace backupd::daemon {
 int Supervisor::Shutdown(bool graceful) {
   BACKUPD_LOG(kInfo) << (graceful ? "stopping: letting requests finish" : "stopping now");
   s_.listeners.clear();  // ours close now; each worker's copies close as it exits
+  s_.tls_listeners.clear();
   StopWorkers(graceful ? SIGTERM : SIGKILL, false);
   const auto deadline = Clock::now() + std::chrono::seconds(s_.config.shutdown_timeout);
   bool killed = !graceful;

@@ -103,6 +103,8 @@ void Supervisor::Spawn() {
     worker::WorkerArgs args;
     args.config = &s_.config;
     for (const Listener& l : s_.listeners) args.listen_fds.push_back(l.fd.get());
+    for (const Listener& l : s_.tls_listeners) args.tls_listen_fds.push_back(l.fd.get());
+    args.tls = s_.tls.get();
     args.report_fd = write_end.get();
     args.generation = board_.generation;
     args.supervisor = self;
@@ -110,6 +112,7 @@ void Supervisor::Spawn() {
     args.peers = &peers_;
     args.slot = index;
     std::vector<int> keep = args.listen_fds;
+    keep.insert(keep.end(), args.tls_listen_fds.begin(), args.tls_listen_fds.end());
     keep.push_back(args.report_fd);
     CloseAllBut(keep);
     worker::WorkerMain(args);

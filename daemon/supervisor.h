@@ -17,6 +17,7 @@
 #include "daemon/pool.h"
 #include "daemon/scoreboard.h"
 #include "daemon/scoreboard_server.h"
+#include "daemon/tls_context.h"
 #include "ipc/peer_table.h"
 #include "ipc/report.h"
 #include "worker/privdrop.h"
@@ -28,6 +29,8 @@ struct SupervisorSetup {
   conf::CommandLine command_line;  // to re-read the config on SIGHUP
   conf::Config config;
   std::vector<Listener> listeners;
+  std::vector<Listener> tls_listeners;
+  TlsContext tls;  // empty without tls_listen; new workers inherit it through fork
   worker::Identity identity;
   ScoreboardServer status;  // `backupd status` connects here
   sigset_t wait_mask;       // from InstallSignalHandlers, called before the first socket was bound

@@ -1,11 +1,10 @@
 // worker (unprivileged): deadline-bounded socket I/O for one client.
 #include "worker/connection.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -13,15 +12,18 @@
 
 namespace backupd::worker {
 
+Connection::Connection(std::unique_ptr<Transport> transport, std::string peer)
+    : transport_(std::move(transport)), peer_(std::move(peer)) {}
+
 Connection::Connection(UniqueFd fd, std::string peer)
-    : fd_(std::move(fd)), peer_(std::move(peer)) {}
+    : Connection(std::make_unique<PlainTransport>(std::move(fd)), std::move(peer)) {}
 
 Status Connection::Wait(short events, Deadline deadline, const void* mask) {
   for (;;) {
     auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) return Status::Timeout("client timed out");
     timespec ts = ToTimespec(left);
-    pollfd p{fd_.get(), events, 0};
+    pollfd p{transport_->fd(), events, 0};
     int n = ::ppoll(&p, 1, &ts, static_cast<const sigset_t*>(mask));
     if (n > 0) return Status::Ok();
     if (n == 0) return Status::Timeout("client timed out");
@@ -33,27 +35,35 @@ Status Connection::Wait(short events, Deadline deadline, const void* mask) {
   }
 }
 
+Status Connection::Handshake(Deadline deadline, const void* wait_mask) {
+  for (;;) {
+    Result<Io> r = transport_->Handshake();
+    if (!r.ok()) return r.status();
+    if (r->n > 0) return Status::Ok();
+    Status s = Wait(r->wait, deadline, wait_mask);
+    if (!s.ok()) return s;
+  }
+}
+
 Status Connection::WaitForRequest(Deadline deadline, const void* wait_mask) {
-  Status s = Wait(POLLIN, deadline, wait_mask);
-  if (!s.ok()) return s;
-  char c;
-  ssize_t n = ::recv(fd_.get(), &c, 1, MSG_PEEK);
-  if (n == 0) return Status::Closed("client closed the connection");
-  if (n < 0 && errno != EAGAIN && errno != EINTR) return Status::FromErrno(errno, "recv");
-  return Status::Ok();
+  for (;;) {
+    Result<Io> r = transport_->Peek();
+    if (!r.ok()) return r.status();
+    if (r->n > 0) return Status::Ok();
+    Status s = Wait(r->wait, deadline, wait_mask);
+    if (!s.ok()) return s;
+  }
 }
 
 Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
   for (;;) {
-    ssize_t n = ::recv(fd_.get(), buf, max, 0);
-    if (n > 0) {
-      bytes_in_ += static_cast<uint64_t>(n);
-      return static_cast<size_t>(n);
+    Result<Io> r = transport_->Read(buf, max);
+    if (!r.ok()) return r.status();
+    if (r->n > 0) {
+      bytes_in_ += r->n;
+      return r->n;
     }
-    if (n == 0) return Status::Closed("client closed the connection");
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Status::FromErrno(errno, "recv");
-    Status s = Wait(POLLIN, deadline, nullptr);
+    Status s = Wait(r->wait, deadline, nullptr);
     if (!s.ok()) return s;
   }
 }
@@ -61,16 +71,15 @@ Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
 Status Connection::WriteAll(const void* buf, size_t n, Deadline deadline) {
   const auto* p = static_cast<const char*>(buf);
   while (n > 0) {
-    ssize_t w = ::send(fd_.get(), p, n, MSG_NOSIGNAL);
-    if (w > 0) {
-      bytes_out_ += static_cast<uint64_t>(w);
-      p += w;
-      n -= static_cast<size_t>(w);
+    Result<Io> r = transport_->Write(p, n);
+    if (!r.ok()) return r.status();
+    if (r->n > 0) {
+      bytes_out_ += r->n;
+      p += r->n;
+      n -= r->n;
       continue;
     }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno != EAGAIN) return Status::FromErrno(errno, "send");
-    Status s = Wait(POLLOUT, deadline, nullptr);
+    Status s = Wait(r->wait, deadline, nullptr);
     if (!s.ok()) return s;
   }
   return Status::Ok();
@@ -81,15 +90,13 @@ Status Connection::SendFile(int file_fd, uint64_t size, Deadline deadline) {
   while (static_cast<uint64_t>(offset) < size) {
     size_t chunk = static_cast<size_t>(
         std::min<uint64_t>(size - static_cast<uint64_t>(offset), uint64_t{1} << 30));
-    ssize_t w = ::sendfile(fd_.get(), file_fd, &offset, chunk);
-    if (w > 0) {
-      bytes_out_ += static_cast<uint64_t>(w);
+    Result<Io> r = transport_->SendFile(file_fd, &offset, chunk);
+    if (!r.ok()) return r.status();
+    if (r->n > 0) {
+      bytes_out_ += r->n;
       continue;
     }
-    if (w == 0) return Status::IoError("file shrank while it was sent");
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Status::FromErrno(errno, "sendfile");
-    Status s = Wait(POLLOUT, deadline, nullptr);
+    Status s = Wait(r->wait, deadline, nullptr);
     if (!s.ok()) return s;
   }
   return Status::Ok();

@@ -5,32 +5,40 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "worker/transport.h"
 
 namespace backupd::worker {
 
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
-// Owns a non-blocking connected socket. Every call waits at most until its deadline (Timeout), so
-// a slow or silent client cannot hold a worker longer than the configured timeouts. Waiting
-// inside a request keeps the caller's signal mask: a graceful-stop signal waits for the request.
+// Owns a non-blocking connected socket, bare or inside TLS (its Transport). Every call waits at
+// most until its deadline (Timeout), so a slow or silent client cannot hold a worker longer than
+// the configured timeouts. Waiting inside a request keeps the caller's signal mask: a
+// graceful-stop signal waits for the request.
 class Connection {
  public:
+  Connection(std::unique_ptr<Transport> transport, std::string peer);
+  // A bare socket.
   Connection(UniqueFd fd, std::string peer);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // Does the transport's handshake (TLS) before anything else is read; a signal unblocked by
+  // `wait_mask` ends it as WaitForRequest does.
+  Status Handshake(Deadline deadline, const void* wait_mask);
   // Waits for the first byte of a request. Returns Closed at EOF, Timeout after the deadline,
   // and Closed too when a signal unblocked by `wait_mask` arrives (the worker is told to stop).
   Status WaitForRequest(Deadline deadline, const void* wait_mask);
   // Reads 1..max bytes.
   Result<size_t> ReadSome(void* buf, size_t max, Deadline deadline);
   Status WriteAll(const void* buf, size_t n, Deadline deadline);
-  // Sends `size` bytes of file_fd from offset 0 with sendfile(2).
+  // Sends `size` bytes of file_fd from offset 0 (sendfile(2) on a bare socket).
   Status SendFile(int file_fd, uint64_t size, Deadline deadline);
 
   const std::string& peer() const { return peer_; }
@@ -39,7 +47,7 @@ class Connection {
 
  private:
   Status Wait(short events, Deadline deadline, const void* mask);
-  UniqueFd fd_;
+  std::unique_ptr<Transport> transport_;
   std::string peer_;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;

@@ -25,6 +25,7 @@
 #include "worker/connection.h"
 #include "worker/reporter.h"
 #include "worker/request_handler.h"
+#include "worker/tls_transport.h"
 
 namespace backupd::worker {
 
@@ -121,6 +122,8 @@ class Worker {
     uint32_t served = 0;
     std::vector<pollfd> fds;
     for (int fd : args_.listen_fds) fds.push_back({fd, POLLIN, 0});
+    for (int fd : args_.tls_listen_fds) fds.push_back({fd, POLLIN, 0});
+    const size_t first_tls = args_.listen_fds.size();
     while (!g_stop) {
       int n = ::ppoll(fds.data(), fds.size(), nullptr, &wait_mask_);
       if (n < 0) {
@@ -128,9 +131,9 @@ class Worker {
         reporter_.Log(ipc::Severity::kError, "worker poll failed: " + std::to_string(errno));
         return;
       }
-      for (const pollfd& p : fds) {
-        if (g_stop || (p.revents & POLLIN) == 0) continue;
-        if (Accept(p.fd)) ++served;
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (g_stop || (fds[i].revents & POLLIN) == 0) continue;
+        if (Accept(fds[i].fd, i >= first_tls)) ++served;
       }
       if (c.workers_max_requests != 0 && served >= c.workers_max_requests) return;
     }
@@ -138,7 +141,7 @@ class Worker {
 
  private:
   // Accepts and serves one connection; false when there was none to take (another worker won).
-  bool Accept(int listen_fd) {
+  bool Accept(int listen_fd, bool tls) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     UniqueFd fd(
@@ -151,7 +154,19 @@ class Worker {
       }
       return false;
     }
-    Connection conn(std::move(fd), PeerName(ss));
+    const std::string peer = PeerName(ss);
+    std::unique_ptr<Transport> transport;
+    if (tls) {
+      Result<std::unique_ptr<TlsTransport>> t = TlsTransport::Create(std::move(fd), args_.tls);
+      if (!t.ok()) {
+        reporter_.Log(ipc::Severity::kError, "dropped " + peer + ": " + t.status().message());
+        return true;
+      }
+      transport = std::move(*t);
+    } else {
+      transport = std::make_unique<PlainTransport>(std::move(fd));
+    }
+    Connection conn(std::move(transport), peer);
     reporter_.State(ipc::WorkerState::kBusy, conn.peer());
     size_t same_peer = args_.peers->Claim(args_.slot, PeerBytes(ss));
     uint32_t limit = args_.config->max_connections_per_ip;
@@ -170,7 +185,10 @@ class Worker {
   void Refuse(Connection& conn, size_t count) {
     std::string bytes = protocol::EncodeResponsePrefix(
         static_cast<uint16_t>(protocol::ResponseCode::kError), {}, 0);
-    (void)conn.WriteAll(bytes.data(), bytes.size(), Clock::now() + std::chrono::seconds(1));
+    const Deadline deadline = Clock::now() + std::chrono::seconds(1);
+    if (conn.Handshake(deadline, nullptr).ok()) {
+      (void)conn.WriteAll(bytes.data(), bytes.size(), deadline);
+    }
     reporter_.Log(ipc::Severity::kWarning, "refused " + conn.peer() + ": " +
                                                std::to_string(count - 1) +
                                                " connections already open from it "
@@ -179,6 +197,16 @@ class Worker {
 
   void Serve(Connection& conn) {
     const conf::Config& c = *args_.config;
+    // The handshake gets the time a request's first byte would: a client that stalls it is
+    // dropped as a silent one is.
+    Status hs = conn.Handshake(Clock::now() + std::chrono::seconds(c.idle_timeout), &wait_mask_);
+    if (!hs.ok()) {
+      if (!g_stop) {
+        reporter_.Log(ipc::Severity::kInfo,
+                      "TLS handshake with " + conn.peer() + " failed: " + hs.message());
+      }
+      return;
+    }
     for (;;) {
       Status s =
           conn.WaitForRequest(Clock::now() + std::chrono::seconds(c.idle_timeout), &wait_mask_);

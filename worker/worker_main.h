@@ -2,6 +2,7 @@
 #ifndef BACKUPD_WORKER_WORKER_MAIN_H_
 #define BACKUPD_WORKER_WORKER_MAIN_H_
 
+#include <openssl/types.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -16,8 +17,10 @@ namespace backupd::worker {
 // Everything a worker gets from the supervisor at fork.
 struct WorkerArgs {
   const conf::Config* config = nullptr;
-  std::vector<int> listen_fds;  // non-blocking listening sockets
-  int report_fd = -1;           // write end of this worker's report pipe
+  std::vector<int> listen_fds;      // non-blocking listening sockets
+  std::vector<int> tls_listen_fds;  // the same, whose connections begin with a TLS handshake
+  SSL_CTX* tls = nullptr;           // the supervisor's context (copied by fork); set with TLS fds
+  int report_fd = -1;               // write end of this worker's report pipe
   uint32_t generation = 0;
   pid_t supervisor = 0;
   Identity identity;

@@ -1,0 +1,116 @@
+// worker (unprivileged): one TLS connection's byte stream over OpenSSL.
+#include "worker/tls_transport.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/openssl_error.h"
+
+namespace backupd::worker {
+
+namespace {
+
+// One TLS record's worth: SSL_write sends a full buffer as one record.
+constexpr size_t kFileChunk = 16 * 1024;
+
+}  // namespace
+
+Result<std::unique_ptr<TlsTransport>> TlsTransport::Create(UniqueFd fd, SSL_CTX* ctx) {
+  ERR_clear_error();
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return Status::IoError("TLS: " + TakeOpenSslError("SSL_new failed"));
+  if (SSL_set_fd(ssl, fd.get()) != 1) {
+    SSL_free(ssl);
+    return Status::IoError("TLS: " + TakeOpenSslError("SSL_set_fd failed"));
+  }
+  SSL_set_accept_state(ssl);
+  return std::unique_ptr<TlsTransport>(new TlsTransport(std::move(fd), ssl));
+}
+
+TlsTransport::~TlsTransport() {
+  if (established_) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+  }
+  SSL_free(ssl_);
+  ERR_clear_error();
+}
+
+Result<Io> TlsTransport::Failed(int rc, const char* what) {
+  const int saved_errno = errno;
+  switch (SSL_get_error(ssl_, rc)) {
+    case SSL_ERROR_WANT_READ:
+      return Io{0, POLLIN};
+    case SSL_ERROR_WANT_WRITE:
+      return Io{0, POLLOUT};
+    case SSL_ERROR_ZERO_RETURN:
+      return Status::Closed("client closed the connection");
+    case SSL_ERROR_SYSCALL:
+      ERR_clear_error();
+      if (saved_errno == EINTR) return Io{0, POLLIN};
+      if (saved_errno == 0) return Status::Closed("client closed the connection");
+      return Status::FromErrno(saved_errno, what);
+    default:
+      return Status::IoError(TakeOpenSslError("TLS error"));
+  }
+}
+
+Result<Io> TlsTransport::Handshake() {
+  ERR_clear_error();
+  int rc = SSL_do_handshake(ssl_);
+  if (rc == 1) {
+    established_ = true;
+    return Io{1, 0};
+  }
+  return Failed(rc, "socket");
+}
+
+Result<Io> TlsTransport::Peek() {
+  char c;
+  size_t got = 0;
+  ERR_clear_error();
+  int rc = SSL_peek_ex(ssl_, &c, 1, &got);
+  if (rc == 1) return Io{got, 0};
+  return Failed(rc, "recv");
+}
+
+Result<Io> TlsTransport::Read(void* buf, size_t max) {
+  size_t got = 0;
+  ERR_clear_error();
+  int rc = SSL_read_ex(ssl_, buf, max, &got);
+  if (rc == 1) return Io{got, 0};
+  return Failed(rc, "recv");
+}
+
+Result<Io> TlsTransport::Write(const void* buf, size_t n) {
+  size_t sent = 0;
+  ERR_clear_error();
+  int rc = SSL_write_ex(ssl_, buf, n, &sent);
+  if (rc == 1) return Io{sent, 0};
+  return Failed(rc, "send");
+}
+
+Result<Io> TlsTransport::SendFile(int file_fd, off_t* offset, size_t max) {
+  if (file_len_ == 0) {
+    file_buf_.resize(kFileChunk);
+    ssize_t r = ::pread(file_fd, file_buf_.data(), std::min(max, kFileChunk), *offset);
+    if (r < 0 && errno == EINTR) return Io{0, POLLOUT};
+    if (r < 0) return Status::FromErrno(errno, "read");
+    if (r == 0) return Status::IoError("file shrank while it was sent");
+    file_len_ = static_cast<size_t>(r);
+  }
+  Result<Io> w = Write(file_buf_.data(), file_len_);
+  if (!w.ok() || w->n == 0) return w;
+  std::memmove(file_buf_.data(), file_buf_.data() + w->n, file_len_ - w->n);
+  file_len_ -= w->n;
+  *offset += static_cast<off_t>(w->n);
+  return w;
+}
+
+}  // namespace backupd::worker
