@@ -3,15 +3,20 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <string>
 #include <utility>
+
+#include "base/openssl_error.h"
 
 namespace backupd::client {
 namespace {
@@ -98,7 +103,42 @@ Connection Connection::Adopt(int fd, std::chrono::milliseconds timeout, std::str
   return conn;
 }
 
-void Connection::Close() { fd_.reset(); }
+Status Connection::StartTls(const std::string& host, const TlsOptions& options) {
+  Result<SslPtr> ssl = TlsConnect(fd_.get(), host, peer_, options);
+  if (!ssl.ok()) return ssl.status();
+  ssl_ = std::move(*ssl);
+  return Status::Ok();
+}
+
+void Connection::Close() {
+  // close_notify, so the server sees an orderly end; its failure changes nothing.
+  if (ssl_) SSL_shutdown(ssl_.get());
+  ssl_.reset();
+  fd_.reset();
+}
+
+namespace {
+
+// A failed SSL_read/SSL_write as the Status a plain recv/send failure would give.
+Status SslFailure(SSL* ssl, int rc, const char* what, const char* timed_out) {
+  const int saved_errno = errno;
+  switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      ERR_clear_error();
+      return Status::Timeout(timed_out);
+    case SSL_ERROR_ZERO_RETURN:
+      return Status::Closed("server closed the connection");
+    case SSL_ERROR_SYSCALL:
+      ERR_clear_error();
+      if (saved_errno == 0) return Status::Closed("server closed the connection");
+      return Status::FromErrno(saved_errno, what);
+    default:
+      return Status::IoError(std::string(what) + ": " + TakeOpenSslError("TLS error"));
+  }
+}
+
+}  // namespace
 
 Status Connection::SetTimeout(std::chrono::milliseconds timeout) {
   timeval tv{};
@@ -115,6 +155,15 @@ Status Connection::WriteAll(const void* data, size_t len) {
   if (!fd_.valid()) return Status::Closed("not connected");
   const auto* p = static_cast<const uint8_t*>(data);
   while (len > 0) {
+    if (ssl_) {
+      size_t sent = 0;
+      ERR_clear_error();
+      int rc = SSL_write_ex(ssl_.get(), p, len, &sent);
+      if (rc != 1) return SslFailure(ssl_.get(), rc, "send to server", "send to server: timed out");
+      p += sent;
+      len -= sent;
+      continue;
+    }
     // MSG_NOSIGNAL: a server that hangs up is an error value here, not a SIGPIPE.
     ssize_t n = send(fd_.get(), p, len, MSG_NOSIGNAL);
     if (n < 0) {
@@ -132,6 +181,13 @@ Status Connection::WriteAll(const void* data, size_t len) {
 
 Result<size_t> Connection::ReadSome(void* data, size_t len) {
   if (!fd_.valid()) return Status::Closed("not connected");
+  if (ssl_) {
+    size_t got = 0;
+    ERR_clear_error();
+    int rc = SSL_read_ex(ssl_.get(), data, len, &got);
+    if (rc == 1) return got;
+    return SslFailure(ssl_.get(), rc, "receive from server", "no answer from server: timed out");
+  }
   for (;;) {
     ssize_t n = recv(fd_.get(), data, len, 0);
     if (n > 0) return static_cast<size_t>(n);
@@ -146,6 +202,18 @@ Result<size_t> Connection::ReadSome(void* data, size_t len) {
 
 std::string Connection::ReadPending(size_t len) {
   std::string out(len, '\0');
+  if (ssl_) {
+    // Only what is decrypted already: reading more could wait for the next record.
+    size_t got = 0;
+    const auto pending = static_cast<size_t>(SSL_pending(ssl_.get()));
+    ERR_clear_error();
+    if (pending == 0 || SSL_read_ex(ssl_.get(), out.data(), std::min(len, pending), &got) != 1) {
+      got = 0;
+      ERR_clear_error();
+    }
+    out.resize(got);
+    return out;
+  }
   ssize_t n = !fd_.valid() ? -1 : recv(fd_.get(), out.data(), len, MSG_DONTWAIT);
   out.resize(n > 0 ? static_cast<size_t>(n) : 0);
   return out;

@@ -10,12 +10,14 @@
 #include "base/status.h"
 #include "base/unique_fd.h"
 #include "client/parse.h"
+#include "client/tls.h"
 
 namespace backupd::client {
 
-// Owns a connected stream socket and moves bytes over it in full or not at all. Every connect,
-// read and write is bounded by the timeout given at creation (zero means no limit), so a silent
-// server cannot hang the client. Move-only; the descriptor is close-on-exec.
+// Owns a connected stream socket and moves bytes over it in full or not at all, bare or inside
+// TLS after StartTls. Every connect, handshake, read and write is bounded by the timeout given at
+// creation (zero means no limit), so a silent server cannot hang the client. Move-only; the
+// descriptor is close-on-exec.
 class Connection {
  public:
   // Resolves `endpoint` with getaddrinfo (IPv4, IPv6 or a host name) and connects to the first
@@ -25,6 +27,10 @@ class Connection {
   // Adopts an already-connected stream descriptor (a socketpair end in tests), named `peer`.
   static Connection Adopt(int fd, std::chrono::milliseconds timeout,
                           std::string peer = "the server");
+
+  // Runs the TLS handshake and verifies the server as `host` (see TlsConnect); every later read
+  // and write goes through TLS. Denied when the server's certificate is not trusted.
+  Status StartTls(const std::string& host, const TlsOptions& options);
 
   // Sends all `len` bytes; Closed if the server went away, Timeout if it stopped reading.
   Status WriteAll(const void* data, size_t len);
@@ -46,6 +52,7 @@ class Connection {
   Status SetTimeout(std::chrono::milliseconds timeout);
 
   UniqueFd fd_;
+  SslPtr ssl_;  // set by StartTls; freed before the socket closes
   std::string peer_;
 };
 

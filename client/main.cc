@@ -1,4 +1,5 @@
 // client (the user's privilege): backup-client, the command-line client for backupd.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,9 +35,10 @@ constexpr int kExitFailed = 1;      // an error status from the server, or a loc
 constexpr int kExitUsage = 2;       // bad command line
 constexpr int kExitConnection = 3;  // cannot connect, connection lost, or a malformed answer
 constexpr int kExitExists = 4;      // restore: the output file exists and --force was not given
+constexpr int kExitUntrusted = 5;   // --tls: the server's certificate could not be verified
 
 constexpr const char* kUsage =
-    "Usage: backup-client [--server HOST:PORT] --user ID COMMAND [ARGS]\n"
+    "Usage: backup-client [--server HOST:PORT] [--tls [--ca FILE]] --user ID COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
     "  backup FILE...          store each FILE under its path with the leading '/' stripped\n"
@@ -49,13 +51,18 @@ constexpr const char* kUsage =
     "  list                    print the user's stored names, one a line; a user with no files\n"
     "                          (status 1002) prints nothing and succeeds\n"
     "\n"
+    "With --tls the connection is TLS (1.2 or later), and the server's certificate must chain to\n"
+    "one in --ca FILE (or, without --ca, the system's store) and name the --server host (a DNS\n"
+    "name or an IP address) in its subjectAltName.\n"
+    "\n"
     "All requests of one invocation share one connection. A progress bar is drawn on standard\n"
     "error when it is a terminal and a file is over 1 MiB.\n"
     "\n"
     "Exit status: 0 success; 1 the server answered with an error status (1001 not found,\n"
     "1002 no files, 1003 error) or a local file could not be read or written; 2 usage error;\n"
     "3 cannot connect, connection lost, timed out, or a malformed answer from the server;\n"
-    "4 restore: OUT exists and --force was not given (nothing was sent).\n"
+    "4 restore: OUT exists and --force was not given (nothing was sent);\n"
+    "5 --tls: the server's certificate is not trusted (nothing was sent).\n"
     "With several FILEs or NAMEs every one is tried, and the worst exit status is returned,\n"
     "except that a lost connection stops at once.\n";
 
@@ -113,6 +120,8 @@ struct Options {
   std::optional<std::string> name;
   std::optional<std::string> output;
   int timeout = 30;
+  bool tls = false;
+  std::optional<std::string> ca;
   bool quiet = false;
   bool force = false;
   std::string command;
@@ -134,6 +143,9 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
       "restore: write to OUT ('-' for standard output)");
   add("timeout,t", po::value(&opt->timeout)->value_name("SECONDS"),
       "give up on a silent server after SECONDS (default 30; 0 waits forever)");
+  add("tls", po::bool_switch(&opt->tls), "connect with TLS and verify the server's certificate");
+  add("ca", po::value<std::string>()->value_name("FILE"),
+      "--tls: trust the PEM certificates in FILE (default: the system's store)");
   add("force,f", po::bool_switch(&opt->force),
       "restore: replace OUT if it exists (without it, exit 4 and keep it)");
   add("quiet,q", po::bool_switch(&opt->quiet), "no progress bar");
@@ -165,6 +177,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (vm.count("user")) opt->user = vm["user"].as<std::string>();
   if (vm.count("name")) opt->name = vm["name"].as<std::string>();
   if (vm.count("output")) opt->output = vm["output"].as<std::string>();
+  if (vm.count("ca")) opt->ca = vm["ca"].as<std::string>();
   if (vm.count("args")) opt->args = vm["args"].as<std::vector<std::string>>();
 
   auto usage = [](const std::string& msg) {
@@ -175,6 +188,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (cmd.empty()) return usage("no command given");
   if (!opt->user) return usage("--user is required");
   if (opt->timeout < 0) return usage("--timeout must be 0 or more seconds");
+  if (opt->ca && !opt->tls) return usage("--ca goes with --tls");
   if (cmd == "backup") {
     if (opt->args.empty()) return usage("backup needs at least one FILE");
     if (opt->name && opt->args.size() != 1) return usage("--name goes with a single FILE");
@@ -312,6 +326,19 @@ int main(int argc, char** argv) {
   if (!conn.ok()) {
     Error("connect", conn.status().ToString());
     return kExitConnection;
+  }
+  if (opt.tls) {
+    // OpenSSL writes with write(2), without send's MSG_NOSIGNAL: a server that hangs up must
+    // be an error value, not a SIGPIPE.
+    signal(SIGPIPE, SIG_IGN);
+    backupd::client::TlsOptions tls;
+    tls.ca_file = opt.ca.value_or("");
+    Status st = conn->StartTls(endpoint->host, tls);
+    if (!st.ok()) {
+      Error("connect", st.ToString());
+      if (st.code() == Status::Code::kDenied) return kExitUntrusted;
+      return st.code() == Status::Code::kInvalid ? kExitUsage : kExitConnection;
+    }
   }
   Client client(std::move(*conn), *user);
   const bool bar = !opt.quiet && isatty(STDERR_FILENO) == 1;
