@@ -11,9 +11,13 @@ offers the same commands as backup-client:
     backup_client.py [--server HOST:PORT] --user ID delete NAME...
     backup_client.py [--server HOST:PORT] --user ID list
 
+--tls [--ca FILE] before the command speaks TLS and verifies the server's certificate against FILE
+(or the system's store) and the --server host.
+
 Exit status: 0 success; 1 an error status from the server or a local file problem (in the
 scenario: a step got an unexpected status); 2 usage error; 3 cannot connect, connection lost or a
-malformed answer; 4 restore: the output file exists and --force was not given.
+malformed answer; 4 restore: the output file exists and --force was not given; 5 --tls: the
+server's certificate is not trusted.
 """
 
 import argparse
@@ -21,6 +25,7 @@ import filecmp
 import os
 import random
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -58,6 +63,10 @@ DESCRIPTION = {NOT_FOUND: "not found", NO_FILES: "no files stored for this user"
 
 class ProtocolError(Exception):
     """The connection broke or the server's answer does not follow protocol v1."""
+
+
+class UntrustedServer(Exception):
+    """--tls: the server's certificate could not be verified."""
 
 
 class LocalError(Exception):
@@ -181,6 +190,14 @@ def parse_user_id(text):
     return int(text)
 
 
+def tls_context(ca):
+    """The client's TLS settings: TLS 1.2 or later, the server's certificate checked against the
+    PEM file ca (None: the system's store) and, at connect, against the host name or address."""
+    context = ssl.create_default_context(cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 def stored_name(path):
     """The name a file is stored under: its path as given, leading '/' stripped (as tar does)."""
     return str(path).lstrip("/")
@@ -194,17 +211,31 @@ class Client:
     """Speaks protocol v1 for one user over one connection. After a ProtocolError the connection
     is closed: the stream can no longer be trusted."""
 
-    def __init__(self, host, port, user_id, timeout=30.0):
+    def __init__(self, host, port, user_id, timeout=30.0, tls=None):
+        """tls: an ssl.SSLContext (tls_context()) to speak TLS, or None."""
         self.user_id = user_id
         self.peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.answered = False  # a v1 answer has arrived: the peer is a backupd server
+        self.sock = None
         try:
-            self.sock = socket.create_connection((host, port), timeout=timeout or None)
+            sock = socket.create_connection((host, port), timeout=timeout or None)
         except ConnectionRefusedError as e:
             raise ProtocolError(f"connect to {self.peer}: {e.strerror}; "
                                 "is backupd running there?") from None
         except OSError as e:
             raise ProtocolError(f"connect to {self.peer}: {e}") from None
+        if tls is None:
+            self.sock = sock
+            return
+        try:
+            self.sock = tls.wrap_socket(sock, server_hostname=host)
+        except ssl.SSLCertVerificationError as e:
+            raise UntrustedServer(f"server certificate not trusted: {e.verify_message}") from None
+        except (ssl.SSLError, OSError) as e:
+            raise ProtocolError(f"TLS handshake with {self.peer} failed: {e}") from None
+        finally:
+            if self.sock is None:
+                sock.close()
 
     def close(self):
         if self.sock is not None:
@@ -488,6 +519,16 @@ def run_command(args):
     except ValueError as e:
         print(f"backup_client.py: {e}", file=sys.stderr)
         return 2
+    if args.ca is not None and not args.tls:
+        print("backup_client.py: --ca goes with --tls", file=sys.stderr)
+        return 2
+    tls = None
+    if args.tls:
+        try:
+            tls = tls_context(args.ca)
+        except (OSError, ssl.SSLError) as e:
+            print(f"backup_client.py: --ca {args.ca}: {e.strerror or e}", file=sys.stderr)
+            return 2
     if args.command == "backup" and args.name is not None and len(args.files) != 1:
         print("backup_client.py: --name goes with a single FILE", file=sys.stderr)
         return 2
@@ -516,7 +557,7 @@ def run_command(args):
             return 4
 
     try:
-        with Client(host, port, user_id, args.timeout) as client:
+        with Client(host, port, user_id, args.timeout, tls) as client:
             if args.command == "backup":
                 for path in args.files:
                     name = args.name if args.name is not None else stored_name(path)
@@ -547,6 +588,9 @@ def run_command(args):
     except ProtocolError as e:
         print(f"backup_client.py: {e}", file=sys.stderr)
         return 3
+    except UntrustedServer as e:
+        print(f"backup_client.py: connect: {e}", file=sys.stderr)
+        return 5
     return worst
 
 
@@ -557,7 +601,8 @@ def main(argv):
         prog="backup_client.py", description=__doc__.split("\n\n")[0],
         epilog="Exit status: 0 success; 1 an error status from the server or a local file "
                "problem; 2 usage error; 3 cannot connect, connection lost or a malformed answer; "
-               "4 restore: OUTPUT exists and --force was not given (nothing was sent). "
+               "4 restore: OUTPUT exists and --force was not given (nothing was sent); "
+               "5 --tls: the server's certificate is not trusted (nothing was sent). "
                "'list' for a user with no files (1002) prints nothing and exits 0. With no "
                "arguments: the seed scenario using server.info and backup.info in the current "
                "folder.")
@@ -566,6 +611,11 @@ def main(argv):
     parser.add_argument("--user", "-u", required=True, metavar="ID", help="user id")
     parser.add_argument("--timeout", "-t", type=float, default=30.0, metavar="SECONDS",
                         help="give up on a silent server after SECONDS (0 waits forever)")
+    parser.add_argument("--tls", action="store_true",
+                        help="connect with TLS and verify the server's certificate")
+    parser.add_argument("--ca", metavar="FILE",
+                        help="--tls: trust the PEM certificates in FILE (default: the system's "
+                             "store)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("backup", help="store FILEs under their paths, leading '/' stripped")
     p.add_argument("files", nargs="+", metavar="FILE")
