@@ -346,10 +346,15 @@ Result<Config> Load(const CommandLine& cmd) {
     for (ListenAddress& a : cfg.listen) a.port = *cmd.port;
   }
 
-  std::error_code ec;
-  std::filesystem::path storage = std::filesystem::absolute(cfg.storage, ec);
-  if (ec) return Status::Invalid("storage: cannot make '" + cfg.storage + "' absolute");
-  cfg.storage = storage.lexically_normal().string();
+  // Absolute, so that a daemon that changed to / and rereads them on a reload finds them.
+  for (auto [key, path] : {std::pair{"storage", &cfg.storage}, std::pair{"tls_cert", &cfg.tls_cert},
+                           std::pair{"tls_key", &cfg.tls_key}}) {
+    if (path->empty()) continue;
+    std::error_code ec;
+    std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
+    if (ec) return Status::Invalid(std::string(key) + ": cannot make '" + *path + "' absolute");
+    *path = absolute.lexically_normal().string();
+  }
 
   Status valid = Validate(cfg);
   if (!valid.ok()) return valid;

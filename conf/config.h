@@ -35,8 +35,10 @@ struct Config {
   std::vector<ListenAddress> listen{{"127.0.0.1", 1337}};
   // The same protocol inside TLS on separate sockets; needs tls_cert and tls_key.
   std::vector<ListenAddress> tls_listen;
-  std::string tls_cert;                      // PEM: the server certificate, then any intermediates
-  std::string tls_key;                       // PEM: its private key, read by the supervisor as root
+  // PEM files: the server certificate (then any intermediates) and its private key, which only
+  // the supervisor reads, as root. Made absolute by Load(), like storage.
+  std::string tls_cert;
+  std::string tls_key;
   std::string storage = "/var/lib/backupd";  // made absolute by Load()
   std::string user = "backupd";
   std::string group = "backupd";

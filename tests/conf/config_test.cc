@@ -284,6 +284,33 @@ TEST_F(ConfigTest, BarePortReplacesEveryListenPort) {
   EXPECT_EQ(r->listen[1].ToString(), "[::1]:0");
 }
 
+TEST_F(ConfigTest, TlsKeys) {
+  Result<Config> r = LoadText(
+      "tls_listen = 127.0.0.1:1338\ntls_listen = [::1]:1338\ntls_cert = tls/cert.pem\n"
+      "tls_key = /etc/backupd/key.pem\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->tls_listen.size(), 2u);
+  EXPECT_EQ(r->tls_listen[1].ToString(), "[::1]:1338");
+  // Reread on a reload by a daemon that changed to /.
+  EXPECT_EQ(r->tls_cert, (std::filesystem::current_path() / "tls/cert.pem").string());
+  EXPECT_EQ(r->tls_key, "/etc/backupd/key.pem");
+  ASSERT_EQ(r->listen.size(), 1u);  // the plain default stays
+
+  CommandLine cmd = WithFile("tls_listen = 127.0.0.1:1338\ntls_cert = /c\ntls_key = /k\n");
+  cmd.overrides = {"tls_listen=127.0.0.1:2000"};
+  cmd.port = 7;  // a bare PORT is for the plain sockets
+  r = LoadConfig(cmd);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->tls_listen.size(), 1u);
+  EXPECT_EQ(r->tls_listen[0].ToString(), "127.0.0.1:2000");
+  EXPECT_EQ(r->listen[0].ToString(), "127.0.0.1:7");
+
+  EXPECT_THAT(ErrorOf("tls_listen = 127.0.0.1:1338\ntls_cert = /c\n"),
+              HasSubstr("tls_listen needs tls_cert and tls_key"));
+  EXPECT_THAT(ErrorOf("tls_listen = 127.0.0.1\n"), HasSubstr("tls_listen: invalid value"));
+  EXPECT_TRUE(LoadText("tls_cert = /c\ntls_key = /k\n").ok());  // ready, not yet listening
+}
+
 TEST_F(ConfigTest, CrossFieldValidation) {
   EXPECT_THAT(ErrorOf("workers = 0\n"), HasSubstr("workers must be at least 1"));
   EXPECT_THAT(ErrorOf("workers = 9\n[workers]\nmax = 8\n"),
