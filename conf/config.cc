@@ -210,6 +210,8 @@ po::options_description FileOptions(Config* cfg, bool* listen_seen) {
       "group also allowed to read the status socket");
   add("metrics_file", po::value<std::string>(&cfg->metrics_file)->value_name("FILE"),
       "Prometheus textfile (empty = off)");
+  add("users_file", Text(&cfg->users_file, "FILE"),
+      "users' SCRAM verifiers, root-only (backupd user add)");
   return d;
 }
 
@@ -337,6 +339,10 @@ Result<Config> Load(const CommandLine& cmd) {
   std::filesystem::path storage = std::filesystem::absolute(cfg.storage, ec);
   if (ec) return Status::Invalid("storage: cannot make '" + cfg.storage + "' absolute");
   cfg.storage = storage.lexically_normal().string();
+  // Read again on SIGHUP, after daemonizing has changed the folder to /.
+  std::filesystem::path users = std::filesystem::absolute(cfg.users_file, ec);
+  if (ec) return Status::Invalid("users_file: cannot make '" + cfg.users_file + "' absolute");
+  cfg.users_file = users.lexically_normal().string();
 
   Status valid = Validate(cfg);
   if (!valid.ok()) return valid;
@@ -394,7 +400,9 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
       bool seen = false;
       std::ostringstream text;
       text << "Usage: backupd [options] [PORT]\n"
-           << "       backupd status [-c FILE]\n\n"
+           << "       backupd status [-c FILE]\n"
+           << "       backupd user add|del|passwd ID [-c FILE]\n"
+           << "       backupd user list [-c FILE]\n\n"
            << visible << "\n"
            << KeysHelp(FileOptions(&scratch, &seen));
       cmd.help_text = text.str();
