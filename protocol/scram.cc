@@ -174,7 +174,8 @@ ScramClient::~ScramClient() {
 
 Result<std::string> ScramClient::ClientFirst() {
   bool in_order = step_ == Step::kStart;
-  step_ = Step::kFailed;  // whatever happens below, until it succeeds
+  // Any failure from here on ends the exchange; success sets the next step.
+  step_ = Step::kFailed;
   if (!in_order) return Bad("client-first out of order");
   if (!IsSaslName(user_)) return Bad("user name must be printable ASCII without ',' or '='");
   if (!IsNonce(client_nonce_)) return Bad("client nonce must be 16 to 128 printable characters");
@@ -186,7 +187,7 @@ Result<std::string> ScramClient::ClientFirst() {
 
 Result<std::string> ScramClient::ClientFinal(std::string_view server_first) {
   bool in_order = step_ == Step::kSentFirst;
-  step_ = Step::kFailed;  // whatever happens below, until it succeeds
+  step_ = Step::kFailed;
   if (!in_order) return Bad("client-final out of order");
   Result<std::vector<std::string_view>> a = Attributes(server_first, "rsi", "server-first");
   if (!a.ok()) return a.status();
@@ -225,7 +226,7 @@ Result<std::string> ScramClient::ClientFinal(std::string_view server_first) {
 
 Status ScramClient::VerifyServerFinal(std::string_view server_final) {
   bool in_order = step_ == Step::kSentFinal;
-  step_ = Step::kFailed;  // whatever happens below, until it succeeds
+  step_ = Step::kFailed;
   if (!in_order) return Bad("server-final out of order");
   if (server_final.size() > kScramMaxMessage)
     return Status::TooLarge("SCRAM: server-final too long");
@@ -270,7 +271,7 @@ ScramServer::~ScramServer() = default;
 Result<std::string> ScramServer::ServerFirst(const ScramVerifier& verifier,
                                              std::string_view server_nonce) {
   bool in_order = step_ == Step::kStarted;
-  step_ = Step::kFailed;  // whatever happens below, until it succeeds
+  step_ = Step::kFailed;
   if (!in_order) return Bad("server-first out of order");
   if (!IsNonce(server_nonce)) return Bad("server nonce must be 16 to 128 printable characters");
   Status s = CheckSalt(verifier.salt.size(), verifier.iterations);
@@ -285,7 +286,7 @@ Result<std::string> ScramServer::ServerFirst(const ScramVerifier& verifier,
 
 Result<std::string> ScramServer::ServerFinal(std::string_view client_final) {
   bool in_order = step_ == Step::kSentFirst;
-  step_ = Step::kFailed;  // whatever happens below, until it succeeds
+  step_ = Step::kFailed;
   if (!in_order) return Bad("server-final out of order");
   Result<std::vector<std::string_view>> a = Attributes(client_final, "crp", "client-final");
   if (!a.ok()) return a.status();
