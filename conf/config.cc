@@ -223,6 +223,8 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
       "group also allowed to read the status socket");
   add("metrics_file", po::value<std::string>(&cfg->metrics_file)->value_name("FILE"),
       "Prometheus textfile (empty = off)");
+  add("users_file", Text(&cfg->users_file, "FILE"),
+      "users' SCRAM verifiers, root-only (backupd user add)");
   return d;
 }
 
@@ -348,7 +350,8 @@ Result<Config> Load(const CommandLine& cmd) {
 
   // Absolute, so that a daemon that changed to / and rereads them on a reload finds them.
   for (auto [key, path] : {std::pair{"storage", &cfg.storage}, std::pair{"tls_cert", &cfg.tls_cert},
-                           std::pair{"tls_key", &cfg.tls_key}}) {
+                           std::pair{"tls_key", &cfg.tls_key},
+                           std::pair{"users_file", &cfg.users_file}}) {
     if (path->empty()) continue;
     std::error_code ec;
     std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
@@ -412,7 +415,9 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
       ListsSeen seen;
       std::ostringstream text;
       text << "Usage: backupd [options] [PORT]\n"
-           << "       backupd status [-c FILE]\n\n"
+           << "       backupd status [-c FILE]\n"
+           << "       backupd user add|del|passwd ID [-c FILE]\n"
+           << "       backupd user list [-c FILE]\n\n"
            << visible << "\n"
            << KeysHelp(FileOptions(&scratch, &seen));
       cmd.help_text = text.str();

@@ -62,6 +62,7 @@ struct Config {
   std::string status_socket = "/run/backupd.status";  // backupd status reads the scoreboard here
   std::string status_group;                           // group also allowed to read it ("" = root)
   std::string metrics_file;                           // Prometheus textfile; "" = off
+  std::string users_file = "/etc/backupd/users";      // SCRAM verifiers (`backupd user`)
 };
 
 // What the command line asked for, before the config file is read.

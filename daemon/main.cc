@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string_view>
+#include <vector>
 
 #include "conf/config.h"
 #include "daemon/listeners.h"
@@ -14,6 +16,8 @@
 #include "daemon/signals.h"
 #include "daemon/supervisor.h"
 #include "daemon/tls_context.h"
+#include "daemon/user_command.h"
+#include "daemon/users_file.h"
 
 namespace {
 
@@ -26,6 +30,11 @@ int Fail(const backupd::Status& s) {
 
 int main(int argc, char** argv) {
   using namespace backupd;
+  // `backupd user ...` has its own words and options; it never starts a daemon.
+  if (argc >= 2 && std::string_view(argv[1]) == "user") {
+    return daemon::RunUserCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
+                                  std::cerr);
+  }
   Result<conf::CommandLine> cmd = conf::ParseCommandLine(argc, argv);
   if (!cmd.ok()) {
     std::cerr << "backupd: " << cmd.status().message() << "\nTry 'backupd --help'.\n";
@@ -60,6 +69,11 @@ int main(int argc, char** argv) {
     Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
     Status s = status_gid.ok() ? daemon::CheckStorage(*config, *identity) : status_gid.status();
     if (!s.ok()) return Fail(s);
+    // A missing users file is no error: protocol v1 needs none, and v2 then admits no one.
+    Result<daemon::Users> users = daemon::LoadUsersFile(config->users_file);
+    if (!users.ok() && users.status().code() != Status::Code::kNotFound) {
+      return Fail(users.status());
+    }
     std::cout << "backupd: configuration " << cmd->config_path << " is OK\n";
     return 0;
   }

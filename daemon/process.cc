@@ -60,6 +60,11 @@ Status PidFile::CheckNotRunning(const std::string& path) {
   return Status::Ok();
 }
 
+pid_t PidFile::LivePid(const std::string& path) {
+  pid_t pid = path.empty() ? 0 : ReadPid(path);
+  return pid != 0 && IsLiveBackupd(pid) ? pid : 0;
+}
+
 Result<PidFile> PidFile::Write(const std::string& path) {
   if (path.empty()) return PidFile(std::string(), 0);
   // 0644 whatever the umask: init scripts and monitoring read it as other users.

@@ -21,6 +21,8 @@ class PidFile {
  public:
   // Invalid if `path` names a live backupd other than us. An empty path means no pid file.
   static Status CheckNotRunning(const std::string& path);
+  // The pid of the backupd that `path` names if it is alive, else 0 (for `backupd user`'s SIGHUP).
+  static pid_t LivePid(const std::string& path);
   // Writes our pid to `path` (atomically, mode 0644). An empty path writes nothing.
   static Result<PidFile> Write(const std::string& path);
 

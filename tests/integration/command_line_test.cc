@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -96,6 +97,31 @@ TEST(CommandLineTest, DaemonRefusesToStartWithAStorageWhoseParentIsMissing) {
   // Not started as root, a warning about the workers' uid comes first.
   EXPECT_NE(r.err.find(MissingParentError(dir)), std::string::npos) << r.err;
   EXPECT_FALSE(PathExists(dir.Sub("missing")));
+}
+
+TEST(CommandLineTest, UserCommandsEditTheUsersFileAndTestConfigChecksIt) {
+  TempDir dir;
+  const std::string conf = dir.Sub("good.conf");
+  ASSERT_TRUE(WriteFile(conf, GoodConfig(dir) + "users_file = " + dir.Sub("etc/users") + "\n"));
+  ProgramResult add =
+      RunProgram({BackupdPath(), "user", "add", "42", "-c", conf}, dir.path(), kTimeout);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  const std::string secret = add.out.substr(add.out.find_last_of(' ') + 1);
+  EXPECT_EQ(secret.size(), 33u) << add.out;  // 32 characters and the newline
+  EXPECT_EQ(RunProgram({BackupdPath(), "user", "list", "-c", conf}, dir.path(), kTimeout).out,
+            "42\n");
+  EXPECT_EQ(
+      RunProgram({BackupdPath(), "user", "add", "42", "-c", conf}, dir.path(), kTimeout).exit_code,
+      1);
+  EXPECT_EQ(RunProgram({BackupdPath(), "user", "add", "-c", conf}, dir.path(), kTimeout).exit_code,
+            2);
+
+  ProgramResult ok = RunProgram({BackupdPath(), "-t", "-c", conf}, dir.path(), kTimeout);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  ASSERT_EQ(::chmod(dir.Sub("etc/users").c_str(), 0644), 0);
+  ProgramResult bad = RunProgram({BackupdPath(), "-t", "-c", conf}, dir.path(), kTimeout);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("chmod 600 " + dir.Sub("etc/users")), std::string::npos) << bad.err;
 }
 
 }  // namespace
