@@ -349,9 +349,9 @@ Result<Config> Load(const CommandLine& cmd) {
   }
 
   // Absolute, so that a daemon that changed to / and rereads them on a reload finds them.
-  for (auto [key, path] : {std::pair{"storage", &cfg.storage}, std::pair{"tls_cert", &cfg.tls_cert},
-                           std::pair{"tls_key", &cfg.tls_key},
-                           std::pair{"users_file", &cfg.users_file}}) {
+  for (auto [key, path] :
+       {std::pair{"storage", &cfg.storage}, std::pair{"tls_cert", &cfg.tls_cert},
+        std::pair{"tls_key", &cfg.tls_key}, std::pair{"users_file", &cfg.users_file}}) {
     if (path->empty()) continue;
     std::error_code ec;
     std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
