@@ -46,6 +46,7 @@ Status Connection::Handshake(Deadline deadline, const void* wait_mask) {
 }
 
 Status Connection::WaitForRequest(Deadline deadline, const void* wait_mask) {
+  if (!unread_.empty()) return Status::Ok();
   for (;;) {
     Result<Io> r = transport_->Peek();
     if (!r.ok()) return r.status();
@@ -56,6 +57,13 @@ Status Connection::WaitForRequest(Deadline deadline, const void* wait_mask) {
 }
 
 Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
+  if (!unread_.empty()) {
+    const size_t n = std::min(max, unread_.size());
+    unread_.copy(static_cast<char*>(buf), n);
+    unread_.erase(0, n);
+    bytes_in_ += n;
+    return n;
+  }
   for (;;) {
     Result<Io> r = transport_->Read(buf, max);
     if (!r.ok()) return r.status();
@@ -66,6 +74,12 @@ Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
     Status s = Wait(r->wait, deadline, nullptr);
     if (!s.ok()) return s;
   }
+}
+
+void Connection::Unread(const void* buf, size_t n) {
+  unread_.insert(0, static_cast<const char*>(buf), n);
+  // Counted again when read again: a request's bytes_in is what its parser took.
+  bytes_in_ -= n;
 }
 
 Status Connection::WriteAll(const void* buf, size_t n, Deadline deadline) {

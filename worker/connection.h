@@ -40,6 +40,9 @@ class Connection {
   Status WriteAll(const void* buf, size_t n, Deadline deadline);
   // Sends `size` bytes of file_fd from offset 0 (sendfile(2) on a bare socket).
   Status SendFile(int file_fd, uint64_t size, Deadline deadline);
+  // Puts bytes just read back in front of the stream: the next reads return them first. The
+  // version sniffer reads a connection's first bytes this way without taking them from the parser.
+  void Unread(const void* buf, size_t n);
 
   const std::string& peer() const { return peer_; }
   uint64_t bytes_in() const { return bytes_in_; }
@@ -49,6 +52,7 @@ class Connection {
   Status Wait(short events, Deadline deadline, const void* mask);
   std::unique_ptr<Transport> transport_;
   std::string peer_;
+  std::string unread_;  // bytes given back by Unread, served before the socket's
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
 };

@@ -6,6 +6,7 @@
 
 #include "protocol/request_parser.h"
 #include "protocol/wire.h"
+#include "worker/payload.h"
 #include "worker/user_dir.h"
 
 namespace backupd::worker {
@@ -15,8 +16,6 @@ namespace {
 using protocol::Op;
 using protocol::RequestParser;
 using protocol::ResponseCode;
-
-constexpr size_t kBufferSize = 256 * 1024;
 
 uint16_t CodeOf(ResponseCode c) { return static_cast<uint16_t>(c); }
 
@@ -45,11 +44,12 @@ class Request {
   void Restore();
   void Delete();
   void List();
-  // Reads the next piece of the upload's payload into `buf`; the parser counts it, so the
-  // request ends exactly where its size field said.
-  Result<size_t> ReadPayload(std::vector<char>& buf);
-  // Reads and drops the rest of the payload so the connection stays usable after a failed upload.
-  bool DiscardPayload(std::vector<char>& buf);
+  Result<size_t> ReadPayload(std::vector<char>& buf) {
+    return worker::ReadPayload(conn_, parser_, buf, deadline_);
+  }
+  bool DiscardPayload(std::vector<char>& buf) {
+    return worker::DiscardPayload(conn_, parser_, buf, deadline_);
+  }
   void Fail(ResponseCode code, const Status& why);
 
   Connection& conn_;
@@ -76,23 +76,8 @@ void Request::Fail(ResponseCode code, const Status& why) {
   Reply(code);
 }
 
-Result<size_t> Request::ReadPayload(std::vector<char>& buf) {
-  const auto max = static_cast<size_t>(std::min<uint64_t>(parser_.payload_left(), buf.size()));
-  Result<size_t> got = conn_.ReadSome(buf.data(), max, deadline_);
-  if (got.ok()) parser_.ConsumePayload(*got);
-  return got;
-}
-
-bool Request::DiscardPayload(std::vector<char>& buf) {
-  while (parser_.payload_left() > 0) {
-    if (!ReadPayload(buf).ok()) return false;
-  }
-  return true;
-}
-
 void Request::Backup() {
-  std::vector<char> buf(
-      static_cast<size_t>(std::min<uint64_t>(parser_.payload_left(), kBufferSize)));
+  std::vector<char> buf = PayloadBuffer(parser_.payload_left());
   Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), true);
   Result<Upload> upload = dir.ok() ? dir->BeginUpload(name()) : Result<Upload>(dir.status());
   if (!upload.ok()) {
@@ -156,19 +141,19 @@ void Request::Delete() {
 
 void Request::List() {
   Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), false);
-  Result<std::vector<std::string>> names =
-      dir.ok() ? dir->List() : Result<std::vector<std::string>>(dir.status());
-  if (!names.ok() && names.status().code() != Status::Code::kNotFound) {
-    Fail(ResponseCode::kError, names.status());
+  Result<std::vector<StoredFile>> files =
+      dir.ok() ? dir->List() : Result<std::vector<StoredFile>>(dir.status());
+  if (!files.ok() && files.status().code() != Status::Code::kNotFound) {
+    Fail(ResponseCode::kError, files.status());
     return;
   }
-  if (!names.ok() || names->empty()) {
+  if (!files.ok() || files->empty()) {
     Reply(ResponseCode::kNoFiles);
     return;
   }
   std::string payload;
-  for (const std::string& n : *names) {
-    payload += n;
+  for (const StoredFile& f : *files) {
+    payload += f.name;
     payload += '\n';
   }
   if (payload.size() > protocol::kMaxPayloadSize) {
@@ -225,15 +210,7 @@ Handled Request::Run() {
 }  // namespace
 
 Handled HandleRequest(Connection& conn, const HandlerContext& ctx, Deadline deadline) {
-  auto started = Clock::now();
-  uint64_t in0 = conn.bytes_in();
-  uint64_t out0 = conn.bytes_out();
-  Handled h = Request(conn, ctx, deadline).Run();
-  h.record.bytes_in = conn.bytes_in() - in0;
-  h.record.bytes_out = conn.bytes_out() - out0;
-  h.record.micros = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
-  return h;
+  return Measured(conn, [&] { return Request(conn, ctx, deadline).Run(); });
 }
 
 }  // namespace backupd::worker

@@ -14,8 +14,8 @@ namespace backupd::worker {
 // What serving one request needs besides the connection.
 struct HandlerContext {
   Sys* sys = nullptr;
-  int storage_fd = -1;  // O_DIRECTORY descriptor of the storage root
-  uint32_t max_file_size = 0;
+  int storage_fd = -1;  // O_DIRECTORY descriptor of the storage root (v1 only)
+  uint64_t max_file_size = 0;
   std::mt19937_64* rng = nullptr;
 };
 

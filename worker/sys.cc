@@ -44,6 +44,7 @@ class KernelSys final : public Sys {
   int FstatAt(int dirfd, const char* path, struct stat* st, int flags) override {
     return fstatat(dirfd, path, st, flags);
   }
+  ssize_t Read(int fd, void* buf, size_t len) override { return read(fd, buf, len); }
   ssize_t Write(int fd, const void* buf, size_t len) override { return write(fd, buf, len); }
   int Fsync(int fd) override { return fsync(fd); }
   int Fchmod(int fd, mode_t mode) override { return fchmod(fd, mode); }

@@ -23,6 +23,7 @@ class Sys {
   virtual int UnlinkAt(int dirfd, const char* path, int flags) = 0;
   virtual int RenameAt(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) = 0;
   virtual int FstatAt(int dirfd, const char* path, struct stat* st, int flags) = 0;
+  virtual ssize_t Read(int fd, void* buf, size_t len) = 0;
   virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;
   virtual int Fsync(int fd) = 0;
   virtual int Fchmod(int fd, mode_t mode) = 0;

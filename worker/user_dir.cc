@@ -12,12 +12,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "protocol/wire.h"
+#include "worker/digest.h"
 
 namespace backupd::worker {
 namespace {
@@ -29,15 +31,104 @@ constexpr uint64_t kResolve =
 constexpr uint64_t kDirFlags = O_DIRECTORY | O_RDONLY | O_CLOEXEC;
 constexpr mode_t kDirMode = 0700;
 constexpr mode_t kFileMode = 0600;
+using protocol::Digest;
 using protocol::kReservedPrefix;
 constexpr std::string_view kTmpPrefix = ".backupd-tmp-";
 static_assert(kTmpPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
               "temp files must carry the prefix no user name may have");
+constexpr std::string_view kSidecarPrefix = ".backupd-sha256-";
+static_assert(kSidecarPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
+              "sidecars must carry the prefix no user name may have");
+constexpr std::string_view kSidecarMagic = "BDSHA256";
+constexpr size_t kSidecarSize = kSidecarMagic.size() + 8 + 8 + 8 + protocol::kDigestSize;
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
 constexpr int kAttempts = 4;
 
 bool StartsWith(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+void AppendHex(std::string& out, const unsigned char* bytes, size_t len) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; ++i) {
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0xf];
+  }
+}
+
+// What ties a sidecar to the one version of the file it was written for: an overwrite is a new
+// inode, and anything rewriting in place changes the mtime.
+struct Stamp {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t ino = 0;
+};
+
+Stamp StampOf(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<uint64_t>(st.st_ino)};
+}
+
+std::string SidecarName(std::string_view leaf) {
+  Digest d = Sha256Of(leaf);
+  std::string name(kSidecarPrefix);
+  AppendHex(name, d.data(), d.size());
+  return name;
+}
+
+std::string EncodeSidecar(const Stamp& stamp, const Digest& digest) {
+  std::string out(kSidecarMagic);
+  protocol::AppendU64(out, stamp.size);
+  protocol::AppendU64(out, static_cast<uint64_t>(stamp.mtime_ns));
+  protocol::AppendU64(out, stamp.ino);
+  out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  return out;
+}
+
+// The digest in `leaf`'s sidecar in `folder`, if there is one and it matches `file`. Any trouble
+// reading it means no digest: the caller then computes one from the bytes.
+std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file) {
+  UniqueFd fd(sys->OpenAt2(folder, SidecarName(leaf).c_str(),
+                           O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+  if (!fd.valid()) return std::nullopt;
+  // One byte more than a sidecar holds, to tell a longer file from a good one.
+  uint8_t buf[kSidecarSize + 1];
+  size_t got = 0;
+  while (got < sizeof buf) {
+    ssize_t n = sys->Read(fd.get(), buf + got, sizeof buf - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got != kSidecarSize ||
+      std::string_view(reinterpret_cast<const char*>(buf), kSidecarMagic.size()) != kSidecarMagic) {
+    return std::nullopt;
+  }
+  const uint8_t* p = buf + kSidecarMagic.size();
+  if (protocol::GetU64(p) != file.size ||
+      static_cast<int64_t>(protocol::GetU64(p + 8)) != file.mtime_ns ||
+      protocol::GetU64(p + 16) != file.ino) {
+    return std::nullopt;
+  }
+  Digest d{};
+  std::copy(p + 24, p + 24 + d.size(), d.begin());
+  return d;
+}
+
+Status WriteFully(Sys* sys, int fd, const void* data, size_t len, const std::string& what) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = sys->Write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what);
+    }
+    if (n == 0) return Status::IoError("write " + what + ": no progress");
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
 }
 
 // Splits a normalized name into its components. Refuses what no *at() call may be handed as a
@@ -103,13 +194,55 @@ Result<std::string> TempName(Sys* sys) {
     }
     got += static_cast<size_t>(n);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string name = std::string(kTmpPrefix) + std::to_string(::getpid()) + "-";
-  for (unsigned char b : bytes) {
-    name += kHex[b >> 4];
-    name += kHex[b & 0xf];
-  }
+  AppendHex(name, bytes, sizeof bytes);
   return name;
+}
+
+// A temp file just created in a folder, unlinked on destruction unless kept.
+struct TempFile {
+  TempFile(Sys* s, int folder) : sys(s), dir(folder) {}
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (!name.empty() && !kept) sys->UnlinkAt(dir, name.c_str(), 0);
+  }
+  Sys* sys;
+  int dir;
+  std::string name;
+  UniqueFd fd;
+  bool kept = false;
+};
+
+// Creates an O_EXCL 0600 temp file in `dir`; `what` names the file it is for, in errors.
+Status CreateTemp(TempFile& temp, const std::string& what) {
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    Result<std::string> tmp = TempName(temp.sys);
+    if (!tmp.ok()) return tmp.status();
+    UniqueFd fd(temp.sys->OpenAt2(temp.dir, tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+                                  kFileMode, kResolve));
+    if (!fd.valid()) {
+      if (errno == EEXIST) continue;
+      return Status::FromErrno(errno, "create temp file for " + what);
+    }
+    temp.name = std::move(*tmp);
+    temp.fd = std::move(fd);
+    // The mode given to open is filtered by the umask; the contract is exactly 0600.
+    if (temp.sys->Fchmod(temp.fd.get(), kFileMode) != 0) {
+      return Status::FromErrno(errno, "chmod " + what);
+    }
+    return Status::Ok();
+  }
+  return Status::IoError("no free temp file name for " + what);
+}
+
+// Writes `bytes` durably into a new temp file in temp.dir, ready to be renamed into place.
+Status WriteTemp(TempFile& temp, std::string_view bytes, const std::string& what) {
+  Status s = CreateTemp(temp, what);
+  if (s.ok()) s = WriteFully(temp.sys, temp.fd.get(), bytes.data(), bytes.size(), what);
+  if (s.ok() && temp.sys->Fsync(temp.fd.get()) != 0) s = Status::FromErrno(errno, "fsync " + what);
+  if (s.ok()) s = temp.fd.Close("close " + what);
+  return s;
 }
 
 struct DirEntry {
@@ -182,32 +315,43 @@ Upload::~Upload() {
 
 Status Upload::Write(const void* data, size_t len) {
   if (!fd_.valid()) return Status::Invalid("upload of " + final_name_ + " is finished");
-  const char* p = static_cast<const char*>(data);
-  while (len > 0) {
-    ssize_t n = sys_->Write(fd_.get(), p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write " + final_name_);
-    }
-    if (n == 0) return Status::IoError("write " + final_name_ + ": no progress");
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return Status::Ok();
+  return WriteFully(sys_, fd_.get(), data, len, final_name_);
 }
 
-Status Upload::Commit() {
+Status Upload::Commit(const std::optional<Digest>& digest) {
   if (!fd_.valid() || committed_) {
     return Status::Invalid("upload of " + final_name_ + " is finished");
+  }
+  // The sidecar's stamp: fsync and rename change none of size, mtime and inode.
+  struct stat st {};
+  if (sys_->FstatAt(fd_.get(), "", &st, AT_EMPTY_PATH) != 0) {
+    return Status::FromErrno(errno, "stat " + final_name_);
   }
   if (sys_->Fsync(fd_.get()) != 0) return Status::FromErrno(errno, "fsync " + final_name_);
   // close() can be where a network file system reports a lost write, so it is checked too.
   Status closed = fd_.Close("close " + final_name_);
   if (!closed.ok()) return closed;
+  // The sidecar is made durable before the data goes in, so a full disk refuses the upload
+  // instead of storing it without its digest; a crash between the two renames leaves the old
+  // sidecar, which the new inode makes stale.
+  const std::string sidecar = SidecarName(final_name_);
+  TempFile side(sys_, dir_fd_.get());
+  if (digest) {
+    Status s = WriteTemp(side, EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
+    if (!s.ok()) return s;
+  }
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
     return Status::FromErrno(errno, "rename to " + final_name_);
   }
   committed_ = true;
+  if (digest) {
+    if (sys_->RenameAt(dir_fd_.get(), side.name.c_str(), dir_fd_.get(), sidecar.c_str()) != 0) {
+      return Status::FromErrno(errno, "rename digest of " + final_name_);
+    }
+    side.kept = true;
+  } else if (sys_->UnlinkAt(dir_fd_.get(), sidecar.c_str(), 0) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, "remove old digest of " + final_name_);
+  }
   if (sys_->Fsync(dir_fd_.get()) != 0) {
     return Status::FromErrno(errno, "fsync folder of " + final_name_);
   }
@@ -239,21 +383,12 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
     return Status::FromErrno(errno, "stat " + name);
   }
   SweepStaleTemps(sys_, dir->get());
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    Result<std::string> tmp = TempName(sys_);
-    if (!tmp.ok()) return tmp.status();
-    UniqueFd fd(sys_->OpenAt2(dir->get(), tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                              kFileMode, kResolve));
-    if (!fd.valid()) {
-      if (errno == EEXIST) continue;
-      return Status::FromErrno(errno, "create temp file for " + name);
-    }
-    // Constructed at once so that any failure below still unlinks the temp file.
-    Upload upload(sys_, std::move(*dir), std::move(*tmp), leaf, std::move(fd));
-    if (sys_->Fchmod(upload.fd(), kFileMode) != 0) return Status::FromErrno(errno, "chmod " + name);
-    return Result<Upload>(std::move(upload));
-  }
-  return Status::IoError("no free temp file name for " + name);
+  TempFile temp(sys_, dir->get());
+  Status s = CreateTemp(temp, name);
+  if (!s.ok()) return s;
+  // From here the Upload unlinks the temp file if it is never committed.
+  temp.kept = true;
+  return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd));
 }
 
 Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
@@ -270,8 +405,15 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   }
   if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
   OpenFile file;
-  file.fd = std::move(fd);
   file.size = static_cast<uint64_t>(st.st_size);
+  const size_t slash = name.rfind('/');
+  if (slash == std::string::npos) {
+    file.digest = ReadSidecar(sys_, fd_.get(), name, StampOf(st));
+  } else {
+    Result<UniqueFd> folder = OpenDir(sys_, fd_.get(), name.substr(0, slash));
+    if (folder.ok()) file.digest = ReadSidecar(sys_, folder->get(), parts->back(), StampOf(st));
+  }
+  file.fd = std::move(fd);
   return Result<OpenFile>(std::move(file));
 }
 
@@ -301,6 +443,8 @@ Status UserDir::Remove(const std::string& name) {
   if (sys_->UnlinkAt(chain.back().get(), leaf.c_str(), 0) != 0) {
     return Status::FromErrno(errno, "unlink " + name);
   }
+  // A sidecar left behind (none was written, or this fails) is stale for any later file.
+  sys_->UnlinkAt(chain.back().get(), SidecarName(leaf).c_str(), 0);
   // The file is gone, so the delete succeeded; a folder that cannot be pruned (not empty, or an
   // upload just put a file in it) simply stays. chain[0] is the user's folder, never removed.
   for (size_t i = chain.size() - 1; i > 0; --i) {
@@ -310,8 +454,8 @@ Status UserDir::Remove(const std::string& name) {
   return Status::Ok();
 }
 
-Result<std::vector<std::string>> UserDir::List() {
-  std::vector<std::string> files;
+Result<std::vector<StoredFile>> UserDir::List(ListOptions options) {
+  std::vector<StoredFile> files;
   // Depth-first with an explicit stack, each folder read and closed before its children are
   // opened, so a deep tree costs neither stack nor descriptors.
   std::vector<std::string> pending{""};
@@ -324,13 +468,28 @@ Result<std::vector<std::string>> UserDir::List() {
       if (errno == ENOENT && !rel.empty()) continue;  // pruned by a concurrent delete
       return Status::FromErrno(errno, "open folder " + (rel.empty() ? "." : rel));
     }
-    Result<std::vector<DirEntry>> entries = ReadFolder(sys_, std::move(folder), rel);
+    // ReadFolder's stream owns the descriptor it reads; the sizes and sidecars are read
+    // through this one.
+    Result<UniqueFd> reading = OpenDir(sys_, folder.get(), ".");
+    if (!reading.ok()) return reading.status();
+    Result<std::vector<DirEntry>> entries = ReadFolder(sys_, std::move(*reading), rel);
     if (!entries.ok()) return entries.status();
     for (DirEntry& e : *entries) {
       if (StartsWith(e.name, kReservedPrefix)) continue;
-      std::string child = rel.empty() ? std::move(e.name) : rel + "/" + e.name;
+      std::string child = rel.empty() ? e.name : rel + "/" + e.name;
       if (e.type == DT_REG) {
-        files.push_back(std::move(child));
+        struct stat st {};
+        // Gone or replaced by something else since the folder was read: not a stored file now.
+        if (sys_->FstatAt(folder.get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode)) {
+          continue;
+        }
+        const Stamp stamp = StampOf(st);
+        StoredFile f{std::move(child), stamp.size, stamp.mtime_ns, std::nullopt};
+        if (options == ListOptions::kWithDigests) {
+          f.digest = ReadSidecar(sys_, folder.get(), e.name, stamp);
+        }
+        files.push_back(std::move(f));
       } else if (e.type == DT_DIR && child.size() < protocol::kMaxNameLen) {
         // Nothing deeper than a protocol name can have been stored through us.
         pending.push_back(std::move(child));
@@ -338,8 +497,9 @@ Result<std::vector<std::string>> UserDir::List() {
     }
   }
   // std::string compares through char_traits<char>, which orders bytes as unsigned: bytewise.
-  std::sort(files.begin(), files.end());
-  return Result<std::vector<std::string>>(std::move(files));
+  std::sort(files.begin(), files.end(),
+            [](const StoredFile& a, const StoredFile& b) { return a.name < b.name; });
+  return Result<std::vector<StoredFile>>(std::move(files));
 }
 
 }  // namespace backupd::worker

@@ -4,12 +4,14 @@
 #define BACKUPD_WORKER_USER_DIR_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "protocol/wire.h"
 #include "worker/sys.h"
 
 namespace backupd::worker {
@@ -26,8 +28,10 @@ class Upload {
 
   // Appends bytes to the temp file (loops over short writes).
   Status Write(const void* data, size_t len);
-  // fsync the file, close it (checked), renameat over the target, fsync the folder.
-  Status Commit();
+  // fsync the file, close it (checked), renameat over the target, fsync the folder. With a
+  // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
+  // without one, the target's old sidecar is removed, so no digest outlives the bytes it hashed.
+  Status Commit(const std::optional<protocol::Digest>& digest = std::nullopt);
   // The temp file's descriptor (for splice/copy_file_range fast paths).
   int fd() const { return fd_.get(); }
 
@@ -46,16 +50,32 @@ class Upload {
 struct OpenFile {
   UniqueFd fd;
   uint64_t size = 0;
+  std::optional<protocol::Digest> digest;  // the stored one, if its sidecar is fresh
+};
+
+// One stored file as a listing shows it.
+struct StoredFile {
+  std::string name;  // relative to the user's folder
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::optional<protocol::Digest> digest;  // with ListOptions::kWithDigests and a fresh sidecar
 };
 
 // The folder `<storage>/<user_id>`. Names given to its methods are already normalized by
 // protocol::NormalizeName; UserDir still never lets one resolve outside the folder (".." and
 // symlinks fail inside openat2 rather than relying on the caller).
+//
+// A digest uploaded with a file is kept in a sidecar beside it, `.backupd-sha256-<hex SHA-256 of
+// the file's last component>` (hashed so any 255-byte component still fits NAME_MAX), 64 bytes:
+// "BDSHA256" | size u64 | mtime_ns i64 | inode u64 | digest, little-endian, taken from the data
+// file at commit. A sidecar whose size, mtime or inode do not match the file is stale and ignored.
 class UserDir {
  public:
   // Opens (and with `create`, makes, mode 0700) the user's folder beneath storage_fd.
   // NotFound when it does not exist and !create.
   static Result<UserDir> Open(Sys* sys, int storage_fd, uint32_t user_id, bool create);
+  // The folder `dir` (O_DIRECTORY), already opened for this user by someone else: the login.
+  UserDir(Sys* sys, UniqueFd dir) : sys_(sys), fd_(std::move(dir)) {}
   UserDir(UserDir&& other) noexcept = default;
   UserDir& operator=(UserDir&&) = delete;
   UserDir(const UserDir&) = delete;
@@ -64,16 +84,17 @@ class UserDir {
   Result<Upload> BeginUpload(const std::string& name);
   // A regular file for reading; NotFound if absent (or not a regular file).
   Result<OpenFile> OpenForRead(const std::string& name);
-  // Unlinks the file and removes the folders it leaves empty (never the user's own folder).
+  // Unlinks the file and its sidecar and removes the folders it leaves empty (never the user's
+  // own folder).
   Status Remove(const std::string& name);
-  // Every stored regular file's name relative to the folder, sorted bytewise; temp files and
-  // reserved names skipped, symlinks never followed.
-  Result<std::vector<std::string>> List();
+  enum class ListOptions { kNamesOnly, kWithDigests };
+  // Every stored regular file, sorted bytewise by name; temp files and reserved names skipped,
+  // symlinks never followed. Sizes and times always; digests only when asked (a sidecar read each).
+  Result<std::vector<StoredFile>> List(ListOptions options = ListOptions::kNamesOnly);
 
   int fd() const { return fd_.get(); }
 
  private:
-  UserDir(Sys* sys, UniqueFd fd) : sys_(sys), fd_(std::move(fd)) {}
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY
 };

@@ -24,7 +24,7 @@
 #include "protocol/wire.h"
 #include "worker/connection.h"
 #include "worker/reporter.h"
-#include "worker/request_handler.h"
+#include "worker/session.h"
 #include "worker/tls_transport.h"
 
 namespace backupd::worker {
@@ -110,10 +110,16 @@ class Worker {
         wait_mask_(wait_mask),
         reporter_(args.report_fd, args.generation),
         rng_(SeededRng()) {
-    ctx_.sys = &RealSys();
-    ctx_.storage_fd = storage_fd;
-    ctx_.max_file_size = args.config->max_file_size;
-    ctx_.rng = &rng_;
+    session_.handler.sys = &RealSys();
+    session_.handler.storage_fd = storage_fd;
+    session_.handler.max_file_size = args.config->max_file_size;
+    session_.handler.rng = &rng_;
+    session_.auth = &auth_;
+    session_.idle_timeout = std::chrono::seconds(args.config->idle_timeout);
+    session_.request_timeout = std::chrono::seconds(args.config->request_timeout);
+    session_.wait_mask = &wait_mask_;
+    session_.report = [this](const ipc::Report& r) { reporter_.Request(r); };
+    session_.stopping = [] { return g_stop != 0; };
   }
 
   void Run() {
@@ -207,21 +213,15 @@ class Worker {
       }
       return;
     }
-    for (;;) {
-      Status s =
-          conn.WaitForRequest(Clock::now() + std::chrono::seconds(c.idle_timeout), &wait_mask_);
-      if (!s.ok()) return;
-      Handled h = HandleRequest(conn, ctx_, Clock::now() + std::chrono::seconds(c.request_timeout));
-      reporter_.Request(h.record);
-      if (!h.keep_open || g_stop) return;
-    }
+    ServeConnection(conn, session_);
   }
 
   const WorkerArgs& args_;
   sigset_t wait_mask_;
   Reporter reporter_;
   std::mt19937_64 rng_;
-  HandlerContext ctx_;
+  RefusingAuthenticator auth_;
+  SessionContext session_;
 };
 
 }  // namespace

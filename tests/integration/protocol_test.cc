@@ -114,7 +114,8 @@ TEST_F(ProtocolTest, EmptyFileRoundTrip) {
 }
 
 TEST_F(ProtocolTest, UnsupportedVersionGets1003ThenClose) {
-  for (uint8_t version : {uint8_t{0}, uint8_t{2}, uint8_t{255}}) {
+  // Version 2 is served now (protocol_v2_test.cc); 3 is the next one this server does not know.
+  for (uint8_t version : {uint8_t{0}, uint8_t{3}, uint8_t{255}}) {
     SCOPED_TRACE("version " + std::to_string(version));
     RawClient c;
     ASSERT_TRUE(c.Connect(daemon_.port()).ok());

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "protocol/wire_v2.h"
 #include "tests/integration/daemon_test.h"
 
 namespace backupd::testing {
@@ -287,17 +288,19 @@ TEST_F(TlsTest, V1RequestOnTheTlsPortIsRefusedAtOnce) {
       << daemon_.Log();
 }
 
-TEST_F(TlsTest, ClientHelloOnThePlainPortGetsAnErrorAndTheConnectionCloses) {
+TEST_F(TlsTest, ClientHelloOnThePlainPortGetsAnAlertAndTheConnectionCloses) {
   const std::string hello = ClientHello();
   ASSERT_GT(hello.size(), 8u);
   ASSERT_EQ(hello[0], '\x16');
-  RawClient client;
-  ASSERT_TRUE(client.Connect(daemon_.port()).ok());
-  ASSERT_TRUE(client.Send(hello).ok());
+  UniqueFd fd = ConnectTcp(daemon_.port());
+  ASSERT_TRUE(fd.valid());
+  ASSERT_EQ(send(fd.get(), hello.data(), hello.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(hello.size()));
   const auto start = Clock::now();
-  Result<Response> r = client.ReadResponse(kPrompt);
-  EXPECT_TRUE(HasStatus(r, kError));
-  EXPECT_TRUE(client.WaitClosed(kPrompt));
+  // The sniffer's answer (docs/PROTOCOL.md, Part 3): a fatal protocol_version alert, then close.
+  std::optional<std::string> answer = ReadUntilClosed(fd.get(), kPrompt);
+  ASSERT_TRUE(answer.has_value()) << "connection left open";
+  EXPECT_EQ(*answer, protocol::v2::Refusal(protocol::v2::Sniffed::kTls));
   EXPECT_LT(Clock::now() - start, kPrompt);
 }
 

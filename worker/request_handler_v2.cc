@@ -1,0 +1,397 @@
+// worker (unprivileged, chrooted): the login steps and the four file operations of protocol v2.
+#include "worker/request_handler_v2.h"
+
+#include <array>
+#include <cerrno>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "protocol/request_parser_v2.h"
+#include "worker/digest.h"
+#include "worker/payload.h"
+
+namespace backupd::worker {
+
+namespace {
+
+namespace v2 = protocol::v2;
+using v2::Op;
+using v2::RequestParser;
+using v2::ResponseCode;
+
+uint16_t CodeOf(ResponseCode c) { return static_cast<uint16_t>(c); }
+
+// The statuses after which the client may not go on (docs/PROTOCOL.md, Part 2, Connections); a
+// 1003 for a malformed header closes too, but that is decided where the header is refused.
+bool ClosesConnection(ResponseCode c) {
+  switch (c) {
+    case ResponseCode::kBadName:
+    case ResponseCode::kTooLarge:
+    case ResponseCode::kAuthRequired:
+    case ResponseCode::kAuthFailed:
+    case ResponseCode::kBusy:
+    case ResponseCode::kUnsupported:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Only a status whose request's name was read and valid echoes it (PROTOCOL.md, Part 2).
+bool EchoesName(ResponseCode c) {
+  return c == ResponseCode::kNotFound || c == ResponseCode::kError || c == ResponseCode::kNoSpace ||
+         c == ResponseCode::kDigestMismatch;
+}
+
+class RequestV2 {
+ public:
+  RequestV2(Connection& conn, const HandlerContext& ctx, Authenticator& auth, Login& login,
+            Deadline deadline)
+      : conn_(conn),
+        ctx_(ctx),
+        auth_(auth),
+        login_(login),
+        deadline_(deadline),
+        parser_(ctx.max_file_size) {}
+
+  Handled Run();
+
+ private:
+  const std::string& name() const { return parser_.request().name; }
+  protocol::ByteSource Source() {
+    return [this](uint8_t* buf, size_t max) { return conn_.ReadSome(buf, max, deadline_); };
+  }
+  // Pulls the rest of the request's fields; false (the connection to be closed) if the client
+  // went away or a field was refused, which is then answered.
+  bool FillFields();
+  // Sends a whole response whose payload is `payload` (a message, a SCRAM message, or nothing).
+  void Reply(ResponseCode code, std::string_view name, std::string_view payload);
+  // An error response with its message; `why` goes to the access log.
+  void Fail(ResponseCode code, std::string_view message, const Status& why);
+  void FailStorage(const Status& s);
+  void LostClient(const Status& why);
+  void Auth();
+  void Backup();
+  void Restore();
+  void Delete();
+  void List();
+  // Reads the rest of a backup whose bytes are not being stored; false if the client went away.
+  bool DiscardRest(std::vector<char>& buf);
+  struct Stored {
+    enum Outcome { kDone, kClientLost, kStorageFailed, kMismatch } outcome;
+    Status why;
+  };
+  // Streams a backup into a temp file and commits it if its digest matches. The temp file is gone
+  // when this returns, so no answer goes out while it still exists.
+  Stored Store();
+  Status SendHashed(int fd, uint64_t size);
+
+  Connection& conn_;
+  const HandlerContext& ctx_;
+  Authenticator& auth_;
+  Login& login_;
+  Deadline deadline_;
+  Handled out_;
+  RequestParser parser_;
+};
+
+void RequestV2::Reply(ResponseCode code, std::string_view name, std::string_view payload) {
+  std::string bytes = v2::EncodeMessageResponse(code, name, payload);
+  out_.record.status = CodeOf(code);
+  if (ClosesConnection(code)) out_.keep_open = false;
+  if (!conn_.WriteAll(bytes.data(), bytes.size(), deadline_).ok()) out_.keep_open = false;
+}
+
+void RequestV2::Fail(ResponseCode code, std::string_view message, const Status& why) {
+  ipc::SetField(out_.record.detail, why.ToString());
+  Reply(code, EchoesName(code) ? std::string_view(name()) : std::string_view(), message);
+}
+
+void RequestV2::FailStorage(const Status& s) {
+  const ResponseCode code = StorageStatusV2(s);
+  // UserDir's messages name files relative to the user's folder, never a server path.
+  Fail(code, code == ResponseCode::kNotFound ? "no file named " + name() : s.message(), s);
+}
+
+void RequestV2::LostClient(const Status& why) {
+  // The client is gone or too slow: nobody is left to answer.
+  out_.keep_open = false;
+  ipc::SetField(out_.record.detail, why.ToString());
+}
+
+bool RequestV2::FillFields() {
+  Status s = parser_.Fill(Source());
+  ipc::SetField(out_.record.text, name());
+  if (!s.ok()) {
+    LostClient(s);
+    return false;
+  }
+  if (parser_.state() == RequestParser::State::kError) {
+    // Past a refused field the framing is lost: answer and close.
+    out_.keep_open = false;
+    Fail(parser_.error_code(), parser_.error().message(), parser_.error());
+    return false;
+  }
+  return true;
+}
+
+void RequestV2::Auth() {
+  if (!FillFields()) return;
+  const auto op = static_cast<Op>(parser_.header().op);
+  const uint32_t user = parser_.header().user_id;
+  // The order rules are the session's, so an authenticator only ever sees a well-formed exchange.
+  if (login_.phase == Login::Phase::kLoggedIn) {
+    Fail(ResponseCode::kAuthFailed, "this connection is logged in already",
+         Status::Invalid("auth op after login"));
+    return;
+  }
+  if (op == Op::kAuthStart && login_.phase != Login::Phase::kNone) {
+    Fail(ResponseCode::kAuthFailed, "one login per connection", Status::Invalid("second start"));
+    return;
+  }
+  if (op == Op::kAuthFinish && login_.phase != Login::Phase::kStarted) {
+    Fail(ResponseCode::kAuthFailed, "AUTH_FINISH without AUTH_START",
+         Status::Invalid("finish without start"));
+    return;
+  }
+  if (op == Op::kAuthFinish && user != login_.user_id) {
+    Fail(ResponseCode::kAuthFailed, "AUTH_FINISH for another user than AUTH_START's",
+         Status::Invalid("finish for user " + std::to_string(user) + " after start for " +
+                         std::to_string(login_.user_id)));
+    return;
+  }
+  Result<AuthStep> step = op == Op::kAuthStart ? auth_.Start(user, parser_.auth_message())
+                                               : auth_.Finish(parser_.auth_message());
+  if (!step.ok()) {
+    out_.keep_open = false;
+    Fail(ResponseCode::kError, "logins cannot be checked right now", step.status());
+    return;
+  }
+  const ResponseCode code = step->status;
+  if (code == ResponseCode::kAuthFailed || code == ResponseCode::kBusy) {
+    Fail(code, step->message, Status::Denied("login refused: " + step->message));
+    return;
+  }
+  if (op == Op::kAuthStart && code == ResponseCode::kAuthContinue) {
+    login_.phase = Login::Phase::kStarted;
+    login_.user_id = user;
+    Reply(code, {}, step->message);
+    return;
+  }
+  if (op == Op::kAuthFinish && code == ResponseCode::kAuthOk && step->user_dir.valid()) {
+    login_.phase = Login::Phase::kLoggedIn;
+    login_.dir.emplace(ctx_.sys, std::move(step->user_dir));
+    Reply(code, {}, step->message);
+    return;
+  }
+  out_.keep_open = false;
+  Fail(ResponseCode::kError, "the login could not be completed",
+       Status::Invalid("authenticator answered " + std::to_string(CodeOf(code))));
+}
+
+bool RequestV2::DiscardRest(std::vector<char>& buf) {
+  if (!DiscardPayload(conn_, parser_, buf, deadline_)) return false;
+  Status s = parser_.Fill(Source());
+  return s.ok() && parser_.done();
+}
+
+RequestV2::Stored RequestV2::Store() {
+  std::vector<char> buf = PayloadBuffer(parser_.payload_left());
+  Result<Upload> upload = login_.dir->BeginUpload(name());
+  if (!upload.ok()) {
+    out_.keep_open = DiscardRest(buf);
+    return {Stored::kStorageFailed, upload.status()};
+  }
+  Sha256 hash;
+  while (parser_.payload_left() > 0) {
+    Result<size_t> got = ReadPayload(conn_, parser_, buf, deadline_);
+    if (!got.ok()) return {Stored::kClientLost, got.status()};
+    hash.Update(buf.data(), *got);
+    Status w = upload->Write(buf.data(), *got);
+    if (!w.ok()) {
+      out_.keep_open = DiscardRest(buf);
+      return {Stored::kStorageFailed, w};
+    }
+  }
+  Status s = parser_.Fill(Source());
+  if (!s.ok()) return {Stored::kClientLost, s};
+  const protocol::Digest sent = *parser_.request().digest;
+  if (!SameDigest(hash.Finish(), sent))
+    return {Stored::kMismatch, Status::Invalid("digest mismatch")};
+  Status c = upload->Commit(sent);
+  return {c.ok() ? Stored::kDone : Stored::kStorageFailed, c};
+}
+
+void RequestV2::Backup() {
+  Stored stored = Store();
+  switch (stored.outcome) {
+    case Stored::kDone:
+      return Reply(ResponseCode::kOk, name(), {});
+    case Stored::kClientLost:
+      return LostClient(stored.why);
+    case Stored::kStorageFailed:
+      return FailStorage(stored.why);
+    case Stored::kMismatch:
+      return Fail(ResponseCode::kDigestMismatch,
+                  "the bytes received do not match the upload's SHA-256; nothing was stored",
+                  stored.why);
+  }
+}
+
+// The restore payload when no fresh digest is stored: read and hashed as it is sent, so the
+// trailer is the digest of exactly the bytes the client got.
+Status RequestV2::SendHashed(int fd, uint64_t size) {
+  std::vector<char> buf = PayloadBuffer(size);
+  Sha256 hash;
+  for (uint64_t left = size; left > 0;) {
+    const auto want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    ssize_t n = ctx_.sys->Read(fd, buf.data(), want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "read " + name());
+    if (n == 0) return Status::IoError(name() + " shrank while it was sent");
+    hash.Update(buf.data(), static_cast<size_t>(n));
+    Status s = conn_.WriteAll(buf.data(), static_cast<size_t>(n), deadline_);
+    if (!s.ok()) return s;
+    left -= static_cast<uint64_t>(n);
+  }
+  std::string trailer = v2::EncodeDigestTrailer(hash.Finish());
+  return conn_.WriteAll(trailer.data(), trailer.size(), deadline_);
+}
+
+void RequestV2::Restore() {
+  Result<OpenFile> file = login_.dir->OpenForRead(name());
+  if (!file.ok()) return FailStorage(file.status());
+  std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kRestoreOk, name(), file->size);
+  out_.record.status = CodeOf(ResponseCode::kRestoreOk);
+  Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadline_);
+  if (s.ok() && file->digest) {
+    s = conn_.SendFile(file->fd.get(), file->size, deadline_);
+    std::string trailer = v2::EncodeDigestTrailer(*file->digest);
+    if (s.ok()) s = conn_.WriteAll(trailer.data(), trailer.size(), deadline_);
+  } else if (s.ok()) {
+    s = SendHashed(file->fd.get(), file->size);
+  }
+  // Part of the payload may be out already: only closing the connection tells the client.
+  if (!s.ok()) LostClient(s);
+}
+
+void RequestV2::Delete() {
+  Status s = login_.dir->Remove(name());
+  if (!s.ok()) return FailStorage(s);
+  Reply(ResponseCode::kOk, name(), {});
+}
+
+void RequestV2::List() {
+  Result<std::vector<StoredFile>> files = login_.dir->List(UserDir::ListOptions::kWithDigests);
+  if (!files.ok()) return FailStorage(files.status());
+  if (files->empty()) {
+    Fail(ResponseCode::kNoFiles, "no files stored", Status::NotFound("no files"));
+    return;
+  }
+  std::string payload;
+  for (StoredFile& f : *files) {
+    v2::AppendListEntry(
+        payload, {std::move(f.name), f.size, f.mtime_ns, f.digest.value_or(protocol::Digest{})});
+  }
+  std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kListOk, {}, payload.size());
+  out_.record.status = CodeOf(ResponseCode::kListOk);
+  Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadline_);
+  if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadline_);
+  if (!s.ok()) LostClient(s);
+}
+
+Handled RequestV2::Run() {
+  out_.keep_open = true;
+  ipc::SetField(out_.record.peer, conn_.peer());
+  // The header alone first: a request the login does not allow is refused before its name.
+  std::array<uint8_t, v2::kRequestHeaderSize> head{};
+  size_t have = 0;
+  while (parser_.state() == RequestParser::State::kHeader) {
+    Result<size_t> got = conn_.ReadSome(head.data() + have, parser_.want(), deadline_);
+    if (!got.ok()) {
+      LostClient(got.status());
+      return out_;
+    }
+    parser_.Feed(head.data() + have, *got);
+    have += *got;
+    // A version 1 request can be shorter than a v2 header: waiting for 16 bytes would hang it.
+    if (have >= v2::kSniffSize && head[v2::kSniffSize - 1] != v2::kVersion) {
+      out_.record.op = head[v2::kSniffSize];
+      out_.record.user_id = protocol::GetU32(head.data());
+      out_.keep_open = false;
+      Fail(ResponseCode::kUnsupported, "this connection speaks protocol version 2",
+           Status::Invalid("version " + std::to_string(head[v2::kSniffSize - 1]) +
+                           " request on a version 2 connection"));
+      return out_;
+    }
+  }
+  const v2::RequestHeader& h = parser_.header();
+  out_.record.op = h.op;
+  out_.record.user_id = h.user_id;
+  if (parser_.state() == RequestParser::State::kError) {
+    out_.keep_open = false;
+    Fail(parser_.error_code(), parser_.error().message(), parser_.error());
+    return out_;
+  }
+  const auto op = static_cast<Op>(h.op);
+  if (v2::IsAuthOp(op)) {
+    Auth();
+    return out_;
+  }
+  if (login_.phase != Login::Phase::kLoggedIn) {
+    Fail(ResponseCode::kAuthRequired, "log in first (AUTH_START)",
+         Status::Denied("request before login"));
+    return out_;
+  }
+  if (h.user_id != login_.user_id) {
+    Fail(ResponseCode::kAuthRequired,
+         "this connection is logged in as user " + std::to_string(login_.user_id),
+         Status::Denied("request for user " + std::to_string(h.user_id) + " on a login as " +
+                        std::to_string(login_.user_id)));
+    return out_;
+  }
+  if (!FillFields()) return out_;
+  switch (op) {
+    case Op::kBackup:
+      Backup();
+      break;
+    case Op::kRestore:
+      Restore();
+      break;
+    case Op::kDelete:
+      Delete();
+      break;
+    case Op::kList:
+      List();
+      break;
+    case Op::kAuthStart:
+    case Op::kAuthFinish:
+      break;
+  }
+  return out_;
+}
+
+}  // namespace
+
+v2::ResponseCode StorageStatusV2(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kNotFound:
+      return ResponseCode::kNotFound;
+    case Status::Code::kNoSpace:
+      return ResponseCode::kNoSpace;
+    case Status::Code::kTooLarge:
+      return ResponseCode::kTooLarge;
+    case Status::Code::kInvalid:
+      return ResponseCode::kBadName;
+    default:
+      return ResponseCode::kError;
+  }
+}
+
+Handled HandleRequestV2(Connection& conn, const HandlerContext& ctx, Authenticator& auth,
+                        Login& login, Deadline deadline) {
+  return Measured(conn, [&] { return RequestV2(conn, ctx, auth, login, deadline).Run(); });
+}
+
+}  // namespace backupd::worker

@@ -1,0 +1,37 @@
+// worker (unprivileged): one connection from its first byte to its close — which protocol it
+// speaks, its login, and its requests answered in order.
+#ifndef BACKUPD_WORKER_SESSION_H_
+#define BACKUPD_WORKER_SESSION_H_
+
+#include <chrono>
+#include <functional>
+
+#include "ipc/report.h"
+#include "worker/authenticator.h"
+#include "worker/connection.h"
+#include "worker/request_handler.h"
+
+namespace backupd::worker {
+
+struct SessionContext {
+  HandlerContext handler;
+  Authenticator* auth = nullptr;  // the v2 login gate
+  std::chrono::seconds idle_timeout{30};
+  std::chrono::seconds request_timeout{300};
+  // Passed to the wait for each request: the signals that may end it (the worker is stopping).
+  const void* wait_mask = nullptr;
+  // Gets every request's access record, and one for a connection refused by its first bytes.
+  std::function<void(const ipc::Report&)> report;
+  // Asked after each request: true ends the connection (the worker is told to stop).
+  std::function<bool()> stopping;
+};
+
+// Serves `conn` until the client closes it, it idles out, a response closes it, or stopping().
+// Its first kSniffSize bytes (v2::Sniff) fix its version: v1 is served exactly as before v2
+// existed, v2 through its login, and anything else (TLS, HTTP, an unknown version) gets
+// v2::Refusal and the close.
+void ServeConnection(Connection& conn, const SessionContext& ctx);
+
+}  // namespace backupd::worker
+
+#endif  // BACKUPD_WORKER_SESSION_H_
