@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/harness/temp_dir.h"
+#include "worker/digest.h"
 
 namespace backupd::worker {
 namespace {
@@ -137,12 +139,22 @@ class UserDirTest : public ::testing::Test {
     return std::move(dir).value();
   }
 
-  static Status Store(UserDir& dir, const std::string& name, const std::string& content) {
+  static Status Store(UserDir& dir, const std::string& name, const std::string& content,
+                      const std::optional<protocol::Digest>& digest = std::nullopt) {
     Result<Upload> upload = dir.BeginUpload(name);
     if (!upload.ok()) return upload.status();
     Status st = upload->Write(content.data(), content.size());
     if (!st.ok()) return st;
-    return upload->Commit();
+    return upload->Commit(digest);
+  }
+  // The files under `folder` whose names start with the sidecar prefix.
+  static std::vector<std::string> Sidecars(const fs::path& folder) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(folder)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind(".backupd-sha256-", 0) == 0) out.push_back(n);
+    }
+    return out;
   }
 
   static Result<std::string> Restore(UserDir& dir, const std::string& name) {
@@ -169,6 +181,62 @@ TEST_F(UserDirTest, RoundTripKeepsExactBytes) {
   Result<std::string> back = Restore(dir, "hello.bin");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, content);
+}
+
+TEST_F(UserDirTest, DigestIsKeptInAFreshSidecarAndShownByRestoreAndList) {
+  UserDir dir = OpenUser(kUser);
+  const protocol::Digest d = Sha256Of("hello");
+  ASSERT_TRUE(Store(dir, "d/a.txt", "hello", d).ok());
+  // Named by the hash of the leaf, 64 bytes, mode 0600, beside the file.
+  const std::vector<std::string> sidecars = Sidecars(UserPath() / "d");
+  ASSERT_EQ(sidecars.size(), 1u);
+  EXPECT_EQ(sidecars[0].size(), std::string(".backupd-sha256-").size() + 64);
+  EXPECT_EQ(fs::file_size(UserPath() / "d" / sidecars[0]), 64u);
+  EXPECT_EQ(ModeOf(UserPath() / "d" / sidecars[0]), 0600u);
+  Result<OpenFile> file = dir.OpenForRead("d/a.txt");
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(file->digest.has_value());
+  EXPECT_EQ(*file->digest, d);
+  Result<std::vector<StoredFile>> files = dir.List(UserDir::ListOptions::kWithDigests);
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ((*files)[0].name, "d/a.txt");
+  EXPECT_EQ((*files)[0].size, 5u);
+  ASSERT_TRUE((*files)[0].digest.has_value());
+  EXPECT_EQ(*(*files)[0].digest, d);
+  // Delete takes the sidecar with it, and the folder is then pruned.
+  ASSERT_TRUE(dir.Remove("d/a.txt").ok());
+  EXPECT_FALSE(fs::exists(UserPath() / "d"));
+}
+
+TEST_F(UserDirTest, OverwriteWithoutDigestDropsTheSidecar) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "a", "one", Sha256Of("one")).ok());
+  ASSERT_TRUE(Store(dir, "a", "two").ok());
+  EXPECT_TRUE(Sidecars(UserPath()).empty());
+  Result<OpenFile> file = dir.OpenForRead("a");
+  ASSERT_TRUE(file.ok());
+  EXPECT_FALSE(file->digest.has_value());
+}
+
+TEST_F(UserDirTest, SidecarOfAnotherVersionIsStale) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "a", "one", Sha256Of("one")).ok());
+  // Changed behind the server's back: same inode, other size and mtime.
+  { std::ofstream(UserPath() / "a", std::ios::app) << "more"; }
+  EXPECT_FALSE(dir.OpenForRead("a")->digest.has_value());
+  Result<std::vector<StoredFile>> files = dir.List(UserDir::ListOptions::kWithDigests);
+  ASSERT_TRUE(files.ok());
+  EXPECT_FALSE((*files)[0].digest.has_value());
+}
+
+TEST_F(UserDirTest, LongestComponentStillGetsItsSidecar) {
+  UserDir dir = OpenUser(kUser);
+  const std::string leaf(255, 'n');
+  ASSERT_TRUE(Store(dir, leaf, "x", Sha256Of("x")).ok());
+  EXPECT_TRUE(dir.OpenForRead(leaf)->digest.has_value());
+  // Sidecars are the server's own files: never listed.
+  EXPECT_THAT(*ListNames(dir), ElementsAre(leaf));
 }
 
 TEST_F(UserDirTest, EmptyFileRoundTrips) {
@@ -542,6 +610,19 @@ TEST_F(UserDirFaultTest, RenameFailureFailsCommitAndLeavesNoTemp) {
     ASSERT_TRUE(upload->Write("new", 3).ok());
     EXPECT_CALL(sys_, RenameAt(_, _, _, _)).WillOnce(SetErrnoAndReturn(EIO, -1));
     EXPECT_FALSE(upload->Commit().ok());
+  }
+  ExpectOldVersionAndNoLeftover();
+}
+
+TEST_F(UserDirFaultTest, FullDiskForTheDigestRefusesTheUploadAndKeepsTheOldVersion) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  {
+    Result<Upload> upload = dir.BeginUpload("f");
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE(upload->Write("new", 3).ok());
+    // The only write left is the sidecar's, and it comes before the data's rename.
+    EXPECT_CALL(sys_, Write(_, _, _)).WillOnce(SetErrnoAndReturn(ENOSPC, -1));
+    EXPECT_EQ(upload->Commit(Sha256Of("new")).code(), Status::Code::kNoSpace);
   }
   ExpectOldVersionAndNoLeftover();
 }
