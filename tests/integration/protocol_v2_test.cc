@@ -1,0 +1,105 @@
+// test process (root): protocol v2 against the real daemon over raw sockets — logins refused
+// cleanly until the monitor exists, and foreign protocols on the plain port refused promptly.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "protocol/wire_v2.h"
+#include "tests/integration/daemon_test.h"
+
+namespace backupd::testing {
+namespace {
+
+namespace v2 = protocol::v2;
+
+// A plain socket whose every read gives up after `timeout`, so a server that hangs fails the test.
+UniqueFd ConnectTo(uint16_t port, std::chrono::seconds timeout = std::chrono::seconds(5)) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return UniqueFd();
+  return fd;
+}
+
+bool SendAll(int fd, std::string_view bytes) {
+  return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
+
+// Everything the server sends until it closes the connection (or the read times out).
+std::string ReadToClose(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+// True if the last read ended in a close, not a timeout.
+bool ClosedNotTimedOut(int fd) {
+  char c;
+  return ::recv(fd, &c, 1, 0) == 0;
+}
+
+std::string V2Message(uint16_t status, std::string_view message) {
+  return v2::EncodeMessageResponse(static_cast<v2::ResponseCode>(status), {}, message);
+}
+
+using ProtocolV2Test = DaemonTest;
+
+TEST_F(ProtocolV2Test, LoginIsRefusedWith1014UntilTheMonitorExists) {
+  UniqueFd fd = ConnectTo(daemon_.port());
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(SendAll(fd.get(), v2::EncodeAuthRequest(4101, v2::Op::kAuthStart,
+                                                      "n,,n=4101,r=rOprNGfwEbeRWgbNEkqO")));
+  EXPECT_EQ(ReadToClose(fd.get()), V2Message(1014, "logins are not enabled on this server yet"));
+  EXPECT_TRUE(ClosedNotTimedOut(fd.get()));
+  // The refused login is in the access log like any request.
+  EXPECT_TRUE(daemon_.WaitForLogLine({"access ", "user=4101", "status=1014"}, Millis(5000)))
+      << daemon_.Log();
+}
+
+TEST_F(ProtocolV2Test, RequestBeforeLoginIs1013AndStoresNothing) {
+  UniqueFd fd = ConnectTo(daemon_.port());
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(SendAll(fd.get(), v2::EncodeRequestPrefix(4102, v2::Op::kBackup, "a.txt", 5) +
+                                    "hello" + std::string(32, '\0')));
+  EXPECT_EQ(ReadToClose(fd.get()), V2Message(1013, "log in first (AUTH_START)"));
+  EXPECT_FALSE(PathExists(UserDir(4102)));
+}
+
+TEST_F(ProtocolV2Test, ForeignProtocolsOnThePlainPortAreRefusedPromptly) {
+  const struct {
+    std::string bytes;
+    v2::Sniffed what;
+  } cases[] = {
+      // The start of a real TLS 1.2 ClientHello record.
+      {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(501, '\x5a'),
+       v2::Sniffed::kTls},
+      {"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", v2::Sniffed::kHttp},
+  };
+  for (const auto& c : cases) {
+    UniqueFd fd = ConnectTo(daemon_.port(), std::chrono::seconds(2));
+    ASSERT_TRUE(fd.valid());
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(SendAll(fd.get(), c.bytes));
+    EXPECT_EQ(ReadToClose(fd.get()), v2::Refusal(c.what));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  }
+  // The daemon still serves version 1.
+  EXPECT_TRUE(HasStatus(CallOnce(4103, protocol::Op::kList, ""), kNoFiles));
+}
+
+}  // namespace
+}  // namespace backupd::testing
