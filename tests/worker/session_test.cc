@@ -4,7 +4,6 @@
 #include "worker/session.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
+#include "tests/harness/temp_dir.h"
 #include "worker/digest.h"
 #include "worker/request_handler_v2.h"
 
@@ -103,9 +103,7 @@ std::string Request(uint32_t user, Op op, std::string_view name = {}) {
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/backupd-session-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
+    root_ = temp_.path();
     storage_fd_ = UniqueFd(::open(root_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
     ASSERT_TRUE(storage_fd_.valid());
     auth_ = std::make_unique<FakeAuthenticator>(root_);
@@ -119,10 +117,7 @@ class SessionTest : public ::testing::Test {
     ctx_.report = [this](const ipc::Report& r) { reports_.push_back(r); };
     ctx_.stopping = [] { return false; };
   }
-  void TearDown() override {
-    Finish();
-    fs::remove_all(root_);
-  }
+  void TearDown() override { Finish(); }
 
   // Starts serving a fresh connection in a thread; the test is its client.
   void Open() {
@@ -201,6 +196,7 @@ class SessionTest : public ::testing::Test {
     return false;
   }
 
+  testing::TempDir temp_;
   std::string root_;
   UniqueFd storage_fd_;
   std::unique_ptr<FakeAuthenticator> auth_;
