@@ -13,7 +13,7 @@
 
 #include "base/unique_fd.h"
 #include "ipc/report.h"
-#include "protocol/wire.h"
+#include "protocol/wire_v2.h"
 
 namespace backupd::daemon {
 
@@ -66,8 +66,9 @@ struct WorkerCounts {
 };
 WorkerCounts CountWorkers(const Scoreboard& board);
 
-// The scoreboard names ops as the protocol does.
-using protocol::OpName;
+// The scoreboard names ops as the protocol does; v2's names are a superset of v1's, so a v2 login
+// shows as auth-start/auth-finish instead of "unknown".
+using protocol::v2::OpName;
 const char* StateName(ipc::WorkerState state);
 
 }  // namespace backupd::daemon

@@ -66,7 +66,8 @@ TEST_F(ProtocolV2Test, LoginIsRefusedWith1014UntilTheMonitorExists) {
   EXPECT_EQ(ReadToClose(fd.get()), V2Message(1014, "logins are not enabled on this server yet"));
   EXPECT_TRUE(ClosedNotTimedOut(fd.get()));
   // The refused login is in the access log like any request.
-  EXPECT_TRUE(daemon_.WaitForLogLine({"access ", "user=4101", "status=1014"}, Millis(5000)))
+  EXPECT_TRUE(daemon_.WaitForLogLine({"access ", "user=4101", "op=auth-start", "status=1014"},
+                                     Millis(5000)))
       << daemon_.Log();
 }
 
