@@ -42,7 +42,11 @@ mkdir "$work"
 # Offline, apt-get update only warns and apt-get install succeeds when every package is installed
 # already (tests/run_all.sh installs a superset first). No retries: apt would back off for seconds
 # on each unreachable mirror; the lock timeout waits out someone else's apt run.
-printf '%s\n' 'Acquire::Retries "0";' 'DPkg::Lock::Timeout "300";' >"$work/apt.conf"
+# No upgrades either: an installed package with a newer version in apt's lists would otherwise be
+# upgraded, which needs the network this namespace does not have (APT::Get::Upgrade is
+# --no-upgrade).
+printf '%s\n' 'Acquire::Retries "0";' 'DPkg::Lock::Timeout "300";' 'APT::Get::Upgrade "false";' \
+  >"$work/apt.conf"
 export APT_CONFIG="$work/apt.conf"
 
 # The dev config's storage is ./storage; the test gets an empty one that vanishes with it, owned
