@@ -43,14 +43,6 @@ bool StatusFits(uint8_t op, uint16_t status) {
   return false;
 }
 
-Status CheckRequestName(std::string_view name) {
-  if (name.empty()) return Status::Invalid("empty name");
-  if (name.size() > protocol::kMaxNameLen) {
-    return Status::Invalid("name longer than " + std::to_string(protocol::kMaxNameLen) + " bytes");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Status Client::Fail(Status st) {
