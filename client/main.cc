@@ -318,8 +318,8 @@ int OutcomeV2(const std::string& what, const ReplyV2& reply, v2::ResponseCode su
   if (reply.status == static_cast<uint16_t>(success)) {
     if (reply.digest_ok) return kExitOk;
     Error(what,
-          "digest mismatch: the bytes received do not match the server's SHA-256; "
-          "nothing was kept");
+          "digest mismatch: the bytes received do not match the server's SHA-256 (an output "
+          "file is not kept)");
     return kExitDigest;
   }
   const std::string code = " (" + std::to_string(reply.status) + ")";

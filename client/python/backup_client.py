@@ -968,8 +968,8 @@ def run_v2(args, host, port, user_id, tls, secret, output):
         nonlocal worst
         code = 0
         if status == success and not digest_ok:
-            why, code = ("digest mismatch: the bytes received do not match the server's SHA-256; "
-                         "nothing was kept", EXIT_DIGEST)
+            why, code = ("digest mismatch: the bytes received do not match the server's SHA-256 "
+                         "(an output file is not kept)", EXIT_DIGEST)
         elif status == DIGEST_MISMATCH:
             why, code = ("digest mismatch: the server got different bytes than were sent "
                          f"({status})", EXIT_DIGEST)
