@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "base/unique_fd.h"
+#include "client/output_file.h"
 #include "protocol/wire.h"
 
 namespace backupd::client {
@@ -42,116 +43,7 @@ bool StatusFits(uint8_t op, uint16_t status) {
   return false;
 }
 
-Status CheckRequestName(std::string_view name) {
-  if (name.empty()) return Status::Invalid("empty name");
-  if (name.size() > protocol::kMaxNameLen) {
-    return Status::Invalid("name longer than " + std::to_string(protocol::kMaxNameLen) + " bytes");
-  }
-  return Status::Ok();
-}
-
-Status WriteAllFd(int fd, const uint8_t* p, size_t len, const std::string& what) {
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write " + what);
-    }
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
-// The mode a plain open(O_CREAT, 0666) would give: umask can only be read by setting it.
-mode_t CreationMode() {
-  mode_t mask = umask(0);
-  umask(mask);
-  return static_cast<mode_t>(0666 & ~mask);
-}
-
-// Makes a finished temp file durable and moves it over `output`; the folder is fsynced so the
-// rename itself survives a crash.
-Status CommitTemp(int fd, const std::string& tmp, const std::string& output, const std::string& dir,
-                  Existing existing) {
-  if (fchmod(fd, CreationMode()) < 0) return Status::FromErrno(errno, "chmod " + tmp);
-  if (fsync(fd) < 0) return Status::FromErrno(errno, "fsync " + tmp);
-  // RENAME_NOREPLACE: a file created at `output` while the payload arrived is kept, atomically.
-  const unsigned flags = existing == Existing::kKeep ? RENAME_NOREPLACE : 0;
-  if (renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, output.c_str(), flags) < 0) {
-    if (errno == EEXIST) return Status::FromErrno(errno, "keep " + output + ", created meanwhile");
-    return Status::FromErrno(errno, "rename to " + output);
-  }
-  UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_fd.valid()) return Status::FromErrno(errno, "open folder " + dir);
-  if (fsync(dir_fd.get()) < 0 && errno != EINVAL)
-    return Status::FromErrno(errno, "fsync folder " + dir);
-  return Status::Ok();
-}
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-// Why the first bytes a peer sent cannot come from a backupd server, from the usual suspects'
-// opening bytes: an HTTP status line, a TLS record (alert 0x15 or handshake 0x16, version 3.x), an
-// SSH banner (sent before any request), or a small version byte from a newer backupd.
-std::string NotBackupd(const std::string& peer, std::string_view seen) {
-  if (StartsWith(seen, "HTTP/"))
-    return peer + " is not a backupd server (it answers like an HTTP server)";
-  if (StartsWith(seen, "SSH-"))
-    return peer + " is not a backupd server (it answers like an SSH server)";
-  if (seen.size() >= 2 && (seen[0] == '\x15' || seen[0] == '\x16') && seen[1] == '\x03') {
-    return peer + " is not a backupd server (it answers like a TLS server)";
-  }
-  const auto version = static_cast<uint8_t>(seen[0]);
-  if (version >= 2 && version <= 15) {
-    return peer + " answers with protocol version " + std::to_string(version) + ", expected 1";
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string bytes;
-  for (char c : seen) {
-    const auto b = static_cast<uint8_t>(c);
-    bytes += std::string(bytes.empty() ? "" : " ") + kHex[b >> 4] + kHex[b & 15];
-  }
-  return peer + " is not a backupd server (its answer begins with bytes " + bytes + ")";
-}
-
-// How many of a foreign answer's first bytes are shown and classified.
-constexpr size_t kSniffLen = 8;
-
 }  // namespace
-
-Status Client::ReadHeader(uint8_t* raw, size_t len, const std::string& context) {
-  size_t got = 0;
-  while (got < len) {
-    Result<size_t> n = conn_.ReadSome(raw + got, len - got);
-    if (!n.ok() && n.status().code() == Status::Code::kClosed) {
-      if (got == 0 && !answered_) {
-        return Status::Closed(conn_.peer() +
-                              " closed the connection without answering (is it a backupd server?)");
-      }
-      return Status::Closed("server closed the connection after " + std::to_string(got) + " of " +
-                            std::to_string(len) + " bytes");
-    }
-    if (!n.ok()) return n.status();
-    got += *n;
-    // An HTTP server waits for the rest of what it takes for a request line; whatever else it has
-    // sent already shows it is not backupd, so waiting for a full header would only burn the
-    // timeout.
-    if (raw[0] != protocol::kVersion1) {
-      if (answered_) {
-        return Status::Invalid(context + "protocol version " + std::to_string(raw[0]) +
-                               ", expected 1");
-      }
-      std::string seen(reinterpret_cast<const char*>(raw), got);
-      if (got < kSniffLen) seen += conn_.ReadPending(kSniffLen - got);
-      return Status::Invalid(NotBackupd(conn_.peer(), seen));
-    }
-  }
-  answered_ = true;
-  return Status::Ok();
-}
 
 Status Client::Fail(Status st) {
   conn_.Close();
@@ -161,8 +53,10 @@ Status Client::Fail(Status st) {
 Result<Reply> Client::ReadReply(uint8_t op, uint32_t* size) {
   std::array<uint8_t, protocol::kResponseHeaderSize> raw{};
   const std::string context = std::string("answer to ") + protocol::OpName(op) + ": ";
-  Status st = ReadHeader(raw.data(), raw.size(), context);
+  Status st =
+      conn_.ReadAnswerHeader(raw.data(), raw.size(), protocol::kVersion1, !answered_, context);
   if (!st.ok()) return Fail(st);
+  answered_ = true;
   protocol::ResponseHeader h = protocol::DecodeResponseHeader(raw);
   if (!StatusFits(op, h.status)) {
     return Fail(Status::Invalid(context + "unexpected status " + std::to_string(h.status)));
@@ -246,7 +140,7 @@ Result<Reply> Client::Restore(std::string_view name, int fd, const ProgressFn& p
     size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - got));
     st = conn_.ReadExact(buf.data(), want);
     if (!st.ok()) return Fail(st);
-    if (write_status.ok()) write_status = WriteAllFd(fd, buf.data(), want, "restored data");
+    if (write_status.ok()) write_status = WriteAllToFd(fd, buf.data(), want, "restored data");
     got += want;
     if (progress) progress(got, size);
   }
@@ -262,20 +156,11 @@ Result<Reply> Client::RestoreToFd(std::string_view name, int fd, const ProgressF
 Result<Reply> Client::RestoreToFile(std::string_view name, const std::string& output,
                                     Existing existing, const ProgressFn& progress) {
   if (!conn_.is_open()) return Status::Closed("not connected");
-  size_t slash = output.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : output.substr(0, slash + 1);
-  const std::string base = slash == std::string::npos ? output : output.substr(slash + 1);
-  if (base.empty()) return Status::Invalid("output '" + output + "' names a folder");
-  std::string tmp = dir + (slash == std::string::npos ? "/." : ".") + base + ".restore-XXXXXX";
-  UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno(errno, "create a temp file beside " + output);
-  Result<Reply> reply = Restore(name, fd.get(), progress);
-  Status st = reply.status();
-  if (reply.ok() && reply->status == static_cast<uint16_t>(ResponseCode::kRestoreOk)) {
-    st = CommitTemp(fd.get(), tmp, output, dir, existing);
-    if (st.ok()) return reply;
-  }
-  unlink(tmp.c_str());
+  Result<TempOutput> tmp = TempOutput::Create(output);
+  if (!tmp.ok()) return tmp.status();
+  Result<Reply> reply = Restore(name, tmp->fd(), progress);
+  if (!reply.ok() || reply->status != static_cast<uint16_t>(ResponseCode::kRestoreOk)) return reply;
+  Status st = tmp->Commit(existing);
   if (!st.ok()) return st;
   return reply;
 }

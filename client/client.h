@@ -3,13 +3,14 @@
 #define BACKUPD_CLIENT_CLIENT_H_
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/status.h"
 #include "client/connection.h"
+#include "client/output_file.h"
+#include "client/progress.h"
 
 namespace backupd::client {
 
@@ -26,12 +27,6 @@ struct ListReply {
   Reply reply;
   std::vector<std::string> names;
 };
-
-// What a restore does to an output file that already exists.
-enum class Existing { kReplace, kKeep };
-
-// Called as payload bytes move: (bytes so far, total).
-using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 // Sends one user's requests one after another over one connection and reads each answer
 // strictly: version 1, a status that fits the request, name_len <= kMaxNameLen, and exactly the
@@ -68,10 +63,6 @@ class Client {
   Result<Reply> Restore(std::string_view name, int fd, const ProgressFn& progress);
   // Reads one answer's header and name for `op`; for 210/211 also the size field into *size.
   Result<Reply> ReadReply(uint8_t op, uint32_t* size);
-  // Reads a response header into `raw`, stopping at once when its first byte cannot begin a v1
-  // answer; until the server has answered once, such bytes are named as the kind of server that
-  // sends them (HTTP, TLS, SSH). `context` prefixes the other messages.
-  Status ReadHeader(uint8_t* raw, size_t len, const std::string& context);
   // Closes the connection and returns `st`: the stream is out of step after it.
   Status Fail(Status st);
 

@@ -14,12 +14,50 @@
 #include <cerrno>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "base/openssl_error.h"
 
 namespace backupd::client {
 namespace {
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Why the first bytes a peer sent cannot come from a backupd server speaking `version`, from the
+// usual suspects' opening bytes: an HTTP status line, a TLS record (alert 0x15 or handshake 0x16,
+// version 3.x), an SSH banner (sent before any request), or a small version byte from a backupd
+// of another version.
+std::string NotBackupd(const std::string& peer, std::string_view seen, uint8_t version) {
+  if (StartsWith(seen, "HTTP/"))
+    return peer + " is not a backupd server (it answers like an HTTP server)";
+  if (StartsWith(seen, "SSH-"))
+    return peer + " is not a backupd server (it answers like an SSH server)";
+  if (seen.size() >= 2 && (seen[0] == '\x15' || seen[0] == '\x16') && seen[1] == '\x03') {
+    return peer + " is not a backupd server (it answers like a TLS server)";
+  }
+  const auto seen_version = static_cast<uint8_t>(seen[0]);
+  // A v1-only backupd refuses a v2 request with a v1 1003; the user can still ask for v1.
+  if (seen_version == 1 && version == 2) {
+    return peer + " speaks only protocol version 1 (give --protocol 1 to use it, unauthenticated)";
+  }
+  if (seen_version >= 1 && seen_version <= 15) {
+    return peer + " answers with protocol version " + std::to_string(seen_version) + ", expected " +
+           std::to_string(version);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string bytes;
+  for (char c : seen) {
+    const auto b = static_cast<uint8_t>(c);
+    bytes += std::string(bytes.empty() ? "" : " ") + kHex[b >> 4] + kHex[b & 15];
+  }
+  return peer + " is not a backupd server (its answer begins with bytes " + bytes + ")";
+}
+
+// How many of a foreign answer's first bytes are shown and classified.
+constexpr size_t kSniffLen = 8;
 
 // Connects a fresh non-blocking socket to one address within `timeout`, then makes it blocking.
 // Returns the descriptor, or an empty one with errno set.
@@ -230,6 +268,37 @@ Status Connection::ReadExact(void* data, size_t len) {
     }
     if (!n.ok()) return n.status();
     got += *n;
+  }
+  return Status::Ok();
+}
+
+Status Connection::ReadAnswerHeader(uint8_t* raw, size_t len, uint8_t version, bool first,
+                                    const std::string& context) {
+  size_t got = 0;
+  while (got < len) {
+    Result<size_t> n = ReadSome(raw + got, len - got);
+    if (!n.ok() && n.status().code() == Status::Code::kClosed) {
+      if (got == 0 && first) {
+        return Status::Closed(peer_ +
+                              " closed the connection without answering (is it a backupd server?)");
+      }
+      return Status::Closed("server closed the connection after " + std::to_string(got) + " of " +
+                            std::to_string(len) + " bytes");
+    }
+    if (!n.ok()) return n.status();
+    got += *n;
+    // An HTTP server waits for the rest of what it takes for a request line; whatever else it has
+    // sent already shows it is not backupd, so waiting for a full header would only burn the
+    // timeout.
+    if (raw[0] != version) {
+      if (!first) {
+        return Status::Invalid(context + "protocol version " + std::to_string(raw[0]) +
+                               ", expected " + std::to_string(version));
+      }
+      std::string seen(reinterpret_cast<const char*>(raw), got);
+      if (got < kSniffLen) seen += ReadPending(kSniffLen - got);
+      return Status::Invalid(NotBackupd(peer_, seen, version));
+    }
   }
   return Status::Ok();
 }

@@ -41,6 +41,12 @@ class Connection {
   Result<size_t> ReadSome(void* data, size_t len);
   // Up to `len` bytes that have already arrived, without waiting; none on any error.
   std::string ReadPending(size_t len);
+  // Reads an answer's header of `len` bytes into `raw`, stopping at once when its first byte is
+  // not `version`. For the connection's `first` answer such bytes are named as the kind of peer
+  // that sends them (HTTP, TLS, SSH, a backupd of another version), so a wrong port fails at once
+  // rather than after the timeout. `context` prefixes the other messages.
+  Status ReadAnswerHeader(uint8_t* raw, size_t len, uint8_t version, bool first,
+                          const std::string& context);
 
   // "HOST:PORT" of the server (or the name given to Adopt), for messages.
   const std::string& peer() const { return peer_; }

@@ -6,26 +6,34 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "client/client.h"
+#include "client/client_config.h"
+#include "client/client_v2.h"
 #include "client/connection.h"
 #include "client/parse.h"
 #include "client/progress.h"
 #include "protocol/wire.h"
+#include "protocol/wire_v2.h"
 
 namespace po = boost::program_options;
 using backupd::Result;
 using backupd::Status;
 using backupd::client::Client;
+using backupd::client::ClientV2;
 using backupd::client::Connection;
 using backupd::client::ListReply;
+using backupd::client::ListReplyV2;
 using backupd::client::ProgressBar;
 using backupd::client::Reply;
+using backupd::client::ReplyV2;
 using backupd::protocol::ResponseCode;
+namespace v2 = backupd::protocol::v2;
 
 namespace {
 
@@ -35,10 +43,14 @@ constexpr int kExitFailed = 1;      // an error status from the server, or a loc
 constexpr int kExitUsage = 2;       // bad command line
 constexpr int kExitConnection = 3;  // cannot connect, connection lost, or a malformed answer
 constexpr int kExitExists = 4;      // restore: the output file exists and --force was not given
-constexpr int kExitUntrusted = 5;   // --tls: the server's certificate could not be verified
+constexpr int kExitUntrusted = 5;   // the server's certificate or its SCRAM signature failed
+constexpr int kExitAuth = 6;        // v2: the server refused the login (1014)
+constexpr int kExitDigest = 7;      // v2: a digest did not match (1016, or a restore's check)
+constexpr int kExitBusy = 8;        // v2: the server is busy (1015); try later
 
 constexpr const char* kUsage =
-    "Usage: backup-client [--server HOST:PORT] [--tls [--ca FILE]] --user ID COMMAND [ARGS]\n"
+    "Usage: backup-client [--server HOST:PORT] [--tls [--ca FILE]] --user ID\n"
+    "                     [--secret-file FILE | --protocol 1] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
     "  backup FILE...          store each FILE under its path with the leading '/' stripped\n"
@@ -46,10 +58,18 @@ constexpr const char* kUsage =
     "  restore NAME [-o OUT]   fetch NAME into OUT (default: the last component of NAME in the\n"
     "                          current folder; '-o -' writes to standard output). An existing\n"
     "                          OUT is kept unless --force is given; then it is replaced only\n"
-    "                          once the whole file has arrived.\n"
+    "                          once the whole file has arrived and its digest matched.\n"
     "  delete NAME...          remove each NAME\n"
-    "  list                    print the user's stored names, one a line; a user with no files\n"
+    "  list [-l]               print the user's stored names, one a line (with --long: size,\n"
+    "                          modification time and SHA-256 too); a user with no files\n"
     "                          (status 1002) prints nothing and succeeds\n"
+    "\n"
+    "Protocol version 2 (the default) logs in as --user with SCRAM-SHA-256, using the secret\n"
+    "on the first line of --secret-file FILE (which only its owner may read: chmod 600 FILE),\n"
+    "checks that the server knows the user's verifier, and sends a SHA-256 with every file.\n"
+    "--protocol 1 speaks the unauthenticated version 1. server, user, secret_file, tls and ca\n"
+    "may also be set, as KEY = VALUE lines, in ~/.config/backupd/client.conf; the command line\n"
+    "wins. A secret is never taken from the command line.\n"
     "\n"
     "With --tls the connection is TLS (1.2 or later), and the server's certificate must chain to\n"
     "one in --ca FILE (or, without --ca, the system's store) and name the --server host (a DNS\n"
@@ -58,11 +78,14 @@ constexpr const char* kUsage =
     "All requests of one invocation share one connection. A progress bar is drawn on standard\n"
     "error when it is a terminal and a file is over 1 MiB.\n"
     "\n"
-    "Exit status: 0 success; 1 the server answered with an error status (1001 not found,\n"
-    "1002 no files, 1003 error) or a local file could not be read or written; 2 usage error;\n"
+    "Exit status: 0 success; 1 the server answered with an error status (not found, no files,\n"
+    "bad name, too large, no space, ...; its message is printed) or a local file could not be\n"
+    "read or written; 2 usage error (also a bad client.conf or secret file);\n"
     "3 cannot connect, connection lost, timed out, or a malformed answer from the server;\n"
     "4 restore: OUT exists and --force was not given (nothing was sent);\n"
-    "5 --tls: the server's certificate is not trusted (nothing was sent).\n"
+    "5 the server is not trusted: its certificate (--tls), or it could not prove it knows the\n"
+    "user's verifier (nothing was sent); 6 authentication failed; 7 digest mismatch (an upload\n"
+    "arrived altered, or a restored file did not match: nothing was kept); 8 the server is busy.\n"
     "With several FILEs or NAMEs every one is tried, and the worst exit status is returned,\n"
     "except that a lost connection stops at once.\n";
 
@@ -115,8 +138,11 @@ std::string NotFoundHint(const std::string& name, uint32_t user) {
 }
 
 struct Options {
-  std::string server = "127.0.0.1:1337";
+  std::optional<std::string> server;
   std::optional<std::string> user;
+  std::optional<std::string> secret_file;
+  int protocol = 2;
+  bool long_list = false;
   std::optional<std::string> name;
   std::optional<std::string> output;
   int timeout = 30;
@@ -134,9 +160,15 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   auto add = desc.add_options();
   add("help,h", "show this help and exit");
   add("version", "show the version and exit");
-  add("server,s", po::value(&opt->server)->value_name("HOST:PORT"),
+  add("server,s", po::value<std::string>()->value_name("HOST:PORT"),
       "server address; IPv6 in brackets, e.g. [::1]:1337 (default 127.0.0.1:1337)");
   add("user,u", po::value<std::string>()->value_name("ID"), "user id, 0..4294967295 (required)");
+  add("secret-file", po::value<std::string>()->value_name("FILE"),
+      "v2: log in with the secret on FILE's first line (FILE must be mode 600)");
+  add("protocol", po::value(&opt->protocol)->value_name("1|2"),
+      "protocol version (default 2; 1 is unauthenticated)");
+  add("long,l", po::bool_switch(&opt->long_list),
+      "list: also print size, modification time (UTC) and SHA-256");
   add("name,n", po::value<std::string>()->value_name("NAME"),
       "backup: store the single FILE under NAME");
   add("output,o", po::value<std::string>()->value_name("OUT"),
@@ -171,10 +203,12 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
     return kExitOk;
   }
   if (vm.count("version")) {
-    std::cout << "backup-client " << BACKUPD_VERSION << " (protocol version 1)\n";
+    std::cout << "backup-client " << BACKUPD_VERSION << " (protocol versions 1 and 2)\n";
     return kExitOk;
   }
+  if (vm.count("server")) opt->server = vm["server"].as<std::string>();
   if (vm.count("user")) opt->user = vm["user"].as<std::string>();
+  if (vm.count("secret-file")) opt->secret_file = vm["secret-file"].as<std::string>();
   if (vm.count("name")) opt->name = vm["name"].as<std::string>();
   if (vm.count("output")) opt->output = vm["output"].as<std::string>();
   if (vm.count("ca")) opt->ca = vm["ca"].as<std::string>();
@@ -186,9 +220,10 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   };
   const std::string& cmd = opt->command;
   if (cmd.empty()) return usage("no command given");
-  if (!opt->user) return usage("--user is required");
+  if (opt->protocol != 1 && opt->protocol != 2) return usage("--protocol must be 1 or 2");
+  if (opt->protocol == 1 && opt->secret_file) return usage("--secret-file goes with protocol 2");
+  if (opt->long_list && opt->protocol == 1) return usage("--long needs protocol 2");
   if (opt->timeout < 0) return usage("--timeout must be 0 or more seconds");
-  if (opt->ca && !opt->tls) return usage("--ca goes with --tls");
   if (cmd == "backup") {
     if (opt->args.empty()) return usage("backup needs at least one FILE");
     if (opt->name && opt->args.size() != 1) return usage("--name goes with a single FILE");
@@ -204,6 +239,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (opt->name && cmd != "backup") return usage("--name is for backup only");
   if (opt->output && cmd != "restore") return usage("--output is for restore only");
   if (opt->force && cmd != "restore") return usage("--force is for restore only");
+  if (opt->long_list && cmd != "list") return usage("--long is for list only");
   return std::nullopt;
 }
 
@@ -276,13 +312,184 @@ int RunList(Client& client) {
   return code;
 }
 
+// v2's statuses in words: the server's own message, except where the cause is known better here.
+int OutcomeV2(const std::string& what, const ReplyV2& reply, v2::ResponseCode success,
+              const std::string& not_found_hint = "") {
+  if (reply.status == static_cast<uint16_t>(success)) {
+    if (reply.digest_ok) return kExitOk;
+    Error(what,
+          "digest mismatch: the bytes received do not match the server's SHA-256 (an output "
+          "file is not kept)");
+    return kExitDigest;
+  }
+  const std::string code = " (" + std::to_string(reply.status) + ")";
+  switch (static_cast<v2::ResponseCode>(reply.status)) {
+    case v2::ResponseCode::kDigestMismatch:
+      Error(what, "digest mismatch: the server got different bytes than were sent" + code);
+      return kExitDigest;
+    case v2::ResponseCode::kBusy:
+      Error(what, "server busy: " + reply.message + code);
+      return kExitBusy;
+    case v2::ResponseCode::kNotFound:
+      Error(what, reply.message + code + not_found_hint);
+      return kExitFailed;
+    default:
+      Error(what, reply.message + code);
+      return kExitFailed;
+  }
+}
+
+int OutcomeV2(const ClientV2& client, const std::string& what, const Status& st) {
+  Error(what, st.ToString());
+  return client.connected() ? kExitFailed : kExitConnection;
+}
+
+int RunBackupV2(ClientV2& client, const Options& opt, const std::vector<std::string>& names,
+                bool bar) {
+  std::vector<backupd::client::Upload> uploads;
+  for (size_t i = 0; i < opt.args.size(); ++i) uploads.push_back({opt.args[i], names[i]});
+  int worst = kExitOk;
+  // Files move one after another, so one bar at a time is redrawn; it ends when the next starts.
+  std::optional<ProgressBar> progress;
+  size_t shown = uploads.size();
+  client.Backup(
+      uploads,
+      [&](size_t i, const Result<ReplyV2>& r) {
+        const std::string what = "backup " + uploads[i].path;
+        worst = std::max(worst, r.ok() ? OutcomeV2(what, *r, v2::ResponseCode::kOk)
+                                       : OutcomeV2(client, what, r.status()));
+      },
+      [&](size_t i, uint64_t done, uint64_t total) {
+        if (i != shown) {
+          progress.reset();
+          progress.emplace(uploads[i].name, bar);
+          shown = i;
+        }
+        progress->Update(done, total);
+      });
+  return worst;
+}
+
+int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output, uint32_t user,
+                 bool bar) {
+  const std::string& name = opt.args[0];
+  const std::string what = "restore " + name;
+  ProgressBar progress(name, bar);
+  auto update = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  const auto existing =
+      opt.force ? backupd::client::Existing::kReplace : backupd::client::Existing::kKeep;
+  Result<ReplyV2> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
+                                    : client.RestoreToFile(name, output, existing, update);
+  progress.Finish();
+  if (!r.ok()) return OutcomeV2(client, what, r.status());
+  return OutcomeV2(what, *r, v2::ResponseCode::kRestoreOk, NotFoundHint(name, user));
+}
+
+int RunDeleteV2(ClientV2& client, const Options& opt, uint32_t user) {
+  int worst = kExitOk;
+  for (const std::string& name : opt.args) {
+    Result<ReplyV2> r = client.Delete(name);
+    const std::string what = "delete " + name;
+    worst = std::max(worst,
+                     r.ok() ? OutcomeV2(what, *r, v2::ResponseCode::kOk, NotFoundHint(name, user))
+                            : OutcomeV2(client, what, r.status()));
+    if (!client.connected()) break;
+  }
+  return worst;
+}
+
+// "2026-11-27T16:56:55Z": the time in UTC, to the second.
+std::string IsoTime(int64_t ns) {
+  const std::time_t secs =
+      static_cast<std::time_t>(ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000);
+  std::tm tm{};
+  char buf[32];
+  if (gmtime_r(&secs, &tm) == nullptr || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    return "-";
+  return buf;
+}
+
+// The digest in hex, or "-" for none stored (a v1 upload's 32 zero bytes).
+std::string DigestHex(const backupd::protocol::Digest& d) {
+  if (d == backupd::protocol::Digest{}) return "-";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : d) out += std::string{kHex[b >> 4], kHex[b & 15]};
+  return out;
+}
+
+int RunListV2(ClientV2& client, bool long_list) {
+  Result<ListReplyV2> r = client.List();
+  if (!r.ok()) return OutcomeV2(client, "list", r.status());
+  if (r->reply.status == static_cast<uint16_t>(v2::ResponseCode::kNoFiles)) return kExitOk;
+  int code = OutcomeV2("list", r->reply, v2::ResponseCode::kListOk);
+  for (const v2::ListEntry& e : r->entries) {
+    if (long_list) {
+      std::cout << e.size << ' ' << IsoTime(e.mtime_ns) << ' ' << DigestHex(e.sha256) << ' ';
+    }
+    std::cout << e.name << '\n';
+  }
+  std::cout.flush();
+  if (!std::cout) {
+    Error("list", "cannot write to standard output");
+    return kExitFailed;
+  }
+  return code;
+}
+
+// Fills what the command line left unset from client.conf; returns an exit code on an error.
+std::optional<int> ApplyClientConfig(Options* opt) {
+  const std::string path = backupd::client::DefaultClientConfigPath();
+  backupd::client::ClientConfig config;
+  if (!path.empty()) {
+    Result<backupd::client::ClientConfig> loaded = backupd::client::LoadClientConfig(path);
+    if (!loaded.ok()) {
+      Error("client config", loaded.status().ToString());
+      return kExitUsage;
+    }
+    config = std::move(*loaded);
+  }
+  if (!opt->server) opt->server = config.server.value_or("127.0.0.1:1337");
+  if (!opt->user) opt->user = config.user;
+  if (!opt->secret_file && opt->protocol == 2) opt->secret_file = config.secret_file;
+  if (!opt->tls) opt->tls = config.tls.value_or(false);
+  if (!opt->ca) opt->ca = config.ca;
+  auto usage = [](const std::string& msg) {
+    std::cerr << "backup-client: " << msg << "\nTry 'backup-client --help'.\n";
+    return kExitUsage;
+  };
+  if (!opt->user) return usage("--user is required (or 'user' in " + path + ")");
+  if (opt->ca && !opt->tls) return usage("--ca goes with --tls");
+  return std::nullopt;
+}
+
+// The v2 login; returns an exit code when it did not succeed.
+std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t user) {
+  Result<ReplyV2> r = client.Login(secret);
+  if (!r.ok()) {
+    Error("login", r.status().ToString());
+    if (r.status().code() == Status::Code::kDenied) return kExitUntrusted;
+    return r.status().code() == Status::Code::kInvalid && client.connected() ? kExitUsage
+                                                                             : kExitConnection;
+  }
+  switch (static_cast<v2::ResponseCode>(r->status)) {
+    case v2::ResponseCode::kAuthOk:
+      return std::nullopt;
+    case v2::ResponseCode::kAuthFailed:
+      Error("login", "authentication failed for user " + std::to_string(user));
+      return kExitAuth;
+    default:
+      return OutcomeV2("login", *r, v2::ResponseCode::kAuthOk);
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
   if (std::optional<int> stop = ParseOptions(argc, argv, &opt)) return *stop;
+  if (std::optional<int> stop = ApplyClientConfig(&opt)) return *stop;
 
-  Result<backupd::client::Endpoint> endpoint = backupd::client::ParseEndpoint(opt.server);
+  Result<backupd::client::Endpoint> endpoint = backupd::client::ParseEndpoint(*opt.server);
   if (!endpoint.ok()) {
     Error("--server", endpoint.status().ToString());
     return kExitUsage;
@@ -291,6 +498,22 @@ int main(int argc, char** argv) {
   if (!user.ok()) {
     Error("--user", user.status().ToString());
     return kExitUsage;
+  }
+  // The secret is read before connecting: a missing or exposed one costs no round trip.
+  std::string secret;
+  if (opt.protocol == 2) {
+    if (!opt.secret_file) {
+      Error("--user " + *opt.user, "no secret for user " + std::to_string(*user) +
+                                       ": give --secret-file FILE (or --protocol 1 for an "
+                                       "unauthenticated v1 server)");
+      return kExitUsage;
+    }
+    Result<std::string> read = backupd::client::ReadSecretFile(*opt.secret_file);
+    if (!read.ok()) {
+      Error("--secret-file", read.status().ToString());
+      return kExitUsage;
+    }
+    secret = std::move(*read);
   }
   // Names are checked before connecting, so a typo costs no round trip and sends nothing.
   std::vector<std::string> names;
@@ -340,8 +563,16 @@ int main(int argc, char** argv) {
       return st.code() == Status::Code::kInvalid ? kExitUsage : kExitConnection;
     }
   }
-  Client client(std::move(*conn), *user);
   const bool bar = !opt.quiet && isatty(STDERR_FILENO) == 1;
+  if (opt.protocol == 2) {
+    ClientV2 client(std::move(*conn), *user);
+    if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
+    if (opt.command == "backup") return RunBackupV2(client, opt, names, bar);
+    if (opt.command == "restore") return RunRestoreV2(client, opt, output, *user, bar);
+    if (opt.command == "delete") return RunDeleteV2(client, opt, *user);
+    return RunListV2(client, opt.long_list);
+  }
+  Client client(std::move(*conn), *user);
   if (opt.command == "backup") return RunBackup(client, opt, names, bar);
   if (opt.command == "restore") return RunRestore(client, opt, output, *user, bar);
   if (opt.command == "delete") return RunDelete(client, opt, *user);

@@ -103,4 +103,12 @@ Result<std::string> DefaultRestoreOutput(std::string_view name) {
   return std::string(base);
 }
 
+Status CheckRequestName(std::string_view name) {
+  if (name.empty()) return Status::Invalid("empty name");
+  if (name.size() > protocol::kMaxNameLen) {
+    return Status::Invalid("name longer than " + std::to_string(protocol::kMaxNameLen) + " bytes");
+  }
+  return Status::Ok();
+}
+
 }  // namespace backupd::client

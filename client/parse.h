@@ -34,6 +34,10 @@ Result<uint32_t> ParseUserId(std::string_view text);
 // does), checked with the server's own name rules so a bad name is refused before connecting.
 Result<std::string> StoredName(std::string_view path);
 
+// What every request checks of its name before sending it: 1..kMaxNameLen bytes, so the length
+// fits its field. The name rules are the server's to apply.
+Status CheckRequestName(std::string_view name);
+
 // Where `restore NAME` writes by default: the last component of NAME, in the current folder.
 Result<std::string> DefaultRestoreOutput(std::string_view name);
 

@@ -5,11 +5,15 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 namespace backupd::client {
+
+// Called as payload bytes move: (bytes so far, total).
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 // Files up to this size move too fast for a bar to be worth drawing.
 inline constexpr uint64_t kProgressMinBytes = 1024 * 1024;

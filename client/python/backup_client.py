@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # client (the user's privilege): the Python client for backupd, standard library only.
-"""Back up, restore, delete and list files on a backupd server (protocol version 1).
+"""Back up, restore, delete and list files on a backupd server (protocol version 2, or 1).
 
 With no arguments, run in a folder holding server.info ("IP PORT") and backup.info (one file path
 a line), it plays the seed's scenario for a random user and checks every status. With arguments it
@@ -11,17 +11,25 @@ offers the same commands as backup-client:
     backup_client.py [--server HOST:PORT] --user ID delete NAME...
     backup_client.py [--server HOST:PORT] --user ID list
 
---tls [--ca FILE] before the command speaks TLS and verifies the server's certificate against FILE
-(or the system's store) and the --server host.
+Protocol 2 (the default) logs in as --user with SCRAM-SHA-256 using the secret on the first line of
+--secret-file FILE (mode 600), and checks every file's SHA-256; --protocol 1 speaks the
+unauthenticated version 1. server, user, secret_file, tls and ca may be set in
+~/.config/backupd/client.conf (KEY = VALUE lines); the command line wins. --tls [--ca FILE] before
+the command speaks TLS and verifies the server's certificate against FILE (or the system's store)
+and the --server host.
 
 Exit status: 0 success; 1 an error status from the server or a local file problem (in the
 scenario: a step got an unexpected status); 2 usage error; 3 cannot connect, connection lost or a
-malformed answer; 4 restore: the output file exists and --force was not given; 5 --tls: the
-server's certificate is not trusted.
+malformed answer; 4 restore: the output file exists and --force was not given; 5 the server is not
+trusted (its certificate, or its SCRAM signature); 6 authentication failed; 7 digest mismatch;
+8 the server is busy.
 """
 
 import argparse
+import collections
 import filecmp
+import hashlib
+import hmac
 import os
 import random
 import socket
@@ -29,7 +37,10 @@ import ssl
 import struct
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import backupd_scram
 
 # ---------------------------------------------------------------------------------------------
 # Protocol v1: constants, request encoding, strict response decoding. All integers little-endian.
@@ -96,7 +107,7 @@ def recv_exact(sock, n):
     return b"".join(parts)
 
 
-def not_backupd(peer, seen):
+def not_backupd(peer, seen, version=VERSION):
     """Why the first bytes a peer sent cannot come from backupd, named by the usual suspects'
     opening bytes: an HTTP status line, a TLS record (alert or handshake, version 3.x), an SSH
     banner, or a small version byte from a newer backupd."""
@@ -106,23 +117,26 @@ def not_backupd(peer, seen):
         return f"{peer} is not a backupd server (it answers like an SSH server)"
     if len(seen) >= 2 and seen[0] in (0x15, 0x16) and seen[1] == 0x03:
         return f"{peer} is not a backupd server (it answers like a TLS server)"
-    if 2 <= seen[0] <= 15:
-        return f"{peer} answers with protocol version {seen[0]}, expected 1"
+    if seen[0] == 1 and version == 2:
+        return (f"{peer} speaks only protocol version 1 (give --protocol 1 to use it, "
+                "unauthenticated)")
+    if 1 <= seen[0] <= 15:
+        return f"{peer} answers with protocol version {seen[0]}, expected {version}"
     return f"{peer} is not a backupd server (its answer begins with bytes {seen[:8].hex(' ')})"
 
 
-def read_first_header(sock, peer):
+def read_first_header(sock, peer, version=VERSION, size=RESPONSE_HEADER.size):
     """The first answer's header, judged by its first byte as soon as it arrives: a peer that is not
     backupd (an HTTP server waiting for the rest of a request line) may send a few bytes and then
     nothing, and waiting for a whole header would only burn the timeout."""
     try:
-        head = sock.recv(RESPONSE_HEADER.size)
+        head = sock.recv(size)
     except OSError as e:
         raise ProtocolError(f"receive from server: {e}") from None
     if not head:
         raise ProtocolError(f"{peer} closed the connection without answering "
                             "(is it a backupd server?)")
-    if head[0] != VERSION:
+    if head[0] != version:
         # Only what has already arrived: a socket with a timeout would wait out MSG_DONTWAIT, and
         # the connection is closed after this anyway.
         sock.setblocking(False)
@@ -130,8 +144,8 @@ def read_first_header(sock, peer):
             head += sock.recv(8)
         except OSError:
             pass
-        raise ProtocolError(not_backupd(peer, head))
-    return head + recv_exact(sock, RESPONSE_HEADER.size - len(head))
+        raise ProtocolError(not_backupd(peer, head, version))
+    return head + recv_exact(sock, size - len(head))
 
 
 def read_response(sock, op, peer=None):
@@ -201,6 +215,53 @@ def tls_context(ca):
 def stored_name(path):
     """The name a file is stored under: its path as given, leading '/' stripped (as tar does)."""
     return str(path).lstrip("/")
+
+
+def restore_into(fetch, output, replace):
+    """fetch(out) writes a restored file to the binary file out and returns (result, keep). The
+    temp file beside output is fsynced and renamed over output only when keep; otherwise output is
+    untouched and no temp file is left. With replace=False an existing output, even one created
+    meanwhile, is never replaced. Returns fetch's result."""
+    output = Path(output)
+    try:
+        tmp = tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.",
+                                          suffix=".restore", delete=False)
+    except OSError as e:
+        raise LocalError(f"create a temp file beside {output}: {e.strerror}") from None
+    committed = False
+    try:
+        with tmp:
+            result, keep = fetch(tmp)
+            if not keep:
+                return result
+            tmp.flush()
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(tmp.fileno(), 0o666 & ~mask)
+            os.fsync(tmp.fileno())
+        if replace:
+            os.replace(tmp.name, output)
+        else:
+            # link() fails if output exists, atomically; the temp name is removed below.
+            try:
+                os.link(tmp.name, output)
+            except FileExistsError:
+                raise LocalError(f"keep {output}, created meanwhile: File exists") from None
+        committed = replace
+        dir_fd = os.open(output.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return result
+    except OSError as e:
+        raise LocalError(f"restore into {output}: {e}") from None
+    finally:
+        if not committed:  # with replace=False the temp name always goes
+            try:
+                os.unlink(tmp.name)
+            except FileNotFoundError:
+                pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,49 +389,12 @@ class Client:
         return status
 
     def restore(self, name, output, replace=True):
-        """Restores name into the file output: a temp file beside it is fsynced and renamed over
-        output only when complete. Returns the status; output is untouched unless it is 210. With
-        replace=False an existing output, even one created meanwhile, is never replaced."""
-        output = Path(output)
-        try:
-            tmp = tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.",
-                                              suffix=".restore", delete=False)
-        except OSError as e:
-            raise LocalError(f"create a temp file beside {output}: {e.strerror}") from None
-        committed = False
-        try:
-            with tmp:
-                status = self.restore_to(name, tmp)
-                if status != RESTORE_OK:
-                    return status
-                tmp.flush()
-                mask = os.umask(0)
-                os.umask(mask)
-                os.fchmod(tmp.fileno(), 0o666 & ~mask)
-                os.fsync(tmp.fileno())
-            if replace:
-                os.replace(tmp.name, output)
-            else:
-                # link() fails if output exists, atomically; the temp name is removed below.
-                try:
-                    os.link(tmp.name, output)
-                except FileExistsError:
-                    raise LocalError(f"keep {output}, created meanwhile: File exists") from None
-            committed = replace
-            dir_fd = os.open(output.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-            return status
-        except OSError as e:
-            raise LocalError(f"restore into {output}: {e}") from None
-        finally:
-            if not committed:  # with replace=False the temp name always goes
-                try:
-                    os.unlink(tmp.name)
-                except FileNotFoundError:
-                    pass
+        """Restores name into the file output (see restore_into); returns the status."""
+        def fetch(out):
+            status = self.restore_to(name, out)
+            return status, status == RESTORE_OK
+
+        return restore_into(fetch, output, replace)
 
     def delete(self, name):
         self._request(OP_DELETE, name)
@@ -396,6 +420,309 @@ class Client:
             self.close()
             raise ProtocolError("list payload holds an empty or over-long name")
         return status, [os.fsdecode(n) for n in names]
+
+
+# ---------------------------------------------------------------------------------------------
+# Protocol v2 (docs/PROTOCOL.md, Part 2): a SCRAM-SHA-256 login, then requests, pipelined.
+#   request:  user_id u32 | version u8 | op u8 | name_len u16 | size u64 | name | payload |
+#             [backup: sha256]
+#   response: version u8 | status u16 | name_len u16 | size u64 | name | payload | [210: sha256]
+# ---------------------------------------------------------------------------------------------
+
+V2 = 2
+OP_AUTH_START, OP_AUTH_FINISH = 1, 2
+AUTH_CONTINUE, AUTH_OK = 220, 221
+BAD_NAME, TOO_LARGE, NO_SPACE, AUTH_REQUIRED, AUTH_FAILED, BUSY, DIGEST_MISMATCH, UNSUPPORTED = (
+    1010, 1011, 1012, 1013, 1014, 1015, 1016, 1017)
+V2_ERRORS = {NOT_FOUND, NO_FILES, ERROR, BAD_NAME, TOO_LARGE, NO_SPACE, AUTH_REQUIRED,
+             AUTH_FAILED, BUSY, DIGEST_MISMATCH, UNSUPPORTED}
+V2_SUCCESS = {OP_AUTH_START: AUTH_CONTINUE, OP_AUTH_FINISH: AUTH_OK, OP_BACKUP: OK,
+              OP_RESTORE: RESTORE_OK, OP_DELETE: OK, OP_LIST: LIST_OK}
+V2_REQUEST_HEADER = struct.Struct("<IBBHQ")
+V2_RESPONSE_HEADER = struct.Struct("<BHHQ")
+LIST_ENTRY_TAIL = struct.Struct("<Qq32s")  # size, mtime_ns, sha256 after the name
+MAX_MESSAGE = 1024
+# Pipelined uploads keep at most this many answers outstanding, and at most this many bytes of
+# them counted at their largest: they must fit in the socket buffers, or the server blocks writing
+# answers while the client blocks writing the next upload.
+MAX_PIPELINED = 64
+MAX_PENDING_ANSWER_BYTES = 64 * 1024
+
+EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION, EXIT_EXISTS, EXIT_UNTRUSTED = 1, 2, 3, 4, 5
+EXIT_AUTH, EXIT_DIGEST, EXIT_BUSY = 6, 7, 8
+
+
+class SendFailed(ProtocolError):
+    """A send failed; the server may still have answered what it got before it hung up."""
+
+
+class LoginRefused(Exception):
+    """The server answered the login with an error status: .status, .message."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def escape_untrusted(data):
+    """The server's message as printable text: control bytes and non-ASCII become \\xNN."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else f"\\x{b:02x}"
+                   for b in data)
+
+
+class ClientV2(Client):
+    """Speaks protocol v2 for one user over one connection: login() first."""
+
+    def _send(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise SendFailed(f"send to server: {e}") from None
+
+    def _v2_request(self, op, name=b"", payload_size=0):
+        if len(name) > MAX_NAME_LEN:
+            raise LocalError(f"name longer than {MAX_NAME_LEN} bytes")
+        return V2_REQUEST_HEADER.pack(self.user_id, V2, op, len(name), payload_size) + name
+
+    def _v2_response(self, op):
+        """(status, name, size, message) of one answer; the payload of a success is the caller's
+        to read. A malformed answer closes the connection."""
+        try:
+            if self.answered:
+                head = recv_exact(self.sock, V2_RESPONSE_HEADER.size)
+            else:
+                head = read_first_header(self.sock, self.peer, V2, V2_RESPONSE_HEADER.size)
+            self.answered = True
+            version, status, name_len, size = V2_RESPONSE_HEADER.unpack(head)
+            if version != V2:
+                raise ProtocolError(f"server answered with protocol version {version}, expected 2")
+            if status != V2_SUCCESS[op] and status not in V2_ERRORS:
+                raise ProtocolError(f"unexpected status {status} in answer to op {op}")
+            if name_len > MAX_NAME_LEN or (status == LIST_OK and name_len):
+                raise ProtocolError(f"name_len {name_len} does not fit status {status}")
+            if (status in V2_ERRORS and size > MAX_MESSAGE) or (status == OK and size) or (
+                    status in (AUTH_CONTINUE, AUTH_OK) and not 1 <= size <= MAX_MESSAGE):
+                raise ProtocolError(f"size {size} does not fit status {status}")
+            name = recv_exact(self.sock, name_len)
+            message = ""
+            if status in V2_ERRORS:
+                message = escape_untrusted(recv_exact(self.sock, size))
+                size = 0
+            return status, name, size, message
+        except ProtocolError:
+            self.close()
+            raise
+
+    def _recv(self, n):
+        try:
+            return recv_exact(self.sock, n)
+        except ProtocolError:
+            self.close()
+            raise
+
+    def login(self, secret):
+        """The SCRAM-SHA-256 login; raises LoginRefused, or AuthenticationError when the server
+        cannot prove it holds the user's verifier."""
+        scram = backupd_scram.ScramClient(user=str(self.user_id), secret=secret)
+        first = scram.client_first().encode("ascii")
+        self._send(self._v2_request(OP_AUTH_START, payload_size=len(first)) + first)
+        status, _, size, message = self._v2_response(OP_AUTH_START)
+        if status != AUTH_CONTINUE:
+            self.close()
+            raise LoginRefused(status, message)
+        try:
+            final = scram.client_final(self._recv(size).decode("ascii")).encode("ascii")
+        except (backupd_scram.ScramError, UnicodeDecodeError) as e:
+            self.close()
+            raise ProtocolError(f"the server's login message: {e}") from None
+        self._send(self._v2_request(OP_AUTH_FINISH, payload_size=len(final)) + final)
+        status, _, size, message = self._v2_response(OP_AUTH_FINISH)
+        if status != AUTH_OK:
+            self.close()
+            raise LoginRefused(status, message)
+        try:
+            scram.verify_server_final(self._recv(size).decode("ascii", "replace"))
+        except backupd_scram.ScramError:
+            self.close()
+            raise backupd_scram.AuthenticationError(
+                f"server could not prove it knows user {self.user_id}'s verifier "
+                "(not the real backupd?)") from None
+
+    def _send_upload(self, name, f, size):
+        self._send(self._v2_request(OP_BACKUP, os.fsencode(name), size))
+        digest = hashlib.sha256()
+        sent = 0
+        while sent < size:
+            chunk = f.read(min(CHUNK, size - sent))
+            if not chunk:
+                self.close()
+                raise ProtocolError("file shrank while being sent")
+            digest.update(chunk)
+            self._send(chunk)
+            sent += len(chunk)
+        self._send(digest.digest())
+
+    def backup_many(self, uploads, done):
+        """Uploads each (path, name) with its SHA-256, pipelined; done(index, status, message)
+        is called in order, or done(index, None, LocalError) for a file that cannot be read."""
+        pending = collections.deque()
+        pending_bytes = 0
+
+        def read_oldest():
+            nonlocal pending_bytes
+            index, cost = pending.popleft()
+            pending_bytes -= cost
+            status, _, _, message = self._v2_response(OP_BACKUP)
+            done(index, status, message)
+
+        for index, (path, name) in enumerate(uploads):
+            try:
+                f = open(path, "rb")
+                size = os.fstat(f.fileno()).st_size
+            except OSError as e:
+                while pending:
+                    read_oldest()
+                done(index, None, LocalError(f"{path}: {e.strerror}"))
+                continue
+            with f:
+                cost = V2_RESPONSE_HEADER.size + len(os.fsencode(name)) + MAX_MESSAGE
+                while pending and (len(pending) >= MAX_PIPELINED or
+                                   pending_bytes + cost > MAX_PENDING_ANSWER_BYTES):
+                    read_oldest()
+                try:
+                    self._send_upload(name, f, size)
+                except SendFailed as e:
+                    # The server may have refused a request and hung up: its answers say why.
+                    pending.append((index, cost))
+                    while pending:
+                        try:
+                            read_oldest()
+                        except ProtocolError:
+                            self.close()
+                            raise ProtocolError(str(e)) from None
+                    self.close()
+                    return
+                pending.append((index, cost))
+                pending_bytes += cost
+        while pending:
+            read_oldest()
+
+    def restore_to(self, name, out):
+        """Writes a 210 payload to out as it arrives; returns (status, message, digest_ok)."""
+        self._send(self._v2_request(OP_RESTORE, os.fsencode(name)))
+        status, _, size, message = self._v2_response(OP_RESTORE)
+        if status != RESTORE_OK:
+            return status, message, True
+        digest = hashlib.sha256()
+        error = None
+        got = 0
+        while got < size:
+            chunk = self._recv(min(CHUNK, size - got))
+            got += len(chunk)
+            digest.update(chunk)
+            if error is None:
+                try:
+                    out.write(chunk)
+                except OSError as e:
+                    error = e
+        trailer = self._recv(32)
+        if error is not None:
+            raise LocalError(f"write restored data: {error}")
+        return status, message, hmac.compare_digest(digest.digest(), trailer)
+
+    def delete(self, name):
+        self._send(self._v2_request(OP_DELETE, os.fsencode(name)))
+        status, _, _, message = self._v2_response(OP_DELETE)
+        return status, message
+
+    def list_entries(self):
+        """(status, message, [(name, size, mtime_ns, sha256)]) in the server's order."""
+        self._send(self._v2_request(OP_LIST))
+        status, _, size, message = self._v2_response(OP_LIST)
+        entries = []
+        got = 0
+        while got < size:
+            if size - got < 2 + LIST_ENTRY_TAIL.size:
+                self.close()
+                raise ProtocolError("answer to list: an entry cut short")
+            (name_len,) = struct.unpack("<H", self._recv(2))
+            if not 1 <= name_len <= MAX_NAME_LEN or size - got < 2 + name_len + LIST_ENTRY_TAIL.size:
+                self.close()
+                raise ProtocolError("answer to list: a bad entry")
+            name = self._recv(name_len)
+            fsize, mtime_ns, sha = LIST_ENTRY_TAIL.unpack(self._recv(LIST_ENTRY_TAIL.size))
+            if entries and not os.fsencode(entries[-1][0]) < name:
+                self.close()
+                raise ProtocolError("answer to list: names out of order")
+            entries.append((os.fsdecode(name), fsize, mtime_ns, sha))
+            got += 2 + name_len + LIST_ENTRY_TAIL.size
+        return status, message, entries
+
+
+def restore_v2(client, name, output, replace):
+    """As Client.restore, for v2: output is committed only when the digest matched. Returns
+    (status, message, digest_ok)."""
+    def fetch(out):
+        status, message, digest_ok = client.restore_to(name, out)
+        return (status, message, digest_ok), status == RESTORE_OK and digest_ok
+
+    return restore_into(fetch, output, replace)
+
+
+def read_client_conf(path):
+    """client.conf's KEY = VALUE lines as a dict; a missing file is empty; errors name FILE:LINE."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return {}
+    config = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{path}:{number}"
+        key, sep, value = (part.strip() for part in line.partition("="))
+        if not sep:
+            raise ValueError(f"{where}: expected KEY = VALUE")
+        if not value:
+            raise ValueError(f"{where}: '{key}' has no value")
+        if key not in ("server", "user", "secret_file", "tls", "ca"):
+            raise ValueError(f"{where}: unknown key '{key}' (known: server, user, secret_file, "
+                             "tls, ca)")
+        if key in config:
+            raise ValueError(f"{where}: '{key}' given twice")
+        if key == "tls":
+            flags = {"yes": True, "true": True, "on": True, "1": True,
+                     "no": False, "false": False, "off": False, "0": False}
+            if value not in flags:
+                raise ValueError(f"{where}: tls must be yes or no, not '{value}'")
+            value = flags[value]
+        config[key] = value
+    return config
+
+
+def client_conf_path():
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg.startswith("/"):
+        return f"{xdg}/backupd/client.conf"
+    home = os.environ.get("HOME", "")
+    return f"{home}/.config/backupd/client.conf" if home else None
+
+
+def read_secret_file(path):
+    """The first line of path, trimmed; refused if group or others may access the file."""
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if mode & 0o077:
+                raise ValueError(f"secret file {path} is accessible by others; run: chmod 600 {path}")
+            first = f.read(64 * 1024).split(b"\n", 1)[0].decode("ascii", "replace").strip()
+    except OSError as e:
+        raise ValueError(f"secret file {path}: {e.strerror}") from None
+    if not first:
+        raise ValueError(f"secret file {path}: the first line is empty")
+    return first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,13 +839,37 @@ def not_found_hint(name, user_id):
             f"removed: {shown}. 'backup_client.py list' shows them.")
 
 
+def apply_client_conf(args):
+    """Fills what the command line left unset from client.conf (ValueError on a bad file)."""
+    path = client_conf_path()
+    config = read_client_conf(path) if path else {}
+    if args.server is None:
+        args.server = config.get("server", "127.0.0.1:1337")
+    if args.user is None:
+        args.user = config.get("user")
+    if args.secret_file is None and args.protocol == 2:
+        args.secret_file = config.get("secret_file")
+    args.tls = args.tls or config.get("tls", False)
+    if args.ca is None:
+        args.ca = config.get("ca")
+    if args.user is None:
+        raise ValueError(f"--user is required (or 'user' in {path})")
+
+
 def run_command(args):
+    if args.protocol not in (1, 2):
+        print("backup_client.py: --protocol must be 1 or 2", file=sys.stderr)
+        return EXIT_USAGE
+    if args.protocol == 1 and (args.secret_file is not None or getattr(args, "long", False)):
+        print("backup_client.py: --secret-file and --long need protocol 2", file=sys.stderr)
+        return EXIT_USAGE
     try:
+        apply_client_conf(args)
         host, port = parse_endpoint(args.server)
         user_id = parse_user_id(args.user)
     except ValueError as e:
         print(f"backup_client.py: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.ca is not None and not args.tls:
         print("backup_client.py: --ca goes with --tls", file=sys.stderr)
         return 2
@@ -541,6 +892,19 @@ def run_command(args):
             print(f"backup_client.py: {what}: {describe(status)}{hint}", file=sys.stderr)
             worst = max(worst, 1)
 
+    secret = None
+    if args.protocol == 2:
+        if args.secret_file is None:
+            print(f"backup_client.py: --user {args.user}: no secret for user {user_id}: give "
+                  "--secret-file FILE (or --protocol 1 for an unauthenticated v1 server)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            secret = read_secret_file(args.secret_file)
+        except ValueError as e:
+            print(f"backup_client.py: --secret-file: {e}", file=sys.stderr)
+            return EXIT_USAGE
+
     output = None
     if args.command == "restore":
         output = args.output
@@ -556,6 +920,8 @@ def run_command(args):
                   "--force to replace it, or -o another file)", file=sys.stderr)
             return 4
 
+    if args.protocol == 2:
+        return run_v2(args, host, port, user_id, tls, secret, output)
     try:
         with Client(host, port, user_id, args.timeout, tls) as client:
             if args.command == "backup":
@@ -594,21 +960,113 @@ def run_command(args):
     return worst
 
 
+def run_v2(args, host, port, user_id, tls, secret, output):
+    """The command over protocol v2; returns the exit status."""
+    worst = 0
+
+    def report(what, status, message, success, name=None, digest_ok=True):
+        nonlocal worst
+        code = 0
+        if status == success and not digest_ok:
+            why, code = ("digest mismatch: the bytes received do not match the server's SHA-256 "
+                         "(an output file is not kept)", EXIT_DIGEST)
+        elif status == DIGEST_MISMATCH:
+            why, code = ("digest mismatch: the server got different bytes than were sent "
+                         f"({status})", EXIT_DIGEST)
+        elif status == BUSY:
+            why, code = f"server busy: {message} ({status})", EXIT_BUSY
+        elif status != success:
+            hint = not_found_hint(name, user_id) if status == NOT_FOUND and name else ""
+            why, code = f"{message} ({status}){hint}", EXIT_FAILED
+        if code:
+            print(f"backup_client.py: {what}: {why}", file=sys.stderr)
+            worst = max(worst, code)
+
+    try:
+        with ClientV2(host, port, user_id, args.timeout, tls) as client:
+            try:
+                client.login(secret)
+            except LoginRefused as e:
+                if e.status == AUTH_FAILED:
+                    print(f"backup_client.py: login: authentication failed for user {user_id}",
+                          file=sys.stderr)
+                    return EXIT_AUTH
+                report("login", e.status, e.message, AUTH_OK)
+                return worst
+            if args.command == "backup":
+                uploads = [(path, args.name if args.name is not None else stored_name(path))
+                           for path in args.files]
+
+                def done(index, status, message):
+                    nonlocal worst
+                    what = f"backup {uploads[index][0]}"
+                    if status is None:
+                        print(f"backup_client.py: {what}: {message}", file=sys.stderr)
+                        worst = max(worst, EXIT_FAILED)
+                    else:
+                        report(what, status, message, OK)
+
+                client.backup_many(uploads, done)
+            elif args.command == "restore":
+                if output == "-":
+                    status, message, digest_ok = client.restore_to(args.name_, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                else:
+                    status, message, digest_ok = restore_v2(client, args.name_, output, args.force)
+                report(f"restore {args.name_}", status, message, RESTORE_OK, args.name_, digest_ok)
+            elif args.command == "delete":
+                for name in args.names:
+                    status, message = client.delete(name)
+                    report(f"delete {name}", status, message, OK, name)
+            else:
+                status, message, entries = client.list_entries()
+                if status != NO_FILES:
+                    report("list", status, message, LIST_OK)
+                for name, size, mtime_ns, sha in entries:
+                    if args.long:
+                        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime_ns // 10**9))
+                        digest = "-" if sha == bytes(32) else sha.hex()
+                        sys.stdout.buffer.write(f"{size} {when} {digest} ".encode())
+                    sys.stdout.buffer.write(os.fsencode(name) + b"\n")
+    except LocalError as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return max(worst, EXIT_FAILED)
+    except backupd_scram.AuthenticationError as e:
+        print(f"backup_client.py: login: {e}", file=sys.stderr)
+        return EXIT_UNTRUSTED
+    except backupd_scram.ScramError as e:
+        print(f"backup_client.py: login: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ProtocolError as e:
+        print(f"backup_client.py: {e}", file=sys.stderr)
+        return EXIT_CONNECTION
+    except UntrustedServer as e:
+        print(f"backup_client.py: connect: {e}", file=sys.stderr)
+        return EXIT_UNTRUSTED
+    return worst
+
+
 def main(argv):
     if not argv:
         return scenario(Path.cwd())
     parser = argparse.ArgumentParser(
         prog="backup_client.py", description=__doc__.split("\n\n")[0],
         epilog="Exit status: 0 success; 1 an error status from the server or a local file "
-               "problem; 2 usage error; 3 cannot connect, connection lost or a malformed answer; "
-               "4 restore: OUTPUT exists and --force was not given (nothing was sent); "
-               "5 --tls: the server's certificate is not trusted (nothing was sent). "
+               "problem; 2 usage error (also a bad client.conf or secret file); 3 cannot connect, "
+               "connection lost or a malformed answer; 4 restore: OUTPUT exists and --force was "
+               "not given (nothing was sent); 5 the server is not trusted: its certificate "
+               "(--tls), or it could not prove it knows the user's verifier; 6 authentication "
+               "failed; 7 digest mismatch; 8 the server is busy. "
                "'list' for a user with no files (1002) prints nothing and exits 0. With no "
                "arguments: the seed scenario using server.info and backup.info in the current "
                "folder.")
-    parser.add_argument("--server", "-s", default="127.0.0.1:1337", metavar="HOST:PORT",
+    parser.add_argument("--server", "-s", metavar="HOST:PORT",
                         help="server address; IPv6 in brackets (default 127.0.0.1:1337)")
-    parser.add_argument("--user", "-u", required=True, metavar="ID", help="user id")
+    parser.add_argument("--user", "-u", metavar="ID", help="user id (required)")
+    parser.add_argument("--secret-file", metavar="FILE",
+                        help="v2: log in with the secret on FILE's first line (mode 600)")
+    parser.add_argument("--protocol", type=int, default=2, metavar="1|2",
+                        help="protocol version (default 2; 1 is unauthenticated)")
     parser.add_argument("--timeout", "-t", type=float, default=30.0, metavar="SECONDS",
                         help="give up on a silent server after SECONDS (0 waits forever)")
     parser.add_argument("--tls", action="store_true",
@@ -627,7 +1085,9 @@ def main(argv):
                    help="replace OUTPUT if it exists (without it, exit 4 and keep it)")
     p = sub.add_parser("delete", help="remove NAMEs")
     p.add_argument("names", nargs="+", metavar="NAME")
-    sub.add_parser("list", help="print stored names, one a line")
+    p = sub.add_parser("list", help="print stored names, one a line")
+    p.add_argument("--long", "-l", action="store_true",
+                   help="also print size, modification time (UTC) and SHA-256")
     return run_command(parser.parse_args(argv))
 
 

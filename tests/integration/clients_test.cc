@@ -28,7 +28,7 @@ std::string Output(const ProgramResult& r) {
          "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
 }
 
-// The two command-line clients share one interface: --server, --user, then a command.
+// The two command-line clients share one interface: --protocol, --server, --user, then a command.
 enum class ClientKind { kCpp, kPython };
 
 std::string KindName(const ::testing::TestParamInfo<ClientKind>& info) {
@@ -69,7 +69,9 @@ class ClientsTest : public DaemonTest {
     } else {
       argv = {Python3Path(), PythonClientPath()};
     }
-    const std::vector<std::string> common = {"--server", server, "--user", std::to_string(user)};
+    // These tests speak v1 to a daemon that allows it on loopback; v2 is clients_v2_test.cc's.
+    const std::vector<std::string> common = {"--protocol", "1",      "--server",
+                                             server,       "--user", std::to_string(user)};
     argv.insert(argv.end(), common.begin(), common.end());
     argv.insert(argv.end(), command.begin(), command.end());
     return RunProgram(argv, work_, kClientTimeout);

@@ -105,10 +105,10 @@ package_installed() {
 }
 package_known() { dpkg-query -W "$1" >/dev/null 2>&1; }
 # client PORT ARGS...: the installed C++ client as user $user_id.
-client() { timeout 60 backup-client --server "127.0.0.1:$1" --user "$user_id" --quiet "${@:2}"; }
+client() { timeout 60 backup-client --protocol 1 --server "127.0.0.1:$1" --user "$user_id" --quiet "${@:2}"; }
 pyclient() {
   timeout 60 /usr/bin/python3 /usr/share/backupd/python/backup_client.py \
-    --server "127.0.0.1:$1" --user "$user_id" "${@:2}"
+    --protocol 1 --server "127.0.0.1:$1" --user "$user_id" "${@:2}"
 }
 # lists_exactly PORT EXPECTED: `list` on PORT prints EXPECTED.
 lists_exactly() {

@@ -1,0 +1,347 @@
+// client (the user's privilege): protocol v2 — login, pipelined uploads, digest-checked restores.
+#include "client/client_v2.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <deque>
+#include <utility>
+
+#include "base/random.h"
+#include "base/text.h"
+#include "base/unique_fd.h"
+#include "client/sha256.h"
+#include "protocol/scram.h"
+
+namespace backupd::client {
+namespace {
+
+namespace v2 = protocol::v2;
+using v2::Op;
+using v2::ResponseCode;
+
+// Payload bytes move through a buffer of this size, whatever the file size.
+constexpr size_t kChunkSize = 64 * 1024;
+
+uint16_t Code(ResponseCode c) { return static_cast<uint16_t>(c); }
+
+// The success status of `op`; any error status (>= 1000, known: CheckResponseHeader) may answer
+// any request. Another success status means the stream is out of step.
+bool StatusFits(Op op, uint16_t status) {
+  if (status >= 1000) return true;
+  switch (op) {
+    case Op::kAuthStart:
+      return status == Code(ResponseCode::kAuthContinue);
+    case Op::kAuthFinish:
+      return status == Code(ResponseCode::kAuthOk);
+    case Op::kBackup:
+    case Op::kDelete:
+      return status == Code(ResponseCode::kOk);
+    case Op::kRestore:
+      return status == Code(ResponseCode::kRestoreOk);
+    case Op::kList:
+      return status == Code(ResponseCode::kListOk);
+  }
+  return false;
+}
+
+// What the server may send back to a pipelined upload at most: header, echoed name, message.
+size_t AnswerCost(const std::string& name) {
+  return v2::kResponseHeaderSize + name.size() + v2::kMaxMessageSize;
+}
+
+}  // namespace
+
+Status ClientV2::Fail(Status st) {
+  conn_.Close();
+  return st;
+}
+
+Result<ReplyV2> ClientV2::ReadReply(Op op, uint64_t* size) {
+  const std::string context =
+      std::string("answer to ") + v2::OpName(static_cast<uint8_t>(op)) + ": ";
+  std::array<uint8_t, v2::kResponseHeaderSize> raw{};
+  Status st = conn_.ReadAnswerHeader(raw.data(), raw.size(), v2::kVersion, !answered_, context);
+  if (!st.ok()) return Fail(st);
+  answered_ = true;
+  const v2::ResponseHeader h = v2::DecodeResponseHeader(raw);
+  st = v2::CheckResponseHeader(h);
+  if (!st.ok()) return Fail(Status::Invalid(context + st.message()));
+  if (!StatusFits(op, h.status)) {
+    return Fail(Status::Invalid(context + "unexpected status " + std::to_string(h.status)));
+  }
+  ReplyV2 reply;
+  reply.status = h.status;
+  reply.name.resize(h.name_len);
+  st = conn_.ReadExact(reply.name.data(), reply.name.size());
+  if (!st.ok()) return Fail(st);
+  *size = h.size;
+  if (h.status >= 1000) {
+    // CheckResponseHeader capped an error's size at kMaxMessageSize.
+    std::string message(h.size, '\0');
+    st = conn_.ReadExact(message.data(), message.size());
+    if (!st.ok()) return Fail(st);
+    reply.message = EscapeUntrusted(message);
+    *size = 0;
+  }
+  return reply;
+}
+
+Result<ReplyV2> ClientV2::Login(const std::string& secret) {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  Result<std::string> nonce = RandomToken(protocol::kScramNonceBytes);
+  if (!nonce.ok()) return nonce.status();
+  const std::string user = std::to_string(user_id_);
+  protocol::ScramClient scram(user, secret, *nonce);
+  Result<std::string> first = scram.ClientFirst();
+  if (!first.ok())
+    return Status::Invalid("the secret for user " + user + ": " + first.status().message());
+
+  std::string request = v2::EncodeAuthRequest(user_id_, Op::kAuthStart, *first);
+  Status st = conn_.WriteAll(request.data(), request.size());
+  if (!st.ok()) return Fail(st);
+  uint64_t size = 0;
+  Result<ReplyV2> reply = ReadReply(Op::kAuthStart, &size);
+  if (!reply.ok()) return reply;
+  // After a refused login step the server closes the connection.
+  if (reply->status != Code(ResponseCode::kAuthContinue)) {
+    conn_.Close();
+    return reply;
+  }
+  std::string server_first(size, '\0');
+  st = conn_.ReadExact(server_first.data(), server_first.size());
+  if (!st.ok()) return Fail(st);
+  Result<std::string> final_message = scram.ClientFinal(server_first);
+  if (!final_message.ok()) {
+    return Fail(Status::Invalid("the server's login message: " + final_message.status().message()));
+  }
+
+  request = v2::EncodeAuthRequest(user_id_, Op::kAuthFinish, *final_message);
+  st = conn_.WriteAll(request.data(), request.size());
+  if (!st.ok()) return Fail(st);
+  reply = ReadReply(Op::kAuthFinish, &size);
+  if (!reply.ok()) return reply;
+  if (reply->status != Code(ResponseCode::kAuthOk)) {
+    conn_.Close();
+    return reply;
+  }
+  std::string server_final(size, '\0');
+  st = conn_.ReadExact(server_final.data(), server_final.size());
+  if (!st.ok()) return Fail(st);
+  if (!scram.VerifyServerFinal(server_final).ok()) {
+    return Fail(Status::Denied("server could not prove it knows user " + user +
+                               "'s verifier (not the real backupd?)"));
+  }
+  return reply;
+}
+
+Status ClientV2::SendUpload(int fd, uint64_t size, const std::string& name, const std::string& path,
+                            size_t index, const UploadProgress& progress) {
+  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kBackup, name, size);
+  Status st = conn_.WriteAll(prefix.data(), prefix.size());
+  Sha256 sha;
+  std::vector<uint8_t> buf(kChunkSize);
+  uint64_t sent = 0;
+  while (st.ok() && sent < size) {
+    const auto want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - sent));
+    ssize_t n = read(fd, buf.data(), want);
+    if (n < 0 && errno == EINTR) continue;
+    // The header promised `size` bytes: after a short file the stream cannot be resynchronised.
+    if (n < 0) return Fail(Status::FromErrno(errno, "read " + path));
+    if (n == 0) return Fail(Status::IoError(path + ": file shrank while being sent"));
+    sha.Update(buf.data(), static_cast<size_t>(n));
+    st = conn_.WriteAll(buf.data(), static_cast<size_t>(n));
+    sent += static_cast<uint64_t>(n);
+    if (progress) progress(index, sent, size);
+  }
+  if (!st.ok()) return st;
+  const std::string trailer = v2::EncodeDigestTrailer(sha.Finish());
+  return conn_.WriteAll(trailer.data(), trailer.size());
+}
+
+void ClientV2::Backup(const std::vector<Upload>& uploads, const UploadDone& done,
+                      const UploadProgress& progress) {
+  struct Pending {
+    size_t index;
+    size_t cost;
+  };
+  std::deque<Pending> pending;
+  size_t pending_bytes = 0;
+  // Reads the oldest outstanding answer; false once the connection is gone.
+  auto read_oldest = [&]() {
+    const Pending p = pending.front();
+    pending.pop_front();
+    pending_bytes -= p.cost;
+    uint64_t ignored = 0;
+    Result<ReplyV2> reply = ReadReply(Op::kBackup, &ignored);
+    done(p.index, reply);
+    return reply.ok();
+  };
+  auto drain = [&]() {
+    while (!pending.empty()) {
+      if (!read_oldest()) return false;
+    }
+    return true;
+  };
+
+  for (size_t i = 0; i < uploads.size(); ++i) {
+    if (!conn_.is_open()) {
+      done(i, Status::Closed("not connected"));
+      return;
+    }
+    const Upload& up = uploads[i];
+    Status st = CheckRequestName(up.name);
+    UniqueFd file;
+    struct stat sb {};
+    if (st.ok()) {
+      file = UniqueFd(open(up.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+      if (!file.valid()) st = Status::FromErrno(errno, up.path);
+    }
+    if (st.ok() && fstat(file.get(), &sb) < 0) st = Status::FromErrno(errno, up.path);
+    if (st.ok() && !S_ISREG(sb.st_mode)) st = Status::Invalid(up.path + ": not a regular file");
+    if (!st.ok()) {
+      // Outcomes are reported in order, so the answers before this file come first.
+      if (!drain()) return;
+      done(i, st);
+      continue;
+    }
+    const size_t cost = AnswerCost(up.name);
+    while (!pending.empty() &&
+           (pending.size() >= kMaxPipelined || pending_bytes + cost > kMaxPendingAnswerBytes)) {
+      if (!read_oldest()) return;
+    }
+    const auto size = static_cast<uint64_t>(sb.st_size);
+    st = SendUpload(file.get(), size, up.name, up.path, i, progress);
+    if (!st.ok() && !conn_.is_open()) {
+      // A local read failure mid-file: the stream is cut, no answer can be read any more.
+      done(i, st);
+      return;
+    }
+    pending.push_back({i, cost});
+    pending_bytes += cost;
+    if (!st.ok()) {
+      // The server may have refused an earlier request (or this one, early) and hung up: its
+      // answers say why. The first request it did not answer gets the send error.
+      while (!pending.empty()) {
+        const Pending p = pending.front();
+        pending.pop_front();
+        uint64_t ignored = 0;
+        Result<ReplyV2> reply = ReadReply(Op::kBackup, &ignored);
+        done(p.index, reply.ok() ? reply : Result<ReplyV2>(st));
+        if (!reply.ok()) return;
+      }
+      conn_.Close();
+      return;
+    }
+  }
+  drain();
+}
+
+Result<ReplyV2> ClientV2::Restore(std::string_view name, int fd, const ProgressFn& progress) {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  Status st = CheckRequestName(name);
+  if (!st.ok()) return st;
+  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kRestore, name, 0);
+  st = conn_.WriteAll(prefix.data(), prefix.size());
+  if (!st.ok()) return Fail(st);
+  uint64_t size = 0;
+  Result<ReplyV2> reply = ReadReply(Op::kRestore, &size);
+  if (!reply.ok() || reply->status != Code(ResponseCode::kRestoreOk)) return reply;
+  Sha256 sha;
+  std::vector<uint8_t> buf(kChunkSize);
+  Status write_status;
+  uint64_t got = 0;
+  while (got < size) {
+    const auto want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - got));
+    st = conn_.ReadExact(buf.data(), want);
+    if (!st.ok()) return Fail(st);
+    sha.Update(buf.data(), want);
+    // A write error is returned only after the rest has been read: the stream stays in step.
+    if (write_status.ok()) write_status = WriteAllToFd(fd, buf.data(), want, "restored data");
+    got += want;
+    if (progress) progress(got, size);
+  }
+  protocol::Digest trailer{};
+  st = conn_.ReadExact(trailer.data(), trailer.size());
+  if (!st.ok()) return Fail(st);
+  if (!write_status.ok()) return write_status;
+  reply->digest_ok = sha.Finish() == trailer;
+  reply->bytes = size;
+  return reply;
+}
+
+Result<ReplyV2> ClientV2::RestoreToFd(std::string_view name, int fd, const ProgressFn& progress) {
+  return Restore(name, fd, progress);
+}
+
+Result<ReplyV2> ClientV2::RestoreToFile(std::string_view name, const std::string& output,
+                                        Existing existing, const ProgressFn& progress) {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  Result<TempOutput> tmp = TempOutput::Create(output);
+  if (!tmp.ok()) return tmp.status();
+  Result<ReplyV2> reply = Restore(name, tmp->fd(), progress);
+  if (!reply.ok() || reply->status != Code(ResponseCode::kRestoreOk) || !reply->digest_ok) {
+    return reply;
+  }
+  Status st = tmp->Commit(existing);
+  if (!st.ok()) return st;
+  return reply;
+}
+
+Result<ReplyV2> ClientV2::Delete(std::string_view name) {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  Status st = CheckRequestName(name);
+  if (!st.ok()) return st;
+  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kDelete, name, 0);
+  st = conn_.WriteAll(prefix.data(), prefix.size());
+  if (!st.ok()) return Fail(st);
+  uint64_t ignored = 0;
+  return ReadReply(Op::kDelete, &ignored);
+}
+
+Result<ListReplyV2> ClientV2::List() {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kList, "", 0);
+  Status st = conn_.WriteAll(prefix.data(), prefix.size());
+  if (!st.ok()) return Fail(st);
+  uint64_t size = 0;
+  Result<ReplyV2> reply = ReadReply(Op::kList, &size);
+  if (!reply.ok()) return reply.status();
+  ListReplyV2 list{std::move(*reply), {}};
+  if (list.reply.status != Code(ResponseCode::kListOk)) return list;
+  // Entry by entry, so memory stays bounded per entry whatever the payload's size.
+  uint64_t got = 0;
+  std::string entry;
+  while (got < size) {
+    std::array<uint8_t, 2> raw_len{};
+    if (size - got < v2::kListEntryFixedSize) {
+      return Fail(Status::Invalid("answer to list: an entry cut short"));
+    }
+    st = conn_.ReadExact(raw_len.data(), raw_len.size());
+    if (!st.ok()) return Fail(st);
+    const uint16_t name_len = protocol::GetU16(raw_len.data());
+    const uint64_t entry_size = v2::kListEntryFixedSize + name_len;
+    if (entry_size > size - got) return Fail(Status::Invalid("answer to list: an entry cut short"));
+    entry.assign(reinterpret_cast<const char*>(raw_len.data()), raw_len.size());
+    entry.resize(entry_size);
+    st = conn_.ReadExact(entry.data() + raw_len.size(), entry_size - raw_len.size());
+    if (!st.ok()) return Fail(st);
+    got += entry_size;
+    Result<std::vector<v2::ListEntry>> decoded = v2::DecodeListEntries(entry);
+    if (!decoded.ok())
+      return Fail(Status::Invalid("answer to list: " + decoded.status().message()));
+    v2::ListEntry& e = decoded->front();
+    if (!list.entries.empty() && !(list.entries.back().name < e.name)) {
+      return Fail(Status::Invalid("answer to list: names out of order"));
+    }
+    list.entries.push_back(std::move(e));
+  }
+  list.reply.bytes = size;
+  return list;
+}
+
+}  // namespace backupd::client

@@ -1,0 +1,47 @@
+// tests: a scripted protocol v2 server for the clients' tests — a real SCRAM login (ScramServer
+// with a verifier from DeriveScramVerifier), files kept in memory, faults on request.
+#ifndef BACKUPD_TESTS_CLIENT_FAKE_V2_SERVER_H_
+#define BACKUPD_TESTS_CLIENT_FAKE_V2_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace backupd::testing {
+
+struct FakeV2Options {
+  uint32_t user = 42;
+  std::string secret = "fake-secret-for-tests";
+  enum class Login { kOk, kForgedSignature, kBusy } login = Login::kOk;
+  bool refuse_upload_digest = false;    // answer every upload 1016
+  bool corrupt_restore_digest = false;  // send a wrong digest after a restored file
+  // Read every request that arrives within a short while before answering any, so a client that
+  // pipelines is told apart from one that waits for each answer.
+  bool hold_answers = false;
+};
+
+// Serves connections one at a time; the files outlive a connection.
+class FakeV2Server {
+ public:
+  explicit FakeV2Server(FakeV2Options options) : options_(std::move(options)) {}
+  // Serves one connection until the client closes it or a failed login ends it.
+  void Serve(int fd);
+
+  const std::map<std::string, std::string>& files() const { return files_; }
+  // With hold_answers: the most requests that had arrived before the first of them was answered.
+  size_t most_held() const { return most_held_; }
+
+ private:
+  bool LogIn(int fd);
+  // Reads one request after the login and returns its whole answer; false at end of stream.
+  bool Answer(int fd, std::string* answer);
+
+  FakeV2Options options_;
+  std::map<std::string, std::string> files_;
+  size_t most_held_ = 0;
+};
+
+}  // namespace backupd::testing
+
+#endif  // BACKUPD_TESTS_CLIENT_FAKE_V2_SERVER_H_
