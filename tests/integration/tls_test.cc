@@ -160,6 +160,10 @@ class TlsTest : public DaemonTest {
     ASSERT_TRUE(s.ok()) << s.ToString();
     DaemonTest::SetUp();
     if (HasFatalFailure()) return;
+    // Start() returns at the first "listening on" line; the TLS one follows it, maybe not yet read.
+    ASSERT_TRUE(daemon_.WaitForLog(
+        [](const std::string& log) { return log.find(" (TLS)") != std::string::npos; }, kPrompt))
+        << daemon_.Log();
     tls_port_ = TlsPort();
     ASSERT_NE(tls_port_, 0) << daemon_.Log();
   }
