@@ -5,7 +5,6 @@
 
 #include <cerrno>
 
-#include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 
 namespace backupd::worker {
@@ -25,14 +24,14 @@ Request Make(MonitorRequestType type) {
 }  // namespace
 
 template <typename Request>
-Result<MonitorReply> MonitorAuthenticator::Ask(Request& request) {
+Result<AuthStep> MonitorAuthenticator::Ask(Request& request) {
   request.header.sequence = ++sequence_;
   Status sent = ipc::SendMonitorMessage(fd_, request);
   if (!sent.ok()) return sent;
   return Await(request.header.sequence);
 }
 
-Result<MonitorReply> MonitorAuthenticator::Await(uint32_t sequence) {
+Result<AuthStep> MonitorAuthenticator::Await(uint32_t sequence) {
   const Clock::time_point deadline = Clock::now() + timeout_;
   for (;;) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
@@ -53,8 +52,8 @@ Result<MonitorReply> MonitorAuthenticator::Await(uint32_t sequence) {
     }
     // The late answer to a request that timed out: dropped, with any folder it carried.
     if (answer.header.sequence != sequence) continue;
-    MonitorReply reply;
-    reply.status = answer.status;
+    AuthStep reply;
+    reply.status = static_cast<protocol::v2::ResponseCode>(answer.status);
     reply.message = std::string(ipc::GetText(answer.text, answer.length));
     reply.user_dir = std::move(got->fd);
     return reply;
@@ -68,7 +67,7 @@ Status MonitorAuthenticator::EndConnection() {
   return ipc::SendMonitorMessage(fd_, r);
 }
 
-Result<MonitorReply> MonitorAuthenticator::Start(uint32_t user_id, std::string_view client_first) {
+Result<AuthStep> MonitorAuthenticator::Start(uint32_t user_id, std::string_view client_first) {
   auto r = Make<ipc::AuthStartRequest>(MonitorRequestType::kAuthStart);
   r.user_id = user_id;
   r.peer = peer_;
@@ -78,7 +77,7 @@ Result<MonitorReply> MonitorAuthenticator::Start(uint32_t user_id, std::string_v
   return Ask(r);
 }
 
-Result<MonitorReply> MonitorAuthenticator::Finish(std::string_view client_final) {
+Result<AuthStep> MonitorAuthenticator::Finish(std::string_view client_final) {
   auto r = Make<ipc::AuthFinishRequest>(MonitorRequestType::kAuthFinish);
   if (!ipc::SetText(r.text, &r.length, client_final)) {
     return Status::TooLarge("client-final-message over the monitor's limit");
@@ -91,18 +90,17 @@ Result<UniqueFd> MonitorAuthenticator::V1Folder(uint32_t user_id, bool create) {
   r.user_id = user_id;
   r.peer = peer_;
   r.create = create ? 1 : 0;
-  Result<MonitorReply> reply = Ask(r);
+  Result<AuthStep> reply = Ask(r);
   if (!reply.ok()) return reply.status();
-  switch (static_cast<protocol::ResponseCode>(reply->status)) {
-    case protocol::ResponseCode::kOk:
+  switch (reply->status) {
+    case protocol::v2::ResponseCode::kOk:
       if (!reply->user_dir.valid()) return Status::IoError("the monitor sent no folder");
       return std::move(reply->user_dir);
-    case protocol::ResponseCode::kNotFound:
+    case protocol::v2::ResponseCode::kNotFound:
       return Status::NotFound("no folder for user " + std::to_string(user_id));
+    case protocol::v2::ResponseCode::kAuthRequired:
+      return Status::Denied(reply->message);
     default:
-      if (reply->status == static_cast<uint16_t>(protocol::v2::ResponseCode::kAuthRequired)) {
-        return Status::Denied(reply->message);
-      }
       return Status::IoError(reply->message);
   }
 }

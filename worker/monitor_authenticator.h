@@ -12,22 +12,16 @@
 #include "base/status.h"
 #include "base/unique_fd.h"
 #include "ipc/monitor_messages.h"
+#include "worker/authenticator.h"
 #include "worker/folder_source.h"
 
 namespace backupd::worker {
-
-// The monitor's answer to a login step.
-struct MonitorReply {
-  uint16_t status = 0;  // a protocol v2 response code: 220, 221, 1014, 1015, 1003
-  std::string message;  // the SCRAM server message, or the refusal's text for the client
-  UniqueFd user_dir;    // with 221 only: the user's folder
-};
 
 // One per worker, used by one connection at a time: BeginConnection when it is accepted,
 // EndConnection when it ends (the monitor then accepts a new login on the channel; until then it
 // accepts nothing after a login). Every call waits for its answer at most `timeout`; a monitor
 // that does not answer in time, or is gone, is an error Status, never a hang.
-class MonitorAuthenticator final : public FolderSource {
+class MonitorAuthenticator final : public Authenticator, public FolderSource {
  public:
   MonitorAuthenticator(int channel_fd, std::chrono::milliseconds timeout)
       : fd_(channel_fd), timeout_(timeout) {}
@@ -35,17 +29,17 @@ class MonitorAuthenticator final : public FolderSource {
   void BeginConnection(const ipc::MonitorPeer& peer) { peer_ = peer; }
   Status EndConnection();
 
-  // AUTH_START by `user_id` with its client-first-message, and AUTH_FINISH's client-final.
-  Result<MonitorReply> Start(uint32_t user_id, std::string_view client_first);
-  Result<MonitorReply> Finish(std::string_view client_final);
+  Result<AuthStep> Start(uint32_t user_id, std::string_view client_first) override;
+  Result<AuthStep> Finish(std::string_view client_final) override;
 
   Result<UniqueFd> V1Folder(uint32_t user_id, bool create) override;
 
  private:
-  // Sends `request` (its header's sequence set here) and waits for the answer to it.
+  // Sends `request` (its header's sequence set here) and waits for the answer to it: its status
+  // (a protocol v2 code), text and folder.
   template <typename Request>
-  Result<MonitorReply> Ask(Request& request);
-  Result<MonitorReply> Await(uint32_t sequence);
+  Result<AuthStep> Ask(Request& request);
+  Result<AuthStep> Await(uint32_t sequence);
 
   int fd_;
   std::chrono::milliseconds timeout_;

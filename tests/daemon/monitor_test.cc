@@ -37,8 +37,6 @@ constexpr char kSecret42[] = "secret-of-user-42-0123456789abcdef";
 constexpr char kSecret43[] = "secret-of-user-43-0123456789abcdef";
 constexpr char kClientNonce[] = "fyko0d2lbbFgONRv9qkxdawL";
 
-uint16_t Code(V2 c) { return static_cast<uint16_t>(c); }
-
 ipc::MonitorPeer Peer(const char* text, uint16_t port = 40000) {
   ipc::MonitorPeer p;
   p.port = port;
@@ -107,16 +105,16 @@ struct Harness {
 
   // A whole login with `secret` as `user` (AUTH_START's header naming `header_user`): the last
   // answer the monitor gave.
-  Result<worker::MonitorReply> Login(uint32_t header_user, const std::string& user,
-                                     const std::string& secret, Status* server_check = nullptr) {
+  Result<worker::AuthStep> Login(uint32_t header_user, const std::string& user,
+                                 const std::string& secret, Status* server_check = nullptr) {
     ScramClient client(user, secret, kClientNonce);
     Result<std::string> first = client.ClientFirst();
     if (!first.ok()) return first.status();
-    Result<worker::MonitorReply> started = auth_->Start(header_user, *first);
-    if (!started.ok() || started->status != Code(V2::kAuthContinue)) return started;
+    Result<worker::AuthStep> started = auth_->Start(header_user, *first);
+    if (!started.ok() || started->status != V2::kAuthContinue) return started;
     Result<std::string> final_message = client.ClientFinal(started->message);
     if (!final_message.ok()) return final_message.status();
-    Result<worker::MonitorReply> finished = auth_->Finish(*final_message);
+    Result<worker::AuthStep> finished = auth_->Finish(*final_message);
     if (server_check != nullptr && finished.ok()) {
       *server_check = client.VerifyServerFinal(finished->message);
     }
@@ -161,9 +159,9 @@ void ExpectSameFile(int fd, const std::string& path) {
 TEST_F(MonitorTest, LoginHandsOutTheUsersFolderAndProvesTheServer) {
   Start();
   Status server_check = Status::Invalid("not checked");
-  Result<worker::MonitorReply> r = Login(42, "42", kSecret42, &server_check);
+  Result<worker::AuthStep> r = Login(42, "42", kSecret42, &server_check);
   ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->status, Code(V2::kAuthOk)) << r->message;
+  EXPECT_EQ(r->status, V2::kAuthOk) << r->message;
   EXPECT_TRUE(server_check.ok()) << server_check.message();
   ASSERT_TRUE(r->user_dir.valid());
   ExpectSameFile(r->user_dir.get(), storage_.Sub("42"));
@@ -172,9 +170,9 @@ TEST_F(MonitorTest, LoginHandsOutTheUsersFolderAndProvesTheServer) {
 
 TEST_F(MonitorTest, WrongSecretIsRefusedWithoutAFolder) {
   Start();
-  Result<worker::MonitorReply> r = Login(42, "42", kSecret43);
+  Result<worker::AuthStep> r = Login(42, "42", kSecret43);
   ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->status, Code(V2::kAuthFailed));
+  EXPECT_EQ(r->status, V2::kAuthFailed);
   EXPECT_EQ(r->message, "authentication failed for user 42");
   EXPECT_FALSE(r->user_dir.valid());
   EXPECT_FALSE(std::filesystem::exists(storage_.Sub("42")));
@@ -183,14 +181,14 @@ TEST_F(MonitorTest, WrongSecretIsRefusedWithoutAFolder) {
 TEST_F(MonitorTest, AnUnknownUserGetsAServerFirstLikeAKnownOneThenFails) {
   Start();
   ScramClient known("42", kSecret42, kClientNonce);
-  Result<worker::MonitorReply> a = auth_->Start(42, *known.ClientFirst());
+  Result<worker::AuthStep> a = auth_->Start(42, *known.ClientFirst());
   ASSERT_TRUE(a.ok());
   NextConnection();
   ScramClient unknown("77", kSecret42, kClientNonce);
-  Result<worker::MonitorReply> b = auth_->Start(77, *unknown.ClientFirst());
+  Result<worker::AuthStep> b = auth_->Start(77, *unknown.ClientFirst());
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(a->status, Code(V2::kAuthContinue));
-  EXPECT_EQ(b->status, Code(V2::kAuthContinue));
+  EXPECT_EQ(a->status, V2::kAuthContinue);
+  EXPECT_EQ(b->status, V2::kAuthContinue);
   const std::regex shape("r=" + std::string(kClientNonce) +
                          "[A-Za-z0-9_-]{24},s=[A-Za-z0-9+/]{22}==,i=4096");
   EXPECT_TRUE(std::regex_match(a->message, shape)) << a->message;
@@ -198,39 +196,39 @@ TEST_F(MonitorTest, AnUnknownUserGetsAServerFirstLikeAKnownOneThenFails) {
   EXPECT_EQ(a->message.size(), b->message.size());
   Result<std::string> final_message = unknown.ClientFinal(b->message);
   ASSERT_TRUE(final_message.ok());
-  Result<worker::MonitorReply> f = auth_->Finish(*final_message);
+  Result<worker::AuthStep> f = auth_->Finish(*final_message);
   ASSERT_TRUE(f.ok());
-  EXPECT_EQ(f->status, Code(V2::kAuthFailed));
+  EXPECT_EQ(f->status, V2::kAuthFailed);
   EXPECT_EQ(f->message, "authentication failed for user 77");
   EXPECT_FALSE(f->user_dir.valid());
   // The same made-up salt the next time: a second look does not tell it from a real one.
   NextConnection();
   ScramClient again("77", kSecret42, kClientNonce);
-  Result<worker::MonitorReply> c = auth_->Start(77, *again.ClientFirst());
+  Result<worker::AuthStep> c = auth_->Start(77, *again.ClientFirst());
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(b->message.substr(b->message.find(",s=")), c->message.substr(c->message.find(",s=")));
 }
 
 TEST_F(MonitorTest, ClientFirstNamingAnotherUserIsRefused) {
   Start();
-  Result<worker::MonitorReply> r = Login(43, "42", kSecret42);
+  Result<worker::AuthStep> r = Login(43, "42", kSecret42);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status, Code(V2::kAuthFailed));
+  EXPECT_EQ(r->status, V2::kAuthFailed);
   EXPECT_EQ(r->message, "authentication failed for user 43");
 }
 
 TEST_F(MonitorTest, MalformedClientFirstIsAFailedLoginNotABrokenChannel) {
   Start();
-  Result<worker::MonitorReply> r = auth_->Start(42, "n,,n=42");
+  Result<worker::AuthStep> r = auth_->Start(42, "n,,n=42");
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status, Code(V2::kAuthFailed));
+  EXPECT_EQ(r->status, V2::kAuthFailed);
   EXPECT_TRUE(Verdict().ok());
 }
 
 TEST_F(MonitorTest, AfterALoginTheChannelAcceptsOnlyReset) {
   Start();
-  Result<worker::MonitorReply> r = Login(42, "42", kSecret42);
-  ASSERT_TRUE(r.ok() && r->status == Code(V2::kAuthOk));
+  Result<worker::AuthStep> r = Login(42, "42", kSecret42);
+  ASSERT_TRUE(r.ok() && r->status == V2::kAuthOk);
   // A second login on the same connection: the worker is broken or hostile.
   ScramClient again("43", kSecret43, kClientNonce);
   EXPECT_FALSE(auth_->Start(43, *again.ClientFirst()).ok());
@@ -239,11 +237,11 @@ TEST_F(MonitorTest, AfterALoginTheChannelAcceptsOnlyReset) {
 
 TEST_F(MonitorTest, ResetReadiesTheChannelForTheNextConnection) {
   Start();
-  ASSERT_EQ(Login(42, "42", kSecret42)->status, Code(V2::kAuthOk));
+  ASSERT_EQ(Login(42, "42", kSecret42)->status, V2::kAuthOk);
   NextConnection();
-  Result<worker::MonitorReply> r = Login(43, "43", kSecret43);
+  Result<worker::AuthStep> r = Login(43, "43", kSecret43);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status, Code(V2::kAuthOk));
+  EXPECT_EQ(r->status, V2::kAuthOk);
   ExpectSameFile(r->user_dir.get(), storage_.Sub("43"));
 }
 
@@ -256,7 +254,7 @@ TEST_F(MonitorTest, FinishWithoutStartClosesTheChannel) {
 TEST_F(MonitorTest, V1AfterAStartedLoginClosesTheChannel) {
   Start();
   ScramClient c("42", kSecret42, kClientNonce);
-  ASSERT_EQ(auth_->Start(42, *c.ClientFirst())->status, Code(V2::kAuthContinue));
+  ASSERT_EQ(auth_->Start(42, *c.ClientFirst())->status, V2::kAuthContinue);
   EXPECT_FALSE(auth_->V1Folder(42, true).ok());
   EXPECT_EQ(Verdict().message(), "LegacyV1 out of order");
 }
@@ -337,31 +335,31 @@ TEST_F(MonitorTest, FailuresFromOneAddressAreSlowedDownThereOnly) {
   Start();
   for (int i = 0; i < 5; ++i) {
     NextConnection();
-    Result<worker::MonitorReply> r = Login(42, "42", kSecret43);
+    Result<worker::AuthStep> r = Login(42, "42", kSecret43);
     ASSERT_TRUE(r.ok());
-    EXPECT_EQ(r->status, Code(V2::kAuthFailed)) << i;
+    EXPECT_EQ(r->status, V2::kAuthFailed) << i;
   }
   // The sixth try from that address is refused before SCRAM, even with the right secret.
   NextConnection();
-  Result<worker::MonitorReply> sixth = Login(42, "42", kSecret42);
+  Result<worker::AuthStep> sixth = Login(42, "42", kSecret42);
   ASSERT_TRUE(sixth.ok());
-  EXPECT_EQ(sixth->status, Code(V2::kBusy));
+  EXPECT_EQ(sixth->status, V2::kBusy);
   EXPECT_EQ(sixth->message, "too many failed logins from 192.0.2.1, try again in 60 s");
   // The same user from another address, and another address at all, are unaffected.
   NextConnection("192.0.2.2");
-  Result<worker::MonitorReply> elsewhere = Login(42, "42", kSecret42);
+  Result<worker::AuthStep> elsewhere = Login(42, "42", kSecret42);
   ASSERT_TRUE(elsewhere.ok());
-  EXPECT_EQ(elsewhere->status, Code(V2::kAuthOk));
+  EXPECT_EQ(elsewhere->status, V2::kAuthOk);
   NextConnection("2001:db8::1");
-  EXPECT_EQ(Login(43, "43", kSecret43)->status, Code(V2::kAuthOk));
+  EXPECT_EQ(Login(43, "43", kSecret43)->status, V2::kAuthOk);
 }
 
 TEST_F(MonitorTest, ExchangesStartedBeforeTheCoolDownAreCutShortByIt) {
   Start();
   // Started first, finished after the address failed too often.
   ScramClient early("42", kSecret42, kClientNonce);
-  Result<worker::MonitorReply> first = auth_->Start(42, *early.ClientFirst());
-  ASSERT_EQ(first->status, Code(V2::kAuthContinue));
+  Result<worker::AuthStep> first = auth_->Start(42, *early.ClientFirst());
+  ASSERT_EQ(first->status, V2::kAuthContinue);
   // Five failures on a second channel (another worker) from the same address.
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -390,9 +388,9 @@ TEST_F(MonitorTest, ExchangesStartedBeforeTheCoolDownAreCutShortByIt) {
   ASSERT_TRUE(monitor_->Serve(kWorker + 1, std::chrono::steady_clock::now()).ok());
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
-  Result<worker::MonitorReply> finished = auth_->Finish(*early.ClientFinal(first->message));
+  Result<worker::AuthStep> finished = auth_->Finish(*early.ClientFinal(first->message));
   ASSERT_TRUE(finished.ok());
-  EXPECT_EQ(finished->status, Code(V2::kBusy));
+  EXPECT_EQ(finished->status, V2::kBusy);
   EXPECT_FALSE(finished->user_dir.valid());
 }
 
