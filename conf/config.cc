@@ -81,6 +81,16 @@ bool ParseLogLevel(const std::string& s, LogLevel* out) {
   return false;
 }
 
+bool ParseLegacyV1(const std::string& s, LegacyV1* out) {
+  for (LegacyV1 m : {LegacyV1::kOff, LegacyV1::kLoopback, LegacyV1::kOn}) {
+    if (s == LegacyV1Name(m)) {
+      *out = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 // The single token of an option, after the usual first-occurrence check.
 const std::string& Token(boost::any& v, const std::vector<std::string>& values) {
   po::validators::check_first_occurrence(v);
@@ -133,7 +143,7 @@ void validate(boost::any& v, const std::vector<std::string>& values, NonEmpty*, 
 
 }  // namespace
 
-// These two live in the namespace of their types so Program_options finds them by ADL.
+// These live in the namespace of their types so Program_options finds them by ADL.
 void validate(boost::any& v, const std::vector<std::string>& values, ListenAddress*, int) {
   const std::string& s = Token(v, values);
   ListenAddress a;
@@ -146,6 +156,13 @@ void validate(boost::any& v, const std::vector<std::string>& values, LogLevel*, 
   LogLevel l = LogLevel::kInfo;
   if (!ParseLogLevel(s, &l)) throw po::invalid_option_value(s);
   v = l;
+}
+
+void validate(boost::any& v, const std::vector<std::string>& values, LegacyV1*, int) {
+  const std::string& s = Token(v, values);
+  LegacyV1 m = LegacyV1::kLoopback;
+  if (!ParseLegacyV1(s, &m)) throw po::invalid_option_value(s);
+  v = m;
 }
 
 namespace {
@@ -225,6 +242,8 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
       "Prometheus textfile (empty = off)");
   add("users_file", Text(&cfg->users_file, "FILE"),
       "users' SCRAM verifiers, root-only (backupd user add)");
+  add("legacy_v1", Into<LegacyV1>(&cfg->legacy_v1, "off|loopback|on", [](LegacyV1 m) { return m; }),
+      "who may use protocol v1, which has no login");
   return d;
 }
 
@@ -380,6 +399,18 @@ const char* LogLevelName(LogLevel level) {
       return "error";
   }
   return "info";
+}
+
+const char* LegacyV1Name(LegacyV1 mode) {
+  switch (mode) {
+    case LegacyV1::kOff:
+      return "off";
+    case LegacyV1::kLoopback:
+      return "loopback";
+    case LegacyV1::kOn:
+      return "on";
+  }
+  return "off";
 }
 
 Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {

@@ -21,6 +21,10 @@ struct ListenAddress {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
+// Who may still use protocol v1, which has no login: no one, clients on a loopback address
+// (127.0.0.0/8, ::1, IPv4-mapped included), or everyone.
+enum class LegacyV1 { kOff, kLoopback, kOn };
+
 // The largest `workers.max`. The shared peer table holds twice as many slots (a reload overlaps two
 // generations); daemon/spawn.cc asserts that at compile time.
 inline constexpr uint32_t kMaxWorkers = 1024;
@@ -63,6 +67,7 @@ struct Config {
   std::string status_group;                           // group also allowed to read it ("" = root)
   std::string metrics_file;                           // Prometheus textfile; "" = off
   std::string users_file = "/etc/backupd/users";      // SCRAM verifiers (`backupd user`)
+  LegacyV1 legacy_v1 = LegacyV1::kLoopback;
 };
 
 // What the command line asked for, before the config file is read.
@@ -92,6 +97,8 @@ Result<Config> LoadConfig(const CommandLine& cmd);
 Status Validate(const Config& config);
 
 const char* LogLevelName(LogLevel level);
+// "off", "loopback", "on": as the config file spells them.
+const char* LegacyV1Name(LegacyV1 mode);
 
 }  // namespace backupd::conf
 

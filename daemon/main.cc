@@ -9,6 +9,7 @@
 #include "conf/config.h"
 #include "daemon/listeners.h"
 #include "daemon/log.h"
+#include "daemon/monitor.h"
 #include "daemon/preflight.h"
 #include "daemon/process.h"
 #include "daemon/scoreboard_client.h"
@@ -69,11 +70,8 @@ int main(int argc, char** argv) {
     Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
     Status s = status_gid.ok() ? daemon::CheckStorage(*config, *identity) : status_gid.status();
     if (!s.ok()) return Fail(s);
-    // A missing users file is no error: protocol v1 needs none, and v2 then admits no one.
-    Result<daemon::Users> users = daemon::LoadUsersFile(config->users_file);
-    if (!users.ok() && users.status().code() != Status::Code::kNotFound) {
-      return Fail(users.status());
-    }
+    Result<daemon::Users> users = daemon::LoadUsersOrNone(config->users_file);
+    if (!users.ok()) return Fail(users.status());
     std::cout << "backupd: configuration " << cmd->config_path << " is OK\n";
     return 0;
   }
@@ -91,6 +89,14 @@ int main(int argc, char** argv) {
   if (!s.ok()) return Fail(s);
   s = daemon::PrepareStorage(*config, *identity);
   if (!s.ok()) return Fail(s);
+  Result<daemon::Users> users = daemon::LoadUsersOrNone(config->users_file);
+  if (!users.ok()) return Fail(users.status());
+  Result<daemon::MonitorSettings> monitor_settings =
+      daemon::LoadMonitorSettings(*config, *identity);
+  if (!monitor_settings.ok()) return Fail(monitor_settings.status());
+  Result<daemon::Monitor> monitor =
+      daemon::Monitor::Create(std::move(*monitor_settings), std::move(*users));
+  if (!monitor.ok()) return Fail(monitor.status());
   Result<std::vector<daemon::Listener>> listeners =
       daemon::BindAll(config->listen, static_cast<int>(config->listen_backlog));
   if (!listeners.ok()) return Fail(listeners.status());
@@ -136,5 +142,5 @@ int main(int argc, char** argv) {
                                 *identity,
                                 std::move(*status),
                                 wait_mask};
-  return daemon::Supervisor(std::move(setup), std::move(*peers)).Run();
+  return daemon::Supervisor(std::move(setup), std::move(*peers), std::move(*monitor)).Run();
 }

@@ -1,5 +1,6 @@
 // supervisor (root): SIGHUP — re-read the config and start a new generation of workers, or keep
-// serving with the old one if anything about the new one is wrong.
+// serving with the old one if anything about the new one is wrong; re-read the users file, or
+// keep the old users if it is broken.
 #include <signal.h>
 
 #include "daemon/log.h"
@@ -46,6 +47,8 @@ void Supervisor::Reload() {
   // old generation keeps the context it was forked with until it exits.
   Result<TlsContext> tls = LoadTlsContext(next);
   if (!tls.ok()) return fail(tls.status());
+  Result<MonitorSettings> monitor = LoadMonitorSettings(next, *identity);
+  if (!monitor.ok()) return fail(monitor.status());
   bool plain_changed = false, tls_changed = false;
   Result<std::vector<Listener>> plain = Rebind(next.listen, s_.config.listen, next, &plain_changed);
   if (!plain.ok()) return fail(plain.status());
@@ -60,6 +63,7 @@ void Supervisor::Reload() {
     LogListening(plain_changed ? s_.listeners : none, tls_changed ? s_.tls_listeners : none);
   }
   s_.tls = std::move(*tls);
+  monitor_.Configure(std::move(*monitor));
   SetDeferAccept(s_.listeners, next.idle_timeout);
   SetDeferAccept(s_.tls_listeners, next.idle_timeout);
   Status logging = SetUpLogging(next, ChooseLogTarget(next, s_.command_line.foreground));
@@ -72,6 +76,18 @@ void Supervisor::Reload() {
   throttle_until_ = Clock::time_point();
   StopWorkers(SIGTERM, true);
   BACKUPD_LOG(kInfo) << "configuration reloaded (generation " << board_.generation << ")";
+}
+
+void Supervisor::ReloadUsers() {
+  // A missing file is a choice (no one logs in); a broken one is a mistake, like a bad config.
+  Result<Users> users = LoadUsersOrNone(s_.config.users_file);
+  if (!users.ok()) {
+    BACKUPD_LOG(kError) << "users not reloaded, keeping the previous ones: "
+                        << users.status().message();
+    return;
+  }
+  BACKUPD_LOG(kInfo) << "users reloaded: " << users->size() << " from " << s_.config.users_file;
+  monitor_.SetUsers(std::move(*users));
 }
 
 }  // namespace backupd::daemon

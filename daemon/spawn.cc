@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,11 +28,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A worker must hold only its listeners, its report pipe and stdio: not the other workers' pipes,
-// not a log file, not a listener retired by a reload. close_range in the child, the one place the
-// daemon closes descriptors by number rather than through UniqueFd: the owners are the parent's
-// objects, whose copies in the child are never destroyed (WorkerMain does not return), and some
-// descriptors (Boost.Log's syslog socket) have no owner of ours at all.
+// A worker must hold only its listeners, its report pipe, its monitor channel and stdio: not the
+// other workers' pipes, not a log file, not a listener retired by a reload. close_range in the
+// child, the one place the daemon closes descriptors by number rather than through UniqueFd: the
+// owners are the parent's objects, whose copies in the child are never destroyed (WorkerMain does
+// not return), and some descriptors (Boost.Log's syslog socket) have no owner of ours at all.
 void CloseAllBut(std::vector<int> keep) {
   std::sort(keep.begin(), keep.end());
   unsigned next = 3;
@@ -90,6 +91,15 @@ void Supervisor::Spawn() {
   }
   UniqueFd read_end(p[0]);
   UniqueFd write_end(p[1]);
+  // SOCK_SEQPACKET: each request and answer arrives whole or not at all, and a closed end is seen.
+  int m[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, m) != 0) {
+    BACKUPD_LOG(kError) << "cannot create a monitor channel: " << std::strerror(errno);
+    Throttle();
+    return;
+  }
+  UniqueFd monitor_end(m[0]);
+  UniqueFd worker_end(m[1]);
   size_t index = FreeSlotIndex();
   peers_.Release(index);
   pid_t self = ::getpid();
@@ -106,6 +116,7 @@ void Supervisor::Spawn() {
     for (const Listener& l : s_.tls_listeners) args.tls_listen_fds.push_back(l.fd.get());
     args.tls = s_.tls.get();
     args.report_fd = write_end.get();
+    args.monitor_fd = worker_end.get();
     args.generation = board_.generation;
     args.supervisor = self;
     args.identity = s_.identity;
@@ -114,10 +125,13 @@ void Supervisor::Spawn() {
     std::vector<int> keep = args.listen_fds;
     keep.insert(keep.end(), args.tls_listen_fds.begin(), args.tls_listen_fds.end());
     keep.push_back(args.report_fd);
+    keep.push_back(args.monitor_fd);
     CloseAllBut(keep);
     worker::WorkerMain(args);
   }
   write_end.reset();
+  worker_end.reset();
+  monitor_.Add(pid, std::move(monitor_end));
   WorkerSlot& slot = board_.workers[pid];
   slot.pid = pid;
   slot.generation = board_.generation;
@@ -159,6 +173,7 @@ void Supervisor::ReapChildren() {
                               << "; starting a replacement";
         break;
     }
+    monitor_.Remove(pid);
     board_.workers.erase(it);  // closes its report pipe
   }
 }

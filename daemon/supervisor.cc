@@ -15,8 +15,8 @@
 
 namespace backupd::daemon {
 
-Supervisor::Supervisor(SupervisorSetup setup, ipc::PeerTable peers)
-    : s_(std::move(setup)), peers_(std::move(peers)) {
+Supervisor::Supervisor(SupervisorSetup setup, ipc::PeerTable peers, Monitor monitor)
+    : s_(std::move(setup)), peers_(std::move(peers)), monitor_(std::move(monitor)) {
   wait_mask_ = s_.wait_mask;
   board_.supervisor_pid = ::getpid();
   board_.started = Clock::now();
@@ -49,30 +49,55 @@ void Supervisor::WriteMetrics() {
   if (!s.ok()) BACKUPD_LOG(kWarning) << "metrics: " << s.message();
 }
 
+void Supervisor::ServeMonitor(pid_t pid) {
+  Status s = monitor_.Serve(pid, Clock::now());
+  if (s.ok()) return;
+  monitor_.Remove(pid);
+  if (s.code() == Status::Code::kClosed) return;
+  // Untrusted gossip, as a report is: the worker goes, the supervisor stays.
+  BACKUPD_LOG(kError) << "worker " << pid << " broke the monitor protocol (" << s.message()
+                      << ") -- killing it";
+  ::kill(pid, SIGKILL);
+}
+
 int Supervisor::Run() {
   // The first spare rules run a tick after the floor is started, as workers report in.
   pool_.next_tick = Clock::now() + kPoolTick;
   MaintainPool();
   for (;;) {
+    // What each polled descriptor is: the status socket (pid 0), a report pipe or a monitor
+    // channel of worker pid.
+    struct Owner {
+      pid_t pid;
+      bool monitor;
+    };
     std::vector<pollfd> fds;
-    std::vector<pid_t> owners;
+    std::vector<Owner> owners;
     fds.push_back({s_.status.fd(), POLLIN, 0});
-    owners.push_back(0);
+    owners.push_back({0, false});
     for (auto& [pid, w] : board_.workers) {
       if (!w.report_fd.valid()) continue;
       fds.push_back({w.report_fd.get(), POLLIN, 0});
-      owners.push_back(pid);
+      owners.push_back({pid, false});
+    }
+    for (auto [pid, fd] : monitor_.Channels()) {
+      fds.push_back({fd, POLLIN, 0});
+      owners.push_back({pid, true});
     }
     const timespec timeout = ToTimespec(pool_.next_tick - Clock::now());
     int n = ::ppoll(fds.data(), fds.size(), &timeout, &wait_mask_);
     if (n > 0) {
       for (size_t i = 0; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
-        if (owners[i] == 0) {
+        if (owners[i].pid == 0) {
           s_.status.ServePending(board_, Clock::now());
           continue;
         }
-        auto it = board_.workers.find(owners[i]);
+        if (owners[i].monitor) {
+          ServeMonitor(owners[i].pid);
+          continue;
+        }
+        auto it = board_.workers.find(owners[i].pid);
         if (it != board_.workers.end()) ReadReports(it->second);
       }
     }
@@ -80,7 +105,10 @@ int Supervisor::Run() {
     ReapChildren();
     if (sig.quit) return Shutdown(false);
     if (sig.stop) return Shutdown(true);
-    if (sig.reload) Reload();
+    if (sig.reload) {
+      Reload();
+      ReloadUsers();
+    }
     if (sig.reopen) {
       Status s = ReopenLogs();
       if (s.ok()) {

@@ -1,7 +1,7 @@
 // supervisor (root): the Supervisor — the main loop and the state it keeps. Its jobs live in one
 // file each: supervisor.cc (the loop), pool.cc (sizing), spawn.cc (fork, reap, throttle),
-// reports.cc (worker reports, the access log), reload.cc, shutdown.cc. It never reads from a
-// client.
+// reports.cc (worker reports, the access log), reload.cc, shutdown.cc, and monitor.cc answers
+// the workers' login requests. It never reads from a client.
 #ifndef BACKUPD_DAEMON_SUPERVISOR_H_
 #define BACKUPD_DAEMON_SUPERVISOR_H_
 
@@ -14,6 +14,7 @@
 
 #include "conf/config.h"
 #include "daemon/listeners.h"
+#include "daemon/monitor.h"
 #include "daemon/pool.h"
 #include "daemon/scoreboard.h"
 #include "daemon/scoreboard_server.h"
@@ -42,7 +43,7 @@ struct SupervisorSetup {
 // dies before it could serve throttles forking (Postfix's "bad command startup").
 class Supervisor {
  public:
-  Supervisor(SupervisorSetup setup, ipc::PeerTable peers);
+  Supervisor(SupervisorSetup setup, ipc::PeerTable peers, Monitor monitor);
   // Runs until a stop signal; returns the process exit code.
   int Run();
 
@@ -61,12 +62,16 @@ class Supervisor {
   // reports.cc: what workers say.
   void ReadReports(WorkerSlot& slot);
   void HandleReport(WorkerSlot& slot, const ipc::Report& r);
+  // The login monitor's requests from a worker; a worker breaking its protocol is killed.
+  void ServeMonitor(pid_t pid);
   // reload.cc and shutdown.cc.
   void Reload();
+  void ReloadUsers();
   int Shutdown(bool graceful);
 
   SupervisorSetup s_;
   ipc::PeerTable peers_;
+  Monitor monitor_;
   sigset_t wait_mask_;
   Scoreboard board_;
   PoolState pool_;

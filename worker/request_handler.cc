@@ -51,6 +51,9 @@ class Request {
     return worker::DiscardPayload(conn_, parser_, buf, deadline_);
   }
   void Fail(ResponseCode code, const Status& why);
+  // The user's folder (made if missing with `create`); NotFound when missing otherwise, Denied
+  // when legacy_v1 refuses this peer.
+  Result<UserDir> Folder(bool create);
 
   Connection& conn_;
   const HandlerContext& ctx_;
@@ -76,9 +79,16 @@ void Request::Fail(ResponseCode code, const Status& why) {
   Reply(code);
 }
 
+Result<UserDir> Request::Folder(bool create) {
+  if (ctx_.folders == nullptr) return UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), create);
+  Result<UniqueFd> fd = ctx_.folders->V1Folder(user_id(), create);
+  if (!fd.ok()) return fd.status();
+  return UserDir(ctx_.sys, std::move(*fd));
+}
+
 void Request::Backup() {
   std::vector<char> buf = PayloadBuffer(parser_.payload_left());
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), true);
+  Result<UserDir> dir = Folder(true);
   Result<Upload> upload = dir.ok() ? dir->BeginUpload(name()) : Result<Upload>(dir.status());
   if (!upload.ok()) {
     out_.keep_open = DiscardPayload(buf);
@@ -109,7 +119,7 @@ void Request::Backup() {
 }
 
 void Request::Restore() {
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), false);
+  Result<UserDir> dir = Folder(false);
   Result<OpenFile> file = dir.ok() ? dir->OpenForRead(name()) : Result<OpenFile>(dir.status());
   if (!file.ok()) {
     Fail(StorageErrorCode(file.status()), file.status());
@@ -130,7 +140,7 @@ void Request::Restore() {
 }
 
 void Request::Delete() {
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), false);
+  Result<UserDir> dir = Folder(false);
   Status s = dir.ok() ? dir->Remove(name()) : dir.status();
   if (!s.ok()) {
     Fail(StorageErrorCode(s), s);
@@ -140,7 +150,7 @@ void Request::Delete() {
 }
 
 void Request::List() {
-  Result<UserDir> dir = UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), false);
+  Result<UserDir> dir = Folder(false);
   Result<std::vector<StoredFile>> files =
       dir.ok() ? dir->List() : Result<std::vector<StoredFile>>(dir.status());
   if (!files.ok() && files.status().code() != Status::Code::kNotFound) {

@@ -7,6 +7,7 @@
 
 #include "ipc/report.h"
 #include "worker/connection.h"
+#include "worker/folder_source.h"
 #include "worker/sys.h"
 
 namespace backupd::worker {
@@ -15,6 +16,9 @@ namespace backupd::worker {
 struct HandlerContext {
   Sys* sys = nullptr;
   int storage_fd = -1;  // O_DIRECTORY descriptor of the storage root (v1 only)
+  // Where v1 requests get their user's folder (the login monitor, which applies legacy_v1); when
+  // null, beneath storage_fd.
+  FolderSource* folders = nullptr;
   uint64_t max_file_size = 0;
   std::mt19937_64* rng = nullptr;
 };

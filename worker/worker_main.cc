@@ -23,6 +23,7 @@
 #include "base/unique_fd.h"
 #include "protocol/wire.h"
 #include "worker/connection.h"
+#include "worker/monitor_authenticator.h"
 #include "worker/reporter.h"
 #include "worker/session.h"
 #include "worker/tls_transport.h"
@@ -79,6 +80,12 @@ ipc::PeerAddress PeerBytes(const sockaddr_storage& ss) {
   return a;
 }
 
+uint16_t PeerPort(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
 std::string PeerName(const sockaddr_storage& ss) {
   char host[INET6_ADDRSTRLEN] = "?";
   if (ss.ss_family == AF_INET) {
@@ -109,11 +116,13 @@ class Worker {
       : args_(args),
         wait_mask_(wait_mask),
         reporter_(args.report_fd, args.generation),
-        rng_(SeededRng()) {
+        rng_(SeededRng()),
+        auth_(args.monitor_fd, std::chrono::seconds(args.config->request_timeout)) {
     session_.handler.sys = &RealSys();
     session_.handler.storage_fd = storage_fd;
     session_.handler.max_file_size = args.config->max_file_size;
     session_.handler.rng = &rng_;
+    session_.handler.folders = &auth_;
     session_.auth = &auth_;
     session_.idle_timeout = std::chrono::seconds(args.config->idle_timeout);
     session_.request_timeout = std::chrono::seconds(args.config->request_timeout);
@@ -179,7 +188,10 @@ class Worker {
     if (limit != 0 && same_peer > limit) {
       Refuse(conn, same_peer);
     } else {
+      auth_.BeginConnection(ipc::MonitorPeer{PeerBytes(ss), PeerPort(ss), {}});
       Serve(conn);
+      // A monitor that is gone takes this worker with it (PR_SET_PDEATHSIG): nothing to do here.
+      (void)auth_.EndConnection();
     }
     args_.peers->Release(args_.slot);
     reporter_.State(ipc::WorkerState::kIdle);
@@ -220,7 +232,7 @@ class Worker {
   sigset_t wait_mask_;
   Reporter reporter_;
   std::mt19937_64 rng_;
-  RefusingAuthenticator auth_;
+  MonitorAuthenticator auth_;
   SessionContext session_;
 };
 

@@ -21,6 +21,7 @@ struct WorkerArgs {
   std::vector<int> tls_listen_fds;  // the same, whose connections begin with a TLS handshake
   SSL_CTX* tls = nullptr;           // the supervisor's context (copied by fork); set with TLS fds
   int report_fd = -1;               // write end of this worker's report pipe
+  int monitor_fd = -1;              // its end of the login monitor's channel (SOCK_SEQPACKET)
   uint32_t generation = 0;
   pid_t supervisor = 0;
   Identity identity;

@@ -68,6 +68,7 @@ TEST_F(ConfigTest, DefaultsWhenDefaultFileIsAbsent) {
   EXPECT_EQ(c.workers, 4u);
   EXPECT_EQ(c.workers_max, 32u);
   EXPECT_EQ(c.metrics_file, "");
+  EXPECT_EQ(c.legacy_v1, LegacyV1::kLoopback);
 }
 
 TEST_F(ConfigTest, MissingExplicitFileIsAnError) {
@@ -150,6 +151,15 @@ TEST_F(ConfigTest, LogTargetsAndLevels) {
   EXPECT_EQ(LoadText("log_level = warning\n")->log_level, LogLevel::kWarning);
   EXPECT_EQ(LoadText("log_level = error\n")->log_level, LogLevel::kError);
   EXPECT_STREQ(LogLevelName(LogLevel::kWarning), "warning");
+}
+
+TEST_F(ConfigTest, LegacyV1Modes) {
+  EXPECT_EQ(LoadText("legacy_v1 = off\n")->legacy_v1, LegacyV1::kOff);
+  EXPECT_EQ(LoadText("legacy_v1 = loopback\n")->legacy_v1, LegacyV1::kLoopback);
+  EXPECT_EQ(LoadText("legacy_v1 = on\n")->legacy_v1, LegacyV1::kOn);
+  EXPECT_STREQ(LegacyV1Name(LegacyV1::kLoopback), "loopback");
+  EXPECT_THAT(ErrorOf("legacy_v1 = yes\n"),
+              HasSubstr(path_ + ":1: legacy_v1: invalid value 'yes'"));
 }
 
 TEST_F(ConfigTest, MaxFileSizeSuffixesArePowersOf1024) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -131,19 +132,41 @@ class DescriptorTest : public DaemonTest {
   DaemonOptions Options() const override { return {{}, /*log_to_file=*/true}; }
 };
 
+// The inodes of every unix SOCK_SEQPACKET socket: a worker's monitor channel is one.
+std::set<std::string> SeqpacketInodes() {
+  std::set<std::string> inodes;
+  std::ifstream in("/proc/net/unix");
+  std::string line;
+  std::getline(in, line);  // the column names
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string num, refs, protocol, flags, type, state, inode;
+    if (fields >> num >> refs >> protocol >> flags >> type >> state >> inode && type == "0005") {
+      inodes.insert(inode);
+    }
+  }
+  return inodes;
+}
+
 // Returns what is wrong with a worker's descriptors, or "" when it holds only what it needs:
-// stdio, the listening socket(s), its report pipe, the storage folder (and the odd anon inode
-// such as an epoll it made itself).
+// stdio, the listening socket(s), its report pipe, its monitor channel, the storage folder (and
+// the odd anon inode such as an epoll it made itself).
 std::string UnexpectedFds(pid_t worker, const std::set<std::string>& listen_sockets,
                           const std::string& storage) {
   std::string problems;
   int pipes = 0;
+  int channels = 0;
   const auto fds = ProcFds(worker);
+  const std::set<std::string> seqpackets = SeqpacketInodes();
   for (const auto& [fd, link] : fds) {
     if (fd <= 2) continue;
     if (link.rfind("socket:[", 0) == 0) {
       std::string inode = link.substr(8, link.size() - 9);
-      if (listen_sockets.count(inode) == 0) problems += "not a listening socket: " + link + "\n";
+      if (seqpackets.count(inode) != 0) {
+        if (++channels > 1) problems += "more than one monitor channel: " + link + "\n";
+      } else if (listen_sockets.count(inode) == 0) {
+        problems += "not a listening socket: " + link + "\n";
+      }
     } else if (link.rfind("pipe:[", 0) == 0) {
       if (++pipes > 1) problems += "more than one pipe: " + link + "\n";
     } else if (link == storage) {

@@ -1,5 +1,5 @@
-// test process (root): protocol v2 against the real daemon over raw sockets — logins refused
-// cleanly until the monitor exists, and foreign protocols on the plain port refused promptly.
+// test process (root): protocol v2 against the real daemon over raw sockets — requests before a
+// login refused, and foreign protocols on the plain port refused promptly (logins: login_test.cc).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -46,30 +46,11 @@ std::string ReadToClose(int fd) {
   }
 }
 
-// True if the last read ended in a close, not a timeout.
-bool ClosedNotTimedOut(int fd) {
-  char c;
-  return ::recv(fd, &c, 1, 0) == 0;
-}
-
 std::string V2Message(uint16_t status, std::string_view message) {
   return v2::EncodeMessageResponse(static_cast<v2::ResponseCode>(status), {}, message);
 }
 
 using ProtocolV2Test = DaemonTest;
-
-TEST_F(ProtocolV2Test, LoginIsRefusedWith1014UntilTheMonitorExists) {
-  UniqueFd fd = ConnectTo(daemon_.port());
-  ASSERT_TRUE(fd.valid());
-  ASSERT_TRUE(SendAll(fd.get(), v2::EncodeAuthRequest(4101, v2::Op::kAuthStart,
-                                                      "n,,n=4101,r=rOprNGfwEbeRWgbNEkqO")));
-  EXPECT_EQ(ReadToClose(fd.get()), V2Message(1014, "logins are not enabled on this server yet"));
-  EXPECT_TRUE(ClosedNotTimedOut(fd.get()));
-  // The refused login is in the access log like any request.
-  EXPECT_TRUE(daemon_.WaitForLogLine({"access ", "user=4101", "op=auth-start", "status=1014"},
-                                     Millis(5000)))
-      << daemon_.Log();
-}
 
 TEST_F(ProtocolV2Test, RequestBeforeLoginIs1013AndStoresNothing) {
   UniqueFd fd = ConnectTo(daemon_.port());

@@ -1,0 +1,262 @@
+// test process (root): protocol v2 logins through the real daemon's monitor — secrets from
+// `backupd user add`, a raw v2 client, user A fenced off from user B, SIGHUP picking up a new
+// user, and legacy_v1 deciding who may still speak protocol v1.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "protocol/scram.h"
+#include "protocol/wire_v2.h"
+#include "tests/integration/daemon_test.h"
+
+namespace backupd::testing {
+namespace {
+
+namespace v2 = protocol::v2;
+using std::chrono::seconds;
+
+const Millis kTimeout{10000};
+
+struct V2Response {
+  uint16_t status = 0;
+  std::string payload;
+};
+
+// A minimal protocol v2 client on plain TCP: requests out, whole responses in.
+class V2Client {
+ public:
+  bool Connect(uint16_t port) {
+    fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    timeval tv{5, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+
+  bool Send(std::string_view bytes) {
+    return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+
+  // The next response; status 0 when the server closed the connection instead.
+  V2Response Read() {
+    V2Response r;
+    std::array<uint8_t, v2::kResponseHeaderSize> head{};
+    if (!ReadExactly(head.data(), head.size())) return r;
+    v2::ResponseHeader h = v2::DecodeResponseHeader(head);
+    std::string rest(
+        h.name_len + h.size + (v2::HasResponseDigest(h.status) ? protocol::kDigestSize : 0), '\0');
+    if (!ReadExactly(rest.data(), rest.size())) return r;
+    r.status = h.status;
+    r.payload = rest.substr(h.name_len, h.size);
+    return r;
+  }
+
+  // The SCRAM login as `user` with `secret`; the status that ended it (221 when logged in, and
+  // then the server's signature has been checked too).
+  uint16_t Login(uint32_t user, const std::string& secret) {
+    protocol::ScramClient scram(std::to_string(user), secret, "clientnonceclientnonce");
+    if (!Send(v2::EncodeAuthRequest(user, v2::Op::kAuthStart, *scram.ClientFirst()))) return 0;
+    V2Response first = Read();
+    if (first.status != static_cast<uint16_t>(v2::ResponseCode::kAuthContinue)) {
+      return first.status;
+    }
+    Result<std::string> final_message = scram.ClientFinal(first.payload);
+    if (!final_message.ok()) return 0;
+    if (!Send(v2::EncodeAuthRequest(user, v2::Op::kAuthFinish, *final_message))) return 0;
+    V2Response last = Read();
+    if (last.status == static_cast<uint16_t>(v2::ResponseCode::kAuthOk) &&
+        !scram.VerifyServerFinal(last.payload).ok()) {
+      return 0;
+    }
+    return last.status;
+  }
+
+  uint16_t Backup(uint32_t user, const std::string& name, const std::string& content) {
+    protocol::Digest digest{};
+    ::SHA256(reinterpret_cast<const unsigned char*>(content.data()), content.size(), digest.data());
+    if (!Send(v2::EncodeRequestPrefix(user, v2::Op::kBackup, name, content.size()) + content +
+              v2::EncodeDigestTrailer(digest))) {
+      return 0;
+    }
+    return Read().status;
+  }
+
+ private:
+  bool ReadExactly(void* buf, size_t n) {
+    auto* p = static_cast<char*>(buf);
+    while (n > 0) {
+      ssize_t got = ::recv(fd_.get(), p, n, 0);
+      if (got <= 0) return false;
+      p += got;
+      n -= static_cast<size_t>(got);
+    }
+    return true;
+  }
+
+  UniqueFd fd_;
+};
+
+constexpr uint16_t Code(v2::ResponseCode c) { return static_cast<uint16_t>(c); }
+
+// Users 101 and 102 registered with `backupd user add` before the daemon starts.
+class LoginTest : public DaemonTest {
+ protected:
+  DaemonOptions Options() const override {
+    return {{"users_file=" + users_file(), "legacy_v1=" + legacy_v1_}};
+  }
+
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+    secret_101_ = AddUser(101, dir_.Sub("none.pid"));
+    secret_102_ = AddUser(102, dir_.Sub("none.pid"));
+    ASSERT_FALSE(secret_101_.empty());
+    ASSERT_FALSE(secret_102_.empty());
+    DaemonTest::SetUp();
+  }
+
+  std::string users_file() const { return dir_.Sub("users"); }
+
+  // `backupd user add ID` with our users file; the secret it printed. With the daemon's pid
+  // file, it also signals the daemon to reload.
+  std::string AddUser(uint32_t id, const std::string& pid_file) {
+    const std::string conf = dir_.Sub("user.conf");
+    if (!WriteFile(conf, "users_file = " + users_file() + "\npid_file = " + pid_file + "\n")) {
+      return "";
+    }
+    ProgramResult r = RunProgram({BackupdPath(), "user", "add", std::to_string(id), "-c", conf},
+                                 dir_.path(), kTimeout);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::string out = r.out;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out.substr(out.find_last_of(' ') + 1);
+  }
+
+  // A reload retires the old generation, which stops after the request it is serving: a login
+  // (two requests) must go to the new one.
+  bool OldGenerationGone(const std::vector<pid_t>& old) const {
+    return Eventually(
+        [&] {
+          for (pid_t w : daemon_.Workers()) {
+            if (std::find(old.begin(), old.end(), w) != old.end()) return false;
+          }
+          return true;
+        },
+        kTimeout);
+  }
+
+  TempDir dir_;
+  std::string legacy_v1_ = "loopback";
+  std::string secret_101_;
+  std::string secret_102_;
+};
+
+TEST_F(LoginTest, ASecretFromUserAddLogsInAndItsFilesLandInItsFolder) {
+  V2Client c;
+  ASSERT_TRUE(c.Connect(daemon_.port()));
+  ASSERT_EQ(c.Login(101, secret_101_), Code(v2::ResponseCode::kAuthOk)) << daemon_.Log();
+  EXPECT_EQ(c.Backup(101, "notes.txt", "hello"), Code(v2::ResponseCode::kOk));
+  EXPECT_EQ(ReadFile(UserDir(101) + "/notes.txt"), "hello");
+  EXPECT_TRUE(OwnedByNobodyWithMode(UserDir(101), S_IFDIR, 0700));
+  EXPECT_TRUE(daemon_.WaitForLogLine({"user 101 logged in from 127.0.0.1:"}, kTimeout))
+      << daemon_.Log();
+}
+
+TEST_F(LoginTest, UserACannotReachUserB) {
+  V2Client b;
+  ASSERT_TRUE(b.Connect(daemon_.port()));
+  ASSERT_EQ(b.Login(102, secret_102_), Code(v2::ResponseCode::kAuthOk));
+  ASSERT_EQ(b.Backup(102, "b.txt", "B's"), Code(v2::ResponseCode::kOk));
+
+  V2Client a;
+  ASSERT_TRUE(a.Connect(daemon_.port()));
+  ASSERT_EQ(a.Login(101, secret_101_), Code(v2::ResponseCode::kAuthOk));
+  EXPECT_EQ(a.Backup(102, "b.txt", "A's"), Code(v2::ResponseCode::kAuthRequired));
+  EXPECT_EQ(ReadFile(UserDir(102) + "/b.txt"), "B's");
+  // Nor with B's id but A's secret.
+  V2Client a_as_b;
+  ASSERT_TRUE(a_as_b.Connect(daemon_.port()));
+  EXPECT_EQ(a_as_b.Login(102, secret_101_), Code(v2::ResponseCode::kAuthFailed));
+}
+
+TEST_F(LoginTest, WrongSecretAndUnknownUserFailAlikeAndAreLogged) {
+  V2Client wrong;
+  ASSERT_TRUE(wrong.Connect(daemon_.port()));
+  EXPECT_EQ(wrong.Login(101, secret_102_), Code(v2::ResponseCode::kAuthFailed));
+  V2Client unknown;
+  ASSERT_TRUE(unknown.Connect(daemon_.port()));
+  EXPECT_EQ(unknown.Login(4242, secret_101_), Code(v2::ResponseCode::kAuthFailed));
+  EXPECT_TRUE(
+      daemon_.WaitForLogLine({"authentication failed for user 101 from 127.0.0.1:"}, kTimeout));
+  EXPECT_TRUE(
+      daemon_.WaitForLogLine({"authentication failed for user 4242 from 127.0.0.1:"}, kTimeout));
+  EXPECT_FALSE(PathExists(UserDir(4242)));
+  // Access-log lines for the login steps, as for any request.
+  EXPECT_TRUE(
+      daemon_.WaitForLogLine({"access ", "user=101", "op=auth-finish", "status=1014"}, kTimeout))
+      << daemon_.Log();
+  // The daemon keeps no secret in its log.
+  EXPECT_EQ(daemon_.Log().find(secret_101_), std::string::npos);
+}
+
+TEST_F(LoginTest, UserAddSignalsTheDaemonWhichThenAdmitsTheNewUser) {
+  Result<std::vector<pid_t>> before = daemon_.WaitForWorkers(3, kTimeout);
+  ASSERT_TRUE(before.ok());
+  const std::string secret = AddUser(103, daemon_.dir() + "/backupd.pid");
+  ASSERT_TRUE(daemon_.WaitForLogLine({"users reloaded: 3 from " + users_file()}, kTimeout))
+      << daemon_.Log();
+  ASSERT_TRUE(OldGenerationGone(*before));
+  V2Client c;
+  ASSERT_TRUE(c.Connect(daemon_.port()));
+  EXPECT_EQ(c.Login(103, secret), Code(v2::ResponseCode::kAuthOk)) << daemon_.Log();
+}
+
+TEST_F(LoginTest, ABrokenUsersFileOnReloadKeepsThePreviousUsers) {
+  Result<std::vector<pid_t>> before = daemon_.WaitForWorkers(3, kTimeout);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(::chmod(users_file().c_str(), 0644), 0);
+  ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon_.WaitForLogLine({"users not reloaded, keeping the previous ones"}, kTimeout))
+      << daemon_.Log();
+  ASSERT_TRUE(OldGenerationGone(*before));
+  V2Client c;
+  ASSERT_TRUE(c.Connect(daemon_.port()));
+  EXPECT_EQ(c.Login(101, secret_101_), Code(v2::ResponseCode::kAuthOk));
+}
+
+TEST_F(LoginTest, V1FromLoopbackIsServedUnderLoopback) {
+  EXPECT_TRUE(HasStatus(CallOnce(7, protocol::Op::kBackup, "v1.txt", "one"), kOk));
+  EXPECT_EQ(ReadFile(UserDir(7) + "/v1.txt"), "one");
+}
+
+class LegacyV1OffTest : public LoginTest {
+ protected:
+  LegacyV1OffTest() { legacy_v1_ = "off"; }
+};
+
+TEST_F(LegacyV1OffTest, V1IsRefusedWith1003AndTheReasonIsLogged) {
+  EXPECT_TRUE(HasStatus(CallOnce(7, protocol::Op::kBackup, "v1.txt", "one"), kError));
+  EXPECT_FALSE(PathExists(UserDir(7)));
+  EXPECT_TRUE(daemon_.WaitForLogLine({"v1 refused from 127.0.0.1: legacy_v1 = off"}, kTimeout))
+      << daemon_.Log();
+  // Version 2 still works.
+  V2Client c;
+  ASSERT_TRUE(c.Connect(daemon_.port()));
+  EXPECT_EQ(c.Login(101, secret_101_), Code(v2::ResponseCode::kAuthOk));
+}
+
+}  // namespace
+}  // namespace backupd::testing
