@@ -86,6 +86,13 @@ int Supervisor::Run() {
     }
     const timespec timeout = ToTimespec(pool_.next_tick - Clock::now());
     int n = ::ppoll(fds.data(), fds.size(), &timeout, &wait_mask_);
+    Signals sig = TakeSignals();
+    // A reload before any request of this turn: `backupd user add` signals before its user's
+    // client can connect, so the login that follows must already find the new user.
+    if (sig.reload) {
+      Reload();
+      ReloadUsers();
+    }
     if (n > 0) {
       for (size_t i = 0; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
@@ -101,14 +108,9 @@ int Supervisor::Run() {
         if (it != board_.workers.end()) ReadReports(it->second);
       }
     }
-    Signals sig = TakeSignals();
     ReapChildren();
     if (sig.quit) return Shutdown(false);
     if (sig.stop) return Shutdown(true);
-    if (sig.reload) {
-      Reload();
-      ReloadUsers();
-    }
     if (sig.reopen) {
       Status s = ReopenLogs();
       if (s.ok()) {

@@ -51,6 +51,8 @@ export APT_CONFIG="$work/apt.conf"
 
 # The dev config's storage is ./storage; the test gets an empty one that vanishes with it, owned
 # by the worker user as the daemon's preflight requires.
+made_users=
+[ -e dev-users ] || made_users=1
 made_storage=
 if [ ! -e storage ]; then
   mkdir storage
@@ -94,11 +96,12 @@ cleanup() {
   cd "$repo"
   umount storage 2>/dev/null || true
   if [ -n "$made_storage" ]; then rmdir storage || true; fi
+  if [ -n "$made_users" ]; then rm -f dev-users; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM  # so that cleanup runs when the test is interrupted
 
-for name in server quick-start python; do
+for name in server quick-start python v2; do
   if [ -z "$(block "$name")" ]; then
     fail "README block '$name'" "no fenced block after <!-- readme-test: $name -->"
   fi
@@ -148,6 +151,22 @@ if run_block python; then
   fi
 else
   fail "python block exits 0" "$(cat "$work/python.out" "$work/python.err")"
+fi
+
+# The v2 block registers user 7 in ./dev-users and writes ~/.backupd-7.secret and
+# ~/.config/backupd: a HOME of the test's own.
+export HOME=$work/home
+mkdir -p "$HOME"
+if run_block v2; then
+  hello_sha256=5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03
+  if grep -Eq "^6 [0-9T:Z-]+ $hello_sha256 tmp/hello.txt\$" <(head -n 1 "$work/v2.out") &&
+    [ "$(tail -n +2 "$work/v2.out")" = hello ]; then
+    pass "v2: user add, login, list --long with the SHA-256, restore through client.conf"
+  else
+    fail "v2: output" "$(cat "$work/v2.out")"
+  fi
+else
+  fail "v2 block exits 0" "$(cat "$work/v2.out" "$work/v2.err")"
 fi
 
 # What the examples stored and wrote, they removed again: no file under storage, nothing in /tmp
