@@ -1,7 +1,10 @@
 // supervisor (root): backupd's entry point — options, config, log, storage, sockets, then the loop.
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string_view>
 #include <vector>
@@ -116,6 +119,13 @@ int main(int argc, char** argv) {
   if (!pid_file.ok()) {
     BACKUPD_LOG(kError) << pid_file.status().message();
     return 1;
+  }
+  // A worker killed under its session child leaves that child to whoever adopts it. Adopt it
+  // here (ReapChildren passes over pids it does not know), so it is reaped at once rather than
+  // whenever init gets to it: until then its pid lives on, and the half-done upload it left is
+  // not swept (UserDir asks whether the writer's pid still exists).
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    BACKUPD_LOG(kWarning) << "PR_SET_CHILD_SUBREAPER: " << std::strerror(errno);
   }
   // After daemonizing: the socket belongs to (and is removed by) the process that serves it.
   Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);

@@ -44,6 +44,11 @@ class Connection {
   // version sniffer reads a connection's first bytes this way without taking them from the parser.
   void Unread(const void* buf, size_t n);
 
+  // Leaves the connection to the process forked to serve it: see Transport::HandOff. Nothing may
+  // be called on this Connection afterwards.
+  void HandOff() { transport_->HandOff(); }
+  // The socket, for a forked child to keep open when it closes everything else.
+  int fd() const { return transport_->fd(); }
   const std::string& peer() const { return peer_; }
   uint64_t bytes_in() const { return bytes_in_; }
   uint64_t bytes_out() const { return bytes_out_; }

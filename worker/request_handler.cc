@@ -1,6 +1,10 @@
 // worker (unprivileged, chrooted): the four operations of protocol v1 on a user's folder.
 #include "worker/request_handler.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
+
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -80,6 +84,18 @@ void Request::Fail(ResponseCode code, const Status& why) {
 }
 
 Result<UserDir> Request::Folder(bool create) {
+  if (!ctx_.folder_refused.ok()) return ctx_.folder_refused;
+  if (ctx_.folder_fd >= 0) {
+    if (user_id() != ctx_.folder_user) {
+      return Status::Denied("this connection serves user " + std::to_string(ctx_.folder_user) +
+                            " only");
+    }
+    // Each request's UserDir owns its descriptor; the connection's stays open for the next one.
+    int fd = ctx_.sys->OpenAt2(ctx_.folder_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
+                               RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+    if (fd < 0) return Status::FromErrno(errno, "open the user's folder");
+    return UserDir(ctx_.sys, UniqueFd(fd));
+  }
   if (ctx_.folders == nullptr) return UserDir::Open(ctx_.sys, ctx_.storage_fd, user_id(), create);
   Result<UniqueFd> fd = ctx_.folders->V1Folder(user_id(), create);
   if (!fd.ok()) return fd.status();

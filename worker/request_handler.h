@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 
+#include "base/status.h"
 #include "ipc/report.h"
 #include "worker/connection.h"
 #include "worker/folder_source.h"
@@ -19,6 +20,13 @@ struct HandlerContext {
   // Where v1 requests get their user's folder (the login monitor, which applies legacy_v1); when
   // null, beneath storage_fd.
   FolderSource* folders = nullptr;
+  // Set by the session once a v1 connection has its user's folder (handed out by `folders` for
+  // the user of one of its requests): requests are served beneath folder_fd, and one naming
+  // another user gets 1003. `folder_refused`, when not ok, answers the request at hand instead:
+  // NotFound (the user has no folder yet) or why the folder was refused.
+  int folder_fd = -1;
+  uint32_t folder_user = 0;
+  Status folder_refused;
   uint64_t max_file_size = 0;
   std::mt19937_64* rng = nullptr;
 };

@@ -4,6 +4,7 @@
 #include <array>
 #include <string>
 
+#include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 #include "worker/request_handler_v2.h"
 
@@ -54,6 +55,23 @@ void Refuse(Connection& conn, const SessionContext& ctx, v2::Sniffed what, Deadl
   ctx.report(record);
 }
 
+// The header of the v1 request waiting on `conn`, read and put back for the handler.
+Result<std::array<uint8_t, protocol::kRequestHeaderSize>> PeekV1Header(Connection& conn,
+                                                                       Deadline deadline) {
+  std::array<uint8_t, protocol::kRequestHeaderSize> header{};
+  for (size_t got = 0; got < header.size();) {
+    Result<size_t> n = conn.ReadSome(header.data() + got, header.size() - got, deadline);
+    if (!n.ok()) return n.status();
+    got += *n;
+  }
+  conn.Unread(header.data(), header.size());
+  return header;
+}
+
+bool EnterFolder(Connection& conn, const SessionContext& ctx, int folder_fd) {
+  return !ctx.enter_folder || ctx.enter_folder(conn, folder_fd);
+}
+
 }  // namespace
 
 void ServeConnection(Connection& conn, const SessionContext& ctx) {
@@ -73,18 +91,38 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
     Refuse(conn, ctx, what, first_deadline);
     return;
   }
+  HandlerContext handler = ctx.handler;
+  UniqueFd v1_folder;  // once handed out: the one user's folder this v1 connection is served in
   Login login;
   for (;;) {
     if (!conn.WaitForRequest(Clock::now() + ctx.idle_timeout, ctx.wait_mask).ok()) return;
     const Deadline deadline = Clock::now() + ctx.request_timeout;
+    if (what == v2::Sniffed::kV1 && !v1_folder.valid() && handler.folders != nullptr) {
+      Result<std::array<uint8_t, protocol::kRequestHeaderSize>> header =
+          PeekV1Header(conn, deadline);
+      if (!header.ok()) return;
+      const uint32_t user = protocol::GetU32(header->data());
+      // Only a backup makes a missing folder, as when each request asked for its own.
+      const bool create = (*header)[5] == static_cast<uint8_t>(protocol::Op::kBackup);
+      Result<UniqueFd> folder = handler.folders->V1Folder(user, create);
+      handler.folder_refused = folder.ok() ? Status::Ok() : folder.status();
+      if (folder.ok()) {
+        v1_folder = std::move(*folder);
+        handler.folder_fd = v1_folder.get();
+        handler.folder_user = user;
+        if (!EnterFolder(conn, ctx, handler.folder_fd)) return;
+      }
+    }
+    const bool had_folder = login.dir.has_value();
     Handled h = what == v2::Sniffed::kV1
-                    ? HandleRequest(conn, ctx.handler, deadline)
-                    : HandleRequestV2(conn, ctx.handler, *ctx.auth, login, deadline);
+                    ? HandleRequest(conn, handler, deadline)
+                    : HandleRequestV2(conn, handler, *ctx.auth, login, deadline);
     ctx.report(h.record);
     if (!h.keep_open) {
       Linger(conn);
       return;
     }
+    if (!had_folder && login.dir.has_value() && !EnterFolder(conn, ctx, login.dir->fd())) return;
     if (ctx.stopping()) return;
   }
 }

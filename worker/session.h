@@ -24,6 +24,12 @@ struct SessionContext {
   std::function<void(const ipc::Report&)> report;
   // Asked after each request: true ends the connection (the worker is told to stop).
   std::function<bool()> stopping;
+  // Called once, when the connection has its user's folder (v2: after the 221 was sent; v1: when
+  // handler.folders first hands one out, before the request that asked for it is parsed), with
+  // the folder's descriptor: the worker forks the session child here. True: this process serves
+  // the rest of the connection, in that folder only; false: it must not touch it again. Unset:
+  // the connection is served in this process.
+  std::function<bool(Connection& conn, int folder_fd)> enter_folder;
 };
 
 // Serves `conn` until the client closes it, it idles out, a response closes it, or stopping().

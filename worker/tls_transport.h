@@ -20,6 +20,10 @@ class TlsTransport : public Transport {
   ~TlsTransport() override;
 
   int fd() const override { return fd_.get(); }
+  void HandOff() override {
+    established_ = false;
+    fd_.reset();
+  }
   Result<Io> Handshake() override;
   Result<Io> Peek() override;
   Result<Io> Read(void* buf, size_t max) override;

@@ -34,6 +34,9 @@ class Transport {
   virtual Result<Io> Write(const void* buf, size_t n) = 0;
   // Sends up to `max` bytes of file_fd from *offset, advancing *offset by what was sent.
   virtual Result<Io> SendFile(int file_fd, off_t* offset, size_t max) = 0;
+  // Closes this process's copy of the socket without a word to the client (no TLS close_notify):
+  // another process — the session child forked for the connection — speaks on it now.
+  virtual void HandOff() = 0;
 };
 
 // The bare socket: recv, send, sendfile(2); no handshake.
@@ -46,6 +49,7 @@ class PlainTransport : public Transport {
   Result<Io> Read(void* buf, size_t max) override;
   Result<Io> Write(const void* buf, size_t n) override;
   Result<Io> SendFile(int file_fd, off_t* offset, size_t max) override;
+  void HandOff() override { fd_.reset(); }
 
  private:
   UniqueFd fd_;

@@ -2,27 +2,34 @@
 #include "worker/worker_main.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/text.h"
 #include "base/timespec.h"
 #include "base/unique_fd.h"
 #include "protocol/wire.h"
 #include "worker/connection.h"
+#include "worker/landlock.h"
 #include "worker/monitor_authenticator.h"
 #include "worker/reporter.h"
 #include "worker/session.h"
@@ -44,7 +51,17 @@ volatile sig_atomic_t g_stop = 0;
 // whole seconds), so a descriptor freed meanwhile is soon used. SIGTERM still ends the pause.
 constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 
+// A session child that cannot fence itself must not serve: the worker logs its death.
+[[noreturn]] void Die(const char* step) {
+  std::fprintf(stderr, "backupd session child: %s failed: %s\n", step, std::strerror(errno));
+  std::abort();
+}
+
 void OnStop(int) { g_stop = 1; }
+
+// SIGCHLD needs a handler, not SIG_IGN, so that the end of a session child interrupts the
+// worker's wait for it and leaves a status to reap.
+void OnChildExit(int) {}
 
 // SIGTERM is the supervisor's "finish what you are doing and exit". It stays blocked except while
 // the worker waits for a connection or for the next request, so an in-flight request always
@@ -54,9 +71,10 @@ sigset_t SetUpSignals() {
   sa.sa_handler = OnStop;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = OnChildExit;
+  ::sigaction(SIGCHLD, &sa, nullptr);
   sa.sa_handler = SIG_IGN;
-  for (int sig : {SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD})
-    ::sigaction(sig, &sa, nullptr);
+  for (int sig : {SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE}) ::sigaction(sig, &sa, nullptr);
   sa.sa_handler = SIG_DFL;
   for (int sig : {SIGQUIT, SIGALRM}) ::sigaction(sig, &sa, nullptr);
 
@@ -101,6 +119,18 @@ std::string PeerName(const sockaddr_storage& ss) {
   return host;
 }
 
+// Closes every descriptor but `keep` (sorted, no duplicates needed).
+void CloseAllBut(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned first = 0;
+  for (int fd : keep) {
+    const auto kept = static_cast<unsigned>(fd);
+    if (kept > first && ::close_range(first, kept - 1, 0) != 0) Die("close_range");
+    first = std::max(first, kept + 1);
+  }
+  if (::close_range(first, ~0U, 0) != 0) Die("close_range");
+}
+
 std::mt19937_64 SeededRng() {
   uint64_t seed = 0;
   if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) {
@@ -115,9 +145,17 @@ class Worker {
   Worker(const WorkerArgs& args, const sigset_t& wait_mask, int storage_fd)
       : args_(args),
         wait_mask_(wait_mask),
+        child_wait_mask_(wait_mask),
         reporter_(args.report_fd, args.generation),
         rng_(SeededRng()),
+        landlock_abi_(LandlockAbi()),
         auth_(args.monitor_fd, std::chrono::seconds(args.config->request_timeout)) {
+    sigdelset(&child_wait_mask_, SIGCHLD);
+    if (landlock_abi_ == 0) {
+      reporter_.Log(ipc::Severity::kWarning,
+                    "landlock unavailable (kernel ABI 0): sessions fall back to chroot + openat2 "
+                    "confinement");
+    }
     session_.handler.sys = &RealSys();
     session_.handler.storage_fd = storage_fd;
     session_.handler.max_file_size = args.config->max_file_size;
@@ -129,6 +167,9 @@ class Worker {
     session_.wait_mask = &wait_mask_;
     session_.report = [this](const ipc::Report& r) { reporter_.Request(r); };
     session_.stopping = [] { return g_stop != 0; };
+    session_.enter_folder = [this](Connection& conn, int folder_fd) {
+      return EnterFolder(conn, folder_fd);
+    };
   }
 
   void Run() {
@@ -181,15 +222,21 @@ class Worker {
     } else {
       transport = std::make_unique<PlainTransport>(std::move(fd));
     }
-    Connection conn(std::move(transport), peer);
-    reporter_.State(ipc::WorkerState::kBusy, conn.peer());
     size_t same_peer = args_.peers->Claim(args_.slot, PeerBytes(ss));
+    std::optional<Connection> conn;
+    conn.emplace(std::move(transport), peer);
+    reporter_.State(ipc::WorkerState::kBusy, conn->peer());
     uint32_t limit = args_.config->max_connections_per_ip;
     if (limit != 0 && same_peer > limit) {
-      Refuse(conn, same_peer);
+      Refuse(*conn, same_peer);
     } else {
       auth_.BeginConnection(ipc::MonitorPeer{PeerBytes(ss), PeerPort(ss), {}});
-      Serve(conn);
+      Serve(*conn);
+      if (session_child_) {
+        // The session is over: close the connection (TLS says goodbye), and the child's life.
+        conn.reset();
+        ::_exit(0);
+      }
       // A monitor that is gone takes this worker with it (PR_SET_PDEATHSIG): nothing to do here.
       (void)auth_.EndConnection();
     }
@@ -228,10 +275,75 @@ class Worker {
     ServeConnection(conn, session_);
   }
 
+  // The connection has its user's folder: fork the session child that serves the rest of it, and
+  // stay busy until it is gone, so the pool's limits still bound the sessions. True in the child.
+  bool EnterFolder(Connection& conn, int folder_fd) {
+    const pid_t worker = ::getpid();
+    const pid_t child = ::fork();
+    if (child < 0) {
+      reporter_.Log(
+          ipc::Severity::kError,
+          "dropped " + conn.peer() + ": cannot fork its session child: " + std::strerror(errno));
+      return false;
+    }
+    if (child == 0) {
+      BecomeSessionChild(conn, folder_fd, worker);
+      return true;
+    }
+    conn.HandOff();
+    WaitForSessionChild(child);
+    return false;
+  }
+
+  // Keeps only what serving this connection takes — the socket, the user's folder, the report
+  // pipe, and stdio (so no file the session opens can land on descriptor 2) — then fences the
+  // process to the folder. Landlock checks at open time, so anything left open would stay usable.
+  void BecomeSessionChild(const Connection& conn, int folder_fd, pid_t worker) {
+    // The worker may die by SIGKILL (an immediate stop): the session goes with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != worker) ::_exit(0);
+    CloseAllBut(
+        {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, conn.fd(), folder_fd, args_.report_fd});
+    session_.handler.storage_fd = -1;
+    if (landlock_abi_ > 0) {
+      Status fenced = RestrictToFolder(folder_fd);
+      if (!fenced.ok()) {
+        reporter_.Log(ipc::Severity::kError,
+                      "session child cannot fence itself, aborting: " + fenced.ToString());
+        std::abort();
+      }
+    }
+    session_child_ = true;
+  }
+
+  // Waits for the session child; a graceful stop meant for the worker is passed on to it (it ends
+  // the connection after the request in flight, as the worker would have).
+  void WaitForSessionChild(pid_t child) {
+    bool passed_on = false;
+    int status = 0;
+    for (;;) {
+      pid_t done = ::waitpid(child, &status, WNOHANG);
+      if (done == child || (done < 0 && errno != EINTR)) break;
+      if (g_stop && !passed_on) {
+        ::kill(child, SIGTERM);
+        passed_on = true;
+      }
+      ::ppoll(nullptr, 0, nullptr, &child_wait_mask_);
+    }
+    if (WIFSIGNALED(status)) {
+      reporter_.Log(ipc::Severity::kError, "session child " + std::to_string(child) +
+                                               " killed by signal " +
+                                               std::to_string(WTERMSIG(status)));
+    }
+  }
+
   const WorkerArgs& args_;
   sigset_t wait_mask_;
+  sigset_t child_wait_mask_;  // wait_mask_ and SIGCHLD: while a session child serves
   Reporter reporter_;
   std::mt19937_64 rng_;
+  const int landlock_abi_;
+  bool session_child_ = false;
   MonitorAuthenticator auth_;
   SessionContext session_;
 };

@@ -63,14 +63,19 @@ Status StartUpload(const Daemon& daemon, const std::string& dir, uint32_t user_i
   out->sent = first_part;
   std::error_code ec;
   const std::string where = std::filesystem::weakly_canonical(dir, ec).string();
-  // The worker streams into a temp file beside the target: the one holding it open is ours.
+  // The worker's session child streams into a temp file beside the target: the worker whose
+  // child holds it open is ours.
   bool found = Eventually(
       [&] {
         for (pid_t w : daemon.Workers()) {
-          for (const auto& [fd, target] : ProcFds(w)) {
-            if (target.rfind(where + "/.backupd-tmp-", 0) == 0) {
-              out->worker = w;
-              return true;
+          std::vector<pid_t> serving = ChildrenOf(w);
+          serving.push_back(w);
+          for (pid_t p : serving) {
+            for (const auto& [fd, target] : ProcFds(p)) {
+              if (target.rfind(where + "/.backupd-tmp-", 0) == 0) {
+                out->worker = w;
+                return true;
+              }
             }
           }
         }
