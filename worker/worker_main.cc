@@ -142,7 +142,7 @@ std::mt19937_64 SeededRng() {
 
 class Worker {
  public:
-  Worker(const WorkerArgs& args, const sigset_t& wait_mask, int storage_fd)
+  Worker(const WorkerArgs& args, const sigset_t& wait_mask)
       : args_(args),
         wait_mask_(wait_mask),
         child_wait_mask_(wait_mask),
@@ -157,7 +157,6 @@ class Worker {
                     "confinement");
     }
     session_.handler.sys = &RealSys();
-    session_.handler.storage_fd = storage_fd;
     session_.handler.max_file_size = args.config->max_file_size;
     session_.handler.rng = &rng_;
     session_.handler.folders = &auth_;
@@ -304,7 +303,6 @@ class Worker {
     if (::getppid() != worker) ::_exit(0);
     CloseAllBut(
         {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, conn.fd(), folder_fd, args_.report_fd});
-    session_.handler.storage_fd = -1;
     if (landlock_abi_ > 0) {
       Status fenced = RestrictToFolder(folder_fd);
       if (!fenced.ok()) {
@@ -355,11 +353,11 @@ void WorkerMain(const WorkerArgs& args) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != args.supervisor) ::_exit(0);
   sigset_t wait_mask = SetUpSignals();
-  UniqueFd storage = ConfineAndDropPrivileges(args.config->storage, args.identity);
+  ConfineAndDropPrivileges(args.config->storage, args.identity);
   // Changing credentials cleared the death signal (prctl(2)): set it again, and check again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != args.supervisor) ::_exit(0);
-  Worker(args, wait_mask, storage.get()).Run();
+  Worker(args, wait_mask).Run();
   ::_exit(0);
 }
 

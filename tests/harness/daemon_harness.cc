@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/landlock.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -296,8 +298,14 @@ std::vector<pid_t> Daemon::Workers() const {
   return ChildrenOf(pid_);
 }
 
+std::string Daemon::WorkerRoot() const { return Canonical(storage()) + "/.backupd-empty"; }
+
+bool KernelHasLandlock() {
+  return ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION) > 0;
+}
+
 Result<std::vector<pid_t>> Daemon::WaitForWorkers(size_t n, Millis timeout) const {
-  const std::string root = Canonical(storage());
+  const std::string root = WorkerRoot();
   const std::string nobody = std::to_string(NobodyUid());
   const auto deadline = Clock::now() + timeout;
   std::vector<pid_t> workers;

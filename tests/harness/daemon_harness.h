@@ -91,7 +91,10 @@ class Daemon {
 
   // The supervisor's direct children, i.e. its workers.
   std::vector<pid_t> Workers() const;
-  // Polls until there are exactly `n` workers, each already chrooted into storage() and running
+  // Where a worker of this daemon started as root is chrooted (canonical): storage()'s empty
+  // `.backupd-empty`.
+  std::string WorkerRoot() const;
+  // Polls until there are exactly `n` workers, each already chrooted into WorkerRoot() and running
   // as nobody when the daemon runs as root. Returns them, or Timeout.
   Result<std::vector<pid_t>> WaitForWorkers(size_t n, Millis timeout) const;
 
@@ -180,6 +183,9 @@ class DetachedGuard {
  private:
   bool ok_ = false;
 };
+
+// Whether the running kernel has Landlock (ABI version >= 1).
+bool KernelHasLandlock();
 
 uid_t NobodyUid();
 gid_t NogroupGid();

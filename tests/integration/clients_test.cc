@@ -100,7 +100,7 @@ TEST_F(ClientsTest, PythonClientRunsTheSeedScenario) {
 
   // One random user's folder; in it only the second file (the first was restored, then deleted),
   // byte for byte, every folder 0700 and the file 0600, all owned by the worker user.
-  std::vector<std::string> users = ListDir(daemon_.storage());
+  std::vector<std::string> users = UserFolders();
   ASSERT_EQ(users.size(), 1u) << "storage holds more than one user folder";
   EXPECT_EQ(users[0].find_first_not_of("0123456789"), std::string::npos) << users[0];
   const std::string user_dir = daemon_.storage() + "/" + users[0];
@@ -351,7 +351,7 @@ TEST_F(ClientsTest, PythonScenarioWithOneFileSaysWhyItNeedsTwo) {
             "backs up both, checks that the list shows both, then restores, deletes and restores "
             "again the first while the second stays stored. Add another file's path on a line of "
             "its own\n");
-  EXPECT_EQ(ListDir(daemon_.storage()), std::vector<std::string>{}) << "it contacted the server";
+  EXPECT_EQ(UserFolders(), std::vector<std::string>{}) << "it contacted the server";
 }
 
 TEST_F(ClientsTest, WhatOneClientStoresTheOtherRestores) {

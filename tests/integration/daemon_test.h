@@ -8,7 +8,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "protocol/wire.h"
 #include "tests/harness/daemon_harness.h"
 #include "tests/harness/raw_client.h"
 
@@ -54,6 +57,16 @@ class DaemonTest : public ::testing::Test {
     s = client.Send(bytes);
     if (!s.ok()) return s;
     return client.ReadResponse();
+  }
+
+  // The user folders in storage: its entries but the server's own `.backupd-*` (the workers'
+  // empty root).
+  std::vector<std::string> UserFolders() const {
+    std::vector<std::string> out;
+    for (std::string& name : ListDir(daemon_.storage())) {
+      if (name.rfind(protocol::kReservedPrefix, 0) != 0) out.push_back(std::move(name));
+    }
+    return out;
   }
 
   Daemon daemon_;

@@ -36,12 +36,19 @@ std::string Describe(const std::vector<std::pair<int, std::string>>& fds) {
 
 using ProcessTest = DaemonTest;
 
-TEST_F(ProcessTest, WorkersRunAsNobodyChrootedIntoStorage) {
+TEST_F(ProcessTest, WorkersRunAsNobodyChrootedIntoAnEmptyFolder) {
   Result<std::vector<pid_t>> workers = daemon_.WaitForWorkers(3, Millis(5000));
   ASSERT_TRUE(workers.ok()) << workers.status().ToString();
-  const std::string storage = std::filesystem::canonical(daemon_.storage()).string();
   const std::string nobody = std::to_string(NobodyUid());
   const std::string nogroup = std::to_string(NogroupGid());
+  // Nothing in the workers' root, and no one but root can put anything there.
+  struct stat st {};
+  ASSERT_EQ(lstat(daemon_.WorkerRoot().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_gid, 0u);
+  EXPECT_EQ(st.st_mode & 07777, 0555u);
+  EXPECT_TRUE(ListDir(daemon_.WorkerRoot()).empty());
 
   for (pid_t w : *workers) {
     SCOPED_TRACE("worker " + std::to_string(w));
@@ -53,8 +60,8 @@ TEST_F(ProcessTest, WorkersRunAsNobodyChrootedIntoStorage) {
     EXPECT_EQ(ProcStatusField(w, "NoNewPrivs"), "1");
     EXPECT_EQ(ProcStatusField(w, "CapEff"), "0000000000000000");
     EXPECT_EQ(ProcStatusField(w, "CapPrm"), "0000000000000000");
-    EXPECT_EQ(ProcLink(w, "root"), storage);
-    EXPECT_EQ(ProcLink(w, "cwd"), storage);
+    EXPECT_EQ(ProcLink(w, "root"), daemon_.WorkerRoot());
+    EXPECT_EQ(ProcLink(w, "cwd"), daemon_.WorkerRoot());
   }
   // The supervisor stays root and unconfined; it owns the listening sockets, not the files.
   EXPECT_EQ(Fields(ProcStatusField(daemon_.pid(), "Uid").value_or("")),
@@ -149,10 +156,9 @@ std::set<std::string> SeqpacketInodes() {
 }
 
 // Returns what is wrong with a worker's descriptors, or "" when it holds only what it needs:
-// stdio, the listening socket(s), its report pipe, its monitor channel, the storage folder (and
-// the odd anon inode such as an epoll it made itself).
-std::string UnexpectedFds(pid_t worker, const std::set<std::string>& listen_sockets,
-                          const std::string& storage) {
+// stdio, the listening socket(s), its report pipe, its monitor channel (and the odd anon inode
+// such as an epoll it made itself) — no file or folder: neither the storage folder nor a user's.
+std::string UnexpectedFds(pid_t worker, const std::set<std::string>& listen_sockets) {
   std::string problems;
   int pipes = 0;
   int channels = 0;
@@ -169,8 +175,6 @@ std::string UnexpectedFds(pid_t worker, const std::set<std::string>& listen_sock
       }
     } else if (link.rfind("pipe:[", 0) == 0) {
       if (++pipes > 1) problems += "more than one pipe: " + link + "\n";
-    } else if (link == storage) {
-      continue;
     } else if (link == "anon_inode:[eventpoll]" || link == "anon_inode:[signalfd]" ||
                link == "anon_inode:[timerfd]" || link == "anon_inode:[eventfd]") {
       continue;
@@ -191,7 +195,6 @@ TEST_F(DescriptorTest, NoDescriptorLeaksIntoWorkers) {
   const std::vector<std::string> inodes = ListeningSocketInodes(daemon_.port());
   ASSERT_FALSE(inodes.empty()) << "no listening socket on port " << daemon_.port();
   const std::set<std::string> listen_sockets(inodes.begin(), inodes.end());
-  const std::string storage = std::filesystem::canonical(daemon_.storage()).string();
   const std::string log_file = std::filesystem::canonical(daemon_.log_file()).string();
 
   for (pid_t w : *workers) {
@@ -200,7 +203,7 @@ TEST_F(DescriptorTest, NoDescriptorLeaksIntoWorkers) {
     std::string problems;
     Eventually(
         [&] {
-          problems = UnexpectedFds(w, listen_sockets, storage);
+          problems = UnexpectedFds(w, listen_sockets);
           return problems.empty();
         },
         Millis(3000));
