@@ -35,7 +35,7 @@ mapfile -t sources < <(git ls-files '*.cc' '*.h' 2>/dev/null || find . -name '*.
 clang-format --dry-run --Werror "${sources[@]}"
 
 echo "== build"
-cmake -S . -B build-test -DBACKUPD_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build-test -DBACKUPD_WERROR=ON -DBACKUPD_TEST_HOOKS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-test -j2
 
 echo "== ctest"

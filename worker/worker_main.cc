@@ -28,6 +28,9 @@
 #include "base/timespec.h"
 #include "base/unique_fd.h"
 #include "protocol/wire.h"
+#ifdef BACKUPD_TEST_HOOKS
+#include "worker/attack_hook.h"
+#endif
 #include "worker/connection.h"
 #include "worker/landlock.h"
 #include "worker/monitor_authenticator.h"
@@ -277,6 +280,11 @@ class Worker {
   // The connection has its user's folder: fork the session child that serves the rest of it, and
   // stay busy until it is gone, so the pool's limits still bound the sessions. True in the child.
   bool EnterFolder(Connection& conn, int folder_fd) {
+#ifdef BACKUPD_TEST_HOOKS
+    if (attack_target_ && !attack_saved_.valid()) {
+      attack_saved_ = UniqueFd(::fcntl(folder_fd, F_DUPFD_CLOEXEC, 0));
+    }
+#endif
     const pid_t worker = ::getpid();
     const pid_t child = ::fork();
     if (child < 0) {
@@ -312,6 +320,14 @@ class Worker {
       }
     }
     session_child_ = true;
+#ifdef BACKUPD_TEST_HOOKS
+    if (attack_target_) {
+      for (const std::string& line : AttackOtherUser(folder_fd, args_.config->storage,
+                                                     *attack_target_, attack_saved_.get())) {
+        reporter_.Log(ipc::Severity::kWarning, line);
+      }
+    }
+#endif
   }
 
   // Waits for the session child; a graceful stop meant for the worker is passed on to it (it ends
@@ -342,6 +358,11 @@ class Worker {
   std::mt19937_64 rng_;
   const int landlock_abi_;
   bool session_child_ = false;
+#ifdef BACKUPD_TEST_HOOKS
+  const std::optional<std::string> attack_target_ = AttackHookTarget();
+  // The first folder this worker was handed, kept as a compromised worker could keep it.
+  UniqueFd attack_saved_;
+#endif
   MonitorAuthenticator auth_;
   SessionContext session_;
 };

@@ -1,7 +1,10 @@
 // test process (root): per-user isolation against the real daemon — each connection with a
 // user's folder is served by a session child of its worker that holds that folder and nothing else.
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -112,6 +115,85 @@ TEST_F(IsolationTest, AKilledWorkerTakesItsSessionChildWithIt) {
   ASSERT_EQ(::kill(worker, SIGKILL), 0);
   EXPECT_TRUE(Eventually([&] { return !ProcessAlive(children[0]); }, Millis(3000)));
   EXPECT_TRUE(client.WaitClosed(Millis(3000)));
+}
+
+// With the attack hook armed (test builds only), every session child first reaches for user 22's
+// file from its own folder every way it can, and logs how each attempt ended.
+class AttackTest : public DaemonTest {
+ protected:
+  // One worker: the one that served user 22 keeps that folder's descriptor (the hook's saved
+  // descriptor) when it serves user 21.
+  DaemonOptions Options() const override {
+    DaemonOptions o;
+    o.overrides = {"workers=1", "workers.max=1", "workers.min_spare=0", "workers.max_spare=1"};
+    return o;
+  }
+
+  void SetUp() override {
+#ifndef BACKUPD_TEST_HOOKS
+    GTEST_SKIP() << "built without BACKUPD_TEST_HOOKS";
+#endif
+    if (!KernelHasLandlock()) GTEST_SKIP() << "no Landlock: sessions fall back to chroot + openat2";
+    // The daemon's processes inherit the environment it is started with.
+    ::setenv("BACKUPD_TEST_ATTACK_USER", "22", 1);
+    DaemonTest::SetUp();
+    ::unsetenv("BACKUPD_TEST_ATTACK_USER");
+  }
+
+  // A user's folder as the workers would have made it, made here as root.
+  void MakeUserFolder(uint32_t user) {
+    ASSERT_EQ(::mkdir(UserDir(user).c_str(), 0700), 0);
+    ASSERT_EQ(::chown(UserDir(user).c_str(), NobodyUid(), NogroupGid()), 0);
+  }
+};
+
+TEST_F(AttackTest, ASessionForUserAReachesUserBsFileNoWay) {
+  // User 22 first, so the worker has 22's folder to keep before it serves 21.
+  ASSERT_TRUE(HasStatus(CallOnce(22, Op::kBackup, "file", "user 22's secret"), kOk));
+  const std::string secret = UserDir(22) + "/file";
+  const std::string folder22 = std::filesystem::canonical(UserDir(22)).string();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (pid_t w : daemon_.Workers()) {
+          for (const auto& [fd, link] : ProcFds(w)) {
+            if (link == folder22) return true;
+          }
+        }
+        return false;
+      },
+      Millis(3000)))
+      << "the worker kept no descriptor of user 22's folder to attack with";
+  MakeUserFolder(21);
+  const std::string planted = UserDir(21) + "/planted-link";
+  ASSERT_EQ(::symlink("../22/file", planted.c_str()), 0);
+  ASSERT_EQ(::lchown(planted.c_str(), NobodyUid(), NogroupGid()), 0);
+
+  // User 21's session: the hook runs in its child before the first request is read.
+  ASSERT_TRUE(HasStatus(CallOnce(21, Op::kBackup, "mine", "user 21's file"), kOk));
+  const std::vector<std::string> attempts = {
+      "dotdot",           "dotdot-write",     "list-folder",        "absolute-in-chroot",
+      "absolute-real",    "proc-self-fd",     "proc-self-cwd",      "proc-self-root",
+      "saved-descriptor", "every-descriptor", "openat2-unconfined", "chdir-out",
+      "symlink-create",   "symlink-planted",  "hard-link",          "rename-in",
+      "unlink",
+  };
+  ASSERT_TRUE(daemon_.WaitForLogLine({"test hook: " + attempts.back() + ":"}, Millis(3000)))
+      << daemon_.Log();
+  const std::string log = daemon_.Log();
+  for (const std::string& a : attempts) {
+    SCOPED_TRACE(a);
+    EXPECT_NE(log.find("test hook: " + a + ": refused ("), std::string::npos) << log;
+  }
+  EXPECT_EQ(log.find(": REACHED"), std::string::npos) << log;
+
+  // And nothing of it happened behind the answers' backs.
+  EXPECT_EQ(ReadFile(secret), "user 22's secret");
+  EXPECT_EQ(ListDir(UserDir(22)), std::vector<std::string>{"file"});
+  for (const char* name : {"attack-link", "attack-hard", "attack-stolen"}) {
+    EXPECT_FALSE(PathExists(UserDir(21) + "/" + name)) << name;
+  }
+  // The hook did not get in the way of the session itself.
+  EXPECT_EQ(ReadFile(UserDir(21) + "/mine"), "user 21's file");
 }
 
 }  // namespace
