@@ -129,6 +129,16 @@ TEST_F(LandlockTest, ASiblingFolderIsOutOfReachEveryWay) {
         e += Refused("unlink B/file", ::unlink((b_ + "/file").c_str()));
         e += Refused("rename B/file into A", ::renameat(b_dir.get(), "file", a, "stolen"), EXDEV);
         e += Refused("hard link to B/file", ::linkat(b_dir.get(), "file", a, "link", 0), EXDEV);
+        // /proc's magic links resolve to the objects themselves, which are checked as any.
+        e += Refused("open B/file through /proc/self/fd of A",
+                     ::open(("/proc/self/fd/" + std::to_string(a) + "/../B/file").c_str(),
+                            O_RDONLY | O_CLOEXEC));
+        e += Refused("open B/file through /proc/self/fd of B",
+                     ::open(("/proc/self/fd/" + std::to_string(b_dir.get()) + "/file").c_str(),
+                            O_RDONLY | O_CLOEXEC));
+        e += Refused("reopen B's file through /proc/self/fd",
+                     ::open(("/proc/self/fd/" + std::to_string(b_file.get())).c_str(),
+                            O_RDONLY | O_CLOEXEC));
         e += Refused("create in /tmp",
                      ::open("/tmp/backupd-landlock-test", O_WRONLY | O_CREAT, 0600));
         char c;
