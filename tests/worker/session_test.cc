@@ -532,5 +532,104 @@ TEST(StorageStatusV2, MapsEachStorageFailure) {
   EXPECT_EQ(StorageStatusV2(Status::Denied("x")), ResponseCode::kError);
 }
 
+// Hands out <root>/<user> for v1 requests, made only for a backup, and counts the asking.
+class FakeFolders final : public FolderSource {
+ public:
+  explicit FakeFolders(std::string root) : root_(std::move(root)) {}
+  Result<UniqueFd> V1Folder(uint32_t user_id, bool create) override {
+    ++calls;
+    const std::string dir = root_ + "/" + std::to_string(user_id);
+    if (create) ::mkdir(dir.c_str(), 0700);
+    UniqueFd fd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return Status::NotFound("no folder for user " + std::to_string(user_id));
+    return fd;
+  }
+  int calls = 0;
+
+ private:
+  std::string root_;
+};
+
+class FolderSessionTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    ctx_.enter_folder = [this](Connection&, int folder_fd) {
+      ++entered_;
+      struct stat st {};
+      if (::fstat(folder_fd, &st) == 0) entered_ino_ = st.st_ino;
+      return enter_result_;
+    };
+  }
+  ino_t Inode(const fs::path& p) const {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+  }
+  // A v1 response's status; its name and payload are read and dropped.
+  uint16_t ReadV1Status() {
+    std::array<uint8_t, protocol::kResponseHeaderSize> h{};
+    if (!ReadExact(h.data(), h.size())) return 0;
+    const protocol::ResponseHeader header = protocol::DecodeResponseHeader(h);
+    ReadString(header.name_len);
+    if (header.status == 210 || header.status == 211) {
+      std::array<uint8_t, 4> size{};
+      EXPECT_TRUE(ReadExact(size.data(), size.size()));
+      ReadString(protocol::GetU32(size.data()));
+    }
+    return header.status;
+  }
+
+  FakeFolders folders_{temp_.path()};
+  int entered_ = 0;
+  ino_t entered_ino_ = 0;
+  bool enter_result_ = true;
+};
+
+TEST_F(FolderSessionTest, AV2LoginEntersItsFolderOnceAfterThe221) {
+  Open();
+  LogIn();
+  Send(BackupRequest(kUser, "a.txt", "hello"));
+  EXPECT_EQ(Read().status, Code(ResponseCode::kOk));
+  Finish();
+  EXPECT_EQ(entered_, 1);
+  EXPECT_EQ(entered_ino_, Inode(UserPath()));
+}
+
+TEST_F(FolderSessionTest, AV1ConnectionEntersTheFirstFolderHandedOutAndKeepsToItsUser) {
+  ctx_.handler.folders = &folders_;
+  Open();
+  // No folder yet and none made for a list: answered without one, nothing entered.
+  Send(protocol::EncodeRequestPrefix(5, protocol::Op::kList, "", 0));
+  EXPECT_EQ(ReadV1Status(), 1002);
+  EXPECT_EQ(entered_, 0);
+  Send(protocol::EncodeRequestPrefix(5, protocol::Op::kBackup, "a.txt", 2) + "hi");
+  EXPECT_EQ(ReadV1Status(), 212);
+  EXPECT_EQ(entered_, 1);
+  // Bound to user 5 from here on: another user's request is refused, 5's served.
+  Send(protocol::EncodeRequestPrefix(6, protocol::Op::kList, "", 0));
+  EXPECT_EQ(ReadV1Status(), 1003);
+  Send(protocol::EncodeRequestPrefix(5, protocol::Op::kRestore, "a.txt", 0));
+  EXPECT_EQ(ReadV1Status(), 210);
+  Finish();
+  EXPECT_EQ(folders_.calls, 2);
+  EXPECT_EQ(entered_, 1);
+  EXPECT_EQ(entered_ino_, Inode(UserPath(5)));
+  EXPECT_FALSE(fs::exists(UserPath(6)));
+}
+
+TEST_F(FolderSessionTest, AProcessThatHandedTheConnectionOnLeavesItAlone) {
+  enter_result_ = false;
+  ctx_.handler.folders = &folders_;
+  Open();
+  Send(protocol::EncodeRequestPrefix(5, protocol::Op::kBackup, "a.txt", 2) + "hi");
+  // The request is the child's: this process neither answers nor stores it, and closes (with the
+  // request unread, so a reset may come instead of the end of the stream).
+  char c;
+  EXPECT_LE(::recv(client_.get(), &c, 1, 0), 0);
+  Finish();
+  EXPECT_EQ(entered_, 1);
+  EXPECT_FALSE(fs::exists(UserPath(5) / "a.txt"));
+}
+
 }  // namespace
 }  // namespace backupd::worker
