@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -409,6 +411,118 @@ TEST_P(LegacyV1OffTest, V1IsRefusedWith1003WhileV2Works) {
   r = Run(kind, kUserA, {"backup", "docs/a.txt"});
   EXPECT_EQ(r.exit_code, 0) << Output(r);
   EXPECT_EQ(ReadFile(UserDir(kUserA) + "/docs/a.txt"), "alpha\n");
+}
+
+// legacy_v1 = on: v1 is served from loopback, as before protocol v2.
+class LegacyV1OnTest : public EachClientV2Test {
+ protected:
+  LegacyV1OnTest() { legacy_v1_ = "on"; }
+};
+
+INSTANTIATE_TEST_SUITE_P(Clients, LegacyV1OnTest,
+                         ::testing::Values(ClientKind::kCpp, ClientKind::kPython), KindName);
+
+TEST_P(LegacyV1OnTest, V1IsServedFromLoopback) {
+  const ClientKind kind = GetParam();
+  ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
+  ProgramResult r = RunV1(kind, 7, {"backup", "docs/a.txt"}, Loopback());
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(UserDir(7) + "/docs/a.txt"), "alpha\n");
+  r = RunV1(kind, 7, {"restore", "docs/a.txt", "-o", "-"}, Loopback());
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(r.out, "alpha\n");
+}
+
+// Runs `argv` and fails the test unless it exits 0.
+void MustRun(const std::vector<std::string>& argv) {
+  ProgramResult r = RunProgram(argv, "/", kClientTimeout);
+  ASSERT_EQ(r.exit_code, 0) << argv[0] << " " << argv[1] << " " << argv[2] << "\n" << Output(r);
+}
+
+// A peer that is not loopback, on this machine only: the daemon runs in a network namespace of
+// its own (the test process enters it with unshare, starts the daemon, and goes back), joined by
+// a veth pair to a second, named namespace the clients run in: 10.199.0.1/30 is the daemon's
+// end, 10.199.0.2/30 the clients'. Both namespaces go away with the test.
+class NonLoopbackPeerTest : public EachClientV2Test {
+ protected:
+  void StartDaemon() override {
+    ns_ = "backupd-e2e-" + std::to_string(getpid());
+    MustRun({"/usr/sbin/ip", "netns", "add", ns_});
+    if (HasFatalFailure()) return;
+    made_ns_ = true;
+    UniqueFd host(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(host.valid());
+    ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << std::strerror(errno);
+    // Whatever fails below, this process goes back to the host's network.
+    struct Back {
+      int fd;
+      ~Back() { EXPECT_EQ(::setns(fd, CLONE_NEWNET), 0) << std::strerror(errno); }
+    } back{host.get()};
+    for (const std::vector<std::string>& ip : std::vector<std::vector<std::string>>{
+             {"link", "set", "lo", "up"},
+             {"link", "add", "bkd-srv", "type", "veth", "peer", "name", "bkd-cli", "netns", ns_},
+             {"addr", "add", "10.199.0.1/30", "dev", "bkd-srv"},
+             {"link", "set", "bkd-srv", "up"},
+             {"-n", ns_, "addr", "add", "10.199.0.2/30", "dev", "bkd-cli"},
+             {"-n", ns_, "link", "set", "bkd-cli", "up"}}) {
+      std::vector<std::string> argv = {"/usr/sbin/ip"};
+      argv.insert(argv.end(), ip.begin(), ip.end());
+      MustRun(argv);
+      if (HasFatalFailure()) return;
+    }
+    // -o listen replaces the config file's listen; the harness needs 127.0.0.1:0 among them.
+    extra_ = {"listen=127.0.0.1:0", "listen=10.199.0.1:0"};
+    DaemonTest::SetUp();
+    if (HasFatalFailure()) return;
+    const std::string marker = "listening on 10.199.0.1:";
+    ASSERT_TRUE(daemon_.WaitForLogLine({marker}, kLogTimeout)) << daemon_.Log();
+    const std::string log = daemon_.Log();
+    veth_port_ = std::stoi(log.substr(log.find(marker) + marker.size()));
+  }
+
+  void TearDown() override {
+    if (made_ns_) MustRun({"/usr/sbin/ip", "netns", "del", ns_});
+  }
+
+  std::string Veth() const { return "10.199.0.1:" + std::to_string(veth_port_); }
+  // Runs a client in the peer namespace, at 10.199.0.2.
+  std::vector<std::string> FromPeer() const { return {"/usr/sbin/ip", "netns", "exec", ns_}; }
+  // Runs a client in the daemon's namespace, on its loopback.
+  std::vector<std::string> FromDaemonsLoopback() const {
+    return {"/usr/bin/nsenter", "--net=/proc/" + std::to_string(daemon_.pid()) + "/ns/net"};
+  }
+
+  std::string ns_;
+  bool made_ns_ = false;
+  int veth_port_ = 0;
+};
+
+INSTANTIATE_TEST_SUITE_P(Clients, NonLoopbackPeerTest,
+                         ::testing::Values(ClientKind::kCpp, ClientKind::kPython), KindName);
+
+TEST_P(NonLoopbackPeerTest, LoopbackModeRefusesV1FromAnotherAddressButNotV2) {
+  const ClientKind kind = GetParam();
+  ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
+  ProgramResult r = RunV1(kind, 7, {"backup", "docs/a.txt"}, Veth(), FromPeer());
+  EXPECT_EQ(r.exit_code, kExitErrorStatus) << Output(r);
+  EXPECT_NE(r.err.find("backup docs/a.txt: refused by the server (1003)"), std::string::npos)
+      << Output(r);
+  EXPECT_FALSE(PathExists(UserDir(7)));
+  EXPECT_TRUE(
+      daemon_.WaitForLogLine({"v1 refused from 10.199.0.2:", "legacy_v1 = loopback"}, kLogTimeout))
+      << daemon_.Log();
+
+  // A v2 login from the same peer works.
+  r = RunAs(kind, kUserA, SecretFile(kUserA), {"backup", "docs/a.txt"}, Veth(), FromPeer());
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(UserDir(kUserA) + "/docs/a.txt"), "alpha\n");
+  EXPECT_TRUE(daemon_.WaitForLogLine({"user 201 logged in from 10.199.0.2:"}, kLogTimeout))
+      << daemon_.Log();
+
+  // And v1 from the daemon's own loopback still does.
+  r = RunV1(kind, 7, {"backup", "docs/a.txt"}, Loopback(), FromDaemonsLoopback());
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(UserDir(7) + "/docs/a.txt"), "alpha\n");
 }
 
 }  // namespace
