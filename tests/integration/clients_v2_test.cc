@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -113,13 +112,14 @@ class ClientsV2Test : public DaemonTest {
   std::string users_file() const { return dir_.Sub("users"); }
   std::string SecretFile(uint32_t user) const { return dir_.Sub(std::to_string(user) + ".secret"); }
 
-  // `kind` logged in over v2 as `user` with the secret in `secret_file`, at `server`.
+  // `kind` logged in over v2 as `user` with the secret in `secret_file`, at `server` (default:
+  // the daemon on loopback), run under `prefix` (e.g. in another network namespace).
   ProgramResult RunAs(ClientKind kind, uint32_t user, const std::string& secret_file,
                       const std::vector<std::string>& command, const std::string& server = "",
                       const std::vector<std::string>& prefix = {}) {
     std::vector<std::string> argv = prefix;
     for (const std::string& a : ClientArgv(kind)) argv.push_back(a);
-    const std::string at = server.empty() ? "127.0.0.1:" + std::to_string(daemon_.port()) : server;
+    const std::string at = server.empty() ? Loopback() : server;
     for (const std::string& a : {std::string("--server"), at, std::string("--user"),
                                  std::to_string(user), std::string("--secret-file"), secret_file}) {
       argv.push_back(a);
@@ -152,7 +152,7 @@ class ClientsV2Test : public DaemonTest {
   TempDir dir_;
   std::string work_;
   std::string legacy_v1_ = "loopback";
-  std::vector<std::string> extra_;  // more -o settings, set before SetUp
+  std::vector<std::string> extra_;  // more -o settings, set before the daemon starts
 };
 
 class EachClientV2Test : public ClientsV2Test, public ::testing::WithParamInterface<ClientKind> {};
