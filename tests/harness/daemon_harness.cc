@@ -576,6 +576,29 @@ gid_t NogroupGid() {
   return gr == nullptr ? 65534 : gr->gr_gid;
 }
 
+Result<std::string> AddBackupdUser(uint32_t id, const std::string& users_file,
+                                   const std::string& pid_file, const std::string& dir) {
+  const std::string conf = dir + "/user-add.conf";
+  if (!WriteFile(conf, "users_file = " + users_file + "\npid_file = " + pid_file + "\n")) {
+    return Status::IoError("cannot write " + conf);
+  }
+  ProgramResult r = RunProgram({BackupdPath(), "user", "add", std::to_string(id), "-c", conf}, dir,
+                               Millis(20000));
+  std::string out = r.out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  size_t space = out.find_last_of(' ');
+  if (r.exit_code != 0 || space == std::string::npos || space + 1 == out.size()) {
+    return Status::IoError("backupd user add " + std::to_string(id) + ": exit " +
+                           std::to_string(r.exit_code) + "\n" + r.out + r.err);
+  }
+  return out.substr(space + 1);
+}
+
+bool WriteSecretFile(const std::string& path, const std::string& secret) {
+  // Empty and 0600 first, so the secret is never in a file others may read.
+  return WriteFile(path, "") && chmod(path.c_str(), 0600) == 0 && WriteFile(path, secret + "\n");
+}
+
 std::string BackupdPath() { return BACKUPD_PATH; }
 std::string BackupClientPath() { return BACKUP_CLIENT_PATH; }
 std::string PythonClientPath() { return PYTHON_CLIENT_PATH; }

@@ -135,6 +135,16 @@ struct ProgramResult {
 ProgramResult RunProgram(const std::vector<std::string>& argv, const std::string& cwd,
                          Millis timeout, const PrivateMounts& mounts = {});
 
+// Registers user `id` in `users_file` with the real `backupd user add ID -c CONF`, CONF being a
+// config in `dir` naming `users_file` and `pid_file` (user add signals the daemon that pid file
+// names to reload; a path where no pid file is skips that). Returns the new secret: the last word
+// of what it printed.
+Result<std::string> AddBackupdUser(uint32_t id, const std::string& users_file,
+                                   const std::string& pid_file, const std::string& dir);
+
+// Writes `secret` to `path` with mode 0600, the only mode the clients accept for a secret file.
+bool WriteSecretFile(const std::string& path, const std::string& secret);
+
 // --- small file and /proc helpers ---
 
 std::optional<std::string> ReadFile(const std::string& path);

@@ -2,7 +2,9 @@
 # Package test: does on this machine what a sysadmin does with the Debian packages (as root,
 # without a running systemd): build and install them with the README's own commands, lint them,
 # configure and drive the installed daemon through /etc/init.d/backupd, back up and restore a
-# file with both clients, reload, rotate the log, stop, remove, purge keeping the backups,
+# file with both clients, add a protocol v2 user and use it with both clients, check that the
+# packaged default refuses v1 from a non-loopback peer (in network namespaces it makes), reload,
+# rotate the log, stop, remove, purge keeping the backups,
 # reinstall, purge deleting them — then checks that nothing is left behind.
 #
 #   tests/package/run.sh              (as root; KEEP_WORK=1 keeps the scratch folder)
@@ -25,6 +27,11 @@ storage=/var/lib/backupd
 logdir=/var/log/backupd
 init=/etc/init.d/backupd
 user_id=4242
+users_dir=/etc/backupd
+v2_user=4343
+# Network namespaces of the v1-from-another-address step, named after this run.
+ns_server=backupd-pkg-srv-$$
+ns_client=backupd-pkg-cli-$$
 passed=0
 failed=0
 
@@ -143,7 +150,7 @@ preflight() {
       problems+=("the system user backupd exists (a purge keeps it with the backups): deluser --system backupd")
     getent group backupd >/dev/null &&
       problems+=("the group backupd exists: delgroup --system backupd")
-    for f in "$conf" "$logdir" /etc/default/backupd "$pidfile" /run/backupd.status; do
+    for f in "$conf" "$logdir" /etc/default/backupd "$pidfile" /run/backupd.status "$users_dir"; do
       [ -e "$f" ] && problems+=("$f exists: rm -r $f")
     done
   fi
@@ -169,6 +176,7 @@ preflight || exit 1
 
 work=$(mktemp -d /tmp/backupd-pkgtest.XXXXXX)
 strace_pid=""
+ns_pid=""
 
 cleanup() {
   local rc=$?
@@ -180,6 +188,13 @@ cleanup() {
   if [ -x "$init" ]; then
     timeout 90 "$init" stop >/dev/null 2>&1
   fi
+  if [ -n "$ns_pid" ] && kill -0 "$ns_pid" 2>/dev/null; then
+    kill "$ns_pid" 2>/dev/null
+    wait "$ns_pid" 2>/dev/null
+  fi
+  for ns in "$ns_server" "$ns_client"; do
+    ip netns del "$ns" 2>/dev/null
+  done
   if [ -n "$(installed_daemon_pids)" ]; then
     echo "cleanup: killing leftover daemon processes: $(installed_daemon_pids | tr '\n' ' ')"
     installed_daemon_pids | xargs -r kill -KILL 2>/dev/null
@@ -198,6 +213,8 @@ cleanup() {
   getent passwd backupd >/dev/null && userdel backupd 2>/dev/null
   getent group backupd >/dev/null && groupdel backupd 2>/dev/null
   rm -rf "$storage" "$logdir" "$conf" /etc/default/backupd "$pidfile" /run/backupd.status
+  # `backupd user add` made it, and a purge keeps it (it is not the package's file).
+  rm -rf "$users_dir"
   if [ "${KEEP_WORK:-0}" = 1 ]; then
     echo "cleanup: scratch folder kept: $work"
   else
@@ -416,6 +433,92 @@ check "the python client restores notes.txt" py_restores
 check "backup-client delete" client "$port" delete notes.txt
 check_rc "restoring a deleted file fails with exit 1 (1001)" 1 \
   client "$port" restore notes.txt -o "$work/out/gone"
+
+echo "# protocol v2: a user from backupd user add"
+add_user() { /usr/sbin/backupd user add "$v2_user" >"$work/user-add.out"; }
+check "backupd user add $v2_user" add_user
+secret=$(awk 'END { print $NF }' "$work/user-add.out")
+check "user add printed a secret" test -n "$secret"
+check "the users file /etc/backupd/users is root:root 0600" stat_is "$users_dir/users" "root:root 600"
+check "user add signalled the daemon" grep -q "sent SIGHUP to backupd (pid $pid)" "$work/user-add.out"
+check "the daemon reloaded the users file" \
+  eventually 15 grep -q "users reloaded: 1 from $users_dir/users" "$logdir/backupd.log"
+(umask 077 && echo "$secret" >"$work/v2.secret")
+v2client() {
+  timeout 60 backup-client --server "127.0.0.1:$port" --user "$v2_user" --secret-file "$work/v2.secret" \
+    --quiet "$@"
+}
+v2pyclient() {
+  timeout 60 /usr/bin/python3 /usr/share/backupd/python/backup_client.py --server "127.0.0.1:$port" \
+    --user "$v2_user" --secret-file "$work/v2.secret" "$@"
+}
+# The reload retires the old workers after their request: a login may meet one, so retry briefly.
+v2_backup() { (cd "$work/data" && v2client backup photo.bin); }
+check "backup-client backs up over v2" eventually 15 v2_backup
+check "the file landed in the v2 user's folder" cmp "$work/data/photo.bin" "$storage/$v2_user/photo.bin"
+v2_py_backup() { (cd "$work/data" && v2pyclient backup notes.txt); }
+check "the python client backs up over v2" v2_py_backup
+v2_long_list() {
+  local want got
+  want=$(cd "$work/data" && sha256sum notes.txt photo.bin | awk '{ print $1, $2 }')
+  got=$(v2client list -l | awk '{ print $3, $4 }') || return 1
+  [ "$got" = "$want" ] || { echo "list -l printed: $got"; return 1; }
+}
+check "backup-client list -l shows both files with their SHA-256" v2_long_list
+v2_py_restore() { v2pyclient restore photo.bin -o - | cmp - "$work/data/photo.bin"; }
+check "the python client restores backup-client's upload byte for byte" v2_py_restore
+v2_restore() { v2client restore notes.txt -o "$work/out/v2-notes.txt" && cmp "$work/out/v2-notes.txt" "$work/data/notes.txt"; }
+check "backup-client restores the python client's upload byte for byte" v2_restore
+echo wrong-secret >"$work/wrong.secret" && chmod 600 "$work/wrong.secret"
+check_rc "a wrong secret is refused (exit 6)" 6 timeout 60 backup-client --server "127.0.0.1:$port" \
+  --user "$v2_user" --secret-file "$work/wrong.secret" list
+check "v2 delete" v2client delete notes.txt
+check "the packaged config leaves legacy_v1 at its default, loopback" grep -qx '#legacy_v1 = loopback' "$conf"
+check "v1 from 127.0.0.1 is still served under the default" lists_exactly "$port" photo.bin
+
+echo "# the packaged default refuses v1 from another address"
+# The installed daemon with the installed config, in a network namespace of its own joined by a
+# veth pair to a second one for the clients (10.199.0.1 and .2): a peer that is not loopback,
+# without touching the host's network. Both namespaces are deleted after.
+in_ns() { ip netns exec "$@"; }
+make_namespaces() {
+  ip netns add "$ns_server" && ip netns add "$ns_client" &&
+    ip -n "$ns_server" link add bkd-srv type veth peer name bkd-cli netns "$ns_client" &&
+    ip -n "$ns_server" addr add 10.199.0.1/30 dev bkd-srv && ip -n "$ns_server" link set bkd-srv up &&
+    ip -n "$ns_server" link set lo up &&
+    ip -n "$ns_client" addr add 10.199.0.2/30 dev bkd-cli && ip -n "$ns_client" link set bkd-cli up
+}
+check "two network namespaces joined by a veth pair" make_namespaces
+# Not through in_ns: as a function it would run in a subshell, and $! would name that, not the
+# daemon (ip netns exec execs the program).
+ip netns exec "$ns_server" /usr/sbin/backupd -f -c "$conf" -o listen=10.199.0.1:1337 \
+  -o "pid_file=$work/ns.pid" -o "status_socket=$work/ns.status" -o "log=$work/ns.log" \
+  >"$work/ns-daemon.log" 2>&1 &
+ns_pid=$!
+check "the daemon in the namespace listens on 10.199.0.1:1337" \
+  eventually 20 grep -q "listening on 10.199.0.1:1337" "$work/ns.log"
+v1_refused_from_peer() {
+  local out
+  out=$(in_ns "$ns_client" timeout 60 backup-client --protocol 1 --server 10.199.0.1:1337 \
+    --user "$user_id" list 2>&1)
+  local rc=$?
+  echo "exit $rc: $out"
+  [ "$rc" = 1 ] && grep -q "refused by the server (1003)" <<<"$out"
+}
+check "v1 from 10.199.0.2 is refused with 1003 (exit 1)" v1_refused_from_peer
+check "the log says v1 was refused under legacy_v1 = loopback" \
+  eventually 10 grep -q "v1 refused from 10.199.0.2: legacy_v1 = loopback" "$work/ns.log"
+v2_from_peer() {
+  [ "$(in_ns "$ns_client" timeout 60 backup-client --server 10.199.0.1:1337 --user "$v2_user" \
+    --secret-file "$work/v2.secret" list)" = photo.bin ]
+}
+check "v2 from 10.199.0.2 logs in and lists" v2_from_peer
+kill "$ns_pid"
+check "the daemon in the namespace stops on SIGTERM" timeout 60 tail --pid="$ns_pid" -f /dev/null
+wait "$ns_pid" 2>/dev/null
+ns_pid=""
+delete_namespaces() { ip netns del "$ns_server" && ip netns del "$ns_client"; }
+check "the namespaces are deleted" delete_namespaces
 
 echo "# reinstall (an upgrade to the same version)"
 check "apt-get install --reinstall ./backupd_*.deb" \
