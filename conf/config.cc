@@ -30,8 +30,8 @@ struct Count {  // an unsigned decimal that fits 32 bits
 struct Seconds {  // a Count > 0
   uint32_t n = 0;
 };
-struct ByteSize {  // 1..kMaxFileSizeLimit, optionally with a K/M/G suffix (powers of 1024)
-  uint32_t n = 0;
+struct ByteSize {  // 1..kMaxFileSizeLimit, optionally with a K/M/G/T suffix (powers of 1024)
+  uint64_t n = 0;
 };
 struct LogTarget {  // "syslog", "stderr" or an absolute path
   std::string s;
@@ -117,14 +117,14 @@ void validate(boost::any& v, const std::vector<std::string>& values, ByteSize*, 
   const std::string& s = Token(v, values);
   std::string digits = s;
   uint64_t unit = 1;
-  size_t power = s.empty() ? std::string::npos : std::string("KMG").find(s.back());
+  size_t power = s.empty() ? std::string::npos : std::string("KMGT").find(s.back());
   if (power != std::string::npos) {
     unit = 1ull << (10 * (power + 1));
     digits.pop_back();
   }
   std::optional<uint64_t> n = ParseDecimal(digits, kMaxFileSizeLimit);
-  if (!n || *n == 0 || *n * unit > kMaxFileSizeLimit) throw po::invalid_option_value(s);
-  v = ByteSize{static_cast<uint32_t>(*n * unit)};
+  if (!n || *n == 0 || *n > kMaxFileSizeLimit / unit) throw po::invalid_option_value(s);
+  v = ByteSize{*n * unit};
 }
 
 void validate(boost::any& v, const std::vector<std::string>& values, LogTarget*, int) {
@@ -227,7 +227,7 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
       "least severe level logged");
   add("pid_file", Text(&cfg->pid_file, "FILE"), "pid file of the daemon");
   add("max_file_size",
-      Into<ByteSize>(&cfg->max_file_size, "BYTES[K|M|G] <= 4294967295",
+      Into<ByteSize>(&cfg->max_file_size, "BYTES[K|M|G|T] <= 2^63-1",
                      [](const ByteSize& b) { return b.n; }),
       "largest file accepted (K, M, G: powers of 1024)");
   add("idle_timeout", Secs(&cfg->idle_timeout), "seconds a connection may wait between requests");

@@ -29,10 +29,10 @@ enum class LegacyV1 { kOff, kLoopback, kOn };
 // generations); daemon/spawn.cc asserts that at compile time.
 inline constexpr uint32_t kMaxWorkers = 1024;
 
-// The largest max_file_size, and its default: what protocol v1's 32-bit size field can announce.
-// conf may not include protocol/, so worker/, which hands this value to the wire parser, asserts
-// that it equals protocol::kMaxPayloadSize.
-inline constexpr uint32_t kMaxFileSizeLimit = UINT32_MAX;
+// The largest max_file_size, and its default: the largest size a file can have (off_t is signed),
+// so by default only the disk limits a v2 upload. v1's 32-bit size field caps v1 uploads at
+// 4 GiB - 1 whatever this says.
+inline constexpr uint64_t kMaxFileSizeLimit = INT64_MAX;
 
 // Everything the daemon is configured with. Defaults are the packaged daemon's.
 struct Config {
@@ -49,7 +49,7 @@ struct Config {
   std::string log = "syslog";  // "syslog", "stderr" or an absolute file path
   LogLevel log_level = LogLevel::kInfo;
   std::string pid_file = "/run/backupd.pid";
-  uint32_t max_file_size = kMaxFileSizeLimit;  // bytes
+  uint64_t max_file_size = kMaxFileSizeLimit;  // bytes
   uint32_t idle_timeout = 30;                  // seconds a connection may sit between requests
   uint32_t request_timeout = 300;              // seconds one whole request may take
   uint32_t shutdown_timeout = 30;              // seconds in-flight requests get on SIGTERM

@@ -40,10 +40,6 @@
 
 namespace backupd::worker {
 
-// The worker hands Config's max_file_size to the wire parser. conf cannot include protocol/, so
-// the two definitions of the largest size meet here.
-static_assert(conf::kMaxFileSizeLimit == protocol::kMaxPayloadSize);
-
 namespace {
 
 volatile sig_atomic_t g_stop = 0;

@@ -62,7 +62,7 @@ TEST_F(ConfigTest, DefaultsWhenDefaultFileIsAbsent) {
   EXPECT_EQ(c.log, "syslog");
   EXPECT_EQ(c.log_level, LogLevel::kInfo);
   EXPECT_EQ(c.pid_file, "/run/backupd.pid");
-  EXPECT_EQ(c.max_file_size, 4294967295u);
+  EXPECT_EQ(c.max_file_size, uint64_t{INT64_MAX});
   EXPECT_EQ(c.idle_timeout, 30u);
   EXPECT_EQ(c.request_timeout, 300u);
   EXPECT_EQ(c.workers, 4u);
@@ -167,8 +167,11 @@ TEST_F(ConfigTest, MaxFileSizeSuffixesArePowersOf1024) {
   EXPECT_EQ(LoadText("max_file_size = 2K\n")->max_file_size, 2048u);
   EXPECT_EQ(LoadText("max_file_size = 3M\n")->max_file_size, 3u << 20);
   EXPECT_EQ(LoadText("max_file_size = 3G\n")->max_file_size, 3u << 30);
-  EXPECT_EQ(LoadText("max_file_size = 4294967295\n")->max_file_size, 4294967295u);
-  for (const char* bad : {"0", "4G", "4294967296", "-1", "1T", "K", "1.5M", "abc", ""}) {
+  EXPECT_EQ(LoadText("max_file_size = 4294967296\n")->max_file_size, uint64_t{1} << 32);
+  EXPECT_EQ(LoadText("max_file_size = 5T\n")->max_file_size, uint64_t{5} << 40);
+  EXPECT_EQ(LoadText("max_file_size = 9223372036854775807\n")->max_file_size, uint64_t{INT64_MAX});
+  for (const char* bad :
+       {"0", "9223372036854775808", "8388608T", "-1", "1P", "K", "1.5M", "abc", ""}) {
     EXPECT_THAT(ErrorOf(std::string("max_file_size = ") + bad + "\n"),
                 HasSubstr(path_ + ":1: max_file_size: invalid value '" + bad + "'"));
   }
