@@ -407,11 +407,12 @@ workers_confined() {
   local w
   for w in $workers; do
     echo "worker $w: user $(ps -o user= -p "$w"), root $(readlink "/proc/$w/root")"
-    [ "$(ps -o user= -p "$w")" = backupd ] && [ "$(readlink "/proc/$w/root")" = "$storage" ] ||
+    [ "$(ps -o user= -p "$w")" = backupd ] &&
+      [ "$(readlink "/proc/$w/root")" = "$storage/.backupd-empty" ] ||
       return 1
   done
 }
-check "workers run as backupd, chrooted into the storage folder" workers_confined
+check "workers run as backupd, chrooted into the empty storage/.backupd-empty" workers_confined
 check "the log file says which port it listens on" \
   eventually 10 grep -q "listening on 127.0.0.1:$port" "$logdir/backupd.log"
 
