@@ -71,6 +71,15 @@ Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& ad
   return out;
 }
 
+Status SetBacklog(const std::vector<Listener>& listeners, int backlog) {
+  for (const Listener& l : listeners) {
+    if (::listen(l.fd.get(), backlog) != 0) {
+      return Status::FromErrno(errno, "cannot change the backlog of " + l.bound);
+    }
+  }
+  return Status::Ok();
+}
+
 void LogListening(const std::vector<Listener>& plain, const std::vector<Listener>& tls) {
   for (const Listener& l : plain) BACKUPD_LOG(kInfo) << "listening on " << l.bound;
   for (const Listener& l : tls) BACKUPD_LOG(kInfo) << "listening on " << l.bound << " (TLS)";

@@ -23,6 +23,10 @@ struct Listener {
 Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& addresses,
                                       int backlog);
 
+// Calls listen(2) again on each socket, which changes a listening socket's backlog in place: no
+// rebind, so the port stays open and workers' inherited copies (the same socket) see it too.
+Status SetBacklog(const std::vector<Listener>& listeners, int backlog);
+
 // Logs "listening on ADDR:PORT" for each plain socket, then "listening on ADDR:PORT (TLS)" for
 // each TLS one.
 void LogListening(const std::vector<Listener>& plain, const std::vector<Listener>& tls);

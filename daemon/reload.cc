@@ -55,6 +55,14 @@ void Supervisor::Reload() {
   Result<std::vector<Listener>> secure =
       Rebind(next.tls_listen, s_.config.tls_listen, next, &tls_changed);
   if (!secure.ok()) return fail(secure.status());
+  // Sockets kept across the reload still have the old backlog; new ones were bound with the new.
+  if (next.listen_backlog != s_.config.listen_backlog) {
+    const int backlog = static_cast<int>(next.listen_backlog);
+    Status kept = plain_changed ? Status::Ok() : SetBacklog(s_.listeners, backlog);
+    if (kept.ok() && !tls_changed) kept = SetBacklog(s_.tls_listeners, backlog);
+    if (!kept.ok()) return fail(kept);
+    BACKUPD_LOG(kInfo) << "listen backlog changed to " << next.listen_backlog;
+  }
   // Replacing closes the old sockets; old workers keep their own copies until they exit.
   if (plain_changed) s_.listeners = std::move(*plain);
   if (tls_changed) s_.tls_listeners = std::move(*secure);

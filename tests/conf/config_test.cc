@@ -65,6 +65,7 @@ TEST_F(ConfigTest, DefaultsWhenDefaultFileIsAbsent) {
   EXPECT_EQ(c.max_file_size, uint64_t{INT64_MAX});
   EXPECT_EQ(c.idle_timeout, 30u);
   EXPECT_EQ(c.request_timeout, 300u);
+  EXPECT_EQ(c.listen_backlog, 4096u);  // a 320-client burst overflowed 128
   EXPECT_EQ(c.workers, 4u);
   EXPECT_EQ(c.workers_max, 32u);
   EXPECT_EQ(c.metrics_file, "");

@@ -1,6 +1,12 @@
 // test process (root): the supervisor's lifecycle — SIGHUP reloads (broken and valid), SIGTERM's
 // graceful stop, SIGUSR1's log reopening, the pid file, and running detached as a daemon.
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "tests/supervisor/supervisor_test.h"
 
 namespace backupd::testing {
@@ -45,7 +52,61 @@ std::string StatField(pid_t pid, int n) {
   return field;
 }
 
+// The backlog of each IPv4 TCP socket listening on `port`, as the kernel holds it (after capping at
+// somaxconn). sock_diag reports it as a listener's idiag_wqueue — what `ss -ltn` shows as Send-Q;
+// /proc/net/tcp has no column for it.
+std::vector<uint32_t> ListenBacklogs(uint16_t port) {
+  std::vector<uint32_t> out;
+  UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl.valid()) return out;
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } query{};
+  query.header.nlmsg_len = sizeof query;
+  query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  query.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  query.request.sdiag_family = AF_INET;
+  query.request.sdiag_protocol = IPPROTO_TCP;
+  query.request.idiag_states = 1u << TCP_LISTEN;
+  if (send(nl.get(), &query, sizeof query, 0) != static_cast<ssize_t>(sizeof query)) return out;
+  alignas(nlmsghdr) char buffer[16384];
+  for (;;) {
+    ssize_t n = recv(nl.get(), buffer, sizeof buffer, 0);
+    if (n <= 0) return out;
+    int left = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left);
+         h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return out;
+      const auto* msg = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      if (ntohs(msg->id.idiag_sport) == port) out.push_back(msg->idiag_wqueue);
+    }
+  }
+}
+
+// What listen(2) grants for `backlog`: at most net.core.somaxconn.
+uint32_t Granted(uint32_t backlog) {
+  std::string somaxconn = ReadFile("/proc/sys/net/core/somaxconn").value_or("");
+  uint32_t cap = static_cast<uint32_t>(std::strtoul(somaxconn.c_str(), nullptr, 10));
+  return cap == 0 ? backlog : std::min(backlog, cap);
+}
+
 using ReloadTest = SupervisorTest;
+
+TEST_F(ReloadTest, SighupWithAChangedListenBacklogAppliesItToTheSameSocket) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  const std::vector<std::string> sockets = ListeningSocketInodes(daemon_.port());
+  ASSERT_EQ(ListenBacklogs(daemon_.port()), std::vector<uint32_t>{Granted(4096)});
+
+  const std::string text = ReadFile(daemon_.config_file()).value_or("");
+  ASSERT_TRUE(WriteFile(daemon_.config_file(), text + "listen_backlog = 200\n"));
+  ASSERT_EQ(kill(daemon_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon_.WaitForLogLine({"configuration reloaded (generation 2)"}, Millis(3000)))
+      << daemon_.Log();
+  EXPECT_EQ(ListenBacklogs(daemon_.port()), std::vector<uint32_t>{Granted(200)});
+  EXPECT_EQ(ListeningSocketInodes(daemon_.port()), sockets) << "rebound instead of re-listening";
+  EXPECT_TRUE(HasStatus(CallOnce(5611, Op::kBackup, "after", "reload"), kOk));
+}
 
 TEST_F(ReloadTest, SighupWithABrokenConfigKeepsServingTheSameGeneration) {
   Result<std::vector<pid_t>> workers = daemon_.WaitForWorkers(3, Millis(5000));
