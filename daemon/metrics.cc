@@ -1,6 +1,10 @@
 // supervisor (root): renders the scoreboard as Prometheus text-format metrics.
 #include "daemon/metrics.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace backupd::daemon {
 
 namespace {
@@ -31,6 +35,11 @@ void Single(std::string& out, const char* name, const char* type, const char* he
 }
 
 }  // namespace
+
+Status RemoveMetricsFile(const std::string& path) {
+  if (path.empty() || ::unlink(path.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+  return Status::FromErrno(errno, "cannot remove " + path);
+}
 
 std::string EscapeLabelValue(std::string_view value) {
   std::string out;

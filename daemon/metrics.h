@@ -16,6 +16,12 @@ namespace backupd::daemon {
 // the family from the first scrape. Counters come from `board.counters` and survive reloads.
 std::string RenderMetrics(const Scoreboard& board);
 
+// Removes the metrics file ("" or an absent file is fine). node_exporter's textfile collector
+// serves whatever file is there, with no notion of staleness: a file left behind by a stopped
+// daemon would be scraped forever as if it were live (idle workers, counters frozen), whereas a
+// missing one makes its series go stale in Prometheus and `absent(backupd_generation)` fire.
+Status RemoveMetricsFile(const std::string& path);
+
 // A label value escaped per the exposition format: backslash, double quote and newline.
 std::string EscapeLabelValue(std::string_view value);
 

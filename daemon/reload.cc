@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/preflight.h"
 #include "daemon/supervisor.h"
 #include "daemon/tls_context.h"
@@ -76,6 +77,11 @@ void Supervisor::Reload() {
   SetDeferAccept(s_.tls_listeners, next.idle_timeout);
   Status logging = SetUpLogging(next, ChooseLogTarget(next, s_.command_line.foreground));
   if (!logging.ok()) BACKUPD_LOG(kError) << "keeping the previous log: " << logging.message();
+  // The next write goes to the new path; the old file would otherwise be served forever.
+  if (next.metrics_file != s_.config.metrics_file) {
+    Status removed = RemoveMetricsFile(s_.config.metrics_file);
+    if (!removed.ok()) BACKUPD_LOG(kWarning) << "metrics: " << removed.message();
+  }
   s_.config = next;
   s_.identity = *identity;
   ++board_.generation;

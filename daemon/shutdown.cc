@@ -6,6 +6,7 @@
 #include "base/timespec.h"
 #include "daemon/limits.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/signals.h"
 #include "daemon/supervisor.h"
 
@@ -36,7 +37,9 @@ int Supervisor::Shutdown(bool graceful) {
       killed = true;
     }
   }
-  WriteMetrics();
+  // Stopped on purpose: nothing should go on serving the last values (see RemoveMetricsFile).
+  Status removed = RemoveMetricsFile(s_.config.metrics_file);
+  if (!removed.ok()) BACKUPD_LOG(kWarning) << "metrics: " << removed.message();
   BACKUPD_LOG(kInfo) << "stopped";
   return 0;
 }

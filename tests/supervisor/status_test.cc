@@ -1,4 +1,7 @@
 // test process (root): what an operator reads — `backupd status`, `backupd -t`, the metrics file.
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <set>
 #include <string>
 #include <vector>
@@ -122,6 +125,34 @@ TEST_F(MetricsTest, MetricsFileIsPrometheusTextAndCountsRequests) {
         return true;
       },
       Millis(1000)));
+}
+
+TEST_F(MetricsTest, ACleanStopRemovesTheMetricsFileSoNoStaleValuesAreServed) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  ASSERT_TRUE(Eventually([&] { return PathExists(Path()); }, Millis(6000)))
+      << "no metrics file within 6 s";
+  Result<int> wstatus = daemon_.Stop(Millis(10000));  // SIGTERM
+  ASSERT_TRUE(wstatus.ok()) << wstatus.status().ToString();
+  EXPECT_TRUE(WIFEXITED(*wstatus) && WEXITSTATUS(*wstatus) == 0) << "wait status " << *wstatus;
+  EXPECT_FALSE(PathExists(Path())) << ReadFile(Path()).value_or("");
+}
+
+using MetricsReloadTest = SupervisorTest;
+
+TEST_F(MetricsReloadTest, ASighupMovingTheMetricsFileRemovesTheOldOne) {
+  const std::string old_path = daemon_.dir() + "/old.prom";
+  const std::string new_path = daemon_.dir() + "/new.prom";
+  const std::string text = ReadFile(daemon_.config_file()).value_or("");
+  ASSERT_TRUE(WriteFile(daemon_.config_file(), text + "metrics_file = " + old_path + "\n"));
+  ASSERT_EQ(kill(daemon_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(Eventually([&] { return PathExists(old_path); }, Millis(12000))) << daemon_.Log();
+
+  ASSERT_TRUE(WriteFile(daemon_.config_file(), text + "metrics_file = " + new_path + "\n"));
+  ASSERT_EQ(kill(daemon_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon_.WaitForLogLine({"configuration reloaded (generation 3)"}, Millis(3000)))
+      << daemon_.Log();
+  EXPECT_FALSE(PathExists(old_path)) << "the old file would be served forever";
+  EXPECT_TRUE(Eventually([&] { return PathExists(new_path); }, Millis(12000))) << daemon_.Log();
 }
 
 }  // namespace
