@@ -184,15 +184,18 @@ Result<UniqueFd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, b
 // Opens the folder reached through the first `depth` components of `parts` beneath `top`, one
 // openat2 per component on its parent's descriptor (making missing ones with `create`). Never the
 // whole path in one call: a name the protocol accepts may be 4096 bytes, which with its NUL is
-// past the kernel's PATH_MAX. Only two descriptors are open at a time, however deep the name.
+// past the kernel's PATH_MAX. With `above`, the folders passed on the way (top's copy first) are
+// kept there open, for a caller that goes back up; without, two descriptors at a time suffice.
 Result<UniqueFd> WalkFolders(Sys* sys, int top, const std::vector<std::string>& parts, size_t depth,
-                             bool create) {
+                             bool create, std::vector<UniqueFd>* above = nullptr) {
   // A descriptor of our own even at depth 0: an Upload keeps it after `top` may be closed.
   Result<UniqueFd> dir = OpenDir(sys, top, ".");
   for (size_t i = 0; dir.ok() && i < depth; ++i) {
     // Without `create`, a missing folder or a file in its place both mean the name is not stored.
-    dir = create ? OpenOrMakeDir(sys, dir->get(), parts[i], true)
-                 : OpenDir(sys, dir->get(), parts[i]);
+    Result<UniqueFd> child = create ? OpenOrMakeDir(sys, dir->get(), parts[i], true)
+                                    : OpenDir(sys, dir->get(), parts[i]);
+    if (above != nullptr && child.ok()) above->push_back(std::move(*dir));
+    dir = std::move(child);
   }
   return dir;
 }
@@ -428,7 +431,10 @@ Status UserDir::Remove(const std::string& name) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
-  Result<UniqueFd> folder = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, false);
+  // above[i] is the folder holding (*parts)[i], kept open to prune upward in one step per level:
+  // walking down again for each would cost the square of the depth (~2048 levels at most).
+  std::vector<UniqueFd> above;
+  Result<UniqueFd> folder = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, false, &above);
   if (!folder.ok()) return folder.status();
   struct stat st {};
   if (sys_->FstatAt(folder->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -443,15 +449,10 @@ Status UserDir::Remove(const std::string& name) {
   // A sidecar left behind (none was written, or this fails) is stale for any later file.
   sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   // The file is gone, so the delete succeeded; a folder that cannot be pruned (not empty, or an
-  // upload just put a file in it) simply stays, and so does everything above it. Each parent is
-  // walked to again rather than kept open, so a name ~2048 folders deep needs no more descriptors
-  // than a short one. The user's own folder (depth 0) is never removed.
-  for (size_t depth = parts->size() - 1; depth > 0; --depth) {
-    Result<UniqueFd> parent = WalkFolders(sys_, fd_.get(), *parts, depth - 1, false);
-    if (!parent.ok() ||
-        sys_->UnlinkAt(parent->get(), (*parts)[depth - 1].c_str(), AT_REMOVEDIR) != 0) {
-      break;
-    }
+  // upload just put a file in it) simply stays, and so does everything above it. above[0] is the
+  // user's folder, never removed.
+  for (size_t i = above.size(); i > 0; --i) {
+    if (sys_->UnlinkAt(above[i - 1].get(), (*parts)[i - 1].c_str(), AT_REMOVEDIR) != 0) break;
   }
   return Status::Ok();
 }
