@@ -181,6 +181,25 @@ Result<UniqueFd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, b
   return Status::IoError("folder keeps vanishing: " + component);
 }
 
+// Opens the folder reached through the first `depth` components of `parts` beneath `top`, one
+// openat2 per component on its parent's descriptor (making missing ones with `create`). Never the
+// whole path in one call: a name the protocol accepts may be 4096 bytes, which with its NUL is
+// past the kernel's PATH_MAX. With `above`, the folders passed on the way (top's copy first) are
+// kept there open, for a caller that goes back up; without, two descriptors at a time suffice.
+Result<UniqueFd> WalkFolders(Sys* sys, int top, const std::vector<std::string>& parts, size_t depth,
+                             bool create, std::vector<UniqueFd>* above = nullptr) {
+  // A descriptor of our own even at depth 0: an Upload keeps it after `top` may be closed.
+  Result<UniqueFd> dir = OpenDir(sys, top, ".");
+  for (size_t i = 0; dir.ok() && i < depth; ++i) {
+    // Without `create`, a missing folder or a file in its place both mean the name is not stored.
+    Result<UniqueFd> child = create ? OpenOrMakeDir(sys, dir->get(), parts[i], true)
+                                    : OpenDir(sys, dir->get(), parts[i]);
+    if (above != nullptr && child.ok()) above->push_back(std::move(*dir));
+    dir = std::move(child);
+  }
+  return dir;
+}
+
 // ".backupd-tmp-<pid>-<random>": the pid lets a later upload tell a temp file whose worker was
 // killed mid-upload (and so never unlinked it) from one still being written.
 Result<std::string> TempName(Sys* sys) {
@@ -368,14 +387,8 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
-  // A descriptor of our own for the target's folder: the Upload outlives this call.
-  Result<UniqueFd> dir = OpenDir(sys_, fd_.get(), ".");
+  Result<UniqueFd> dir = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
   if (!dir.ok()) return dir.status();
-  for (size_t i = 0; i + 1 < parts->size(); ++i) {
-    Result<UniqueFd> child = OpenOrMakeDir(sys_, dir->get(), (*parts)[i], true);
-    if (!child.ok()) return child.status();
-    dir = std::move(child);
-  }
   struct stat st {};
   if (sys_->FstatAt(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISDIR(st.st_mode)) return Status::Invalid(name + " is a folder");
@@ -394,10 +407,13 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
 Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
+  const std::string& leaf = parts->back();
+  Result<UniqueFd> folder = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, false);
+  if (!folder.ok()) return folder.status();
   // O_NONBLOCK so a FIFO planted under the name cannot hang the worker in open(); it changes
   // nothing for the regular files we go on to accept.
-  UniqueFd fd(sys_->OpenAt2(fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                            0, kResolve));
+  UniqueFd fd(sys_->OpenAt2(folder->get(), leaf.c_str(),
+                            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + name);
   struct stat st {};
   if (sys_->FstatAt(fd.get(), "", &st, AT_EMPTY_PATH) != 0) {
@@ -406,13 +422,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
   OpenFile file;
   file.size = static_cast<uint64_t>(st.st_size);
-  const size_t slash = name.rfind('/');
-  if (slash == std::string::npos) {
-    file.digest = ReadSidecar(sys_, fd_.get(), name, StampOf(st));
-  } else {
-    Result<UniqueFd> folder = OpenDir(sys_, fd_.get(), name.substr(0, slash));
-    if (folder.ok()) file.digest = ReadSidecar(sys_, folder->get(), parts->back(), StampOf(st));
-  }
+  file.digest = ReadSidecar(sys_, folder->get(), leaf, StampOf(st));
   file.fd = std::move(fd);
   return Result<OpenFile>(std::move(file));
 }
@@ -421,35 +431,28 @@ Status UserDir::Remove(const std::string& name) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
-  // chain[i] is the folder holding (*parts)[i]; kept open to prune upward without re-resolving.
-  std::vector<UniqueFd> chain;
-  {
-    Result<UniqueFd> top = OpenDir(sys_, fd_.get(), ".");
-    if (!top.ok()) return top.status();
-    chain.push_back(std::move(*top));
-  }
-  for (size_t i = 0; i + 1 < parts->size(); ++i) {
-    Result<UniqueFd> child = OpenDir(sys_, chain.back().get(), (*parts)[i]);
-    if (!child.ok()) return child.status();
-    chain.push_back(std::move(*child));
-  }
+  // above[i] is the folder holding (*parts)[i], kept open to prune upward in one step per level:
+  // walking down again for each would cost the square of the depth (~2048 levels at most).
+  std::vector<UniqueFd> above;
+  Result<UniqueFd> folder = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, false, &above);
+  if (!folder.ok()) return folder.status();
   struct stat st {};
-  if (sys_->FstatAt(chain.back().get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (sys_->FstatAt(folder->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return Status::FromErrno(errno, "stat " + name);
   }
   // Only stored files are the user's to delete: folders go only by pruning, and anything else
   // (a planted link, a FIFO) is not something List ever showed.
   if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
-  if (sys_->UnlinkAt(chain.back().get(), leaf.c_str(), 0) != 0) {
+  if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
     return Status::FromErrno(errno, "unlink " + name);
   }
   // A sidecar left behind (none was written, or this fails) is stale for any later file.
-  sys_->UnlinkAt(chain.back().get(), SidecarName(leaf).c_str(), 0);
+  sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   // The file is gone, so the delete succeeded; a folder that cannot be pruned (not empty, or an
-  // upload just put a file in it) simply stays. chain[0] is the user's folder, never removed.
-  for (size_t i = chain.size() - 1; i > 0; --i) {
-    chain.pop_back();
-    if (sys_->UnlinkAt(chain.back().get(), (*parts)[i - 1].c_str(), AT_REMOVEDIR) != 0) break;
+  // upload just put a file in it) simply stays, and so does everything above it. above[0] is the
+  // user's folder, never removed.
+  for (size_t i = above.size(); i > 0; --i) {
+    if (sys_->UnlinkAt(above[i - 1].get(), (*parts)[i - 1].c_str(), AT_REMOVEDIR) != 0) break;
   }
   return Status::Ok();
 }

@@ -167,6 +167,42 @@ TEST_P(EachClientTest, BackupListRestoreDelete) {
   EXPECT_FALSE(PathExists(work_ + "/other.txt"));
 }
 
+// The names at protocol/wire.h's limits (kMaxNameLen 4096 bytes, components of at most 255):
+// the longest, the deepest (one-byte folders, 2048 levels) and the longest component. What the
+// server accepts it must list, restore byte for byte and delete.
+TEST_P(EachClientTest, NamesAtTheLimitsRoundTrip) {
+  const ClientKind kind = GetParam();
+  const uint32_t user = 3007;
+  std::string longest;
+  for (char c = 'a'; c < 'a' + 15; ++c) longest += std::string(255, c) + "/";
+  longest += std::string(254, 'p') + "/q";
+  std::string deepest;
+  for (int i = 0; i < 2047; ++i) deepest += "d/";
+  deepest += "ff";
+  ASSERT_EQ(longest.size(), 4096u);
+  ASSERT_EQ(deepest.size(), 4096u);
+  ASSERT_TRUE(WriteFile(work_ + "/docs/limit.bin", "at the limit\n"));
+  for (const std::string& name : {longest, deepest, std::string(255, 'x')}) {
+    SCOPED_TRACE(name.size() == 255 ? "longest component"
+                 : name == longest  ? "longest"
+                                    : "deepest");
+    ProgramResult r = Client(kind, user, {"backup", "--name", name, "docs/limit.bin"});
+    ASSERT_EQ(r.exit_code, 0) << Output(r);
+    r = Client(kind, user, {"list"});
+    ASSERT_EQ(r.exit_code, 0) << Output(r);
+    EXPECT_TRUE(r.out == name + "\n") << "list shows other names";
+    r = Client(kind, user, {"restore", name, "-o", work_ + "/limit.out", "--force"});
+    ASSERT_EQ(r.exit_code, 0) << Output(r);
+    EXPECT_EQ(ReadFile(work_ + "/limit.out"), "at the limit\n");
+    r = Client(kind, user, {"delete", name});
+    ASSERT_EQ(r.exit_code, 0) << Output(r);
+    r = Client(kind, user, {"list"});
+    ASSERT_EQ(r.exit_code, 0) << Output(r);
+    EXPECT_EQ(r.out, "") << Output(r);
+    EXPECT_TRUE(fs::is_empty(UserDir(user))) << "delete left folders behind";
+  }
+}
+
 TEST_P(EachClientTest, TenMiBRoundTripWithAbsolutePath) {
   const std::string data = RandomBytes(10u << 20, 21);
   const std::string path = work_ + "/docs/ten.bin";

@@ -239,6 +239,35 @@ TEST_P(EachClientV2Test, EveryOpOverV2) {
       << daemon_.Log();
 }
 
+// The longest name protocol/wire.h allows (4096 bytes, components of at most 255) round-trips
+// over v2 with its digest, as it does over v1 (clients_test.cc also covers the deepest name).
+TEST_P(EachClientV2Test, LongestNameRoundTrips) {
+  const ClientKind kind = GetParam();
+  std::string longest;
+  for (char c = 'a'; c < 'a' + 15; ++c) longest += std::string(255, c) + "/";
+  longest += std::string(254, 'p') + "/q";
+  ASSERT_EQ(longest.size(), 4096u);
+  ASSERT_TRUE(WriteFile(work_ + "/docs/limit.bin", "at the limit\n"));
+  ProgramResult r = Run(kind, kUserA, {"backup", "--name", longest, "docs/limit.bin"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  r = Run(kind, kUserA, {"list", "-l"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  std::vector<LongEntry> entries = ParseLongList(r.out);
+  ASSERT_EQ(entries.size(), 1u) << Output(r);
+  EXPECT_TRUE(entries[0].name == longest) << "list shows another name";
+  EXPECT_EQ(entries[0].size, 13u);
+  EXPECT_EQ(entries[0].sha256, Sha256Hex("at the limit\n"));
+  r = Run(kind, kUserA, {"restore", longest, "-o", work_ + "/limit.out"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(work_ + "/limit.out"), "at the limit\n");
+  r = Run(kind, kUserA, {"delete", longest});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  r = Run(kind, kUserA, {"list"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(fs::is_empty(UserDir(kUserA))) << "delete left folders behind";
+}
+
 TEST_F(ClientsV2Test, PythonAndCppInteroperateOnEveryOp) {
   const std::string by_cpp = RandomBytes(300001, 32);
   const std::string by_py = RandomBytes(200003, 33);

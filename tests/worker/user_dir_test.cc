@@ -239,6 +239,59 @@ TEST_F(UserDirTest, LongestComponentStillGetsItsSidecar) {
   EXPECT_THAT(*ListNames(dir), ElementsAre(leaf));
 }
 
+// The limits protocol::NormalizeName accepts: kMaxNameLen (4096) bytes in all, components of at
+// most kMaxComponentLen (255). Whatever it accepts must store, restore with its digest, list under
+// its own name and delete (pruning every folder), even when the whole name plus its NUL is past
+// the kernel's PATH_MAX.
+class UserDirLimitsTest : public UserDirTest {
+ protected:
+  void RoundTrip(const std::string& name) {
+    ASSERT_LE(name.size(), protocol::kMaxNameLen);
+    UserDir dir = OpenUser(kUser);
+    const std::string content = "bytes of " + std::to_string(name.size());
+    ASSERT_TRUE(Store(dir, name, content, Sha256Of(content)).ok());
+    Result<OpenFile> file = dir.OpenForRead(name);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    EXPECT_EQ(ReadAll(file->fd.get()), content);
+    ASSERT_TRUE(file->digest.has_value());
+    EXPECT_EQ(*file->digest, Sha256Of(content));
+    Result<std::vector<StoredFile>> files = dir.List(UserDir::ListOptions::kWithDigests);
+    ASSERT_TRUE(files.ok()) << files.status().ToString();
+    ASSERT_EQ(files->size(), 1u);
+    EXPECT_EQ((*files)[0].name, name);
+    EXPECT_EQ((*files)[0].size, content.size());
+    ASSERT_TRUE((*files)[0].digest.has_value());
+    EXPECT_EQ(*(*files)[0].digest, Sha256Of(content));
+    Status removed = dir.Remove(name);
+    ASSERT_TRUE(removed.ok()) << removed.ToString();
+    EXPECT_EQ(dir.OpenForRead(name).status().code(), Status::Code::kNotFound);
+    EXPECT_THAT(Tree(UserPath()), IsEmpty());
+  }
+};
+
+TEST_F(UserDirLimitsTest, LongestNameRoundTrips) {
+  // 15 folders of 255 bytes, one of 254 and a 1-byte leaf: 15 * 256 + 255 + 1 = 4096 bytes.
+  std::string name;
+  for (char c = 'a'; c < 'a' + 15; ++c) name += std::string(255, c) + "/";
+  name += std::string(254, 'p') + "/q";
+  ASSERT_EQ(name.size(), protocol::kMaxNameLen);
+  RoundTrip(name);
+}
+
+TEST_F(UserDirLimitsTest, DeepestNameRoundTrips) {
+  // 2047 one-byte folders and a 2-byte leaf: 4096 bytes, 2048 levels.
+  std::string name;
+  for (int i = 0; i < 2047; ++i) name += "d/";
+  name += "ff";
+  ASSERT_EQ(name.size(), protocol::kMaxNameLen);
+  RoundTrip(name);
+}
+
+TEST_F(UserDirLimitsTest, LongestComponentsRoundTrip) {
+  RoundTrip(std::string(255, 'x'));
+  RoundTrip(std::string(255, 'f') + "/" + std::string(255, 'l'));
+}
+
 TEST_F(UserDirTest, EmptyFileRoundTrips) {
   UserDir dir = OpenUser(kUser);
   ASSERT_TRUE(Store(dir, "empty", "").ok());
