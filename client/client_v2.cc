@@ -14,7 +14,7 @@
 #include "base/random.h"
 #include "base/text.h"
 #include "base/unique_fd.h"
-#include "client/sha256.h"
+#include "protocol/digest.h"
 #include "protocol/scram.h"
 
 namespace backupd::client {
@@ -143,7 +143,7 @@ Status ClientV2::SendUpload(int fd, uint64_t size, const std::string& name, cons
                             size_t index, const UploadProgress& progress) {
   const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kBackup, name, size);
   Status st = conn_.WriteAll(prefix.data(), prefix.size());
-  Sha256 sha;
+  protocol::Sha256 sha;
   std::vector<uint8_t> buf(kChunkSize);
   uint64_t sent = 0;
   while (st.ok() && sent < size) {
@@ -251,7 +251,7 @@ Result<ReplyV2> ClientV2::Restore(std::string_view name, int fd, const ProgressF
   uint64_t size = 0;
   Result<ReplyV2> reply = ReadReply(Op::kRestore, &size);
   if (!reply.ok() || reply->status != Code(ResponseCode::kRestoreOk)) return reply;
-  Sha256 sha;
+  protocol::Sha256 sha;
   std::vector<uint8_t> buf(kChunkSize);
   Status write_status;
   uint64_t got = 0;

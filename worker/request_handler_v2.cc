@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/digest.h"
 #include "protocol/request_parser_v2.h"
-#include "worker/digest.h"
 #include "worker/payload.h"
 
 namespace backupd::worker {
@@ -203,7 +203,7 @@ RequestV2::Stored RequestV2::Store() {
     out_.keep_open = DiscardRest(buf);
     return {Stored::kStorageFailed, upload.status()};
   }
-  Sha256 hash;
+  protocol::Sha256 hash;
   while (parser_.payload_left() > 0) {
     Result<size_t> got = ReadPayload(conn_, parser_, buf, deadline_);
     if (!got.ok()) return {Stored::kClientLost, got.status()};
@@ -217,7 +217,7 @@ RequestV2::Stored RequestV2::Store() {
   Status s = parser_.Fill(Source());
   if (!s.ok()) return {Stored::kClientLost, s};
   const protocol::Digest sent = *parser_.request().digest;
-  if (!SameDigest(hash.Finish(), sent))
+  if (!protocol::SameDigest(hash.Finish(), sent))
     return {Stored::kMismatch, Status::Invalid("digest mismatch")};
   Status c = upload->Commit(sent);
   return {c.ok() ? Stored::kDone : Stored::kStorageFailed, c};
@@ -243,7 +243,7 @@ void RequestV2::Backup() {
 // trailer is the digest of exactly the bytes the client got.
 Status RequestV2::SendHashed(int fd, uint64_t size) {
   std::vector<char> buf = PayloadBuffer(size);
-  Sha256 hash;
+  protocol::Sha256 hash;
   for (uint64_t left = size; left > 0;) {
     const auto want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
     ssize_t n = ctx_.sys->Read(fd, buf.data(), want);

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/digest.h"
 #include "protocol/wire.h"
-#include "worker/digest.h"
 
 namespace backupd::worker {
 namespace {
@@ -71,7 +71,7 @@ Stamp StampOf(const struct stat& st) {
 }
 
 std::string SidecarName(std::string_view leaf) {
-  Digest d = Sha256Of(leaf);
+  Digest d = protocol::Sha256Of(leaf);
   std::string name(kSidecarPrefix);
   AppendHex(name, d.data(), d.size());
   return name;

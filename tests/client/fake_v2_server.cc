@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/base64.h"
-#include "client/sha256.h"
+#include "protocol/digest.h"
 #include "protocol/scram.h"
 #include "protocol/wire_v2.h"
 
@@ -50,7 +50,7 @@ std::optional<v2::RequestHeader> ReadHeader(int fd) {
 }
 
 protocol::Digest Sha(const std::string& data) {
-  client::Sha256 sha;
+  protocol::Sha256 sha;
   sha.Update(data.data(), data.size());
   return sha.Finish();
 }

@@ -20,10 +20,10 @@
 
 #include <gtest/gtest.h>
 
+#include "protocol/digest.h"
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/temp_dir.h"
-#include "worker/digest.h"
 #include "worker/request_handler_v2.h"
 
 namespace backupd::worker {
@@ -89,7 +89,9 @@ struct V2Response {
   Digest digest{};
 };
 
-std::string DigestBytes(std::string_view data) { return v2::EncodeDigestTrailer(Sha256Of(data)); }
+std::string DigestBytes(std::string_view data) {
+  return v2::EncodeDigestTrailer(protocol::Sha256Of(data));
+}
 
 std::string BackupRequest(uint32_t user, std::string_view name, std::string_view data) {
   return v2::EncodeRequestPrefix(user, Op::kBackup, name, data.size()) + std::string(data) +
@@ -226,7 +228,7 @@ TEST_F(SessionTest, LoginThenEveryOp) {
   ASSERT_EQ(entries->size(), 1u);
   EXPECT_EQ((*entries)[0].name, "d/a.txt");
   EXPECT_EQ((*entries)[0].size, 5u);
-  EXPECT_EQ((*entries)[0].sha256, Sha256Of("hello"));
+  EXPECT_EQ((*entries)[0].sha256, protocol::Sha256Of("hello"));
   struct stat st {};
   ASSERT_EQ(::stat((UserPath() / "d" / "a.txt").c_str(), &st), 0);
   EXPECT_EQ((*entries)[0].mtime_ns, st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
@@ -236,7 +238,7 @@ TEST_F(SessionTest, LoginThenEveryOp) {
   EXPECT_EQ(r.status, Code(ResponseCode::kRestoreOk));
   EXPECT_EQ(r.name, "d/a.txt");
   EXPECT_EQ(r.payload, "hello");
-  EXPECT_EQ(r.digest, Sha256Of("hello"));
+  EXPECT_EQ(r.digest, protocol::Sha256Of("hello"));
 
   Send(Request(kUser, Op::kRestore, "b.txt"));
   r = Read();
@@ -358,7 +360,7 @@ TEST_F(SessionTest, DigestMismatchKeepsTheOldVersionAndTheConnection) {
   r = Read();
   EXPECT_EQ(r.status, Code(ResponseCode::kRestoreOk));
   EXPECT_EQ(r.payload, "old version");
-  EXPECT_EQ(r.digest, Sha256Of("old version"));
+  EXPECT_EQ(r.digest, protocol::Sha256Of("old version"));
 }
 
 TEST_F(SessionTest, EmptyFileCarriesTheDigestOfNothing) {
@@ -370,7 +372,7 @@ TEST_F(SessionTest, EmptyFileCarriesTheDigestOfNothing) {
   V2Response r = Read();
   EXPECT_EQ(r.status, Code(ResponseCode::kRestoreOk));
   EXPECT_EQ(r.payload, "");
-  EXPECT_EQ(r.digest, Sha256Of(""));
+  EXPECT_EQ(r.digest, protocol::Sha256Of(""));
 }
 
 TEST_F(SessionTest, HundredPipelinedRequestsAreAnsweredInOrder) {
@@ -433,7 +435,7 @@ TEST_F(SessionTest, StaleSidecarIsIgnoredAndTheDigestComputed) {
   Send(Request(kUser, Op::kRestore, "a.txt"));
   r = Read();
   EXPECT_EQ(r.payload, "via v1!!");
-  EXPECT_EQ(r.digest, Sha256Of("via v1!!"));
+  EXPECT_EQ(r.digest, protocol::Sha256Of("via v1!!"));
 }
 
 TEST_F(SessionTest, V1OnAV2ConnectionIs1017AndCloses) {

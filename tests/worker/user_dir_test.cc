@@ -20,8 +20,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "protocol/digest.h"
 #include "tests/harness/temp_dir.h"
-#include "worker/digest.h"
 
 namespace backupd::worker {
 namespace {
@@ -185,7 +185,7 @@ TEST_F(UserDirTest, RoundTripKeepsExactBytes) {
 
 TEST_F(UserDirTest, DigestIsKeptInAFreshSidecarAndShownByRestoreAndList) {
   UserDir dir = OpenUser(kUser);
-  const protocol::Digest d = Sha256Of("hello");
+  const protocol::Digest d = protocol::Sha256Of("hello");
   ASSERT_TRUE(Store(dir, "d/a.txt", "hello", d).ok());
   // Named by the hash of the leaf, 64 bytes, mode 0600, beside the file.
   const std::vector<std::string> sidecars = Sidecars(UserPath() / "d");
@@ -211,7 +211,7 @@ TEST_F(UserDirTest, DigestIsKeptInAFreshSidecarAndShownByRestoreAndList) {
 
 TEST_F(UserDirTest, OverwriteWithoutDigestDropsTheSidecar) {
   UserDir dir = OpenUser(kUser);
-  ASSERT_TRUE(Store(dir, "a", "one", Sha256Of("one")).ok());
+  ASSERT_TRUE(Store(dir, "a", "one", protocol::Sha256Of("one")).ok());
   ASSERT_TRUE(Store(dir, "a", "two").ok());
   EXPECT_TRUE(Sidecars(UserPath()).empty());
   Result<OpenFile> file = dir.OpenForRead("a");
@@ -221,7 +221,7 @@ TEST_F(UserDirTest, OverwriteWithoutDigestDropsTheSidecar) {
 
 TEST_F(UserDirTest, SidecarOfAnotherVersionIsStale) {
   UserDir dir = OpenUser(kUser);
-  ASSERT_TRUE(Store(dir, "a", "one", Sha256Of("one")).ok());
+  ASSERT_TRUE(Store(dir, "a", "one", protocol::Sha256Of("one")).ok());
   // Changed behind the server's back: same inode, other size and mtime.
   { std::ofstream(UserPath() / "a", std::ios::app) << "more"; }
   EXPECT_FALSE(dir.OpenForRead("a")->digest.has_value());
@@ -233,7 +233,7 @@ TEST_F(UserDirTest, SidecarOfAnotherVersionIsStale) {
 TEST_F(UserDirTest, LongestComponentStillGetsItsSidecar) {
   UserDir dir = OpenUser(kUser);
   const std::string leaf(255, 'n');
-  ASSERT_TRUE(Store(dir, leaf, "x", Sha256Of("x")).ok());
+  ASSERT_TRUE(Store(dir, leaf, "x", protocol::Sha256Of("x")).ok());
   EXPECT_TRUE(dir.OpenForRead(leaf)->digest.has_value());
   // Sidecars are the server's own files: never listed.
   EXPECT_THAT(*ListNames(dir), ElementsAre(leaf));
@@ -249,19 +249,19 @@ class UserDirLimitsTest : public UserDirTest {
     ASSERT_LE(name.size(), protocol::kMaxNameLen);
     UserDir dir = OpenUser(kUser);
     const std::string content = "bytes of " + std::to_string(name.size());
-    ASSERT_TRUE(Store(dir, name, content, Sha256Of(content)).ok());
+    ASSERT_TRUE(Store(dir, name, content, protocol::Sha256Of(content)).ok());
     Result<OpenFile> file = dir.OpenForRead(name);
     ASSERT_TRUE(file.ok()) << file.status().ToString();
     EXPECT_EQ(ReadAll(file->fd.get()), content);
     ASSERT_TRUE(file->digest.has_value());
-    EXPECT_EQ(*file->digest, Sha256Of(content));
+    EXPECT_EQ(*file->digest, protocol::Sha256Of(content));
     Result<std::vector<StoredFile>> files = dir.List(UserDir::ListOptions::kWithDigests);
     ASSERT_TRUE(files.ok()) << files.status().ToString();
     ASSERT_EQ(files->size(), 1u);
     EXPECT_EQ((*files)[0].name, name);
     EXPECT_EQ((*files)[0].size, content.size());
     ASSERT_TRUE((*files)[0].digest.has_value());
-    EXPECT_EQ(*(*files)[0].digest, Sha256Of(content));
+    EXPECT_EQ(*(*files)[0].digest, protocol::Sha256Of(content));
     Status removed = dir.Remove(name);
     ASSERT_TRUE(removed.ok()) << removed.ToString();
     EXPECT_EQ(dir.OpenForRead(name).status().code(), Status::Code::kNotFound);
@@ -675,7 +675,7 @@ TEST_F(UserDirFaultTest, FullDiskForTheDigestRefusesTheUploadAndKeepsTheOldVersi
     ASSERT_TRUE(upload->Write("new", 3).ok());
     // The only write left is the sidecar's, and it comes before the data's rename.
     EXPECT_CALL(sys_, Write(_, _, _)).WillOnce(SetErrnoAndReturn(ENOSPC, -1));
-    EXPECT_EQ(upload->Commit(Sha256Of("new")).code(), Status::Code::kNoSpace);
+    EXPECT_EQ(upload->Commit(protocol::Sha256Of("new")).code(), Status::Code::kNoSpace);
   }
   ExpectOldVersionAndNoLeftover();
 }

@@ -1,12 +1,12 @@
-// worker (unprivileged): SHA-256 through OpenSSL's EVP interface.
-#include "worker/digest.h"
+// shared (any privilege): SHA-256 through OpenSSL's EVP interface.
+#include "protocol/digest.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <cstdlib>
 
-namespace backupd::worker {
+namespace backupd::protocol {
 
 struct Sha256::Ctx {
   EVP_MD_CTX* md = nullptr;
@@ -26,21 +26,21 @@ void Sha256::Update(const void* data, size_t len) {
   if (EVP_DigestUpdate(ctx_->md, data, len) != 1) std::abort();
 }
 
-protocol::Digest Sha256::Finish() {
-  protocol::Digest out{};
+Digest Sha256::Finish() {
+  Digest out{};
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx_->md, out.data(), &len) != 1 || len != out.size()) std::abort();
   return out;
 }
 
-protocol::Digest Sha256Of(std::string_view bytes) {
+Digest Sha256Of(std::string_view bytes) {
   Sha256 h;
   h.Update(bytes.data(), bytes.size());
   return h.Finish();
 }
 
-bool SameDigest(const protocol::Digest& a, const protocol::Digest& b) {
+bool SameDigest(const Digest& a, const Digest& b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-}  // namespace backupd::worker
+}  // namespace backupd::protocol

@@ -1,6 +1,7 @@
-// worker (unprivileged): streaming SHA-256 of uploads, restores and sidecar names (OpenSSL EVP).
-#ifndef BACKUPD_WORKER_DIGEST_H_
-#define BACKUPD_WORKER_DIGEST_H_
+// shared (any privilege): streaming SHA-256 of uploads and restores, on both ends of the wire
+// (OpenSSL EVP). Pure computation, like the SCRAM code beside it.
+#ifndef BACKUPD_PROTOCOL_DIGEST_H_
+#define BACKUPD_PROTOCOL_DIGEST_H_
 
 #include <cstddef>
 #include <memory>
@@ -8,7 +9,7 @@
 
 #include "protocol/wire.h"
 
-namespace backupd::worker {
+namespace backupd::protocol {
 
 // A SHA-256 fed in pieces. EVP allocation or update failures cannot happen short of memory
 // exhaustion; they abort rather than yield a digest nobody could trust.
@@ -21,7 +22,7 @@ class Sha256 {
 
   void Update(const void* data, size_t len);
   // The digest of everything fed so far; the object is then spent.
-  protocol::Digest Finish();
+  Digest Finish();
 
  private:
   struct Ctx;
@@ -29,11 +30,11 @@ class Sha256 {
 };
 
 // The SHA-256 of `bytes` in one call.
-protocol::Digest Sha256Of(std::string_view bytes);
+Digest Sha256Of(std::string_view bytes);
 
 // Constant-time comparison (CRYPTO_memcmp): a client probing digests learns nothing from timing.
-bool SameDigest(const protocol::Digest& a, const protocol::Digest& b);
+bool SameDigest(const Digest& a, const Digest& b);
 
-}  // namespace backupd::worker
+}  // namespace backupd::protocol
 
-#endif  // BACKUPD_WORKER_DIGEST_H_
+#endif  // BACKUPD_PROTOCOL_DIGEST_H_
