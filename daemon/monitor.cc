@@ -20,8 +20,7 @@
 
 namespace backupd::daemon {
 
-static_assert(ipc::kMonitorMaxText >= protocol::v2::kMaxAuthMessageSize &&
-                  ipc::kMonitorMaxText >= protocol::kScramMaxMessage,
+static_assert(ipc::kMonitorMaxText >= protocol::kScramMaxMessage,
               "a monitor message must hold any SCRAM message the worker may relay");
 
 namespace {

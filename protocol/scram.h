@@ -11,11 +11,13 @@
 #include <string_view>
 
 #include "base/status.h"
+#include "protocol/wire_v2.h"
 
 namespace backupd::protocol {
 
-// Every SCRAM message is refused beyond this many bytes, before it is looked at.
-constexpr size_t kScramMaxMessage = 1024;
+// Every SCRAM message is refused beyond this many bytes, before it is looked at: what a v2 auth
+// op may carry, so one bound holds on the wire and in the parser.
+constexpr size_t kScramMaxMessage = v2::kMaxAuthMessageSize;
 // RFC 7677's minimum, and enough: the iteration count only slows a guesser who holds a verifier,
 // and our secrets are 192 random bits (RandomToken(24)), not passwords, so no number of guesses
 // a stolen users file allows comes anywhere near them. More would only make every login cost
