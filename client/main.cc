@@ -271,33 +271,6 @@ std::string RestoreOutput(const Options& opt) {
   return *def;
 }
 
-int RunRestore(Client& client, const Options& opt, const std::string& output, uint32_t user,
-               bool bar) {
-  const std::string& name = opt.args[0];
-  const std::string what = "restore " + name;
-  ProgressBar progress(name, bar);
-  auto update = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
-  const auto existing =
-      opt.force ? backupd::client::Existing::kReplace : backupd::client::Existing::kKeep;
-  Result<Reply> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
-                                  : client.RestoreToFile(name, output, existing, update);
-  progress.Finish();
-  if (!r.ok()) return Outcome(client, what, r.status());
-  return Outcome(what, *r, ResponseCode::kRestoreOk, NotFoundHint(name, user));
-}
-
-int RunDelete(Client& client, const Options& opt, uint32_t user) {
-  int worst = kExitOk;
-  for (const std::string& name : opt.args) {
-    Result<Reply> r = client.Delete(name);
-    const std::string what = "delete " + name;
-    worst = std::max(worst, r.ok() ? Outcome(what, *r, ResponseCode::kOk, NotFoundHint(name, user))
-                                   : Outcome(client, what, r.status()));
-    if (!client.connected()) break;
-  }
-  return worst;
-}
-
 int RunList(Client& client) {
   Result<ListReply> r = client.List();
   if (!r.ok()) return Outcome(client, "list", r.status());
@@ -313,8 +286,8 @@ int RunList(Client& client) {
 }
 
 // v2's statuses in words: the server's own message, except where the cause is known better here.
-int OutcomeV2(const std::string& what, const ReplyV2& reply, v2::ResponseCode success,
-              const std::string& not_found_hint = "") {
+int Outcome(const std::string& what, const ReplyV2& reply, v2::ResponseCode success,
+            const std::string& not_found_hint = "") {
   if (reply.status == static_cast<uint16_t>(success)) {
     if (reply.digest_ok) return kExitOk;
     Error(what,
@@ -339,7 +312,7 @@ int OutcomeV2(const std::string& what, const ReplyV2& reply, v2::ResponseCode su
   }
 }
 
-int OutcomeV2(const ClientV2& client, const std::string& what, const Status& st) {
+int Outcome(const ClientV2& client, const std::string& what, const Status& st) {
   Error(what, st.ToString());
   return client.connected() ? kExitFailed : kExitConnection;
 }
@@ -356,8 +329,8 @@ int RunBackupV2(ClientV2& client, const Options& opt, const std::vector<std::str
       uploads,
       [&](size_t i, const Result<ReplyV2>& r) {
         const std::string what = "backup " + uploads[i].path;
-        worst = std::max(worst, r.ok() ? OutcomeV2(what, *r, v2::ResponseCode::kOk)
-                                       : OutcomeV2(client, what, r.status()));
+        worst = std::max(worst, r.ok() ? Outcome(what, *r, v2::ResponseCode::kOk)
+                                       : Outcome(client, what, r.status()));
       },
       [&](size_t i, uint64_t done, uint64_t total) {
         if (i != shown) {
@@ -370,29 +343,45 @@ int RunBackupV2(ClientV2& client, const Options& opt, const std::vector<std::str
   return worst;
 }
 
-int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output, uint32_t user,
-                 bool bar) {
+// The success statuses of the commands both versions share, by client: the same numbers, each
+// version's own enum.
+template <typename C>
+struct Success;
+template <>
+struct Success<Client> {
+  static constexpr ResponseCode kRestore = ResponseCode::kRestoreOk;
+  static constexpr ResponseCode kDelete = ResponseCode::kOk;
+};
+template <>
+struct Success<ClientV2> {
+  static constexpr v2::ResponseCode kRestore = v2::ResponseCode::kRestoreOk;
+  static constexpr v2::ResponseCode kDelete = v2::ResponseCode::kOk;
+};
+
+template <typename C>
+int RunRestore(C& client, const Options& opt, const std::string& output, uint32_t user, bool bar) {
   const std::string& name = opt.args[0];
   const std::string what = "restore " + name;
   ProgressBar progress(name, bar);
   auto update = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
   const auto existing =
       opt.force ? backupd::client::Existing::kReplace : backupd::client::Existing::kKeep;
-  Result<ReplyV2> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
-                                    : client.RestoreToFile(name, output, existing, update);
+  auto r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
+                         : client.RestoreToFile(name, output, existing, update);
   progress.Finish();
-  if (!r.ok()) return OutcomeV2(client, what, r.status());
-  return OutcomeV2(what, *r, v2::ResponseCode::kRestoreOk, NotFoundHint(name, user));
+  if (!r.ok()) return Outcome(client, what, r.status());
+  return Outcome(what, *r, Success<C>::kRestore, NotFoundHint(name, user));
 }
 
-int RunDeleteV2(ClientV2& client, const Options& opt, uint32_t user) {
+template <typename C>
+int RunDelete(C& client, const Options& opt, uint32_t user) {
   int worst = kExitOk;
   for (const std::string& name : opt.args) {
-    Result<ReplyV2> r = client.Delete(name);
+    auto r = client.Delete(name);
     const std::string what = "delete " + name;
-    worst = std::max(worst,
-                     r.ok() ? OutcomeV2(what, *r, v2::ResponseCode::kOk, NotFoundHint(name, user))
-                            : OutcomeV2(client, what, r.status()));
+    worst =
+        std::max(worst, r.ok() ? Outcome(what, *r, Success<C>::kDelete, NotFoundHint(name, user))
+                               : Outcome(client, what, r.status()));
     if (!client.connected()) break;
   }
   return worst;
@@ -420,9 +409,9 @@ std::string DigestHex(const backupd::protocol::Digest& d) {
 
 int RunListV2(ClientV2& client, bool long_list) {
   Result<ListReplyV2> r = client.List();
-  if (!r.ok()) return OutcomeV2(client, "list", r.status());
+  if (!r.ok()) return Outcome(client, "list", r.status());
   if (r->reply.status == static_cast<uint16_t>(v2::ResponseCode::kNoFiles)) return kExitOk;
-  int code = OutcomeV2("list", r->reply, v2::ResponseCode::kListOk);
+  int code = Outcome("list", r->reply, v2::ResponseCode::kListOk);
   for (const v2::ListEntry& e : r->entries) {
     if (long_list) {
       std::cout << e.size << ' ' << IsoTime(e.mtime_ns) << ' ' << DigestHex(e.sha256) << ' ';
@@ -479,7 +468,7 @@ std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t u
       Error("login", "authentication failed for user " + std::to_string(user));
       return kExitAuth;
     default:
-      return OutcomeV2("login", *r, v2::ResponseCode::kAuthOk);
+      return Outcome("login", *r, v2::ResponseCode::kAuthOk);
   }
 }
 }  // namespace
@@ -568,8 +557,8 @@ int main(int argc, char** argv) {
     ClientV2 client(std::move(*conn), *user);
     if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
     if (opt.command == "backup") return RunBackupV2(client, opt, names, bar);
-    if (opt.command == "restore") return RunRestoreV2(client, opt, output, *user, bar);
-    if (opt.command == "delete") return RunDeleteV2(client, opt, *user);
+    if (opt.command == "restore") return RunRestore(client, opt, output, *user, bar);
+    if (opt.command == "delete") return RunDelete(client, opt, *user);
     return RunListV2(client, opt.long_list);
   }
   Client client(std::move(*conn), *user);
