@@ -20,6 +20,7 @@
 
 #include "protocol/digest.h"
 #include "protocol/wire.h"
+#include "worker/upload_step_hook.h"
 
 namespace backupd::worker {
 namespace {
@@ -346,6 +347,7 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   if (sys_->FstatAt(fd_.get(), "", &st, AT_EMPTY_PATH) != 0) {
     return Status::FromErrno(errno, "stat " + final_name_);
   }
+  AtUploadStep(UploadStep::kBeforeFsync);
   if (sys_->Fsync(fd_.get()) != 0) return Status::FromErrno(errno, "fsync " + final_name_);
   // close() can be where a network file system reports a lost write, so it is checked too.
   Status closed = fd_.Close("close " + final_name_);
@@ -359,10 +361,12 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
     Status s = WriteTemp(side, EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
     if (!s.ok()) return s;
   }
+  AtUploadStep(UploadStep::kBeforeRename);
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
     return Status::FromErrno(errno, "rename to " + final_name_);
   }
   committed_ = true;
+  AtUploadStep(UploadStep::kAfterRename);
   if (digest) {
     if (sys_->RenameAt(dir_fd_.get(), side.name.c_str(), dir_fd_.get(), sidecar.c_str()) != 0) {
       return Status::FromErrno(errno, "rename digest of " + final_name_);
