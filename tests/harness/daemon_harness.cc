@@ -151,7 +151,18 @@ Status Daemon::Start(const DaemonOptions& options) {
        << "idle_timeout = 5\n";
   if (!WriteFile(config_file(), conf.str())) return Status::IoError("cannot write the config");
 
-  std::vector<std::string> args = {BackupdPath(), "-f", "-c", config_file()};
+  std::string program = BackupdPath();
+  if (options.as_nobody) {
+    // The build tree may be closed to nobody (a 0700 mktemp folder under dpkg-buildpackage): run
+    // a copy from the temp folder, which is nobody's.
+    program = dir_.Sub("backupd");
+    std::error_code ec;
+    std::filesystem::copy_file(BackupdPath(), program, ec);
+    if (ec || chmod(program.c_str(), 0755) != 0) {
+      return Status::IoError("cannot copy " + BackupdPath() + " for nobody to run");
+    }
+  }
+  std::vector<std::string> args = {program, "-f", "-c", config_file()};
   for (const std::string& o : options.overrides) {
     args.push_back("-o");
     args.push_back(o);
@@ -532,10 +543,45 @@ std::vector<pid_t> ChildrenOf(pid_t ppid) {
   return out;
 }
 
+std::vector<pid_t> DescendantsOf(pid_t ppid) {
+  std::vector<pid_t> out = ChildrenOf(ppid);
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (pid_t grandchild : ChildrenOf(out[i])) out.push_back(grandchild);
+  }
+  return out;
+}
+
+std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (!isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
+    std::optional<std::string> cmdline = ReadFile("/proc/" + std::string(e->d_name) + "/cmdline");
+    if (!cmdline || !ProcessAlive(pid)) continue;
+    std::istringstream args(*cmdline);
+    for (std::string a; std::getline(args, a, '\0');) {
+      if (a == arg) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  closedir(d);
+  return out;
+}
+
 bool ProcessAlive(pid_t pid) {
   char state = 0;
   pid_t parent = 0;
   return ReadStat(pid, &state, &parent) && state != 'Z';
+}
+
+bool ProcessStopped(pid_t pid) {
+  char state = 0;
+  pid_t parent = 0;
+  return ReadStat(pid, &state, &parent) && state == 'T';
 }
 
 std::vector<std::string> ListeningSocketInodes(uint16_t port) {

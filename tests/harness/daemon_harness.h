@@ -48,7 +48,8 @@ struct DaemonOptions {
   // Logs to a file in the temp folder instead of stderr (stderr is still captured).
   bool log_to_file = false;
   // Starts backupd as nobody:nogroup instead of root (a developer's machine): the temp folder is
-  // handed to nobody so the daemon can create its storage there.
+  // handed to nobody so the daemon can create its storage there, and the program run is a copy
+  // in it, so a build tree nobody may not enter still works.
   bool as_nobody = false;
   // Unless kHost: `log = syslog`, in PrivateMounts under dir() (see SetSyslogListening).
   DevLog dev_log = DevLog::kHost;
@@ -174,8 +175,14 @@ std::optional<std::string> ProcLink(pid_t pid, const std::string& what);
 std::vector<std::pair<int, std::string>> ProcFds(pid_t pid);
 // Every live (non-zombie) process whose parent is `ppid`.
 std::vector<pid_t> ChildrenOf(pid_t ppid);
+// Every live process below `ppid`: its children, theirs, and so on.
+std::vector<pid_t> DescendantsOf(pid_t ppid);
+// Every live process with `arg` among its command-line arguments (forked children keep them).
+std::vector<pid_t> ProcessesWithArgument(const std::string& arg);
 // True while /proc/PID exists and is not a zombie.
 bool ProcessAlive(pid_t pid);
+// True while PID is stopped by a signal (state T).
+bool ProcessStopped(pid_t pid);
 // Inodes of the TCP sockets listening on 127.0.0.1:port (from /proc/net/tcp).
 std::vector<std::string> ListeningSocketInodes(uint16_t port);
 
