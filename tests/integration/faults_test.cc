@@ -38,15 +38,22 @@ class SmallDiskTest : public ::testing::Test {
     ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
         << std::strerror(errno);
     ASSERT_EQ(::mkdir(daemon_.storage().c_str(), 0700), 0) << std::strerror(errno);
-    const std::string options = "size=" + std::to_string(kDiskSize) +
-                                ",mode=0700,uid=" + std::to_string(NobodyUid()) +
-                                ",gid=" + std::to_string(NogroupGid());
+    const std::string tmpfs = "size=" + std::to_string(kDiskSize) +
+                              ",mode=0700,uid=" + std::to_string(NobodyUid()) +
+                              ",gid=" + std::to_string(NogroupGid());
     ASSERT_EQ(
-        ::mount("tmpfs", daemon_.storage().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()),
+        ::mount("tmpfs", daemon_.storage().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, tmpfs.c_str()),
         0)
         << std::strerror(errno);
     mounted_ = true;
-    Status s = daemon_.Start();
+    // No daemon runs yet: a pid file that does not exist keeps user add from signalling.
+    Result<std::string> secret =
+        AddBackupdUser(kUser, users_file(), daemon_.dir() + "/none.pid", daemon_.dir());
+    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+    ASSERT_TRUE(WriteSecretFile(secret_file(), *secret));
+    DaemonOptions options;
+    options.overrides = {"users_file=" + users_file()};
+    Status s = daemon_.Start(options);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
@@ -65,6 +72,22 @@ class SmallDiskTest : public ::testing::Test {
     Status s = client.Connect(daemon_.port());
     if (!s.ok()) return s;
     return client.Call(kUser, op, name, payload);
+  }
+
+  std::string users_file() const { return daemon_.dir() + "/users"; }
+  std::string secret_file() const { return daemon_.dir() + "/user.secret"; }
+
+  // backup-client logged in over protocol v2, in the temp folder.
+  ProgramResult RunClient(const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {BackupClientPath(),
+                                     "--server",
+                                     "127.0.0.1:" + std::to_string(daemon_.port()),
+                                     "--user",
+                                     std::to_string(kUser),
+                                     "--secret-file",
+                                     secret_file()};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return RunProgram(argv, daemon_.dir(), kTimeout);
   }
 
   std::string UserFile(const std::string& name) const {
@@ -112,6 +135,25 @@ TEST_F(SmallDiskTest, AnUploadThatFillsTheDiskFailsAndLosesNothing) {
   EXPECT_TRUE(restored->payload == old_version);
   ASSERT_TRUE(HasStatus(CallOnce(Op::kBackup, "small", "fits"), kOk));
   EXPECT_EQ(ReadFile(UserFile("small")), "fits");
+}
+
+// Over protocol v2 the full disk has its own status, which the client reports.
+TEST_F(SmallDiskTest, AFullDiskAnswersNoSpaceOverV2) {
+  ASSERT_TRUE(WriteFile(daemon_.dir() + "/file", "old version"));
+  ProgramResult r = RunClient({"backup", "file"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const uint64_t free_before = FreeBytes();
+  ASSERT_TRUE(WriteFile(daemon_.dir() + "/file", RandomBytes(2 * kDiskSize, 5)));
+
+  r = RunClient({"backup", "file"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("1012"), std::string::npos) << r.err;
+  EXPECT_EQ(ReadFile(UserFile("file")), "old version");
+  for (const std::string& name : ListDir(UserFile(""))) {
+    EXPECT_NE(name.rfind(".backupd-tmp-", 0), 0u) << "left behind: " << name;
+  }
+  EXPECT_TRUE(Eventually([&] { return FreeBytes() == free_before; }, kTimeout))
+      << FreeBytes() << " bytes free, " << free_before << " before the upload";
 }
 
 // A disk gone read-only refuses uploads and deletes with a clear error, still restores, and once
