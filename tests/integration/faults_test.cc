@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/daemon_test.h"
@@ -23,6 +24,33 @@ using protocol::Op;
 
 constexpr Millis kTimeout{10000};
 constexpr uint32_t kUser = 7;
+
+std::string UsersFile(const Daemon& daemon) { return daemon.dir() + "/users"; }
+std::string SecretFile(const Daemon& daemon) { return daemon.dir() + "/user.secret"; }
+
+// Makes kUser with the real `backupd user add`, for a daemon not started yet, which is to be
+// given `users_file=` UsersFile(daemon).
+Status AddUser(const Daemon& daemon) {
+  // A pid file that does not exist keeps user add from signalling.
+  Result<std::string> secret =
+      AddBackupdUser(kUser, UsersFile(daemon), daemon.dir() + "/none.pid", daemon.dir());
+  if (!secret.ok()) return secret.status();
+  if (!WriteSecretFile(SecretFile(daemon), *secret)) return Status::IoError("secret file");
+  return Status::Ok();
+}
+
+// backup-client logged in over protocol v2 as kUser, run in the daemon's temp folder.
+ProgramResult RunClient(const Daemon& daemon, const std::vector<std::string>& command) {
+  std::vector<std::string> argv = {BackupClientPath(),
+                                   "--server",
+                                   "127.0.0.1:" + std::to_string(daemon.port()),
+                                   "--user",
+                                   std::to_string(kUser),
+                                   "--secret-file",
+                                   SecretFile(daemon)};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return RunProgram(argv, daemon.dir(), kTimeout);
+}
 
 // Storage on a 1 MiB tmpfs mounted in a mount namespace only this test process (and the daemon
 // it forks) sees: however the test ends, even killed, the mount dies with the namespace and
@@ -46,13 +74,10 @@ class SmallDiskTest : public ::testing::Test {
         0)
         << std::strerror(errno);
     mounted_ = true;
-    // No daemon runs yet: a pid file that does not exist keeps user add from signalling.
-    Result<std::string> secret =
-        AddBackupdUser(kUser, users_file(), daemon_.dir() + "/none.pid", daemon_.dir());
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    ASSERT_TRUE(WriteSecretFile(secret_file(), *secret));
+    Status added = AddUser(daemon_);
+    ASSERT_TRUE(added.ok()) << added.ToString();
     DaemonOptions options;
-    options.overrides = {"users_file=" + users_file()};
+    options.overrides = {"users_file=" + UsersFile(daemon_)};
     Status s = daemon_.Start(options);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
@@ -72,22 +97,6 @@ class SmallDiskTest : public ::testing::Test {
     Status s = client.Connect(daemon_.port());
     if (!s.ok()) return s;
     return client.Call(kUser, op, name, payload);
-  }
-
-  std::string users_file() const { return daemon_.dir() + "/users"; }
-  std::string secret_file() const { return daemon_.dir() + "/user.secret"; }
-
-  // backup-client logged in over protocol v2, in the temp folder.
-  ProgramResult RunClient(const std::vector<std::string>& command) {
-    std::vector<std::string> argv = {BackupClientPath(),
-                                     "--server",
-                                     "127.0.0.1:" + std::to_string(daemon_.port()),
-                                     "--user",
-                                     std::to_string(kUser),
-                                     "--secret-file",
-                                     secret_file()};
-    argv.insert(argv.end(), command.begin(), command.end());
-    return RunProgram(argv, daemon_.dir(), kTimeout);
   }
 
   std::string UserFile(const std::string& name) const {
@@ -140,12 +149,12 @@ TEST_F(SmallDiskTest, AnUploadThatFillsTheDiskFailsAndLosesNothing) {
 // Over protocol v2 the full disk has its own status, which the client reports.
 TEST_F(SmallDiskTest, AFullDiskAnswersNoSpaceOverV2) {
   ASSERT_TRUE(WriteFile(daemon_.dir() + "/file", "old version"));
-  ProgramResult r = RunClient({"backup", "file"});
+  ProgramResult r = RunClient(daemon_, {"backup", "file"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const uint64_t free_before = FreeBytes();
   ASSERT_TRUE(WriteFile(daemon_.dir() + "/file", RandomBytes(2 * kDiskSize, 5)));
 
-  r = RunClient({"backup", "file"});
+  r = RunClient(daemon_, {"backup", "file"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("1012"), std::string::npos) << r.err;
   EXPECT_EQ(ReadFile(UserFile("file")), "old version");
@@ -186,10 +195,14 @@ TEST_F(SmallDiskTest, AReadOnlyDiskRefusesWritesAndRecoversWhenWritableAgain) {
 // of its commit; the test then kills it with SIGKILL, as a crash or the OOM killer would.
 class KilledWriterTest : public DaemonTest, public ::testing::WithParamInterface<const char*> {
  protected:
+  DaemonOptions Options() const override { return {{"users_file=" + UsersFile(daemon_)}}; }
+
   void SetUp() override {
 #ifndef BACKUPD_TEST_HOOKS
     GTEST_SKIP() << "built without BACKUPD_TEST_HOOKS";
 #endif
+    Status added = AddUser(daemon_);
+    ASSERT_TRUE(added.ok()) << added.ToString();
     // The daemon's processes inherit the environment it is started with.
     ::setenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP", GetParam(), 1);
     DaemonTest::SetUp();
@@ -273,6 +286,46 @@ TEST_P(KilledWriterTest, TheRealNameHoldsTheOldOrTheNewVersionWholeNeverPartOfOn
   ASSERT_TRUE(HasStatus(listed, kListOk));
   EXPECT_NE(listed->payload.find("file"), std::string::npos) << listed->payload;
   EXPECT_EQ(listed->payload.find(".backupd-"), std::string::npos) << listed->payload;
+}
+
+// Over v2 a file's digest is kept in a sidecar renamed in after the file: a writer killed between
+// the two renames leaves the old sidecar beside the new bytes, and its stamp (the old inode) must
+// keep it from vouching for them. backup-client checks the restored bytes against the digest sent.
+TEST_P(KilledWriterTest, OverV2TheStoredDigestNeverVouchesForOtherBytes) {
+  const std::string step = GetParam();
+  // One size, so only the inode (and mtime) in the sidecar's stamp can tell the versions apart.
+  const std::string old_version = RandomBytes(256 << 10, 5);
+  const std::string new_version = RandomBytes(256 << 10, 6);
+  const std::string local = daemon_.dir() + "/file";
+
+  // The old version through the daemon, with its digest: its writer stopped and let go on.
+  ASSERT_TRUE(WriteFile(local, old_version));
+  ProgramResult first;
+  std::thread uploading([&] { first = RunClient(daemon_, {"backup", "file"}); });
+  Result<pid_t> stopped = WaitForStoppedWriter();
+  if (stopped.ok()) ::kill(*stopped, SIGCONT);
+  uploading.join();
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString() << "\n" << daemon_.Log();
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  ASSERT_TRUE(Eventually([&] { return !ProcessAlive(*stopped); }, kTimeout));
+
+  // The new version's writer killed at the step.
+  ASSERT_TRUE(WriteFile(local, new_version));
+  ProgramResult second;
+  uploading = std::thread([&] { second = RunClient(daemon_, {"backup", "file"}); });
+  stopped = WaitForStoppedWriter();
+  if (stopped.ok()) ::kill(*stopped, SIGKILL);
+  uploading.join();
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString() << "\n" << daemon_.Log();
+  EXPECT_NE(second.exit_code, 0) << "a killed upload reported success";
+
+  const std::string& expected = step == "after-rename" ? new_version : old_version;
+  EXPECT_TRUE(ReadFile(UserDir(kUser) + "/file") == expected)
+      << "the real name holds neither version whole";
+  ASSERT_EQ(::unlink(local.c_str()), 0);
+  ProgramResult restored = RunClient(daemon_, {"restore", "file"});
+  EXPECT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  EXPECT_TRUE(ReadFile(local) == expected) << "restored bytes are neither version";
 }
 
 INSTANTIATE_TEST_SUITE_P(EachStep, KilledWriterTest,
