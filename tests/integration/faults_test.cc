@@ -1,5 +1,6 @@
-// test process (root, in a mount namespace of its own): faults that must lose nothing — a full
-// disk, a read-only disk, the writer killed at each step of an upload, the supervisor killed.
+// test process (root; the small-disk tests in a mount namespace of their own): faults that must
+// lose nothing — a full disk, a read-only disk, the writer killed at each step of an upload, the
+// supervisor killed.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
