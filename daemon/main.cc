@@ -106,8 +106,8 @@ int main(int argc, char** argv) {
   Result<std::vector<daemon::Listener>> tls_listeners =
       daemon::BindAll(config->tls_listen, static_cast<int>(config->listen_backlog));
   if (!tls_listeners.ok()) return Fail(tls_listeners.status());
-  daemon::SetDeferAccept(*listeners, config->idle_timeout);
-  daemon::SetDeferAccept(*tls_listeners, config->idle_timeout);
+  daemon::SetDeferAccept(*listeners, *config);
+  daemon::SetDeferAccept(*tls_listeners, *config);
   daemon::LogListening(*listeners, *tls_listeners);
 
   if (!cmd->foreground) {

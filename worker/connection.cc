@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 #include <utility>
 
 #include "base/timespec.h"
@@ -18,15 +19,32 @@ Connection::Connection(std::unique_ptr<Transport> transport, std::string peer)
 Connection::Connection(UniqueFd fd, std::string peer)
     : Connection(std::make_unique<PlainTransport>(std::move(fd)), std::move(peer)) {}
 
+void Connection::BeginPace(const MinRate& rate) {
+  paced_ = true;
+  rate_ = rate;
+  pace_start_ = Clock::now();
+  pace_bytes_ = bytes_in_ + bytes_out_;
+}
+
 Status Connection::Wait(short events, Deadline deadline, const void* mask) {
+  const uint64_t moved = bytes_in_ + bytes_out_ - pace_bytes_;
+  const Deadline paced = paced_ ? PaceDeadline(pace_start_, rate_, moved, deadline) : deadline;
   for (;;) {
-    auto left = deadline - Clock::now();
-    if (left <= Clock::duration::zero()) return Status::Timeout("client timed out");
+    auto left = paced - Clock::now();
+    if (left <= Clock::duration::zero()) {
+      if (paced == deadline) return Status::Timeout("client timed out");
+      const auto took =
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - pace_start_);
+      return Status::Timeout("below min_rate: " + std::to_string(moved) + " bytes in " +
+                             std::to_string(took.count()) + " s (min_rate " +
+                             std::to_string(rate_.bytes_per_second) + " bytes/s after " +
+                             std::to_string(rate_.grace.count()) + " s)");
+    }
     timespec ts = ToTimespec(left);
     pollfd p{transport_->fd(), events, 0};
     int n = ::ppoll(&p, 1, &ts, static_cast<const sigset_t*>(mask));
     if (n > 0) return Status::Ok();
-    if (n == 0) return Status::Timeout("client timed out");
+    if (n == 0) continue;  // the deadline passed: said above
     if (errno == EINTR) {
       if (mask != nullptr) return Status::Closed("worker stopping");
       continue;

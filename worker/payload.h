@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -37,6 +39,13 @@ bool DiscardPayload(Connection& conn, Parser& parser, std::vector<char>& buf, De
     if (!ReadPayload(conn, parser, buf, deadline).ok()) return false;
   }
   return true;
+}
+
+// The staller's note for a client that `why` cut off while `doing` (after `bytes` of the request);
+// "" when `why` is not a deadline (the client went away: no staller).
+inline std::string StallNote(const Status& why, std::string_view doing, uint64_t bytes) {
+  if (why.code() != Status::Code::kTimeout) return "";
+  return std::string(doing) + " after " + std::to_string(bytes) + " bytes: " + why.message();
 }
 
 // Runs `serve` (which returns a Handled) and fills in the record's byte counts and duration.

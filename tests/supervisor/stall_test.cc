@@ -1,0 +1,234 @@
+// test process (root): clients that try to hold workers by stalling — a byte now and then, nothing
+// at all, a payload trickled in — against the real daemon's header_timeout, min_rate and
+// max_connections_per_ip.
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/supervisor/supervisor_test.h"
+
+namespace backupd::testing {
+namespace {
+
+using protocol::Op;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint16_t kNoFiles = 1002;
+
+Millis Since(Clock::time_point start) {
+  return std::chrono::duration_cast<Millis>(Clock::now() - start);
+}
+
+// How many lines of `log` say that the daemon cut `client` off or refused it.
+size_t StallerLines(const std::string& log, const RawClient& client) {
+  const std::string peer = client.LocalAddress() + ":";
+  return CountOf(log, "cut off " + peer) + CountOf(log, "refused " + peer);
+}
+
+class SixtyStallersTest : public SupervisorTest {
+ protected:
+  // The default workers.max (32), all started at once, so what is measured is the limits, not how
+  // fast the pool grows; without them, 40 stallers hold all 32 workers for request_timeout.
+  DaemonOptions Options() const override {
+    return {{"workers=32", "workers.max_spare=32", "header_timeout=3"}};
+  }
+};
+
+// The issue's own test: 60 connections from 127.0.0.1, 40 sending one byte and 20 nothing.
+TEST_F(SixtyStallersTest, DoNotDelayAClientFromAnotherAddressAndAreEachLoggedOnce) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(32, Millis(10000)).ok());
+  RawClient warm;
+  ASSERT_TRUE(warm.ConnectFrom("127.0.0.2", daemon_.port()).ok());
+  ASSERT_TRUE(HasStatus(warm.Call(5601, Op::kList, ""), kNoFiles));
+  warm.Close();
+
+  std::vector<std::unique_ptr<RawClient>> stallers;
+  const auto stalling_since = Clock::now();
+  for (int i = 0; i < 60; ++i) {
+    stallers.push_back(std::make_unique<RawClient>());
+    ASSERT_TRUE(stallers.back()->Connect(daemon_.port()).ok()) << "staller " << i;
+    if (i % 3 != 0) {
+      ASSERT_TRUE(stallers.back()->Send(std::string(1, '\0')).ok());
+    }
+  }
+  // Once the one-byte stallers hold every worker they may, the rest of them are refused.
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [](const std::string& log) { return CountOf(log, "refused 127.0.0.1:") >= 10; },
+      Millis(2000)))
+      << daemon_.Log();
+
+  std::chrono::microseconds slowest{0};
+  for (int i = 0; i < 5; ++i) {
+    const auto start = Clock::now();
+    RawClient client;
+    ASSERT_TRUE(client.ConnectFrom("127.0.0.2", daemon_.port()).ok());
+    ASSERT_TRUE(HasStatus(client.Call(5601, Op::kList, ""), kNoFiles)) << "request " << i;
+    slowest = std::max(slowest,
+                       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start));
+  }
+  EXPECT_LT(slowest, std::chrono::seconds(1)) << "a client from 127.0.0.2 waited behind them";
+  // Measured while the stallers still held their workers, or it proves nothing.
+  ASSERT_LT(Since(stalling_since), Millis(3000)) << "too slow to measure within header_timeout";
+  std::cout << "slowest of 5 requests from 127.0.0.2 with 60 stallers on 127.0.0.1: "
+            << slowest.count() << " us\n";
+
+  // Every staller is cut off after header_timeout or refused, and logged so exactly once; the
+  // silent ones surface once TCP_DEFER_ACCEPT gives up on them.
+  const bool all_logged = daemon_.WaitForLog(
+      [&](const std::string& log) {
+        for (const auto& s : stallers) {
+          if (StallerLines(log, *s) == 0) return false;
+        }
+        return true;
+      },
+      Millis(30000));
+  const std::string log = daemon_.Log();
+  ASSERT_TRUE(all_logged) << log;
+  size_t cut_off = 0;
+  size_t refused = 0;
+  for (const auto& staller : stallers) {
+    const std::string peer = staller->LocalAddress();
+    EXPECT_EQ(StallerLines(log, *staller), 1u) << peer;
+    if (CountOf(log, "refused " + peer + ":") == 1) {
+      // Over the limit: one general error, then the close.
+      EXPECT_TRUE(HasStatus(staller->ReadResponse(Millis(1000)), kError)) << peer;
+      ++refused;
+    } else {
+      ++cut_off;
+    }
+    EXPECT_TRUE(staller->WaitClosed(Millis(1000))) << peer;
+  }
+  // Both defences acted: the per-address limit refused some, header_timeout cut the others off.
+  EXPECT_GE(refused, 10u);
+  EXPECT_GE(cut_off, 10u);
+  std::cout << cut_off << " stallers cut off by header_timeout, " << refused
+            << " refused by max_connections_per_ip\n";
+  EXPECT_NE(log.find("sent 1 bytes, then nothing (header_timeout)"), std::string::npos) << log;
+}
+
+class HeaderTimeoutTest : public SupervisorTest {
+ protected:
+  DaemonOptions Options() const override { return {{"header_timeout=1"}}; }
+};
+
+TEST_F(HeaderTimeoutTest, OneByteThenNothingIsClosedWithoutAnswerAfterHeaderTimeout) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  RawClient staller;
+  ASSERT_TRUE(staller.Connect(daemon_.port()).ok());
+  const auto start = Clock::now();
+  ASSERT_TRUE(staller.Send(std::string(1, '\0')).ok());
+  // Closed, and no byte of an answer first: there is no request to answer.
+  EXPECT_TRUE(staller.WaitClosed(Millis(4000)));
+  EXPECT_GE(Since(start), Millis(800)) << "cut off before header_timeout";
+  EXPECT_LE(Since(start), Millis(3000)) << "header_timeout=1 did not cut the staller off";
+  EXPECT_TRUE(daemon_.WaitForLogLine({"warning", "cut off " + staller.LocalAddress() + ":",
+                                      "sent 1 bytes, then nothing (header_timeout)"},
+                                     Millis(2000)))
+      << daemon_.Log();
+}
+
+TEST_F(HeaderTimeoutTest, AHeaderWhoseNameTricklesIsClosedAfterHeaderTimeout) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  RawClient staller;
+  ASSERT_TRUE(staller.Connect(daemon_.port()).ok());
+  const auto start = Clock::now();
+  const std::string request = RequestBytes(5602, Op::kRestore, "a-name-that-never-ends");
+  // The whole header and a few bytes of the name, then a byte every 300 ms.
+  ASSERT_TRUE(staller.Send(request.substr(0, 15)).ok());
+  bool closed = false;
+  for (size_t i = 15; i < request.size() && !closed; ++i) {
+    closed = staller.WaitClosed(Millis(300));
+    if (!closed && !staller.Send(request.substr(i, 1)).ok()) closed = true;
+  }
+  closed = closed || staller.WaitClosed(Millis(3000));
+  EXPECT_TRUE(closed);
+  EXPECT_LE(Since(start), Millis(3000));
+  EXPECT_TRUE(daemon_.WaitForLogLine(
+      {"cut off " + staller.LocalAddress() + ":", "request header and name (header_timeout) after"},
+      Millis(2000)))
+      << daemon_.Log();
+  EXPECT_TRUE(daemon_.WaitForLogLine({"access", "user=5602", "op=restore", "client timed out"},
+                                     Millis(2000)))
+      << daemon_.Log();
+}
+
+TEST_F(HeaderTimeoutTest, ASilentConnectionIsClosedAndLogged) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  RawClient silent;
+  ASSERT_TRUE(silent.Connect(daemon_.port()).ok());
+  const auto start = Clock::now();
+  // TCP_DEFER_ACCEPT keeps it from a worker for about a second, header_timeout one more.
+  EXPECT_TRUE(silent.WaitClosed(Millis(10000)));
+  EXPECT_GE(Since(start), Millis(800));
+  EXPECT_TRUE(daemon_.WaitForLogLine(
+      {"cut off " + silent.LocalAddress() + ":", "sent nothing (header_timeout)"}, Millis(2000)))
+      << daemon_.Log();
+}
+
+class MinRateTest : public SupervisorTest {
+ protected:
+  DaemonOptions Options() const override { return {{"header_timeout=1", "min_rate=1000"}}; }
+
+  // Sends `payload` after `prefix` in `chunk`-byte pieces `every` apart, until all is sent or the
+  // daemon closes the connection; returns how many payload bytes went out.
+  size_t Trickle(RawClient& client, const std::string& prefix, const std::string& payload,
+                 size_t chunk, Millis every) {
+    if (!client.Send(prefix).ok()) return 0;
+    size_t sent = 0;
+    while (sent < payload.size()) {
+      if (!client.Send(payload.substr(sent, chunk)).ok()) break;
+      sent = std::min(payload.size(), sent + chunk);
+      if (sent < payload.size() && client.WaitClosed(every)) break;
+    }
+    return sent;
+  }
+};
+
+TEST_F(MinRateTest, AnUploadBelowMinRateIsCutAndThePreviousVersionStays) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  const uint32_t user = 5603;
+  ASSERT_TRUE(HasStatus(CallOnce(user, Op::kBackup, "doc", "previous version"), kOk));
+
+  RawClient slow;
+  ASSERT_TRUE(slow.Connect(daemon_.port()).ok());
+  const std::string payload(8000, 's');
+  const auto start = Clock::now();
+  // 200 bytes/s: a fifth of min_rate. After the 1 s grace the deadline runs ahead of the bytes.
+  const size_t sent =
+      Trickle(slow, RequestBytes(user, Op::kBackup, "doc", 8000), payload, 100, Millis(500));
+  EXPECT_LT(sent, payload.size()) << "the whole trickle was accepted";
+  EXPECT_TRUE(slow.WaitClosed(Millis(1000)));
+  EXPECT_LE(Since(start), Millis(4000));
+  EXPECT_TRUE(daemon_.WaitForLogLine({"warning", "cut off " + slow.LocalAddress() + ":",
+                                      "upload after", "below min_rate", "min_rate 1000 bytes/s"},
+                                     Millis(2000)))
+      << daemon_.Log();
+  EXPECT_EQ(ReadFile(UserDir(user) + "/doc"), "previous version");
+  EXPECT_TRUE(Eventually([&] { return !HasTempFile(UserDir(user)); }, Millis(3000)))
+      << "a partial upload was left behind";
+  Result<Response> r = CallOnce(user, Op::kRestore, "doc");
+  ASSERT_TRUE(HasStatus(r, kRestoreOk));
+  EXPECT_EQ(r->payload, "previous version");
+}
+
+TEST_F(MinRateTest, AnUploadSlowerThanItsGraceButAboveMinRateSucceeds) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  const uint32_t user = 5604;
+  RawClient slow;
+  ASSERT_TRUE(slow.Connect(daemon_.port()).ok());
+  const std::string payload = RandomBytes(6000, 5604);
+  const auto start = Clock::now();
+  // About 3000 bytes/s, three times min_rate, for about 2 s: twice the grace.
+  const size_t sent =
+      Trickle(slow, RequestBytes(user, Op::kBackup, "slow", 6000), payload, 300, Millis(100));
+  ASSERT_EQ(sent, payload.size());
+  Result<Response> r = slow.ReadResponse(Millis(5000));
+  EXPECT_TRUE(HasStatus(r, kOk));
+  EXPECT_GE(Since(start), Millis(1500)) << "the upload did not outlast the grace";
+  EXPECT_EQ(ReadFile(UserDir(user) + "/slow"), payload);
+}
+
+}  // namespace
+}  // namespace backupd::testing
