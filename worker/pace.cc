@@ -1,6 +1,8 @@
 // worker (unprivileged): the deadline arithmetic of min_rate.
 #include "worker/pace.h"
 
+#include <algorithm>
+
 namespace backupd::worker {
 
 Deadline PaceDeadline(Deadline start, const MinRate& rate, uint64_t bytes, Deadline cap) {
@@ -14,6 +16,12 @@ Deadline PaceDeadline(Deadline start, const MinRate& rate, uint64_t bytes, Deadl
   const uint64_t rest_ns = bytes % rate.bytes_per_second * 1'000'000'000 / rate.bytes_per_second;
   const Deadline d = after_grace + std::chrono::seconds(whole) + std::chrono::nanoseconds(rest_ns);
   return d < cap ? d : cap;
+}
+
+Deadline PacedWait(Deadline start, const MinRate& rate, uint64_t bytes, Deadline now,
+                   Deadline cap) {
+  if (rate.bytes_per_second == 0) return cap;
+  return std::min(PaceDeadline(start, rate, bytes, cap), now + rate.grace);
 }
 
 }  // namespace backupd::worker

@@ -25,6 +25,13 @@ struct MinRate {
 // grants one per MinRate bytes, and a byte moved early still counts later.
 Deadline PaceDeadline(Deadline start, const MinRate& rate, uint64_t bytes, Deadline cap);
 
+// How long one wait for the connection, begun at `now`, may last in that transfer: until
+// PaceDeadline, and never longer than `grace` with no byte moving. Sending, the bytes counted are
+// those the kernel took, and socket buffers take megabytes from a client that reads nothing —
+// days of credit at 500 bytes/s; once they are full, a client that reads nothing has `grace`.
+// `cap` without a minimum.
+Deadline PacedWait(Deadline start, const MinRate& rate, uint64_t bytes, Deadline now, Deadline cap);
+
 // The deadlines of one request.
 struct RequestDeadlines {
   Deadline header;   // the header and name (v2: and the login's messages) are in by then

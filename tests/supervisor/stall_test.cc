@@ -1,12 +1,18 @@
 // test process (root): clients that try to hold workers by stalling — a byte now and then, nothing
 // at all, a payload trickled in — against the real daemon's header_timeout, min_rate and
 // max_connections_per_ip.
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "tests/supervisor/supervisor_test.h"
 
 namespace backupd::testing {
@@ -228,6 +234,100 @@ TEST_F(MinRateTest, AnUploadSlowerThanItsGraceButAboveMinRateSucceeds) {
   EXPECT_TRUE(HasStatus(r, kOk));
   EXPECT_GE(Since(start), Millis(1500)) << "the upload did not outlast the grace";
   EXPECT_EQ(ReadFile(UserDir(user) + "/slow"), payload);
+}
+
+class RestoreRateTest : public SupervisorTest {
+ protected:
+  // The default min_rate: megabytes in socket buffers earn hours at 500 bytes/s, so what cuts a
+  // reader that stopped is a wait with no byte moving for header_timeout.
+  DaemonOptions Options() const override { return {{"header_timeout=1"}}; }
+};
+
+TEST_F(RestoreRateTest, AClientThatStopsReadingARestoreIsCutOff) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  const uint32_t user = 5605;
+  // Far more than the socket buffers between the worker and a client that reads nothing hold.
+  const std::string big = RandomBytes(32 << 20, 5605);
+  ASSERT_TRUE(HasStatus(CallOnce(user, Op::kBackup, "big", big), kOk));
+  RawClient stuck;
+  ASSERT_TRUE(stuck.Connect(daemon_.port()).ok());
+  const auto start = Clock::now();
+  ASSERT_TRUE(stuck.Send(RequestBytes(user, Op::kRestore, "big")).ok());
+  // Once the buffers are full, 1 s with no byte moving: seconds, not request_timeout's 300.
+  EXPECT_TRUE(daemon_.WaitForLogLine(
+      {"warning", "cut off " + stuck.LocalAddress() + ":", "restore after", "below min_rate"},
+      Millis(30000)))
+      << daemon_.Log();
+  EXPECT_GE(Since(start), Millis(1000));
+  std::cout << "a restore reader that stopped reading was cut off after " << Since(start).count()
+            << " ms\n";
+}
+
+TEST_F(RestoreRateTest, AReaderSlowerThanTheSocketBuffersButSteadyGetsTheWholeFile) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  const uint32_t user = 5606;
+  const std::string big = RandomBytes(6 << 20, 5606);
+  ASSERT_TRUE(HasStatus(CallOnce(user, Op::kBackup, "big", big), kOk));
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(fd.valid());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(daemon_.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  const std::string request = RequestBytes(user, Op::kRestore, "big");
+  ASSERT_EQ(send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // About 1.6 MB/s in 16 KB reads: the kernel holds megabytes for the client, and the worker's
+  // socket turns writable only after much of that drained — longer than the 1 s grace — yet the
+  // client never stops reading for long.
+  const size_t expected = 1 + 2 + 2 + 3 + 4 + big.size();  // version, status, name, size, file
+  std::string got;
+  char buf[16384];
+  const auto start = Clock::now();
+  while (got.size() < expected && Since(start) < Millis(30000)) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (poll(&p, 1, 2000) <= 0) break;
+    ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+    poll(nullptr, 0, 10);  // the slow reader's pace
+  }
+  ASSERT_EQ(got.size(), expected) << "after " << Since(start).count() << " ms\n" << daemon_.Log();
+  EXPECT_EQ(got.substr(expected - big.size()), big);
+  EXPECT_GE(Since(start), Millis(2000)) << "read faster than the grace: proves nothing";
+  std::cout << "a steady reader took " << Since(start).count() << " ms for 6 MB\n";
+}
+
+class ReloadHeaderTimeoutTest : public SupervisorTest {};
+
+TEST_F(ReloadHeaderTimeoutTest, AReloadAppliesANewHeaderTimeoutToNewConnections) {
+  ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
+  RawClient before;
+  ASSERT_TRUE(before.Connect(daemon_.port()).ok());
+  ASSERT_TRUE(before.Send(std::string(1, '\0')).ok());
+  // The default header_timeout (20 s) holds this one well past a second.
+  EXPECT_FALSE(before.WaitClosed(Millis(1500)));
+
+  std::string conf = ReadFile(daemon_.config_file()).value_or("");
+  ASSERT_FALSE(conf.empty());
+  ASSERT_TRUE(WriteFile(daemon_.config_file(), conf + "header_timeout = 1\n"));
+  ASSERT_EQ(kill(daemon_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon_.WaitForLogLine({"configuration reloaded (generation 2)"}, Millis(5000)))
+      << daemon_.Log();
+
+  // Connections accepted by the new generation's workers get the new value.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        RawClient after;
+        if (!after.Connect(daemon_.port()).ok() || !after.Send(std::string(1, '\0')).ok()) {
+          return false;
+        }
+        const auto start = Clock::now();
+        return after.WaitClosed(Millis(3000)) && Since(start) >= Millis(800);
+      },
+      Millis(15000)))
+      << daemon_.Log();
 }
 
 }  // namespace

@@ -50,6 +50,17 @@ TEST(PaceTest, HugeCountsDoNotOverflow) {
           std::chrono::nanoseconds((UINT64_MAX - 1) % UINT32_MAX * 1'000'000'000 / UINT32_MAX));
 }
 
+TEST(PaceTest, AWaitLastsAtMostTheGraceWithNoByteMoving) {
+  const MinRate rate{seconds(20), 500};
+  // 4 MB taken by socket buffers earn 8000 s; a single wait still ends 20 s after it began.
+  const Deadline now = kStart + seconds(30);
+  EXPECT_EQ(PacedWait(kStart, rate, 4'000'000, now, kFarCap), now + seconds(20));
+  // Behind the average, the average's deadline comes first.
+  EXPECT_EQ(PacedWait(kStart, rate, 1000, now, kFarCap), kStart + seconds(22));
+  EXPECT_EQ(PacedWait(kStart, rate, 4'000'000, now, now + seconds(5)), now + seconds(5));
+  EXPECT_EQ(PacedWait(kStart, {seconds(20), 0}, 0, now, kFarCap), kFarCap);
+}
+
 TEST(PaceTest, HeaderOrRequestIsTheEarlier) {
   EXPECT_EQ((RequestDeadlines{kStart + seconds(20), kStart + seconds(300)}.HeaderOrRequest()),
             kStart + seconds(20));
