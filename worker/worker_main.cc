@@ -168,7 +168,7 @@ class Worker {
     session_.wait_mask = &wait_mask_;
     session_.report = [this](const ipc::Report& r) { reporter_.Request(r); };
     session_.stalled = [this](const std::string& peer, const std::string& what) {
-      reporter_.Log(ipc::Severity::kWarning, "cut off " + peer + ": " + what);
+      reporter_.Stalled(peer, what);
     };
     session_.stopping = [] { return g_stop != 0; };
     session_.enter_folder = [this](Connection& conn, int folder_fd) {

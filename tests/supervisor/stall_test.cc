@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,7 +39,8 @@ class SixtyStallersTest : public SupervisorTest {
   // The default workers.max (32), all started at once, so what is measured is the limits, not how
   // fast the pool grows; without them, 40 stallers hold all 32 workers for request_timeout.
   DaemonOptions Options() const override {
-    return {{"workers=32", "workers.max_spare=32", "header_timeout=3"}};
+    return {{"workers=32", "workers.max_spare=32", "header_timeout=3",
+             "metrics_file=" + daemon_.dir() + "/m.prom"}};
   }
 };
 
@@ -109,6 +111,16 @@ TEST_F(SixtyStallersTest, DoNotDelayAClientFromAnotherAddressAndAreEachLoggedOnc
   // Both defences acted: the per-address limit refused some, header_timeout cut the others off.
   EXPECT_GE(refused, 10u);
   EXPECT_GE(cut_off, 10u);
+  // Counted too (the metrics file is rewritten every 5 s).
+  std::string metrics;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        metrics = ReadFile(daemon_.dir() + "/m.prom").value_or("");
+        Result<std::map<std::string, double>> m = ParsePrometheus(metrics);
+        return m.ok() && (*m)["backupd_stalled_clients_total"] == static_cast<double>(cut_off);
+      },
+      Millis(8000)))
+      << metrics;
   std::cout << cut_off << " stallers cut off by header_timeout, " << refused
             << " refused by max_connections_per_ip\n";
   EXPECT_NE(log.find("sent 1 bytes, then nothing (header_timeout)"), std::string::npos) << log;
