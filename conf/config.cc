@@ -500,4 +500,14 @@ Status Validate(const Config& c) {
   return Status::Ok();
 }
 
+std::vector<std::string> Warnings(const Config& c) {
+  std::vector<std::string> out;
+  if (c.max_connections_per_ip == 0 || c.max_connections_per_ip >= c.workers_max) {
+    out.push_back("max_connections_per_ip (" + std::to_string(c.max_connections_per_ip) +
+                  ") lets one address hold all workers.max (" + std::to_string(c.workers_max) +
+                  ") workers: a host that stalls its connections can stop all service");
+  }
+  return out;
+}
+
 }  // namespace backupd::conf

@@ -109,6 +109,11 @@ Result<Config> LoadConfig(const CommandLine& cmd);
 // at least one listen address, ...). LoadConfig already calls it.
 Status Validate(const Config& config);
 
+// Settings that are valid but leave a defence off, one sentence each: `backupd -t` prints them,
+// the daemon logs them at start and on reload. Today: a max_connections_per_ip that lets one
+// address hold every worker.
+std::vector<std::string> Warnings(const Config& config);
+
 const char* LogLevelName(LogLevel level);
 // "off", "loopback", "on": as the config file spells them.
 const char* LegacyV1Name(LegacyV1 mode);

@@ -90,6 +90,7 @@ void Supervisor::Reload() {
   throttle_until_ = Clock::time_point();
   StopWorkers(SIGTERM, true);
   BACKUPD_LOG(kInfo) << "configuration reloaded (generation " << board_.generation << ")";
+  for (const std::string& w : conf::Warnings(s_.config)) BACKUPD_LOG(kWarning) << w;
 }
 
 void Supervisor::ReloadUsers() {

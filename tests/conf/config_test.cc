@@ -229,6 +229,20 @@ TEST_F(ConfigTest, TimeoutsMustBePositive) {
   }
 }
 
+TEST_F(ConfigTest, APerIpLimitThatLetsOneAddressHoldEveryWorkerIsWarnedAbout) {
+  EXPECT_TRUE(Warnings(Config()).empty());  // 16 of 32
+  Config c;
+  c.max_connections_per_ip = 0;
+  EXPECT_EQ(Warnings(c), std::vector<std::string>{
+                             "max_connections_per_ip (0) lets one address hold all workers.max "
+                             "(32) workers: a host that stalls its connections can stop all "
+                             "service"});
+  c.max_connections_per_ip = 32;
+  EXPECT_EQ(Warnings(c).size(), 1u);
+  c.workers_max = 33;
+  EXPECT_TRUE(Warnings(c).empty());
+}
+
 TEST_F(ConfigTest, ZeroMinRateAndZeroPerIpLimitTurnThemOff) {
   Result<Config> r = LoadText("min_rate = 0\nmax_connections_per_ip = 0\n");
   ASSERT_TRUE(r.ok()) << r.status().message();
