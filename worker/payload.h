@@ -1,5 +1,5 @@
-// worker (unprivileged): moving a request's file payload off the connection, for the request
-// handlers of both protocol versions.
+// worker (unprivileged): what the request handlers of both protocol versions share — moving a
+// request's file payload off the connection, timing a request, describing a client cut off.
 #ifndef BACKUPD_WORKER_PAYLOAD_H_
 #define BACKUPD_WORKER_PAYLOAD_H_
 
@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "worker/connection.h"
+#include "worker/pace.h"
 
 namespace backupd::worker {
 
@@ -46,6 +47,12 @@ bool DiscardPayload(Connection& conn, Parser& parser, std::vector<char>& buf, De
 inline std::string StallNote(const Status& why, std::string_view doing, uint64_t bytes) {
   if (why.code() != Status::Code::kTimeout) return "";
   return std::string(doing) + " after " + std::to_string(bytes) + " bytes: " + why.message();
+}
+
+// What a client cut off before its header and name were in was doing, and which limit ended it.
+inline const char* InHeader(const RequestDeadlines& deadlines) {
+  return deadlines.header <= deadlines.request ? "request header and name (header_timeout)"
+                                               : "request header and name (request_timeout)";
 }
 
 // Runs `serve` (which returns a Handled) and fills in the record's byte counts and duration.

@@ -214,9 +214,7 @@ Handled Request::Run() {
   out_.record.user_id = request.user_id;
   ipc::SetField(out_.record.text, request.name);
   if (!s.ok()) {
-    LostClient(s, deadlines_.header <= deadlines_.request
-                      ? "request header and name (header_timeout)"
-                      : "request header and name (request_timeout)");
+    LostClient(s, InHeader(deadlines_));
     return out_;
   }
   if (parser_.state() == RequestParser::State::kError) {

@@ -126,11 +126,7 @@ void RequestV2::LostClient(const Status& why, std::string_view doing) {
   out_.stalled = StallNote(why, doing, conn_.bytes_in() - bytes_in0_);
 }
 
-void RequestV2::LostInHeader(const Status& why) {
-  LostClient(why, deadlines_.header <= deadlines_.request
-                      ? "request header and name (header_timeout)"
-                      : "request header and name (request_timeout)");
-}
+void RequestV2::LostInHeader(const Status& why) { LostClient(why, InHeader(deadlines_)); }
 
 bool RequestV2::FillFields() {
   Status s = parser_.Fill(Source(deadlines_.HeaderOrRequest()));

@@ -69,6 +69,11 @@ Result<std::array<uint8_t, protocol::kRequestHeaderSize>> PeekV1Header(Connectio
   return header;
 }
 
+// Which setting a deadline that passed came from: header_timeout's, unless `other` came first.
+std::string Limit(Deadline header, Deadline other, const char* other_name) {
+  return header <= other ? " (header_timeout)" : std::string(" (") + other_name + ")";
+}
+
 bool EnterFolder(Connection& conn, const SessionContext& ctx, int folder_fd) {
   return !ctx.enter_folder || ctx.enter_folder(conn, folder_fd);
 }
@@ -82,13 +87,16 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
   const auto stalled = [&](const std::string& what) {
     if (ctx.stalled) ctx.stalled(conn.peer(), what);
   };
-  Status waited =
-      conn.WaitForRequest(std::min(opening, Clock::now() + ctx.idle_timeout), ctx.wait_mask);
+  const Deadline silent_until = Clock::now() + ctx.idle_timeout;
+  Status waited = conn.WaitForRequest(std::min(opening, silent_until), ctx.wait_mask);
   if (!waited.ok()) {
-    if (waited.code() == Status::Code::kTimeout) stalled("sent nothing (header_timeout)");
+    if (waited.code() == Status::Code::kTimeout) {
+      stalled("sent nothing" + Limit(opening, silent_until, "idle_timeout"));
+    }
     return;
   }
-  const Deadline first_deadline = std::min(opening, Clock::now() + ctx.request_timeout);
+  const Deadline first_cap = Clock::now() + ctx.request_timeout;
+  const Deadline first_deadline = std::min(opening, first_cap);
   std::array<uint8_t, v2::kSniffSize> first{};
   for (size_t got = 0; got < first.size();) {
     // Every request of either version is longer than this, so a client stopping short of it
@@ -96,7 +104,8 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
     Result<size_t> n = conn.ReadSome(first.data() + got, first.size() - got, first_deadline);
     if (!n.ok()) {
       if (n.status().code() == Status::Code::kTimeout) {
-        stalled("sent " + std::to_string(got) + " bytes, then nothing (header_timeout)");
+        stalled("sent " + std::to_string(got) + " bytes, then nothing" +
+                Limit(opening, first_cap, "request_timeout"));
       }
       return;
     }
@@ -133,7 +142,8 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
           PeekV1Header(conn, deadlines.HeaderOrRequest());
       if (!header.ok()) {
         if (header.status().code() == Status::Code::kTimeout) {
-          stalled("sent part of a request header (header_timeout)");
+          stalled("sent part of a request header" +
+                  Limit(deadlines.header, deadlines.request, "request_timeout"));
         }
         return;
       }
