@@ -42,8 +42,9 @@ class Connection {
   // version sniffer reads a connection's first bytes this way without taking them from the parser.
   void Unread(const void* buf, size_t n);
 
-  // From now on every wait also ends at PaceDeadline for the bytes moved (in and out) since this
-  // call: a payload too slow for `rate` fails with a Timeout saying so. Until EndPace.
+  // From now on every wait also ends at PacedWait's deadline for the bytes moved (in and out)
+  // since this call, the send queue draining counting as moving: a payload too slow for `rate`
+  // fails with a Timeout saying so. Until EndPace.
   void BeginPace(const MinRate& rate);
   void EndPace() { paced_ = false; }
 

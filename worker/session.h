@@ -27,7 +27,8 @@ struct SessionContext {
   // Gets every request's access record, and one for a connection refused by its first bytes.
   std::function<void(const ipc::Report&)> report;
   // Told once for a connection that a deadline cut off (header_timeout, min_rate,
-  // request_timeout; not idle_timeout between requests): its peer and what the client did.
+  // request_timeout, idle_timeout before its first byte; not idle_timeout between requests): its
+  // peer and what the client did.
   std::function<void(const std::string& peer, const std::string& what)> stalled;
   // Asked after each request: true ends the connection (the worker is told to stop).
   std::function<bool()> stopping;
