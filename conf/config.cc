@@ -231,10 +231,15 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
                      [](const ByteSize& b) { return b.n; }),
       "largest file accepted (K, M, G: powers of 1024)");
   add("idle_timeout", Secs(&cfg->idle_timeout), "seconds a connection may wait between requests");
+  add("header_timeout", Secs(&cfg->header_timeout),
+      "seconds for a request's header and name (and a v2 login); min_rate's grace");
+  add("min_rate", Num(&cfg->min_rate),
+      "bytes/s a payload must average after header_timeout (0 = no minimum)");
   add("request_timeout", Secs(&cfg->request_timeout), "seconds one request may take");
   add("shutdown_timeout", Secs(&cfg->shutdown_timeout), "seconds requests get on SIGTERM");
   add("listen_backlog", Num(&cfg->listen_backlog), "listen(2) backlog");
-  add("max_connections_per_ip", Num(&cfg->max_connections_per_ip), "0 = unlimited");
+  add("max_connections_per_ip", Num(&cfg->max_connections_per_ip),
+      "workers one address may hold (0 = unlimited)");
   add("status_socket", Text(&cfg->status_socket, "PATH"), "where `backupd status` reads");
   add("status_group", po::value<std::string>(&cfg->status_group)->value_name("GROUP"),
       "group also allowed to read the status socket");
@@ -484,7 +489,8 @@ Status Validate(const Config& c) {
     return bad("workers.min_spare (" + std::to_string(c.workers_min_spare) +
                ") is more than workers.max_spare (" + std::to_string(c.workers_max_spare) + ")");
   }
-  if (c.idle_timeout == 0 || c.request_timeout == 0 || c.shutdown_timeout == 0) {
+  if (c.idle_timeout == 0 || c.header_timeout == 0 || c.request_timeout == 0 ||
+      c.shutdown_timeout == 0) {
     return bad("timeouts must be positive");
   }
   if (c.max_file_size == 0) return bad("max_file_size must be at least 1");
@@ -492,6 +498,16 @@ Status Validate(const Config& c) {
     return bad("tls_listen needs tls_cert and tls_key (the server's PEM certificate and key)");
   }
   return Status::Ok();
+}
+
+std::vector<std::string> Warnings(const Config& c) {
+  std::vector<std::string> out;
+  if (c.max_connections_per_ip == 0 || c.max_connections_per_ip >= c.workers_max) {
+    out.push_back("max_connections_per_ip (" + std::to_string(c.max_connections_per_ip) +
+                  ") lets one address hold all workers.max (" + std::to_string(c.workers_max) +
+                  ") workers: a host that stalls its connections can stop all service");
+  }
+  return out;
 }
 
 }  // namespace backupd::conf

@@ -51,13 +51,23 @@ struct Config {
   std::string pid_file = "/run/backupd.pid";
   uint64_t max_file_size = kMaxFileSizeLimit;  // bytes
   uint32_t idle_timeout = 30;                  // seconds a connection may sit between requests
-  uint32_t request_timeout = 300;              // seconds one whole request may take
-  uint32_t shutdown_timeout = 30;              // seconds in-flight requests get on SIGTERM
+  // Seconds from a connection's start to its first header and name (v2: its login), and from a
+  // later request's first byte to its header and name; also min_rate's grace. mod_reqtimeout's
+  // default header timeout is 20-40 s.
+  uint32_t header_timeout = 20;
+  // Bytes per second a payload must average after header_timeout's grace (0 = no minimum):
+  // mod_reqtimeout's MinRate default.
+  uint32_t min_rate = 500;
+  uint32_t request_timeout = 300;  // seconds one whole request may take
+  uint32_t shutdown_timeout = 30;  // seconds in-flight requests get on SIGTERM
   // Connections queued while every worker is busy. 128 reset ~6 % of a 320-client burst; 4096 is
   // net.core.somaxconn's default since Linux 5.4, the most listen(2) grants (it caps larger
   // values).
   uint32_t listen_backlog = 4096;
-  uint32_t max_connections_per_ip = 0;  // 0 = unlimited
+  // How many workers one address (IPv6: one /64) may hold at once; 0 = unlimited. Half the default
+  // workers.max, so one host that stalls leaves the other half to everyone else, while an office
+  // behind one NAT address still runs 16 backups at once (the 17th is refused and retries).
+  uint32_t max_connections_per_ip = 16;
 
   // Pool: `workers` are started; [workers] min_spare/max_spare/max/max_requests size it.
   uint32_t workers = 4;
@@ -98,6 +108,11 @@ Result<Config> LoadConfig(const CommandLine& cmd);
 // Cross-field checks that need no system lookups (workers <= workers.max, min_spare <= max_spare,
 // at least one listen address, ...). LoadConfig already calls it.
 Status Validate(const Config& config);
+
+// Settings that are valid but leave a defence off, one sentence each: `backupd -t` prints them,
+// the daemon logs them at start and on reload. Today: a max_connections_per_ip that lets one
+// address hold every worker.
+std::vector<std::string> Warnings(const Config& config);
 
 const char* LogLevelName(LogLevel level);
 // "off", "loopback", "on": as the config file spells them.

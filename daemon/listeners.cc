@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -85,8 +86,8 @@ void LogListening(const std::vector<Listener>& plain, const std::vector<Listener
   for (const Listener& l : tls) BACKUPD_LOG(kInfo) << "listening on " << l.bound << " (TLS)";
 }
 
-void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds) {
-  int value = static_cast<int>(seconds);
+void SetDeferAccept(const std::vector<Listener>& listeners, const conf::Config& config) {
+  int value = static_cast<int>(std::min(config.idle_timeout, config.header_timeout));
   for (const Listener& l : listeners) {
     ::setsockopt(l.fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, sizeof value);
   }

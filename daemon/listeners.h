@@ -32,10 +32,10 @@ Status SetBacklog(const std::vector<Listener>& listeners, int backlog);
 void LogListening(const std::vector<Listener>& plain, const std::vector<Listener>& tls);
 
 // TCP_DEFER_ACCEPT: the kernel hands a connection to accept() only once its first bytes arrive
-// (or `seconds` pass), so clients that connect and say nothing cannot pin workers — the
-// Apache AcceptFilter defence. The protocol is client-speaks-first (and so is TLS), so nobody waits
-// on it.
-void SetDeferAccept(const std::vector<Listener>& listeners, uint32_t seconds);
+// (or the time a worker would wait for them passes: the lesser of idle_timeout and
+// header_timeout), so clients that connect and say nothing cannot pin workers — the Apache
+// AcceptFilter defence. The protocol is client-speaks-first (and so is TLS), so nobody waits on it.
+void SetDeferAccept(const std::vector<Listener>& listeners, const conf::Config& config);
 
 }  // namespace backupd::daemon
 

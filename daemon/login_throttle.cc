@@ -5,31 +5,15 @@
 
 namespace backupd::daemon {
 
-namespace {
-
-bool IsV4Mapped(const ipc::PeerAddress& a) {
-  return std::all_of(a.begin(), a.begin() + 10, [](uint8_t b) { return b == 0; }) &&
-         a[10] == 0xff && a[11] == 0xff;
-}
-
-}  // namespace
-
-ipc::PeerAddress LoginThrottle::Key(const ipc::PeerAddress& source) {
-  if (IsV4Mapped(source)) return source;
-  ipc::PeerAddress prefix = source;
-  std::fill(prefix.begin() + 8, prefix.end(), 0);
-  return prefix;
-}
-
 std::chrono::seconds LoginThrottle::Wait(const ipc::PeerAddress& source,
                                          Clock::time_point now) const {
-  auto it = sources_.find(Key(source));
+  auto it = sources_.find(ipc::SourceBlock(source));
   if (it == sources_.end() || now >= it->second.blocked_until) return std::chrono::seconds(0);
   return std::chrono::ceil<std::chrono::seconds>(it->second.blocked_until - now);
 }
 
 std::chrono::seconds LoginThrottle::Fail(const ipc::PeerAddress& source, Clock::time_point now) {
-  const ipc::PeerAddress key = Key(source);
+  const ipc::PeerAddress key = ipc::SourceBlock(source);
   auto it = sources_.find(key);
   if (it == sources_.end()) {
     if (sources_.size() >= limits_.max_sources) EvictOldest();

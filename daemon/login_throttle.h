@@ -48,7 +48,6 @@ class LoginThrottle {
     unsigned episodes = 0;
     Clock::time_point last_failure;
   };
-  static ipc::PeerAddress Key(const ipc::PeerAddress& source);
   void EvictOldest();
 
   Limits limits_;

@@ -69,7 +69,9 @@ int main(int argc, char** argv) {
   if (!log.why.empty() && (cmd->test_config || !cmd->foreground)) {
     std::cerr << "backupd: warning: " << log.why << "\n";
   }
+  const std::vector<std::string> warnings = conf::Warnings(*config);
   if (cmd->test_config) {
+    for (const std::string& w : warnings) std::cerr << "backupd: warning: " << w << "\n";
     Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
     Status s = status_gid.ok() ? daemon::CheckStorage(*config, *identity) : status_gid.status();
     if (!s.ok()) return Fail(s);
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
   sigset_t wait_mask = daemon::InstallSignalHandlers();
   Status s = daemon::SetUpLogging(*config, log);
   if (!s.ok()) return Fail(s);
+  for (const std::string& w : warnings) BACKUPD_LOG(kWarning) << w;
   if (!identity->drop) {
     BACKUPD_LOG(kWarning) << "not started as root: workers keep uid " << identity->uid
                           << " and are not chrooted (storage confinement still applies)";
@@ -106,8 +109,8 @@ int main(int argc, char** argv) {
   Result<std::vector<daemon::Listener>> tls_listeners =
       daemon::BindAll(config->tls_listen, static_cast<int>(config->listen_backlog));
   if (!tls_listeners.ok()) return Fail(tls_listeners.status());
-  daemon::SetDeferAccept(*listeners, config->idle_timeout);
-  daemon::SetDeferAccept(*tls_listeners, config->idle_timeout);
+  daemon::SetDeferAccept(*listeners, *config);
+  daemon::SetDeferAccept(*tls_listeners, *config);
   daemon::LogListening(*listeners, *tls_listeners);
 
   if (!cmd->foreground) {

@@ -91,6 +91,9 @@ std::string RenderMetrics(const Scoreboard& board) {
          "Times worker startup was throttled after a crash or a failed fork.", c.throttles);
   Single(out, "backupd_max_workers_reached_total", "counter",
          "Episodes of every worker busy at workers.max.", c.max_reached);
+  Single(out, "backupd_stalled_clients_total", "counter",
+         "Connections cut off for being too slow: header_timeout, min_rate or request_timeout.",
+         c.stalled);
   Single(out, "backupd_reloads_total", "counter", "Configuration reloads applied.", c.reloads);
   Single(out, "backupd_generation", "gauge", "Current configuration generation.", board.generation);
   auto start =

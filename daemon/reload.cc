@@ -73,8 +73,8 @@ void Supervisor::Reload() {
   }
   s_.tls = std::move(*tls);
   monitor_.Configure(std::move(*monitor));
-  SetDeferAccept(s_.listeners, next.idle_timeout);
-  SetDeferAccept(s_.tls_listeners, next.idle_timeout);
+  SetDeferAccept(s_.listeners, next);
+  SetDeferAccept(s_.tls_listeners, next);
   Status logging = SetUpLogging(next, ChooseLogTarget(next, s_.command_line.foreground));
   if (!logging.ok()) BACKUPD_LOG(kError) << "keeping the previous log: " << logging.message();
   // The next write goes to the new path; the old file would otherwise be served forever.
@@ -90,6 +90,7 @@ void Supervisor::Reload() {
   throttle_until_ = Clock::time_point();
   StopWorkers(SIGTERM, true);
   BACKUPD_LOG(kInfo) << "configuration reloaded (generation " << board_.generation << ")";
+  for (const std::string& w : conf::Warnings(s_.config)) BACKUPD_LOG(kWarning) << w;
 }
 
 void Supervisor::ReloadUsers() {

@@ -64,6 +64,11 @@ void Supervisor::HandleReport(WorkerSlot& w, const ipc::Report& r) {
       BACKUPD_LOG(kInfo) << AccessLine(r, w.pid);
       break;
     }
+    case ipc::ReportType::kStalled:
+      ++board_.counters.stalled;
+      BACKUPD_LOG(kWarning) << "worker " << w.pid << ": cut off " << EscapeUntrusted(r.peer) << ": "
+                            << EscapeUntrusted(r.text);
+      break;
     case ipc::ReportType::kLog:
       BOOST_LOG_SEV(GlobalLogger(), ToLogLevel(static_cast<ipc::Severity>(r.severity)))
           << "worker " << w.pid << ": " << EscapeUntrusted(r.text);

@@ -45,6 +45,7 @@ struct Counters {
   uint64_t workers_crashed = 0;  // died by a signal or a non-zero exit while not told to stop
   uint64_t throttles = 0;        // times worker startup was throttled
   uint64_t max_reached = 0;      // episodes of every worker busy at workers.max
+  uint64_t stalled = 0;          // clients cut off for being too slow (header_timeout, min_rate)
   uint64_t reloads = 0;
 };
 

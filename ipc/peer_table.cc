@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -40,9 +41,19 @@ PeerTable::~PeerTable() {
   if (slots_ != nullptr) ::munmap(slots_, sizeof(Slot) * kSlots);
 }
 
+PeerAddress SourceBlock(const PeerAddress& addr) {
+  const bool v4_mapped =
+      std::all_of(addr.begin(), addr.begin() + 10, [](uint8_t b) { return b == 0; }) &&
+      addr[10] == 0xff && addr[11] == 0xff;
+  if (v4_mapped) return addr;
+  PeerAddress prefix = addr;
+  std::fill(prefix.begin() + 8, prefix.end(), 0);
+  return prefix;
+}
+
 size_t PeerTable::Claim(size_t index, const PeerAddress& addr) {
   uint64_t hi, lo;
-  Split(addr, &hi, &lo);
+  Split(SourceBlock(addr), &hi, &lo);
   slots_[index % kSlots].hi.store(hi);
   slots_[index % kSlots].lo.store(lo);
   size_t n = 0;

@@ -15,6 +15,11 @@ namespace backupd::ipc {
 // A peer's IP address as 16 bytes (IPv4 as ::ffff:a.b.c.d). All zero means "no peer".
 using PeerAddress = std::array<uint8_t, 16>;
 
+// What one source is counted as, by the per-address limit and the login throttle: an IPv4
+// address whole, an IPv6 address by its /64 — the smallest block an end site is given, so one
+// host could otherwise pick from 2^64 addresses.
+PeerAddress SourceBlock(const PeerAddress& addr);
+
 // A table in anonymous shared memory, created before the first fork and inherited by every
 // worker: slot i holds the address worker i is serving. Each worker writes only its own slot;
 // counting reads all of them, so two simultaneous accepts may both pass a limit by one — a bound
@@ -30,7 +35,8 @@ class PeerTable {
   PeerTable& operator=(const PeerTable&) = delete;
   ~PeerTable();
 
-  // Records that slot `index` serves `addr`; returns how many slots now serve it (>= 1).
+  // Records that slot `index` serves `addr`; returns how many slots now serve its SourceBlock
+  // (>= 1).
   size_t Claim(size_t index, const PeerAddress& addr);
   void Release(size_t index);
 

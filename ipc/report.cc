@@ -34,6 +34,7 @@ Status Validate(const Report& r) {
       if (r.state > static_cast<uint8_t>(WorkerState::kBusy)) return Status::Invalid("bad state");
       break;
     case ReportType::kRequest:
+    case ReportType::kStalled:
       break;
     case ReportType::kLog:
       if (r.severity > static_cast<uint8_t>(Severity::kError)) {
@@ -81,6 +82,15 @@ Report LogReport(uint32_t generation, Severity severity, std::string_view text) 
   r.type = static_cast<uint8_t>(ReportType::kLog);
   r.severity = static_cast<uint8_t>(severity);
   SetField(r.text, text);
+  return r;
+}
+
+Report StalledReport(uint32_t generation, std::string_view peer, std::string_view what) {
+  Report r;
+  r.generation = generation;
+  r.type = static_cast<uint8_t>(ReportType::kStalled);
+  SetField(r.peer, peer);
+  SetField(r.text, what);
   return r;
 }
 

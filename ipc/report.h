@@ -20,6 +20,7 @@ enum class ReportType : uint8_t {
   kState = 1,    // the worker went idle or busy
   kRequest = 2,  // one request finished: the access-log record
   kLog = 3,      // a line for the supervisor's log (workers open no log files)
+  kStalled = 4,  // a client was cut off for being too slow: a warning and a count
 };
 
 enum class WorkerState : uint8_t { kStarting = 0, kIdle = 1, kBusy = 2 };
@@ -41,8 +42,9 @@ struct Report {
   uint64_t bytes_in = 0;   // kRequest: bytes read from the client
   uint64_t bytes_out = 0;  // kRequest: bytes written to the client
   uint64_t micros = 0;     // kRequest: time from first header byte to last response byte
-  char peer[64] = {};      // kRequest / kState busy: "ADDR:PORT", NUL-terminated
-  char text[512] = {};     // kRequest: the (truncated) file name; kLog: the message
+  char peer[64] = {};      // kRequest / kState busy / kStalled: "ADDR:PORT", NUL-terminated
+  char text[512] = {};     // kRequest: the (truncated) file name; kLog: the message;
+                           // kStalled: what the client did
   char detail[256] = {};   // kRequest: why it failed, if it did
 };
 static_assert(std::is_trivially_copyable_v<Report>);
@@ -72,6 +74,7 @@ Status ReadAvailable(int fd, std::vector<Report>* out);
 // Builders for the worker side.
 Report StateReport(uint32_t generation, WorkerState state);
 Report LogReport(uint32_t generation, Severity severity, std::string_view text);
+Report StalledReport(uint32_t generation, std::string_view peer, std::string_view what);
 
 }  // namespace backupd::ipc
 

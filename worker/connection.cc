@@ -1,16 +1,31 @@
 // worker (unprivileged): deadline-bounded socket I/O for one client.
 #include "worker/connection.h"
 
+#include <linux/sockios.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 #include <utility>
 
 #include "base/timespec.h"
 
 namespace backupd::worker {
+
+namespace {
+
+constexpr std::chrono::seconds kDrainLook{1};
+
+// Bytes the kernel still holds for the client: sent and not yet acknowledged, or not yet sent.
+size_t Unacknowledged(int fd) {
+  int n = 0;
+  return ::ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+}  // namespace
 
 Connection::Connection(std::unique_ptr<Transport> transport, std::string peer)
     : transport_(std::move(transport)), peer_(std::move(peer)) {}
@@ -18,15 +33,49 @@ Connection::Connection(std::unique_ptr<Transport> transport, std::string peer)
 Connection::Connection(UniqueFd fd, std::string peer)
     : Connection(std::make_unique<PlainTransport>(std::move(fd)), std::move(peer)) {}
 
+void Connection::BeginPace(const MinRate& rate) {
+  paced_ = true;
+  rate_ = rate;
+  pace_start_ = Clock::now();
+  pace_bytes_ = bytes_in_ + bytes_out_;
+}
+
 Status Connection::Wait(short events, Deadline deadline, const void* mask) {
+  const uint64_t moved = bytes_in_ + bytes_out_ - pace_bytes_;
+  // Sending, the socket turns writable only once much of its buffer has drained, which can take a
+  // client that reads slowly but steadily longer than the grace: what it still has to take
+  // shrinking counts as moving too, looked at once a second.
+  const bool watch_drain = paced_ && (events & POLLOUT) != 0;
+  size_t unacked = watch_drain ? Unacknowledged(transport_->fd()) : 0;
+  Deadline quiet_since = Clock::now();
   for (;;) {
-    auto left = deadline - Clock::now();
-    if (left <= Clock::duration::zero()) return Status::Timeout("client timed out");
-    timespec ts = ToTimespec(left);
+    const Deadline paced =
+        paced_ ? PacedWait(pace_start_, rate_, moved, quiet_since, deadline) : deadline;
+    const Deadline now = Clock::now();
+    if (now >= paced) {
+      if (paced == deadline) return Status::Timeout("client timed out");
+      auto seconds = [](Clock::duration d) {
+        return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+      };
+      return Status::Timeout("below min_rate: " + std::to_string(moved) + " bytes in " +
+                             seconds(now - pace_start_) + " s, none in the last " +
+                             seconds(now - quiet_since) + " s (min_rate " +
+                             std::to_string(rate_.bytes_per_second) + " bytes/s after " +
+                             std::to_string(rate_.grace.count()) + " s)");
+    }
+    const Deadline wake = watch_drain ? std::min(paced, now + kDrainLook) : paced;
+    timespec ts = ToTimespec(wake - now);
     pollfd p{transport_->fd(), events, 0};
     int n = ::ppoll(&p, 1, &ts, static_cast<const sigset_t*>(mask));
     if (n > 0) return Status::Ok();
-    if (n == 0) return Status::Timeout("client timed out");
+    if (n == 0) {
+      if (watch_drain) {
+        const size_t left = Unacknowledged(transport_->fd());
+        if (left < unacked) quiet_since = Clock::now();
+        unacked = left;
+      }
+      continue;
+    }
     if (errno == EINTR) {
       if (mask != nullptr) return Status::Closed("worker stopping");
       continue;

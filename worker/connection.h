@@ -10,12 +10,10 @@
 
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "worker/pace.h"
 #include "worker/transport.h"
 
 namespace backupd::worker {
-
-using Clock = std::chrono::steady_clock;
-using Deadline = Clock::time_point;
 
 // Owns a non-blocking connected socket, bare or inside TLS (its Transport). Every call waits at
 // most until its deadline (Timeout), so a slow or silent client cannot hold a worker longer than
@@ -44,6 +42,12 @@ class Connection {
   // version sniffer reads a connection's first bytes this way without taking them from the parser.
   void Unread(const void* buf, size_t n);
 
+  // From now on every wait also ends at PacedWait's deadline for the bytes moved (in and out)
+  // since this call, the send queue draining counting as moving: a payload too slow for `rate`
+  // fails with a Timeout saying so. Until EndPace.
+  void BeginPace(const MinRate& rate);
+  void EndPace() { paced_ = false; }
+
   // Leaves the connection to the process forked to serve it: see Transport::HandOff. Nothing may
   // be called on this Connection afterwards.
   void HandOff() { transport_->HandOff(); }
@@ -60,6 +64,10 @@ class Connection {
   std::string unread_;  // bytes given back by Unread, served before the socket's
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
+  bool paced_ = false;
+  MinRate rate_;
+  Deadline pace_start_;
+  uint64_t pace_bytes_ = 0;  // bytes_in_ + bytes_out_ when the pace began
 };
 
 }  // namespace backupd::worker

@@ -1,14 +1,17 @@
-// worker (unprivileged): moving a request's file payload off the connection, for the request
-// handlers of both protocol versions.
+// worker (unprivileged): what the request handlers of both protocol versions share — moving a
+// request's file payload off the connection, timing a request, describing a client cut off.
 #ifndef BACKUPD_WORKER_PAYLOAD_H_
 #define BACKUPD_WORKER_PAYLOAD_H_
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
 #include "worker/connection.h"
+#include "worker/pace.h"
 
 namespace backupd::worker {
 
@@ -37,6 +40,19 @@ bool DiscardPayload(Connection& conn, Parser& parser, std::vector<char>& buf, De
     if (!ReadPayload(conn, parser, buf, deadline).ok()) return false;
   }
   return true;
+}
+
+// The staller's note for a client that `why` cut off while `doing` (after `bytes` of the request);
+// "" when `why` is not a deadline (the client went away: no staller).
+inline std::string StallNote(const Status& why, std::string_view doing, uint64_t bytes) {
+  if (why.code() != Status::Code::kTimeout) return "";
+  return std::string(doing) + " after " + std::to_string(bytes) + " bytes: " + why.message();
+}
+
+// What a client cut off before its header and name were in was doing, and which limit ended it.
+inline const char* InHeader(const RequestDeadlines& deadlines) {
+  return deadlines.header <= deadlines.request ? "request header and name (header_timeout)"
+                                               : "request header and name (request_timeout)";
 }
 
 // Runs `serve` (which returns a Handled) and fills in the record's byte counts and duration.

@@ -21,4 +21,8 @@ void Reporter::Log(ipc::Severity severity, std::string_view text) {
   (void)ipc::Send(fd_, ipc::LogReport(generation_, severity, text));
 }
 
+void Reporter::Stalled(std::string_view peer, std::string_view what) {
+  (void)ipc::Send(fd_, ipc::StalledReport(generation_, peer, what));
+}
+
 }  // namespace backupd::worker

@@ -19,6 +19,8 @@ class Reporter {
   void State(ipc::WorkerState state, std::string_view peer = {});
   void Request(const ipc::Report& record);  // fills magic/type/generation
   void Log(ipc::Severity severity, std::string_view text);
+  // A client cut off for being too slow (header_timeout, min_rate, request_timeout).
+  void Stalled(std::string_view peer, std::string_view what);
 
  private:
   int fd_;

@@ -31,8 +31,12 @@ ResponseCode StorageErrorCode(const Status& s) {
 
 class Request {
  public:
-  Request(Connection& conn, const HandlerContext& ctx, Deadline deadline)
-      : conn_(conn), ctx_(ctx), deadline_(deadline), parser_(ctx.max_file_size) {}
+  Request(Connection& conn, const HandlerContext& ctx, const RequestDeadlines& deadlines)
+      : conn_(conn),
+        ctx_(ctx),
+        deadlines_(deadlines),
+        bytes_in0_(conn.bytes_in()),
+        parser_(ctx.max_file_size) {}
 
   Handled Run();
 
@@ -49,19 +53,22 @@ class Request {
   void Delete();
   void List();
   Result<size_t> ReadPayload(std::vector<char>& buf) {
-    return worker::ReadPayload(conn_, parser_, buf, deadline_);
+    return worker::ReadPayload(conn_, parser_, buf, deadlines_.request);
   }
   bool DiscardPayload(std::vector<char>& buf) {
-    return worker::DiscardPayload(conn_, parser_, buf, deadline_);
+    return worker::DiscardPayload(conn_, parser_, buf, deadlines_.request);
   }
   void Fail(ResponseCode code, const Status& why);
+  // The client is gone or cut off while `doing`: nobody is left to answer.
+  void LostClient(const Status& why, std::string_view doing);
   // The user's folder (made if missing with `create`); NotFound when missing otherwise, Denied
   // when legacy_v1 refuses this peer.
   Result<UserDir> Folder(bool create);
 
   Connection& conn_;
   const HandlerContext& ctx_;
-  Deadline deadline_;
+  const RequestDeadlines deadlines_;
+  const uint64_t bytes_in0_;
   Handled out_;
   RequestParser parser_;
 };
@@ -69,18 +76,24 @@ class Request {
 void Request::Reply(ResponseCode code) {
   std::string bytes = protocol::EncodeResponsePrefix(CodeOf(code), name(), 0);
   out_.record.status = CodeOf(code);
-  if (!conn_.WriteAll(bytes.data(), bytes.size(), deadline_).ok()) out_.keep_open = false;
+  if (!conn_.WriteAll(bytes.data(), bytes.size(), deadlines_.request).ok()) out_.keep_open = false;
 }
 
 Status Request::ReplyWithPayloadPrefix(ResponseCode code, std::string_view name, uint32_t size) {
   std::string bytes = protocol::EncodeResponsePrefix(CodeOf(code), name, size);
   out_.record.status = CodeOf(code);
-  return conn_.WriteAll(bytes.data(), bytes.size(), deadline_);
+  return conn_.WriteAll(bytes.data(), bytes.size(), deadlines_.request);
 }
 
 void Request::Fail(ResponseCode code, const Status& why) {
   ipc::SetField(out_.record.detail, why.ToString());
   Reply(code);
+}
+
+void Request::LostClient(const Status& why, std::string_view doing) {
+  out_.keep_open = false;
+  ipc::SetField(out_.record.detail, why.ToString());
+  out_.stalled = StallNote(why, doing, conn_.bytes_in() - bytes_in0_);
 }
 
 Result<UserDir> Request::Folder(bool create) {
@@ -114,9 +127,8 @@ void Request::Backup() {
   while (parser_.payload_left() > 0) {
     Result<size_t> got = ReadPayload(buf);
     if (!got.ok()) {
-      // The client is gone or too slow: the Upload's destructor removes the temp file.
-      out_.keep_open = false;
-      ipc::SetField(out_.record.detail, got.status().ToString());
+      // The Upload's destructor removes the temp file.
+      LostClient(got.status(), "upload");
       return;
     }
     Status w = upload->Write(buf.data(), *got);
@@ -147,12 +159,9 @@ void Request::Restore() {
   }
   Status s =
       ReplyWithPayloadPrefix(ResponseCode::kRestoreOk, name(), static_cast<uint32_t>(file->size));
-  if (s.ok()) s = conn_.SendFile(file->fd.get(), file->size, deadline_);
-  if (!s.ok()) {
-    // Part of the payload may be out already: only closing the connection tells the client.
-    out_.keep_open = false;
-    ipc::SetField(out_.record.detail, s.ToString());
-  }
+  if (s.ok()) s = conn_.SendFile(file->fd.get(), file->size, deadlines_.request);
+  // Part of the payload may be out already: only closing the connection tells the client.
+  if (!s.ok()) LostClient(s, "restore");
 }
 
 void Request::Delete() {
@@ -189,24 +198,23 @@ void Request::List() {
   std::string list_name = protocol::RandomListName(*ctx_.rng);
   Status s = ReplyWithPayloadPrefix(ResponseCode::kListOk, list_name,
                                     static_cast<uint32_t>(payload.size()));
-  if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadline_);
-  if (!s.ok()) out_.keep_open = false;
+  if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadlines_.request);
+  if (!s.ok()) LostClient(s, "list");
 }
 
 Handled Request::Run() {
   out_.keep_open = true;
   ipc::SetField(out_.record.peer, conn_.peer());
-  Status s = parser_.Fill(
-      [this](uint8_t* buf, size_t max) { return conn_.ReadSome(buf, max, deadline_); });
+  Status s = parser_.Fill([this](uint8_t* buf, size_t max) {
+    return conn_.ReadSome(buf, max, deadlines_.HeaderOrRequest());
+  });
   // Whatever was decoded before a failure is reported: op and user once the header is in.
   const protocol::ParsedRequest& request = parser_.request();
   out_.record.op = request.op;
   out_.record.user_id = request.user_id;
   ipc::SetField(out_.record.text, request.name);
   if (!s.ok()) {
-    // The client went away or stalled mid-request: nobody is left to answer.
-    out_.keep_open = false;
-    ipc::SetField(out_.record.detail, s.ToString());
+    LostClient(s, InHeader(deadlines_));
     return out_;
   }
   if (parser_.state() == RequestParser::State::kError) {
@@ -216,6 +224,8 @@ Handled Request::Run() {
     Fail(ResponseCode::kError, parser_.error());
     return out_;
   }
+  // From here on the client is held to min_rate: the payload, and reading the answer.
+  conn_.BeginPace(ctx_.min_rate);
   switch (static_cast<Op>(request.op)) {
     case Op::kBackup:
       Backup();
@@ -235,8 +245,11 @@ Handled Request::Run() {
 
 }  // namespace
 
-Handled HandleRequest(Connection& conn, const HandlerContext& ctx, Deadline deadline) {
-  return Measured(conn, [&] { return Request(conn, ctx, deadline).Run(); });
+Handled HandleRequest(Connection& conn, const HandlerContext& ctx,
+                      const RequestDeadlines& deadlines) {
+  Handled h = Measured(conn, [&] { return Request(conn, ctx, deadlines).Run(); });
+  conn.EndPace();
+  return h;
 }
 
 }  // namespace backupd::worker

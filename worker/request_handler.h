@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 #include "base/status.h"
 #include "ipc/report.h"
 #include "worker/connection.h"
 #include "worker/folder_source.h"
+#include "worker/pace.h"
 #include "worker/sys.h"
 
 namespace backupd::worker {
@@ -28,6 +30,8 @@ struct HandlerContext {
   uint32_t folder_user = 0;
   Status folder_refused;
   uint64_t max_file_size = 0;
+  // How slow a payload may move once the header and name are in (grace: header_timeout).
+  MinRate min_rate;
   std::mt19937_64* rng = nullptr;
 };
 
@@ -36,11 +40,17 @@ struct HandlerContext {
 struct Handled {
   ipc::Report record;
   bool keep_open = false;
+  // Set when a deadline cut the client off (header_timeout, min_rate, request_timeout): what it
+  // was doing, for the one warning a staller gets.
+  std::string stalled;
 };
 
-// Serves the request whose first byte is waiting on `conn`; the whole request must finish before
-// `deadline`. Never throws; every failure the client can still hear about gets a status.
-Handled HandleRequest(Connection& conn, const HandlerContext& ctx, Deadline deadline);
+// Serves the request whose first byte is waiting on `conn`: its header and name must be in by
+// `deadlines.header`, its payload must keep up with ctx.min_rate, and the whole request must
+// finish before `deadlines.request`. Never throws; every failure the client can still hear about
+// gets a status.
+Handled HandleRequest(Connection& conn, const HandlerContext& ctx,
+                      const RequestDeadlines& deadlines);
 
 }  // namespace backupd::worker
 

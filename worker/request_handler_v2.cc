@@ -47,20 +47,22 @@ bool EchoesName(ResponseCode c) {
 class RequestV2 {
  public:
   RequestV2(Connection& conn, const HandlerContext& ctx, Authenticator& auth, Login& login,
-            Deadline deadline)
+            const RequestDeadlines& deadlines)
       : conn_(conn),
         ctx_(ctx),
         auth_(auth),
         login_(login),
-        deadline_(deadline),
+        deadlines_(deadlines),
+        bytes_in0_(conn.bytes_in()),
         parser_(ctx.max_file_size) {}
 
   Handled Run();
 
  private:
   const std::string& name() const { return parser_.request().name; }
-  protocol::ByteSource Source() {
-    return [this](uint8_t* buf, size_t max) { return conn_.ReadSome(buf, max, deadline_); };
+  protocol::ByteSource Source(Deadline deadline) {
+    return
+        [this, deadline](uint8_t* buf, size_t max) { return conn_.ReadSome(buf, max, deadline); };
   }
   // Pulls the rest of the request's fields; false (the connection to be closed) if the client
   // went away or a field was refused, which is then answered.
@@ -70,7 +72,10 @@ class RequestV2 {
   // An error response with its message; `why` goes to the access log.
   void Fail(ResponseCode code, std::string_view message, const Status& why);
   void FailStorage(const Status& s);
-  void LostClient(const Status& why);
+  // The client is gone or cut off while `doing`: nobody is left to answer.
+  void LostClient(const Status& why, std::string_view doing);
+  // LostClient while the header, name or an AUTH message was being read.
+  void LostInHeader(const Status& why);
   void Auth();
   void Backup();
   void Restore();
@@ -91,7 +96,8 @@ class RequestV2 {
   const HandlerContext& ctx_;
   Authenticator& auth_;
   Login& login_;
-  Deadline deadline_;
+  const RequestDeadlines deadlines_;
+  const uint64_t bytes_in0_;
   Handled out_;
   RequestParser parser_;
 };
@@ -100,7 +106,7 @@ void RequestV2::Reply(ResponseCode code, std::string_view name, std::string_view
   std::string bytes = v2::EncodeMessageResponse(code, name, payload);
   out_.record.status = CodeOf(code);
   if (ClosesConnection(code)) out_.keep_open = false;
-  if (!conn_.WriteAll(bytes.data(), bytes.size(), deadline_).ok()) out_.keep_open = false;
+  if (!conn_.WriteAll(bytes.data(), bytes.size(), deadlines_.request).ok()) out_.keep_open = false;
 }
 
 void RequestV2::Fail(ResponseCode code, std::string_view message, const Status& why) {
@@ -114,17 +120,19 @@ void RequestV2::FailStorage(const Status& s) {
   Fail(code, code == ResponseCode::kNotFound ? "no file named " + name() : s.message(), s);
 }
 
-void RequestV2::LostClient(const Status& why) {
-  // The client is gone or too slow: nobody is left to answer.
+void RequestV2::LostClient(const Status& why, std::string_view doing) {
   out_.keep_open = false;
   ipc::SetField(out_.record.detail, why.ToString());
+  out_.stalled = StallNote(why, doing, conn_.bytes_in() - bytes_in0_);
 }
 
+void RequestV2::LostInHeader(const Status& why) { LostClient(why, InHeader(deadlines_)); }
+
 bool RequestV2::FillFields() {
-  Status s = parser_.Fill(Source());
+  Status s = parser_.Fill(Source(deadlines_.HeaderOrRequest()));
   ipc::SetField(out_.record.text, name());
   if (!s.ok()) {
-    LostClient(s);
+    LostInHeader(s);
     return false;
   }
   if (parser_.state() == RequestParser::State::kError) {
@@ -191,8 +199,8 @@ void RequestV2::Auth() {
 }
 
 bool RequestV2::DiscardRest(std::vector<char>& buf) {
-  if (!DiscardPayload(conn_, parser_, buf, deadline_)) return false;
-  Status s = parser_.Fill(Source());
+  if (!DiscardPayload(conn_, parser_, buf, deadlines_.request)) return false;
+  Status s = parser_.Fill(Source(deadlines_.request));
   return s.ok() && parser_.done();
 }
 
@@ -205,7 +213,7 @@ RequestV2::Stored RequestV2::Store() {
   }
   protocol::Sha256 hash;
   while (parser_.payload_left() > 0) {
-    Result<size_t> got = ReadPayload(conn_, parser_, buf, deadline_);
+    Result<size_t> got = ReadPayload(conn_, parser_, buf, deadlines_.request);
     if (!got.ok()) return {Stored::kClientLost, got.status()};
     hash.Update(buf.data(), *got);
     Status w = upload->Write(buf.data(), *got);
@@ -214,7 +222,7 @@ RequestV2::Stored RequestV2::Store() {
       return {Stored::kStorageFailed, w};
     }
   }
-  Status s = parser_.Fill(Source());
+  Status s = parser_.Fill(Source(deadlines_.request));
   if (!s.ok()) return {Stored::kClientLost, s};
   const protocol::Digest sent = *parser_.request().digest;
   if (!protocol::SameDigest(hash.Finish(), sent))
@@ -229,7 +237,7 @@ void RequestV2::Backup() {
     case Stored::kDone:
       return Reply(ResponseCode::kOk, name(), {});
     case Stored::kClientLost:
-      return LostClient(stored.why);
+      return LostClient(stored.why, "upload");
     case Stored::kStorageFailed:
       return FailStorage(stored.why);
     case Stored::kMismatch:
@@ -251,12 +259,12 @@ Status RequestV2::SendHashed(int fd, uint64_t size) {
     if (n < 0) return Status::FromErrno(errno, "read " + name());
     if (n == 0) return Status::IoError(name() + " shrank while it was sent");
     hash.Update(buf.data(), static_cast<size_t>(n));
-    Status s = conn_.WriteAll(buf.data(), static_cast<size_t>(n), deadline_);
+    Status s = conn_.WriteAll(buf.data(), static_cast<size_t>(n), deadlines_.request);
     if (!s.ok()) return s;
     left -= static_cast<uint64_t>(n);
   }
   std::string trailer = v2::EncodeDigestTrailer(hash.Finish());
-  return conn_.WriteAll(trailer.data(), trailer.size(), deadline_);
+  return conn_.WriteAll(trailer.data(), trailer.size(), deadlines_.request);
 }
 
 void RequestV2::Restore() {
@@ -264,16 +272,16 @@ void RequestV2::Restore() {
   if (!file.ok()) return FailStorage(file.status());
   std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kRestoreOk, name(), file->size);
   out_.record.status = CodeOf(ResponseCode::kRestoreOk);
-  Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadline_);
+  Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadlines_.request);
   if (s.ok() && file->digest) {
-    s = conn_.SendFile(file->fd.get(), file->size, deadline_);
+    s = conn_.SendFile(file->fd.get(), file->size, deadlines_.request);
     std::string trailer = v2::EncodeDigestTrailer(*file->digest);
-    if (s.ok()) s = conn_.WriteAll(trailer.data(), trailer.size(), deadline_);
+    if (s.ok()) s = conn_.WriteAll(trailer.data(), trailer.size(), deadlines_.request);
   } else if (s.ok()) {
     s = SendHashed(file->fd.get(), file->size);
   }
   // Part of the payload may be out already: only closing the connection tells the client.
-  if (!s.ok()) LostClient(s);
+  if (!s.ok()) LostClient(s, "restore");
 }
 
 void RequestV2::Delete() {
@@ -296,9 +304,9 @@ void RequestV2::List() {
   }
   std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kListOk, {}, payload.size());
   out_.record.status = CodeOf(ResponseCode::kListOk);
-  Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadline_);
-  if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadline_);
-  if (!s.ok()) LostClient(s);
+  Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadlines_.request);
+  if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadlines_.request);
+  if (!s.ok()) LostClient(s, "list");
 }
 
 Handled RequestV2::Run() {
@@ -308,9 +316,10 @@ Handled RequestV2::Run() {
   std::array<uint8_t, v2::kRequestHeaderSize> head{};
   size_t have = 0;
   while (parser_.state() == RequestParser::State::kHeader) {
-    Result<size_t> got = conn_.ReadSome(head.data() + have, parser_.want(), deadline_);
+    Result<size_t> got =
+        conn_.ReadSome(head.data() + have, parser_.want(), deadlines_.HeaderOrRequest());
     if (!got.ok()) {
-      LostClient(got.status());
+      LostInHeader(got.status());
       return out_;
     }
     parser_.Feed(head.data() + have, *got);
@@ -352,6 +361,8 @@ Handled RequestV2::Run() {
     return out_;
   }
   if (!FillFields()) return out_;
+  // From here on the client is held to min_rate: the payload, and reading the answer.
+  conn_.BeginPace(ctx_.min_rate);
   switch (op) {
     case Op::kBackup:
       Backup();
@@ -390,8 +401,10 @@ v2::ResponseCode StorageStatusV2(const Status& s) {
 }
 
 Handled HandleRequestV2(Connection& conn, const HandlerContext& ctx, Authenticator& auth,
-                        Login& login, Deadline deadline) {
-  return Measured(conn, [&] { return RequestV2(conn, ctx, auth, login, deadline).Run(); });
+                        Login& login, const RequestDeadlines& deadlines) {
+  Handled h = Measured(conn, [&] { return RequestV2(conn, ctx, auth, login, deadlines).Run(); });
+  conn.EndPace();
+  return h;
 }
 
 }  // namespace backupd::worker

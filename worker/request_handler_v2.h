@@ -25,10 +25,11 @@ struct Login {
 
 // Serves the v2 request whose first byte is waiting on `conn`: AUTH_* through `auth`, the file
 // ops (only once `login` is kLoggedIn, and only for its user) in login.dir. The v1 handler's
-// contract otherwise: never throws, the whole request before `deadline`, and keep_open as
-// docs/PROTOCOL.md says for the status sent. ctx.storage_fd is not used.
+// contract otherwise: never throws, the header and name (and an AUTH op's message) by
+// deadlines.header, the payload at ctx.min_rate, the whole request before deadlines.request, and
+// keep_open as docs/PROTOCOL.md says for the status sent. ctx.storage_fd is not used.
 Handled HandleRequestV2(Connection& conn, const HandlerContext& ctx, Authenticator& auth,
-                        Login& login, Deadline deadline);
+                        Login& login, const RequestDeadlines& deadlines);
 
 // The v2 status for a storage failure: NotFound 1001, NoSpace 1012, TooLarge 1011, Invalid 1010,
 // anything else 1003.

@@ -1,6 +1,7 @@
 // worker (unprivileged, chrooted): a connection's request loop, picked by its first bytes.
 #include "worker/session.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -68,6 +69,11 @@ Result<std::array<uint8_t, protocol::kRequestHeaderSize>> PeekV1Header(Connectio
   return header;
 }
 
+// Which setting a deadline that passed came from: header_timeout's, unless `other` came first.
+std::string Limit(Deadline header, Deadline other, const char* other_name) {
+  return header <= other ? " (header_timeout)" : std::string(" (") + other_name + ")";
+}
+
 bool EnterFolder(Connection& conn, const SessionContext& ctx, int folder_fd) {
   return !ctx.enter_folder || ctx.enter_folder(conn, folder_fd);
 }
@@ -75,14 +81,34 @@ bool EnterFolder(Connection& conn, const SessionContext& ctx, int folder_fd) {
 }  // namespace
 
 void ServeConnection(Connection& conn, const SessionContext& ctx) {
-  if (!conn.WaitForRequest(Clock::now() + ctx.idle_timeout, ctx.wait_mask).ok()) return;
-  const Deadline first_deadline = Clock::now() + ctx.request_timeout;
+  // A connection owes its first header (v2: its whole login) header_timeout after it began, so a
+  // client that sends nothing, or a byte now and then, holds a worker that long at most.
+  const Deadline opening = Clock::now() + ctx.header_timeout;
+  const auto stalled = [&](const std::string& what) {
+    if (ctx.stalled) ctx.stalled(conn.peer(), what);
+  };
+  const Deadline silent_until = Clock::now() + ctx.idle_timeout;
+  Status waited = conn.WaitForRequest(std::min(opening, silent_until), ctx.wait_mask);
+  if (!waited.ok()) {
+    if (waited.code() == Status::Code::kTimeout) {
+      stalled("sent nothing" + Limit(opening, silent_until, "idle_timeout"));
+    }
+    return;
+  }
+  const Deadline first_cap = Clock::now() + ctx.request_timeout;
+  const Deadline first_deadline = std::min(opening, first_cap);
   std::array<uint8_t, v2::kSniffSize> first{};
   for (size_t got = 0; got < first.size();) {
     // Every request of either version is longer than this, so a client stopping short of it
     // sent nothing a server could answer.
     Result<size_t> n = conn.ReadSome(first.data() + got, first.size() - got, first_deadline);
-    if (!n.ok()) return;
+    if (!n.ok()) {
+      if (n.status().code() == Status::Code::kTimeout) {
+        stalled("sent " + std::to_string(got) + " bytes, then nothing" +
+                Limit(opening, first_cap, "request_timeout"));
+      }
+      return;
+    }
     got += *n;
   }
   conn.Unread(first.data(), first.size());
@@ -94,13 +120,33 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
   HandlerContext handler = ctx.handler;
   UniqueFd v1_folder;  // once handed out: the one user's folder this v1 connection is served in
   Login login;
-  for (;;) {
-    if (!conn.WaitForRequest(Clock::now() + ctx.idle_timeout, ctx.wait_mask).ok()) return;
-    const Deadline deadline = Clock::now() + ctx.request_timeout;
+  for (bool first_request = true;; first_request = false) {
+    // The opening deadline holds until v1's first request or v2's login is in; after that each
+    // request has header_timeout from its first byte, and the wait for it is idle_timeout.
+    const bool opening_phase =
+        what == v2::Sniffed::kV1 ? first_request : login.phase != Login::Phase::kLoggedIn;
+    const Deadline idle_until = Clock::now() + ctx.idle_timeout;
+    waited = conn.WaitForRequest(opening_phase ? std::min(opening, idle_until) : idle_until,
+                                 ctx.wait_mask);
+    if (!waited.ok()) {
+      if (waited.code() == Status::Code::kTimeout && opening_phase && opening <= idle_until) {
+        stalled("did not finish logging in (header_timeout)");
+      }
+      return;
+    }
+    const Deadline now = Clock::now();
+    const RequestDeadlines deadlines{opening_phase ? opening : now + ctx.header_timeout,
+                                     now + ctx.request_timeout};
     if (what == v2::Sniffed::kV1 && !v1_folder.valid() && handler.folders != nullptr) {
       Result<std::array<uint8_t, protocol::kRequestHeaderSize>> header =
-          PeekV1Header(conn, deadline);
-      if (!header.ok()) return;
+          PeekV1Header(conn, deadlines.HeaderOrRequest());
+      if (!header.ok()) {
+        if (header.status().code() == Status::Code::kTimeout) {
+          stalled("sent part of a request header" +
+                  Limit(deadlines.header, deadlines.request, "request_timeout"));
+        }
+        return;
+      }
       const uint32_t user = protocol::GetU32(header->data());
       // Only a backup makes a missing folder, as when each request asked for its own.
       const bool create = (*header)[5] == static_cast<uint8_t>(protocol::Op::kBackup);
@@ -115,9 +161,10 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
     }
     const bool had_folder = login.dir.has_value();
     Handled h = what == v2::Sniffed::kV1
-                    ? HandleRequest(conn, handler, deadline)
-                    : HandleRequestV2(conn, handler, *ctx.auth, login, deadline);
+                    ? HandleRequest(conn, handler, deadlines)
+                    : HandleRequestV2(conn, handler, *ctx.auth, login, deadlines);
     ctx.report(h.record);
+    if (!h.stalled.empty()) stalled(h.stalled);
     if (!h.keep_open) {
       Linger(conn);
       return;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 
 #include "ipc/report.h"
 #include "worker/authenticator.h"
@@ -17,11 +18,18 @@ struct SessionContext {
   HandlerContext handler;
   Authenticator* auth = nullptr;  // the v2 login gate
   std::chrono::seconds idle_timeout{30};
+  // From the connection's start to its first request's header and name (v2: to the end of its
+  // login), and from each later request's first byte to its header and name.
+  std::chrono::seconds header_timeout{20};
   std::chrono::seconds request_timeout{300};
   // Passed to the wait for each request: the signals that may end it (the worker is stopping).
   const void* wait_mask = nullptr;
   // Gets every request's access record, and one for a connection refused by its first bytes.
   std::function<void(const ipc::Report&)> report;
+  // Told once for a connection that a deadline cut off (header_timeout, min_rate,
+  // request_timeout, idle_timeout before its first byte; not idle_timeout between requests): its
+  // peer and what the client did.
+  std::function<void(const std::string& peer, const std::string& what)> stalled;
   // Asked after each request: true ends the connection (the worker is told to stop).
   std::function<bool()> stopping;
   // Called once, when the connection has its user's folder (v2: after the 221 was sent; v1: when

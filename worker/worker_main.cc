@@ -157,13 +157,19 @@ class Worker {
     }
     session_.handler.sys = &RealSys();
     session_.handler.max_file_size = args.config->max_file_size;
+    session_.handler.min_rate = {std::chrono::seconds(args.config->header_timeout),
+                                 args.config->min_rate};
     session_.handler.rng = &rng_;
     session_.handler.folders = &auth_;
     session_.auth = &auth_;
     session_.idle_timeout = std::chrono::seconds(args.config->idle_timeout);
+    session_.header_timeout = std::chrono::seconds(args.config->header_timeout);
     session_.request_timeout = std::chrono::seconds(args.config->request_timeout);
     session_.wait_mask = &wait_mask_;
     session_.report = [this](const ipc::Report& r) { reporter_.Request(r); };
+    session_.stalled = [this](const std::string& peer, const std::string& what) {
+      reporter_.Stalled(peer, what);
+    };
     session_.stopping = [] { return g_stop != 0; };
     session_.enter_folder = [this](Connection& conn, int folder_fd) {
       return EnterFolder(conn, folder_fd);
@@ -262,11 +268,14 @@ class Worker {
     const conf::Config& c = *args_.config;
     // The handshake gets the time a request's first byte would: a client that stalls it is
     // dropped as a silent one is.
-    Status hs = conn.Handshake(Clock::now() + std::chrono::seconds(c.idle_timeout), &wait_mask_);
+    const auto first_byte = std::chrono::seconds(std::min(c.idle_timeout, c.header_timeout));
+    Status hs = conn.Handshake(Clock::now() + first_byte, &wait_mask_);
     if (!hs.ok()) {
       if (!g_stop) {
-        reporter_.Log(ipc::Severity::kInfo,
-                      "TLS handshake with " + conn.peer() + " failed: " + hs.message());
+        // One that ran out of time is a staller: warned about, as the session warns of its own.
+        reporter_.Log(
+            hs.code() == Status::Code::kTimeout ? ipc::Severity::kWarning : ipc::Severity::kInfo,
+            "TLS handshake with " + conn.peer() + " failed: " + hs.message());
       }
       return;
     }

@@ -64,8 +64,11 @@ TEST_F(ConfigTest, DefaultsWhenDefaultFileIsAbsent) {
   EXPECT_EQ(c.pid_file, "/run/backupd.pid");
   EXPECT_EQ(c.max_file_size, uint64_t{INT64_MAX});
   EXPECT_EQ(c.idle_timeout, 30u);
+  EXPECT_EQ(c.header_timeout, 20u);  // mod_reqtimeout's header default is 20-40 s
+  EXPECT_EQ(c.min_rate, 500u);       // and its MinRate 500 bytes/s
   EXPECT_EQ(c.request_timeout, 300u);
-  EXPECT_EQ(c.listen_backlog, 4096u);  // a 320-client burst overflowed 128
+  EXPECT_EQ(c.max_connections_per_ip, 16u);  // half of workers.max: one host cannot take all
+  EXPECT_EQ(c.listen_backlog, 4096u);        // a 320-client burst overflowed 128
   EXPECT_EQ(c.workers, 4u);
   EXPECT_EQ(c.workers_max, 32u);
   EXPECT_EQ(c.metrics_file, "");
@@ -106,6 +109,8 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
       "pid_file = /tmp/b.pid\n"
       "max_file_size = 1048576\n"
       "idle_timeout = 5\n"
+      "header_timeout = 4\n"
+      "min_rate = 2000\n"
       "request_timeout = 60\n"
       "shutdown_timeout = 7\n"
       "listen_backlog = 64\n"
@@ -132,6 +137,8 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_EQ(c.pid_file, "/tmp/b.pid");
   EXPECT_EQ(c.max_file_size, 1048576u);
   EXPECT_EQ(c.idle_timeout, 5u);
+  EXPECT_EQ(c.header_timeout, 4u);
+  EXPECT_EQ(c.min_rate, 2000u);
   EXPECT_EQ(c.request_timeout, 60u);
   EXPECT_EQ(c.shutdown_timeout, 7u);
   EXPECT_EQ(c.listen_backlog, 64u);
@@ -200,7 +207,7 @@ TEST_F(ConfigTest, BadListenValues) {
 
 TEST_F(ConfigTest, BadNumbersNameFileLineAndKey) {
   for (const char* key : {"workers", "listen_backlog", "max_connections_per_ip", "idle_timeout",
-                          "request_timeout", "shutdown_timeout"}) {
+                          "header_timeout", "min_rate", "request_timeout", "shutdown_timeout"}) {
     for (const char* bad : {"abc", "-1", "4294967296", " ", "1x"}) {
       std::string text = std::string("# comment\n") + key + " = " + bad + "\n";
       std::string trimmed = std::string(bad) == " " ? "" : bad;
@@ -215,10 +222,32 @@ TEST_F(ConfigTest, BadNumbersNameFileLineAndKey) {
 }
 
 TEST_F(ConfigTest, TimeoutsMustBePositive) {
-  for (const char* key : {"idle_timeout", "request_timeout", "shutdown_timeout"}) {
+  for (const char* key :
+       {"idle_timeout", "header_timeout", "request_timeout", "shutdown_timeout"}) {
     EXPECT_THAT(ErrorOf(std::string(key) + " = 0\n"),
                 HasSubstr(path_ + ":1: " + key + ": invalid value '0'"));
   }
+}
+
+TEST_F(ConfigTest, APerIpLimitThatLetsOneAddressHoldEveryWorkerIsWarnedAbout) {
+  EXPECT_TRUE(Warnings(Config()).empty());  // 16 of 32
+  Config c;
+  c.max_connections_per_ip = 0;
+  EXPECT_EQ(Warnings(c), std::vector<std::string>{
+                             "max_connections_per_ip (0) lets one address hold all workers.max "
+                             "(32) workers: a host that stalls its connections can stop all "
+                             "service"});
+  c.max_connections_per_ip = 32;
+  EXPECT_EQ(Warnings(c).size(), 1u);
+  c.workers_max = 33;
+  EXPECT_TRUE(Warnings(c).empty());
+}
+
+TEST_F(ConfigTest, ZeroMinRateAndZeroPerIpLimitTurnThemOff) {
+  Result<Config> r = LoadText("min_rate = 0\nmax_connections_per_ip = 0\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->min_rate, 0u);
+  EXPECT_EQ(r->max_connections_per_ip, 0u);
 }
 
 TEST_F(ConfigTest, BadLogAndLevel) {

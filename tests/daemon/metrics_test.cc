@@ -30,6 +30,7 @@ Scoreboard SampleBoard() {
   b.counters.workers_crashed = 3;
   b.counters.throttles = 2;
   b.counters.max_reached = 1;
+  b.counters.stalled = 6;
   b.counters.reloads = 3;
   auto add = [&b](pid_t pid, ipc::WorkerState state, bool stopping) {
     WorkerSlot w;
@@ -64,17 +65,24 @@ TEST(RenderMetrics, ParsesAndCarriesTheScoreboard) {
   EXPECT_EQ(x.Value("backupd_worker_crashes_total"), 3);
   EXPECT_EQ(x.Value("backupd_throttles_total"), 2);
   EXPECT_EQ(x.Value("backupd_max_workers_reached_total"), 1);
+  EXPECT_EQ(x.Value("backupd_stalled_clients_total"), 6);
   EXPECT_EQ(x.Value("backupd_reloads_total"), 3);
   EXPECT_EQ(x.Value("backupd_generation"), 4);
   EXPECT_EQ(x.Value("backupd_start_time_seconds"), 1714564800);
-  EXPECT_EQ(x.samples.size(), 15u);  // 3 request series, 3 worker states, 9 single values
+  EXPECT_EQ(x.samples.size(), 16u);  // 3 request series, 3 worker states, 10 single values
 
   const std::map<std::string, std::string> expected_types = {
-      {"backupd_requests_total", "counter"},      {"backupd_bytes_received_total", "counter"},
-      {"backupd_bytes_sent_total", "counter"},    {"backupd_workers", "gauge"},
-      {"backupd_worker_starts_total", "counter"}, {"backupd_worker_crashes_total", "counter"},
-      {"backupd_throttles_total", "counter"},     {"backupd_max_workers_reached_total", "counter"},
-      {"backupd_reloads_total", "counter"},       {"backupd_generation", "gauge"},
+      {"backupd_requests_total", "counter"},
+      {"backupd_bytes_received_total", "counter"},
+      {"backupd_bytes_sent_total", "counter"},
+      {"backupd_workers", "gauge"},
+      {"backupd_worker_starts_total", "counter"},
+      {"backupd_worker_crashes_total", "counter"},
+      {"backupd_throttles_total", "counter"},
+      {"backupd_max_workers_reached_total", "counter"},
+      {"backupd_stalled_clients_total", "counter"},
+      {"backupd_reloads_total", "counter"},
+      {"backupd_generation", "gauge"},
       {"backupd_start_time_seconds", "gauge"},
   };
   EXPECT_EQ(x.types, expected_types);
@@ -85,7 +93,7 @@ TEST(RenderMetrics, EmptyScoreboardStillDeclaresEveryFamily) {
   Result<Exposition> parsed = ParseExposition(RenderMetrics(Scoreboard{}));
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   const Exposition& x = *parsed;
-  EXPECT_EQ(x.types.size(), 11u);
+  EXPECT_EQ(x.types.size(), 12u);
   EXPECT_EQ(x.types.at("backupd_requests_total"), "counter");
   EXPECT_FALSE(x.Has("backupd_requests_total", {{"op", "backup"}, {"status", "212"}}));
   EXPECT_EQ(x.Value("backupd_workers", {{"state", "idle"}}), 0);

@@ -28,10 +28,20 @@ int RemainingMillis(Clock::time_point deadline) {
 
 RawClient::~RawClient() { Close(); }
 
-Status RawClient::Connect(uint16_t port) {
+Status RawClient::Connect(uint16_t port) { return ConnectFrom("127.0.0.1", port); }
+
+Status RawClient::ConnectFrom(const std::string& source, uint16_t port) {
   Close();
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return Status::FromErrno(errno, "socket");
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  if (inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+      bind(fd_, reinterpret_cast<const sockaddr*>(&from), sizeof(from)) != 0) {
+    Status s = Status::FromErrno(errno, "bind to " + source);
+    Close();
+    return s;
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -42,6 +52,17 @@ Status RawClient::Connect(uint16_t port) {
     return s;
   }
   return Status::Ok();
+}
+
+std::string RawClient::LocalAddress() const {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  char host[INET_ADDRSTRLEN] = "";
+  if (fd_ < 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      inet_ntop(AF_INET, &addr.sin_addr, host, sizeof host) == nullptr) {
+    return "";
+  }
+  return std::string(host) + ":" + std::to_string(ntohs(addr.sin_port));
 }
 
 void RawClient::Close() {

@@ -35,8 +35,13 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
 
   Status Connect(uint16_t port);
+  // Connects to 127.0.0.1:port from `source` (an IPv4 address of this host: any of 127/8), so a
+  // test can be two clients on one machine.
+  Status ConnectFrom(const std::string& source, uint16_t port);
   void Close();
   bool connected() const { return fd_ >= 0; }
+  // The connection's own address as the daemon logs its peer ("127.0.0.1:PORT"); "" unconnected.
+  std::string LocalAddress() const;
 
   // Writes every byte (a peer that closed yields Closed).
   Status Send(std::string_view bytes);

@@ -46,6 +46,21 @@ TEST(CommandLineTest, TestConfigAcceptsAGoodFile) {
   EXPECT_FALSE(PathExists(dir.Sub("storage")));
 }
 
+TEST(CommandLineTest, TestConfigWarnsOfAPerIpLimitThatProtectsNothing) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFile(dir.Sub("good.conf"), GoodConfig(dir)));
+  ProgramResult r = RunProgram(
+      {BackupdPath(), "-t", "-c", dir.Sub("good.conf"), "-o", "max_connections_per_ip=0"},
+      dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("backupd: warning: max_connections_per_ip (0) lets one address hold all "
+                       "workers.max"),
+            std::string::npos)
+      << r.err;
+  r = RunProgram({BackupdPath(), "-t", "-c", dir.Sub("good.conf")}, dir.path(), kTimeout);
+  EXPECT_EQ(r.err.find("max_connections_per_ip"), std::string::npos) << r.err;
+}
+
 TEST(CommandLineTest, TestConfigNamesFileLineAndKeyOfABadValue) {
   TempDir dir;
   const std::string conf = dir.Sub("bad.conf");

@@ -24,6 +24,23 @@ TEST(PeerTableTest, CountsSlotsServingTheSameAddress) {
   EXPECT_EQ(table->Claim(4, V4(1)), 2u);
 }
 
+PeerAddress V6(uint8_t subnet, uint8_t host) {
+  return {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, subnet, 0, 0, 0, 0, 0, 0, 0, host};
+}
+
+TEST(PeerTableTest, IPv6IsCountedPerSlash64AndIPv4PerAddress) {
+  Result<PeerTable> table = PeerTable::Create();
+  ASSERT_TRUE(table.ok());
+  // One host picking a new address of its /64 for each connection is still one source.
+  EXPECT_EQ(table->Claim(0, V6(1, 1)), 1u);
+  EXPECT_EQ(table->Claim(1, V6(1, 2)), 2u);
+  EXPECT_EQ(table->Claim(2, V6(2, 1)), 1u);
+  EXPECT_EQ(table->Claim(3, V4(1)), 1u);
+  EXPECT_EQ(table->Claim(4, V4(2)), 1u);
+  EXPECT_EQ(SourceBlock(V6(1, 2)), V6(1, 0));
+  EXPECT_EQ(SourceBlock(V4(2)), V4(2));
+}
+
 TEST(PeerTableTest, AChildsClaimIsSeenByTheParent) {
   Result<PeerTable> table = PeerTable::Create();
   ASSERT_TRUE(table.ok());

@@ -61,6 +61,17 @@ TEST_F(PipeTest, AFullPipeDropsTheReportInsteadOfBlocking) {
   EXPECT_EQ(last.code(), Status::Code::kTimeout);  // EAGAIN: the worker goes on serving
 }
 
+TEST(ValidateTest, AStalledReportCarriesThePeerAndWhatItDid) {
+  Report r = StalledReport(3, "127.0.0.1:4242", "sent nothing (header_timeout)");
+  ASSERT_TRUE(Validate(r).ok());
+  EXPECT_EQ(r.type, static_cast<uint8_t>(ReportType::kStalled));
+  EXPECT_EQ(r.generation, 3u);
+  EXPECT_STREQ(r.peer, "127.0.0.1:4242");
+  EXPECT_STREQ(r.text, "sent nothing (header_timeout)");
+  std::memset(r.text, 'a', sizeof r.text);
+  EXPECT_FALSE(Validate(r).ok());
+}
+
 TEST(ValidateTest, RejectsWhatAWellBehavedWorkerCannotSend) {
   Report r = StateReport(1, WorkerState::kIdle);
   ASSERT_TRUE(Validate(r).ok());

@@ -58,7 +58,10 @@ class RequestHandlerTest : public ::testing::Test {
   }
   // Ends the client's side, as a client that sent all it will.
   void Hangup() { ASSERT_EQ(::shutdown(client_, SHUT_WR), 0); }
-  Handled Handle() { return HandleRequest(*conn_, ctx_, Clock::now() + std::chrono::seconds(5)); }
+  Handled Handle() {
+    const Deadline deadline = Clock::now() + std::chrono::seconds(5);
+    return HandleRequest(*conn_, ctx_, {deadline, deadline});
+  }
   // Everything the worker has answered so far.
   std::string Answers() {
     std::string out;

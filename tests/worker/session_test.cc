@@ -4,6 +4,7 @@
 #include "worker/session.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -268,6 +269,54 @@ TEST_F(SessionTest, LoginThenEveryOp) {
   EXPECT_STREQ(reports_[2].text, "d/a.txt");
   EXPECT_EQ(reports_[2].bytes_in, BackupRequest(kUser, "/d/a.txt", "hello").size());
   EXPECT_EQ(reports_[5].status, Code(ResponseCode::kNotFound));
+}
+
+// A client that starts a login and never finishes it holds the worker header_timeout, no longer.
+TEST_F(SessionTest, ALoginNotFinishedWithinHeaderTimeoutIsCutOffAndReportedOnce) {
+  ctx_.header_timeout = std::chrono::seconds(1);
+  std::vector<std::string> stalls;
+  ctx_.stalled = [&](const std::string& peer, const std::string& what) {
+    stalls.push_back(peer + ": " + what);
+  };
+  const auto start = std::chrono::steady_clock::now();
+  Open();
+  Send(v2::EncodeAuthRequest(kUser, Op::kAuthStart, "n,,n=" + std::to_string(kUser) + ",r=abc"));
+  ASSERT_EQ(Read().status, Code(ResponseCode::kAuthContinue));
+  EXPECT_TRUE(ServerClosed());
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::milliseconds(3000));
+  Finish();
+  EXPECT_EQ(stalls,
+            std::vector<std::string>{"test-peer: did not finish logging in (header_timeout)"});
+  EXPECT_EQ(auth_->finishes, 0);
+}
+
+// Logged in, the wait for the next request is idle_timeout's; its header and name then have
+// header_timeout from their first byte.
+TEST_F(SessionTest, AfterLoginARequestHeaderHasHeaderTimeoutFromItsFirstByte) {
+  ctx_.header_timeout = std::chrono::seconds(1);
+  std::vector<std::string> stalls;
+  ctx_.stalled = [&](const std::string& peer, const std::string& what) {
+    stalls.push_back(peer + ": " + what);
+  };
+  Open();
+  LogIn();
+  ::poll(nullptr, 0, 1500);  // an idle client, longer than header_timeout, within idle_timeout
+  Send(Request(kUser, Op::kList));
+  EXPECT_EQ(Read().status, Code(ResponseCode::kNoFiles));
+  const std::string next = Request(kUser, Op::kRestore, "some/file");
+  const auto start = std::chrono::steady_clock::now();
+  Send(next.substr(0, 20));
+  EXPECT_TRUE(ServerClosed());
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::milliseconds(3000));
+  Finish();
+  ASSERT_EQ(stalls.size(), 1u);
+  EXPECT_EQ(
+      stalls[0].rfind("test-peer: request header and name (header_timeout) after 20 bytes", 0), 0u)
+      << stalls[0];
 }
 
 TEST_F(SessionTest, RequestBeforeLoginIs1013AndCloses) {
