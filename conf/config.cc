@@ -230,6 +230,7 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
       Into<ByteSize>(&cfg->max_file_size, "BYTES[K|M|G|T] <= 2^63-1",
                      [](const ByteSize& b) { return b.n; }),
       "largest file accepted (K, M, G: powers of 1024)");
+  add("max_files_listed", Num(&cfg->max_files_listed), "most files one list answer shows");
   add("idle_timeout", Secs(&cfg->idle_timeout), "seconds a connection may wait between requests");
   add("request_timeout", Secs(&cfg->request_timeout), "seconds one request may take");
   add("shutdown_timeout", Secs(&cfg->shutdown_timeout), "seconds requests get on SIGTERM");
@@ -488,6 +489,7 @@ Status Validate(const Config& c) {
     return bad("timeouts must be positive");
   }
   if (c.max_file_size == 0) return bad("max_file_size must be at least 1");
+  if (c.max_files_listed == 0) return bad("max_files_listed must be at least 1");
   if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty())) {
     return bad("tls_listen needs tls_cert and tls_key (the server's PEM certificate and key)");
   }

@@ -50,9 +50,11 @@ struct Config {
   LogLevel log_level = LogLevel::kInfo;
   std::string pid_file = "/run/backupd.pid";
   uint64_t max_file_size = kMaxFileSizeLimit;  // bytes
-  uint32_t idle_timeout = 30;                  // seconds a connection may sit between requests
-  uint32_t request_timeout = 300;              // seconds one whole request may take
-  uint32_t shutdown_timeout = 30;              // seconds in-flight requests get on SIGTERM
+  // A list is streamed, so this bounds the time one takes, not the worker's memory.
+  uint32_t max_files_listed = 10000000;
+  uint32_t idle_timeout = 30;      // seconds a connection may sit between requests
+  uint32_t request_timeout = 300;  // seconds one whole request may take
+  uint32_t shutdown_timeout = 30;  // seconds in-flight requests get on SIGTERM
   // Connections queued while every worker is busy. 128 reset ~6 % of a 320-client burst; 4096 is
   // net.core.somaxconn's default since Linux 5.4, the most listen(2) grants (it caps larger
   // values).

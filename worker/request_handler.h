@@ -3,7 +3,9 @@
 #define BACKUPD_WORKER_REQUEST_HANDLER_H_
 
 #include <cstdint>
+#include <functional>
 #include <random>
+#include <string_view>
 
 #include "base/status.h"
 #include "ipc/report.h"
@@ -28,7 +30,11 @@ struct HandlerContext {
   uint32_t folder_user = 0;
   Status folder_refused;
   uint64_t max_file_size = 0;
+  // A list of more files is refused; the worker sets the config's max_files_listed.
+  uint64_t max_files_listed = UINT64_MAX;
   std::mt19937_64* rng = nullptr;
+  // One line for the daemon's log at warning level (workers open no log file); unset: dropped.
+  std::function<void(std::string_view)> warn;
 };
 
 // The outcome of one request: the access record to report, and whether the connection can carry
@@ -41,6 +47,9 @@ struct Handled {
 // Serves the request whose first byte is waiting on `conn`; the whole request must finish before
 // `deadline`. Never throws; every failure the client can still hear about gets a status.
 Handled HandleRequest(Connection& conn, const HandlerContext& ctx, Deadline deadline);
+
+// ctx.warn with the user named first, or nothing when ctx.warn is unset.
+void WarnAboutUser(const HandlerContext& ctx, uint32_t user_id, std::string_view line);
 
 }  // namespace backupd::worker
 

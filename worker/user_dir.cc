@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,8 +46,8 @@ constexpr size_t kSidecarSize = kSidecarMagic.size() + 8 + 8 + 8 + protocol::kDi
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
 constexpr int kAttempts = 4;
 
-bool StartsWith(const std::string& s, std::string_view prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
 }
 
 void AppendHex(std::string& out, const unsigned char* bytes, size_t len) {
@@ -264,41 +266,70 @@ Status WriteTemp(TempFile& temp, std::string_view bytes, const std::string& what
   return s;
 }
 
-struct DirEntry {
-  std::string name;
-  unsigned char type;  // DT_REG, DT_DIR, or DT_UNKNOWN for anything else
-};
-
 struct CloseDir {
   void operator()(DIR* dir) const { closedir(dir); }
 };
 
-// Every entry of the folder `folder` but "." and "..", with symlinks and specials as DT_UNKNOWN.
-Result<std::vector<DirEntry>> ReadFolder(Sys* sys, UniqueFd folder, const std::string& what) {
+// What a folder entry is, as far as storage cares; symlinks and specials are kOther.
+enum class EntryType { kFile, kFolder, kOther };
+using EntryVisitor = std::function<void(const char* name, EntryType type)>;
+
+// Calls `visit` for every entry of the folder `folder` but "." and "..".
+Status ReadFolder(Sys* sys, UniqueFd folder, const std::string& what, const EntryVisitor& visit) {
   // On success the DIR stream owns the descriptor, and closedir() closes it.
   std::unique_ptr<DIR, CloseDir> dir(fdopendir(folder.get()));
   if (dir == nullptr) return Status::FromErrno(errno, "read folder " + what);
   folder.release();
-  std::vector<DirEntry> out;
   for (;;) {
     errno = 0;
     const struct dirent* ent = readdir(dir.get());
     if (ent == nullptr) {
       if (errno != 0) return Status::FromErrno(errno, "read folder " + what);
-      return Result<std::vector<DirEntry>>(std::move(out));
+      return Status::Ok();
     }
-    std::string name = ent->d_name;
-    if (name == "." || name == "..") continue;
+    const char* name = ent->d_name;
+    if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
     unsigned char type = ent->d_type;
     if (type == DT_UNKNOWN) {
       struct stat st {};
-      if (sys->FstatAt(dirfd(dir.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (sys->FstatAt(dirfd(dir.get()), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
       }
     }
-    if (type != DT_REG && type != DT_DIR) type = DT_UNKNOWN;
-    out.push_back({std::move(name), type});
+    visit(name, type == DT_REG   ? EntryType::kFile
+                : type == DT_DIR ? EntryType::kFolder
+                                 : EntryType::kOther);
   }
+}
+
+// One folder of a listing walk: its descriptor, and its entries' names packed in one buffer, each
+// "name" (a file) or "name/" (a folder) and a NUL, with their offsets sorted by strcmp (which
+// compares bytes as unsigned). The '/' makes each folder sort where its files' full names do:
+// "a/x" comes after "a-b" ('/' > '-') and before "a0", as the folder's key "a/" does.
+struct ListFolder {
+  UniqueFd fd;
+  std::string names;
+  std::vector<size_t> order;
+  size_t next = 0;
+  size_t path_len = 0;  // length of the folder's own prefix ("", "a/", "a/b/") in the walk's path
+};
+
+// Reads and sorts the entries of `folder.fd` (the stored ones: no reserved names, no specials).
+Status LoadListFolder(Sys* sys, ListFolder& folder, const std::string& what) {
+  Result<UniqueFd> reading = OpenDir(sys, folder.fd.get(), ".");
+  if (!reading.ok()) return reading.status();
+  Status s = ReadFolder(sys, std::move(*reading), what, [&](const char* name, EntryType type) {
+    if (type == EntryType::kOther || StartsWith(name, kReservedPrefix)) return;
+    folder.order.push_back(folder.names.size());
+    folder.names += name;
+    if (type == EntryType::kFolder) folder.names += '/';
+    folder.names += '\0';
+  });
+  if (!s.ok()) return s;
+  const char* base = folder.names.data();
+  std::sort(folder.order.begin(), folder.order.end(),
+            [base](size_t a, size_t b) { return std::strcmp(base + a, base + b) < 0; });
+  return Status::Ok();
 }
 
 // Removes temp files in `dir_fd` whose worker no longer exists. kill(pid, 0) answers ESRCH only
@@ -306,17 +337,15 @@ Result<std::vector<DirEntry>> ReadFolder(Sys* sys, UniqueFd folder, const std::s
 void SweepStaleTemps(Sys* sys, int dir_fd) {
   UniqueFd folder(sys->OpenAt2(dir_fd, ".", kDirFlags, 0, kResolve));
   if (!folder.valid()) return;
-  Result<std::vector<DirEntry>> entries = ReadFolder(sys, std::move(folder), ".");
-  if (!entries.ok()) return;
-  for (const DirEntry& e : *entries) {
-    if (e.type != DT_REG || !StartsWith(e.name, kTmpPrefix)) continue;
+  std::vector<std::string> dead;
+  ReadFolder(sys, std::move(folder), ".", [&](const char* name, EntryType type) {
+    if (type != EntryType::kFile || !StartsWith(name, kTmpPrefix)) return;
     char* end = nullptr;
-    long pid = std::strtol(e.name.c_str() + kTmpPrefix.size(), &end, 10);
-    if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-      sys->UnlinkAt(dir_fd, e.name.c_str(), 0);
-    }
-  }
+    long pid = std::strtol(name + kTmpPrefix.size(), &end, 10);
+    if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) return;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) dead.emplace_back(name);
+  });
+  for (const std::string& name : dead) sys->UnlinkAt(dir_fd, name.c_str(), 0);
 }
 
 }  // namespace
@@ -457,52 +486,67 @@ Status UserDir::Remove(const std::string& name) {
   return Status::Ok();
 }
 
-Result<std::vector<StoredFile>> UserDir::List(ListOptions options) {
-  std::vector<StoredFile> files;
-  // Depth-first with an explicit stack, each folder read and closed before its children are
-  // opened, so a deep tree costs neither stack nor descriptors.
-  std::vector<std::string> pending{""};
-  while (!pending.empty()) {
-    std::string rel = std::move(pending.back());
-    pending.pop_back();
-    UniqueFd folder(
-        sys_->OpenAt2(fd_.get(), rel.empty() ? "." : rel.c_str(), kDirFlags, 0, kResolve));
-    if (!folder.valid()) {
-      if (errno == ENOENT && !rel.empty()) continue;  // pruned by a concurrent delete
-      return Status::FromErrno(errno, "open folder " + (rel.empty() ? "." : rel));
+Status UserDir::List(ListOptions options, const ListVisitor& visit,
+                     const UnreadableFolder& unreadable) {
+  std::vector<ListFolder> stack(1);
+  Result<UniqueFd> top = OpenDir(sys_, fd_.get(), ".");
+  if (!top.ok()) return top.status();
+  stack.back().fd = std::move(*top);
+  Status s = LoadListFolder(sys_, stack.back(), ".");
+  if (!s.ok()) return s;
+  std::string path;  // the name of the entry at hand; folders end in '/'
+  StoredFile file;   // reused, so a file costs no allocation
+  while (!stack.empty()) {
+    ListFolder& at = stack.back();
+    if (at.next == at.order.size()) {
+      stack.pop_back();
+      continue;
     }
-    // ReadFolder's stream owns the descriptor it reads; the sizes and sidecars are read
-    // through this one.
-    Result<UniqueFd> reading = OpenDir(sys_, folder.get(), ".");
-    if (!reading.ok()) return reading.status();
-    Result<std::vector<DirEntry>> entries = ReadFolder(sys_, std::move(*reading), rel);
-    if (!entries.ok()) return entries.status();
-    for (DirEntry& e : *entries) {
-      if (StartsWith(e.name, kReservedPrefix)) continue;
-      std::string child = rel.empty() ? e.name : rel + "/" + e.name;
-      if (e.type == DT_REG) {
-        struct stat st {};
-        // Gone or replaced by something else since the folder was read: not a stored file now.
-        if (sys_->FstatAt(folder.get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(st.st_mode)) {
-          continue;
-        }
-        const Stamp stamp = StampOf(st);
-        StoredFile f{std::move(child), stamp.size, stamp.mtime_ns, std::nullopt};
-        if (options == ListOptions::kWithDigests) {
-          f.digest = ReadSidecar(sys_, folder.get(), e.name, stamp);
-        }
-        files.push_back(std::move(f));
-      } else if (e.type == DT_DIR && child.size() < protocol::kMaxNameLen) {
-        // Nothing deeper than a protocol name can have been stored through us.
-        pending.push_back(std::move(child));
+    const char* entry = at.names.data() + at.order[at.next++];
+    const size_t len = std::strlen(entry);
+    path.resize(at.path_len);
+    path.append(entry, len);
+    if (entry[len - 1] == '/') {
+      // Nothing deeper than a protocol name can have been stored through us.
+      if (path.size() >= protocol::kMaxNameLen) continue;
+      const std::string leaf(entry, len - 1);
+      const std::string folder = path.substr(0, path.size() - 1);
+      ListFolder child;
+      child.path_len = path.size();
+      Result<UniqueFd> fd = OpenDir(sys_, at.fd.get(), leaf);
+      Status loaded = fd.ok() ? Status::Ok() : fd.status();
+      if (fd.ok()) {
+        child.fd = std::move(*fd);
+        loaded = LoadListFolder(sys_, child, folder);
       }
+      if (loaded.ok()) {
+        stack.push_back(std::move(child));  // `at` is not used past here
+      } else if (loaded.code() != Status::Code::kNotFound) {
+        // Gone (a concurrent delete pruned it) is simply not listed; anything else is told.
+        unreadable(folder, loaded);
+      }
+      continue;
     }
+    file.name.assign(path);
+    file.size = 0;
+    file.mtime_ns = 0;
+    file.digest.reset();
+    if (options == ListOptions::kWithDigests) {
+      struct stat st {};
+      // Gone or replaced by something else since the folder was read: not a stored file now.
+      if (sys_->FstatAt(at.fd.get(), entry, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG(st.st_mode)) {
+        continue;
+      }
+      const Stamp stamp = StampOf(st);
+      file.size = stamp.size;
+      file.mtime_ns = stamp.mtime_ns;
+      file.digest = ReadSidecar(sys_, at.fd.get(), entry, stamp);
+    }
+    s = visit(file);
+    if (!s.ok()) return s;
   }
-  // std::string compares through char_traits<char>, which orders bytes as unsigned: bytewise.
-  std::sort(files.begin(), files.end(),
-            [](const StoredFile& a, const StoredFile& b) { return a.name < b.name; });
-  return Result<std::vector<StoredFile>>(std::move(files));
+  return Status::Ok();
 }
 
 }  // namespace backupd::worker

@@ -4,6 +4,7 @@
 #define BACKUPD_WORKER_USER_DIR_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -87,10 +88,22 @@ class UserDir {
   // Unlinks the file and its sidecar and removes the folders it leaves empty (never the user's
   // own folder).
   Status Remove(const std::string& name);
+  // kNamesOnly: the names alone, from the folders' entries (size and mtime_ns left 0).
+  // kWithDigests: each file's size and time too (a stat each), and its digest (a sidecar read).
   enum class ListOptions { kNamesOnly, kWithDigests };
-  // Every stored regular file, sorted bytewise by name; temp files and reserved names skipped,
-  // symlinks never followed. Sizes and times always; digests only when asked (a sidecar read each).
-  Result<std::vector<StoredFile>> List(ListOptions options = ListOptions::kNamesOnly);
+  // Gets each stored file in turn; the StoredFile is valid for the call only. A status other
+  // than ok stops the walk, and List returns it.
+  using ListVisitor = std::function<Status(const StoredFile&)>;
+  // Gets each folder beneath the user's that cannot be opened or read (its name relative to the
+  // user's folder, and why); the walk goes on without it.
+  using UnreadableFolder = std::function<void(const std::string& folder, const Status& why)>;
+  // Visits every stored regular file in bytewise order of name; temp files and reserved names
+  // skipped, symlinks never followed, nothing deeper than a protocol name. Depth-first, with one
+  // folder's names in memory at a time per level (each sorted so that the walk's order is the
+  // names' bytewise order) and each folder opened from its parent's descriptor: memory follows
+  // the largest folder and the depth, not the number of files. Fails only when the user's own
+  // folder cannot be read, or as `visit` says.
+  Status List(ListOptions options, const ListVisitor& visit, const UnreadableFolder& unreadable);
 
   int fd() const { return fd_.get(); }
 
