@@ -41,6 +41,12 @@ static_assert(kTmpPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
 constexpr std::string_view kSidecarPrefix = ".backupd-sha256-";
 static_assert(kSidecarPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
               "sidecars must carry the prefix no user name may have");
+// Where the UploadRecords are, in the user's folder.
+constexpr std::string_view kRecordsFolder = ".backupd-uploads";
+static_assert(kRecordsFolder.substr(0, kReservedPrefix.size()) == kReservedPrefix,
+              "the records folder must carry the prefix no user name may have");
+// An upload's digest goes through a temp file named after the upload's own.
+constexpr std::string_view kSidecarTempSuffix = "-sha256";
 constexpr std::string_view kSidecarMagic = "BDSHA256";
 constexpr size_t kSidecarSize = kSidecarMagic.size() + 8 + 8 + 8 + protocol::kDigestSize;
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
@@ -202,9 +208,9 @@ Result<UniqueFd> WalkFolders(Sys* sys, int top, const std::vector<std::string>& 
   return dir;
 }
 
-// ".backupd-tmp-<pid>-<random>": the pid lets a later upload tell a temp file whose worker was
-// killed mid-upload (and so never unlinked it) from one still being written.
-Result<std::string> TempName(Sys* sys) {
+// "<pid>-<random hex>": an upload's id, naming its temp files and its UploadRecord. The pid tells
+// a sweep whether the writer still lives.
+Result<std::string> UploadId(Sys* sys) {
   unsigned char bytes[8];
   size_t got = 0;
   while (got < sizeof(bytes)) {
@@ -215,9 +221,20 @@ Result<std::string> TempName(Sys* sys) {
     }
     got += static_cast<size_t>(n);
   }
-  std::string name = std::string(kTmpPrefix) + std::to_string(::getpid()) + "-";
-  AppendHex(name, bytes, sizeof bytes);
-  return name;
+  std::string id = std::to_string(::getpid()) + "-";
+  AppendHex(id, bytes, sizeof bytes);
+  return id;
+}
+
+std::string TempNameOf(std::string_view id) { return std::string(kTmpPrefix).append(id); }
+
+// Whether the writer of upload `id` is gone: kill(pid, 0) answers ESRCH only for a pid that no
+// longer exists; a live one (or one we may not signal) keeps its files. Our own pid is alive.
+bool WriterIsDead(const std::string& id) {
+  char* end = nullptr;
+  const long pid = std::strtol(id.c_str(), &end, 10);
+  if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
 // A temp file just created in a folder, unlinked on destruction unless kept.
@@ -235,31 +252,25 @@ struct TempFile {
   bool kept = false;
 };
 
-// Creates an O_EXCL 0600 temp file in `dir`; `what` names the file it is for, in errors.
-Status CreateTemp(TempFile& temp, const std::string& what) {
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    Result<std::string> tmp = TempName(temp.sys);
-    if (!tmp.ok()) return tmp.status();
-    UniqueFd fd(temp.sys->OpenAt2(temp.dir, tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                                  kFileMode, kResolve));
-    if (!fd.valid()) {
-      if (errno == EEXIST) continue;
-      return Status::FromErrno(errno, "create temp file for " + what);
-    }
-    temp.name = std::move(*tmp);
-    temp.fd = std::move(fd);
-    // The mode given to open is filtered by the umask; the contract is exactly 0600.
-    if (temp.sys->Fchmod(temp.fd.get(), kFileMode) != 0) {
-      return Status::FromErrno(errno, "chmod " + what);
-    }
-    return Status::Ok();
+// Creates the O_EXCL 0600 temp file `name` in temp.dir; `what` names the file it is for, in errors.
+Status CreateTemp(TempFile& temp, const std::string& name, const std::string& what) {
+  UniqueFd fd(temp.sys->OpenAt2(temp.dir, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+                                kFileMode, kResolve));
+  if (!fd.valid()) return Status::FromErrno(errno, "create temp file for " + what);
+  temp.name = name;
+  temp.fd = std::move(fd);
+  // The mode given to open is filtered by the umask; the contract is exactly 0600.
+  if (temp.sys->Fchmod(temp.fd.get(), kFileMode) != 0) {
+    return Status::FromErrno(errno, "chmod " + what);
   }
-  return Status::IoError("no free temp file name for " + what);
+  return Status::Ok();
 }
 
-// Writes `bytes` durably into a new temp file in temp.dir, ready to be renamed into place.
-Status WriteTemp(TempFile& temp, std::string_view bytes, const std::string& what) {
-  Status s = CreateTemp(temp, what);
+// Writes `bytes` durably into the new temp file `name` in temp.dir, ready to be renamed into
+// place.
+Status WriteTemp(TempFile& temp, const std::string& name, std::string_view bytes,
+                 const std::string& what) {
+  Status s = CreateTemp(temp, name, what);
   if (s.ok()) s = WriteFully(temp.sys, temp.fd.get(), bytes.data(), bytes.size(), what);
   if (s.ok() && temp.sys->Fsync(temp.fd.get()) != 0) s = Status::FromErrno(errno, "fsync " + what);
   if (s.ok()) s = temp.fd.Close("close " + what);
@@ -332,30 +343,104 @@ Status LoadListFolder(Sys* sys, ListFolder& folder, const std::string& what) {
   return Status::Ok();
 }
 
-// Removes temp files in `dir_fd` whose worker no longer exists. kill(pid, 0) answers ESRCH only
-// for a dead pid; a live one (or one we may not signal) keeps its file.
-void SweepStaleTemps(Sys* sys, int dir_fd) {
-  UniqueFd folder(sys->OpenAt2(dir_fd, ".", kDirFlags, 0, kResolve));
-  if (!folder.valid()) return;
+// The components of a folder path as an UploadRecord holds it ("" is the user's own folder).
+std::vector<std::string> FolderParts(const std::string& folder) {
+  std::vector<std::string> parts;
+  for (size_t start = 0; start < folder.size();) {
+    size_t slash = std::min(folder.find('/', start), folder.size());
+    parts.push_back(folder.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+// The folder path in the record `id` of `records`; nothing if it cannot be read whole.
+std::optional<std::string> ReadRecord(Sys* sys, int records, const std::string& id) {
+  UniqueFd fd(
+      sys->OpenAt2(records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+  if (!fd.valid()) return std::nullopt;
+  std::string folder(protocol::kMaxNameLen + 1, '\0');
+  size_t got = 0;
+  while (got < folder.size()) {
+    ssize_t n = sys->Read(fd.get(), folder.data() + got, folder.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got > protocol::kMaxNameLen) return std::nullopt;
+  folder.resize(got);
+  return folder;
+}
+
+// Removes the temp files, then the records, of every upload whose writer is dead. A record whose
+// folder is gone (its temp files went with it) is removed too; one that cannot be read stays.
+void SweepDeadUploads(Sys* sys, int user_fd) {
+  UniqueFd records(
+      sys->OpenAt2(user_fd, std::string(kRecordsFolder).c_str(), kDirFlags, 0, kResolve));
+  if (!records.valid()) return;
+  Result<UniqueFd> reading = OpenDir(sys, records.get(), ".");
+  if (!reading.ok()) return;
   std::vector<std::string> dead;
-  ReadFolder(sys, std::move(folder), ".", [&](const char* name, EntryType type) {
-    if (type != EntryType::kFile || !StartsWith(name, kTmpPrefix)) return;
-    char* end = nullptr;
-    long pid = std::strtol(name + kTmpPrefix.size(), &end, 10);
-    if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) return;
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) dead.emplace_back(name);
-  });
-  for (const std::string& name : dead) sys->UnlinkAt(dir_fd, name.c_str(), 0);
+  ReadFolder(sys, std::move(*reading), std::string(kRecordsFolder),
+             [&](const char* name, EntryType type) {
+               if (type == EntryType::kFile && WriterIsDead(name)) dead.emplace_back(name);
+             });
+  for (const std::string& id : dead) {
+    std::optional<std::string> folder = ReadRecord(sys, records.get(), id);
+    if (!folder) continue;
+    const std::vector<std::string> parts = FolderParts(*folder);
+    Result<UniqueFd> dir = WalkFolders(sys, user_fd, parts, parts.size(), false);
+    if (dir.ok()) {
+      const std::string temp = TempNameOf(id);
+      sys->UnlinkAt(dir->get(), temp.c_str(), 0);
+      sys->UnlinkAt(dir->get(), (temp + std::string(kSidecarTempSuffix)).c_str(), 0);
+    } else if (dir.status().code() != Status::Code::kNotFound) {
+      continue;
+    }
+    sys->UnlinkAt(records.get(), id.c_str(), 0);
+  }
+  sys->UnlinkAt(user_fd, std::string(kRecordsFolder).c_str(), AT_REMOVEDIR);
 }
 
 }  // namespace
 
-Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd)
+Result<UploadRecord> UploadRecord::Create(Sys* sys, int user_fd, const std::string& id,
+                                          const std::string& folder) {
+  Result<UniqueFd> user = OpenDir(sys, user_fd, ".");
+  if (!user.ok()) return user.status();
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    Result<UniqueFd> records = OpenOrMakeDir(sys, user->get(), std::string(kRecordsFolder), true);
+    if (!records.ok()) return records.status();
+    UniqueFd fd(sys->OpenAt2(records->get(), id.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+                             kFileMode, kResolve));
+    // ENOENT: the last upload of another session removed the records folder in between.
+    if (!fd.valid() && errno == ENOENT) continue;
+    if (!fd.valid()) return Status::FromErrno(errno, "create the record of an upload");
+    UploadRecord record(sys, std::move(*user), std::move(*records), id);
+    Status s = WriteFully(sys, fd.get(), folder.data(), folder.size(), "the record of an upload");
+    if (s.ok()) s = fd.Close("close the record of an upload");
+    if (!s.ok()) return s;
+    return Result<UploadRecord>(std::move(record));
+  }
+  return Status::IoError("the folder of upload records keeps vanishing");
+}
+
+UploadRecord::~UploadRecord() {
+  if (!records_.valid()) return;
+  sys_->UnlinkAt(records_.get(), id_.c_str(), 0);
+  // Fails, harmlessly, while another upload's record is there.
+  sys_->UnlinkAt(user_.get(), std::string(kRecordsFolder).c_str(), AT_REMOVEDIR);
+}
+
+Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd,
+               UploadRecord record)
     : sys_(sys),
       dir_fd_(std::move(dir_fd)),
       tmp_name_(std::move(tmp_name)),
       final_name_(std::move(final_name)),
-      fd_(std::move(fd)) {}
+      fd_(std::move(fd)),
+      record_(std::move(record)) {}
 
 Upload::~Upload() {
   if (dir_fd_.valid() && !committed_) sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
@@ -385,7 +470,8 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   const std::string sidecar = SidecarName(final_name_);
   TempFile side(sys_, dir_fd_.get());
   if (digest) {
-    Status s = WriteTemp(side, EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
+    Status s = WriteTemp(side, tmp_name_ + std::string(kSidecarTempSuffix),
+                         EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
     if (!s.ok()) return s;
   }
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
@@ -424,13 +510,24 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   } else if (errno != ENOENT) {
     return Status::FromErrno(errno, "stat " + name);
   }
-  SweepStaleTemps(sys_, dir->get());
+  if (!swept_) {
+    SweepDeadUploads(sys_, fd_.get());
+    swept_ = true;
+  }
+  Result<std::string> id = UploadId(sys_);
+  if (!id.ok()) return id.status();
+  std::string folder;
+  for (size_t i = 0; i + 1 < parts->size(); ++i) folder += (i == 0 ? "" : "/") + (*parts)[i];
+  // The record first: a writer killed at any later step leaves a temp file a sweep can find.
+  Result<UploadRecord> record = UploadRecord::Create(sys_, fd_.get(), *id, folder);
+  if (!record.ok()) return record.status();
   TempFile temp(sys_, dir->get());
-  Status s = CreateTemp(temp, name);
+  Status s = CreateTemp(temp, TempNameOf(*id), name);
   if (!s.ok()) return s;
   // From here the Upload unlinks the temp file if it is never committed.
   temp.kept = true;
-  return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd));
+  return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
+                std::move(*record));
 }
 
 Result<OpenFile> UserDir::OpenForRead(const std::string& name) {

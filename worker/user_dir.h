@@ -17,9 +17,34 @@
 
 namespace backupd::worker {
 
-// An upload in progress: a temp file `.backupd-tmp-*` beside its target. Commit() makes it the
-// target atomically and durably; destroying an uncommitted Upload unlinks the temp file, so a
-// failed or interrupted upload leaves the previous version and no leftover.
+// The record of an upload in progress, so that the temp files of a writer killed mid-upload (which
+// never unlinked them) can be found without reading any folder of stored files:
+// `.backupd-uploads/<id>` in the user's folder, `<id>` being "<pid>-<random hex>" of the upload's
+// temp files `.backupd-tmp-<id>` (and `.backupd-tmp-<id>-sha256`, its digest's), and holding the
+// path of the folder they are in, relative to the user's. Destroying it removes it, and the
+// records folder with its last record.
+class UploadRecord {
+ public:
+  // Writes the record of `id`, whose temp files are in `folder` ("" for the user's own).
+  static Result<UploadRecord> Create(Sys* sys, int user_fd, const std::string& id,
+                                     const std::string& folder);
+  UploadRecord(UploadRecord&& other) noexcept = default;
+  UploadRecord& operator=(UploadRecord&&) = delete;
+  UploadRecord(const UploadRecord&) = delete;
+  ~UploadRecord();
+
+ private:
+  UploadRecord(Sys* sys, UniqueFd user, UniqueFd records, std::string id)
+      : sys_(sys), user_(std::move(user)), records_(std::move(records)), id_(std::move(id)) {}
+  Sys* sys_;
+  UniqueFd user_;     // the user's folder, where the records folder is removed once empty
+  UniqueFd records_;  // the records folder
+  std::string id_;
+};
+
+// An upload in progress: a temp file `.backupd-tmp-*` beside its target, and its UploadRecord.
+// Commit() makes it the target atomically and durably; destroying an uncommitted Upload unlinks
+// the temp file, so a failed or interrupted upload leaves the previous version and no leftover.
 class Upload {
  public:
   Upload(Upload&& other) noexcept = default;
@@ -38,13 +63,15 @@ class Upload {
 
  private:
   friend class UserDir;
-  Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd);
+  Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd,
+         UploadRecord record);
   Sys* sys_;
   UniqueFd dir_fd_;       // the target's folder
   std::string tmp_name_;  // relative to dir_fd_
   std::string final_name_;
   UniqueFd fd_;
   bool committed_ = false;
+  UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
 
 // A file opened for restore.
@@ -81,7 +108,10 @@ class UserDir {
   UserDir& operator=(UserDir&&) = delete;
   UserDir(const UserDir&) = delete;
 
-  // Creates missing parent folders (0700) and an O_EXCL 0600 temp file beside `name`.
+  // Creates missing parent folders (0700) and an O_EXCL 0600 temp file beside `name`, with its
+  // UploadRecord. The first upload through a UserDir first removes the temp files of every writer
+  // whose record names a pid that no longer exists (reading the records folder, not the folders
+  // of stored files).
   Result<Upload> BeginUpload(const std::string& name);
   // A regular file for reading; NotFound if absent (or not a regular file).
   Result<OpenFile> OpenForRead(const std::string& name);
@@ -110,6 +140,7 @@ class UserDir {
  private:
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY
+  bool swept_ = false;
 };
 
 }  // namespace backupd::worker

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -797,6 +798,89 @@ TEST_F(UserDirTest, AListVisitorsStatusStopsTheWalk) {
       [](const std::string&, const Status&) {});
   EXPECT_EQ(s.code(), Status::Code::kTooLarge);
   EXPECT_THAT(names, ElementsAre("a", "b"));
+}
+
+// A writer that began uploading `name` in a child process, wrote a little, and then, as told
+// through a pipe, dies at once (no destructor runs) or finishes normally (its Upload cleans up).
+class Writer {
+ public:
+  Writer(UserDir& dir, const std::string& name) {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    int ready[2];
+    EXPECT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[1]);
+      ::close(ready[0]);
+      {
+        Result<Upload> upload = dir.BeginUpload(name);
+        if (!upload.ok() || !upload->Write("partial", 7).ok()) ::_exit(2);
+        char c = 1;
+        if (::write(ready[1], &c, 1) != 1) ::_exit(3);
+        if (::read(fds[0], &c, 1) != 1) ::_exit(4);
+        if (c == 'k') ::_exit(0);
+      }
+      ::_exit(0);
+    }
+    ::close(fds[0]);
+    ::close(ready[1]);
+    tell_ = fds[1];
+    char c = 0;
+    EXPECT_EQ(::read(ready[0], &c, 1), 1) << "the writer never began its upload";
+    ::close(ready[0]);
+  }
+  // 'k': die at once; anything else: finish, the Upload's destructor running.
+  void End(char how) {
+    EXPECT_EQ(::write(tell_, &how, 1), 1);
+    ::close(tell_);
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid_, &status, 0), pid_);
+    EXPECT_EQ(status, 0);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int tell_ = -1;
+};
+
+TEST_F(UserDirTest, TheTempFileOfAWriterKilledMidUploadGoesAtTheNextUploadInAnyFolder) {
+  UserDir dir = OpenUser(kUser);
+  Writer writer(dir, "a/b/f");
+  EXPECT_TRUE(HasTempFile(UserPath() / "a" / "b"));
+  EXPECT_EQ(Tree(UserPath() / ".backupd-uploads").size(), 1u);
+  writer.End('k');
+  // Still there: nothing but a later upload looks.
+  EXPECT_TRUE(HasTempFile(UserPath() / "a" / "b"));
+
+  UserDir later = OpenUser(kUser);
+  ASSERT_TRUE(Store(later, "elsewhere", "x").ok());
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "a/b", "elsewhere"));
+}
+
+TEST_F(UserDirTest, TheTempFileOfALiveWriterIsKeptBySweeps) {
+  UserDir dir = OpenUser(kUser);
+  Writer writer(dir, "a/f");
+  UserDir other = OpenUser(kUser);
+  ASSERT_TRUE(Store(other, "g", "x").ok());
+  EXPECT_TRUE(HasTempFile(UserPath() / "a"));
+  EXPECT_EQ(Tree(UserPath() / ".backupd-uploads").size(), 1u);
+  writer.End('f');
+  // The writer's own Upload removed its temp file, its record and the records folder.
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "g"));
+}
+
+TEST_F(UserDirTest, OnlyTheFirstUploadThroughAUserDirSweeps) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "first", "x").ok());
+  Writer writer(dir, "a/f");
+  writer.End('k');
+  // The folders of stored files are never read for a sweep; the records folder once per UserDir.
+  ASSERT_TRUE(Store(dir, "second", "x").ok());
+  EXPECT_TRUE(HasTempFile(UserPath() / "a"));
+  UserDir fresh = OpenUser(kUser);
+  ASSERT_TRUE(Store(fresh, "third", "x").ok());
+  EXPECT_FALSE(HasTempFile(UserPath() / "a"));
 }
 
 }  // namespace
