@@ -168,8 +168,9 @@ void Request::Delete() {
 
 void Request::List() {
   Result<UserDir> dir = Folder(false);
-  if (!dir.ok() && dir.status().code() == Status::Code::kNotFound)
+  if (!dir.ok() && dir.status().code() == Status::Code::kNotFound) {
     return Reply(ResponseCode::kNoFiles);
+  }
   if (!dir.ok()) return Fail(ResponseCode::kError, dir.status());
   const ListFormat format{1, UserDir::ListOptions::kNamesOnly,
                           [](std::string& out, const StoredFile& f) {
