@@ -230,6 +230,7 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
       Into<ByteSize>(&cfg->max_file_size, "BYTES[K|M|G|T] <= 2^63-1",
                      [](const ByteSize& b) { return b.n; }),
       "largest file accepted (K, M, G: powers of 1024)");
+  add("max_files_listed", Num(&cfg->max_files_listed), "most files one list answer shows");
   add("idle_timeout", Secs(&cfg->idle_timeout), "seconds a connection may wait between requests");
   add("header_timeout", Secs(&cfg->header_timeout),
       "seconds for a request's header and name (and a v2 login); min_rate's grace");
@@ -494,6 +495,7 @@ Status Validate(const Config& c) {
     return bad("timeouts must be positive");
   }
   if (c.max_file_size == 0) return bad("max_file_size must be at least 1");
+  if (c.max_files_listed == 0) return bad("max_files_listed must be at least 1");
   if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty())) {
     return bad("tls_listen needs tls_cert and tls_key (the server's PEM certificate and key)");
   }

@@ -50,7 +50,9 @@ struct Config {
   LogLevel log_level = LogLevel::kInfo;
   std::string pid_file = "/run/backupd.pid";
   uint64_t max_file_size = kMaxFileSizeLimit;  // bytes
-  uint32_t idle_timeout = 30;                  // seconds a connection may sit between requests
+  // A list is streamed, so this bounds the time one takes, not the worker's memory.
+  uint32_t max_files_listed = 10000000;
+  uint32_t idle_timeout = 30;  // seconds a connection may sit between requests
   // Seconds from a connection's start to its first header and name (v2: its login), and from a
   // later request's first byte to its header and name; also min_rate's grace. mod_reqtimeout's
   // default header timeout is 20-40 s.

@@ -10,6 +10,7 @@
 
 #include "protocol/request_parser.h"
 #include "protocol/wire.h"
+#include "worker/list_sender.h"
 #include "worker/payload.h"
 #include "worker/user_dir.h"
 
@@ -176,30 +177,36 @@ void Request::Delete() {
 
 void Request::List() {
   Result<UserDir> dir = Folder(false);
-  Result<std::vector<StoredFile>> files =
-      dir.ok() ? dir->List() : Result<std::vector<StoredFile>>(dir.status());
-  if (!files.ok() && files.status().code() != Status::Code::kNotFound) {
-    Fail(ResponseCode::kError, files.status());
-    return;
+  if (!dir.ok() && dir.status().code() == Status::Code::kNotFound) {
+    return Reply(ResponseCode::kNoFiles);
   }
-  if (!files.ok() || files->empty()) {
-    Reply(ResponseCode::kNoFiles);
-    return;
-  }
-  std::string payload;
-  for (const StoredFile& f : *files) {
-    payload += f.name;
-    payload += '\n';
-  }
-  if (payload.size() > protocol::kMaxPayloadSize) {
-    Fail(ResponseCode::kError, Status::TooLarge("list too long for protocol v1"));
-    return;
+  if (!dir.ok()) return Fail(ResponseCode::kError, dir.status());
+  const ListFormat format{1, UserDir::ListOptions::kNamesOnly,
+                          [](std::string& out, const StoredFile& f) {
+                            out += f.name;
+                            out += '\n';
+                          }};
+  Result<ListCount> count =
+      CountList(*dir, format, ctx_.max_files_listed,
+                [this](std::string_view line) { WarnAboutUser(ctx_, user_id(), line); });
+  if (!count.ok()) return Fail(ResponseCode::kError, count.status());
+  if (count->files == 0) return Reply(ResponseCode::kNoFiles);
+  if (count->bytes > protocol::kMaxPayloadSize) {
+    return Fail(ResponseCode::kError, Status::TooLarge("list too long for protocol v1"));
   }
   std::string list_name = protocol::RandomListName(*ctx_.rng);
-  Status s = ReplyWithPayloadPrefix(ResponseCode::kListOk, list_name,
-                                    static_cast<uint32_t>(payload.size()));
-  if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadlines_.request);
-  if (!s.ok()) LostClient(s, "list");
+  Status s =
+      ReplyWithPayloadPrefix(ResponseCode::kListOk, list_name, static_cast<uint32_t>(count->bytes));
+  Result<uint64_t> sent = s.ok() ? SendList(*dir, format, count->bytes, conn_, deadlines_.request)
+                                 : Result<uint64_t>(s);
+  if (!sent.ok()) {
+    LostClient(sent.status(), "list");
+  } else if (*sent != count->bytes) {
+    // Files went between the count and the walk that sends them: the list is cut off here
+    // rather than padded with names that are not stored (docs/PROTOCOL.md).
+    out_.keep_open = false;
+    ipc::SetField(out_.record.detail, "the files changed while they were listed: list cut off");
+  }
 }
 
 Handled Request::Run() {
@@ -244,6 +251,10 @@ Handled Request::Run() {
 }
 
 }  // namespace
+
+void WarnAboutUser(const HandlerContext& ctx, uint32_t user_id, std::string_view line) {
+  if (ctx.warn) ctx.warn("user " + std::to_string(user_id) + ": " + std::string(line));
+}
 
 Handled HandleRequest(Connection& conn, const HandlerContext& ctx,
                       const RequestDeadlines& deadlines) {

@@ -3,8 +3,10 @@
 #define BACKUPD_WORKER_REQUEST_HANDLER_H_
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "ipc/report.h"
@@ -32,7 +34,11 @@ struct HandlerContext {
   uint64_t max_file_size = 0;
   // How slow a payload may move once the header and name are in (grace: header_timeout).
   MinRate min_rate;
+  // A list of more files is refused; the worker sets the config's max_files_listed.
+  uint64_t max_files_listed = UINT64_MAX;
   std::mt19937_64* rng = nullptr;
+  // One line for the daemon's log at warning level (workers open no log file); unset: dropped.
+  std::function<void(std::string_view)> warn;
 };
 
 // The outcome of one request: the access record to report, and whether the connection can carry
@@ -51,6 +57,9 @@ struct Handled {
 // gets a status.
 Handled HandleRequest(Connection& conn, const HandlerContext& ctx,
                       const RequestDeadlines& deadlines);
+
+// ctx.warn with the user named first, or nothing when ctx.warn is unset.
+void WarnAboutUser(const HandlerContext& ctx, uint32_t user_id, std::string_view line);
 
 }  // namespace backupd::worker
 

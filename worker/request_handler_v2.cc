@@ -9,6 +9,7 @@
 
 #include "protocol/digest.h"
 #include "protocol/request_parser_v2.h"
+#include "worker/list_sender.h"
 #include "worker/payload.h"
 
 namespace backupd::worker {
@@ -291,22 +292,35 @@ void RequestV2::Delete() {
 }
 
 void RequestV2::List() {
-  Result<std::vector<StoredFile>> files = login_.dir->List(UserDir::ListOptions::kWithDigests);
-  if (!files.ok()) return FailStorage(files.status());
-  if (files->empty()) {
+  UserDir& dir = *login_.dir;
+  const ListFormat format{v2::kListEntryFixedSize, UserDir::ListOptions::kWithDigests,
+                          [](std::string& out, const StoredFile& f) {
+                            v2::AppendListEntry(out, {f.name, f.size, f.mtime_ns,
+                                                      f.digest.value_or(protocol::Digest{})});
+                          }};
+  Result<ListCount> count =
+      CountList(dir, format, ctx_.max_files_listed,
+                [this](std::string_view line) { WarnAboutUser(ctx_, login_.user_id, line); });
+  if (!count.ok() && count.status().code() == Status::Code::kTooLarge) {
+    // Not 1011, which closes the connection: nothing is wrong with the request or the stream.
+    return Fail(ResponseCode::kError, count.status().message(), count.status());
+  }
+  if (!count.ok()) return FailStorage(count.status());
+  if (count->files == 0) {
     Fail(ResponseCode::kNoFiles, "no files stored", Status::NotFound("no files"));
     return;
   }
-  std::string payload;
-  for (StoredFile& f : *files) {
-    v2::AppendListEntry(
-        payload, {std::move(f.name), f.size, f.mtime_ns, f.digest.value_or(protocol::Digest{})});
-  }
-  std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kListOk, {}, payload.size());
+  std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kListOk, {}, count->bytes);
   out_.record.status = CodeOf(ResponseCode::kListOk);
   Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadlines_.request);
-  if (s.ok()) s = conn_.WriteAll(payload.data(), payload.size(), deadlines_.request);
-  if (!s.ok()) LostClient(s, "list");
+  Result<uint64_t> sent =
+      s.ok() ? SendList(dir, format, count->bytes, conn_, deadlines_.request) : Result<uint64_t>(s);
+  if (!sent.ok()) return LostClient(sent.status(), "list");
+  // Files went between the count and the walk that sends them: the list is cut off here rather
+  // than padded with entries for files that are not stored (docs/PROTOCOL.md).
+  if (*sent != count->bytes) {
+    LostClient(Status::Invalid("the files changed while they were listed: list cut off"), "list");
+  }
 }
 
 Handled RequestV2::Run() {

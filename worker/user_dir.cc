@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,13 +42,19 @@ static_assert(kTmpPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
 constexpr std::string_view kSidecarPrefix = ".backupd-sha256-";
 static_assert(kSidecarPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefix,
               "sidecars must carry the prefix no user name may have");
+// Where the UploadRecords are, in the user's folder.
+constexpr std::string_view kRecordsFolder = ".backupd-uploads";
+static_assert(kRecordsFolder.substr(0, kReservedPrefix.size()) == kReservedPrefix,
+              "the records folder must carry the prefix no user name may have");
+// An upload's digest goes through a temp file named after the upload's own.
+constexpr std::string_view kSidecarTempSuffix = "-sha256";
 constexpr std::string_view kSidecarMagic = "BDSHA256";
 constexpr size_t kSidecarSize = kSidecarMagic.size() + 8 + 8 + 8 + protocol::kDigestSize;
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
 constexpr int kAttempts = 4;
 
-bool StartsWith(const std::string& s, std::string_view prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
 }
 
 void AppendHex(std::string& out, const unsigned char* bytes, size_t len) {
@@ -201,9 +209,9 @@ Result<UniqueFd> WalkFolders(Sys* sys, int top, const std::vector<std::string>& 
   return dir;
 }
 
-// ".backupd-tmp-<pid>-<random>": the pid lets a later upload tell a temp file whose worker was
-// killed mid-upload (and so never unlinked it) from one still being written.
-Result<std::string> TempName(Sys* sys) {
+// "<pid>-<random hex>": an upload's id, naming its temp files and its UploadRecord. The pid tells
+// a sweep whether the writer still lives.
+Result<std::string> UploadId(Sys* sys) {
   unsigned char bytes[8];
   size_t got = 0;
   while (got < sizeof(bytes)) {
@@ -214,9 +222,20 @@ Result<std::string> TempName(Sys* sys) {
     }
     got += static_cast<size_t>(n);
   }
-  std::string name = std::string(kTmpPrefix) + std::to_string(::getpid()) + "-";
-  AppendHex(name, bytes, sizeof bytes);
-  return name;
+  std::string id = std::to_string(::getpid()) + "-";
+  AppendHex(id, bytes, sizeof bytes);
+  return id;
+}
+
+std::string TempNameOf(std::string_view id) { return std::string(kTmpPrefix).append(id); }
+
+// Whether the writer of upload `id` is gone: kill(pid, 0) answers ESRCH only for a pid that no
+// longer exists; a live one (or one we may not signal) keeps its files. Our own pid is alive.
+bool WriterIsDead(const std::string& id) {
+  char* end = nullptr;
+  const long pid = std::strtol(id.c_str(), &end, 10);
+  if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
 // A temp file just created in a folder, unlinked on destruction unless kept.
@@ -234,100 +253,195 @@ struct TempFile {
   bool kept = false;
 };
 
-// Creates an O_EXCL 0600 temp file in `dir`; `what` names the file it is for, in errors.
-Status CreateTemp(TempFile& temp, const std::string& what) {
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    Result<std::string> tmp = TempName(temp.sys);
-    if (!tmp.ok()) return tmp.status();
-    UniqueFd fd(temp.sys->OpenAt2(temp.dir, tmp->c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                                  kFileMode, kResolve));
-    if (!fd.valid()) {
-      if (errno == EEXIST) continue;
-      return Status::FromErrno(errno, "create temp file for " + what);
-    }
-    temp.name = std::move(*tmp);
-    temp.fd = std::move(fd);
-    // The mode given to open is filtered by the umask; the contract is exactly 0600.
-    if (temp.sys->Fchmod(temp.fd.get(), kFileMode) != 0) {
-      return Status::FromErrno(errno, "chmod " + what);
-    }
-    return Status::Ok();
+// Creates the O_EXCL 0600 temp file `name` in temp.dir; `what` names the file it is for, in errors.
+Status CreateTemp(TempFile& temp, const std::string& name, const std::string& what) {
+  UniqueFd fd(temp.sys->OpenAt2(temp.dir, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+                                kFileMode, kResolve));
+  if (!fd.valid()) return Status::FromErrno(errno, "create temp file for " + what);
+  temp.name = name;
+  temp.fd = std::move(fd);
+  // The mode given to open is filtered by the umask; the contract is exactly 0600.
+  if (temp.sys->Fchmod(temp.fd.get(), kFileMode) != 0) {
+    return Status::FromErrno(errno, "chmod " + what);
   }
-  return Status::IoError("no free temp file name for " + what);
+  return Status::Ok();
 }
 
-// Writes `bytes` durably into a new temp file in temp.dir, ready to be renamed into place.
-Status WriteTemp(TempFile& temp, std::string_view bytes, const std::string& what) {
-  Status s = CreateTemp(temp, what);
+// Writes `bytes` durably into the new temp file `name` in temp.dir, ready to be renamed into
+// place.
+Status WriteTemp(TempFile& temp, const std::string& name, std::string_view bytes,
+                 const std::string& what) {
+  Status s = CreateTemp(temp, name, what);
   if (s.ok()) s = WriteFully(temp.sys, temp.fd.get(), bytes.data(), bytes.size(), what);
   if (s.ok() && temp.sys->Fsync(temp.fd.get()) != 0) s = Status::FromErrno(errno, "fsync " + what);
   if (s.ok()) s = temp.fd.Close("close " + what);
   return s;
 }
 
-struct DirEntry {
-  std::string name;
-  unsigned char type;  // DT_REG, DT_DIR, or DT_UNKNOWN for anything else
-};
-
 struct CloseDir {
   void operator()(DIR* dir) const { closedir(dir); }
 };
 
-// Every entry of the folder `folder` but "." and "..", with symlinks and specials as DT_UNKNOWN.
-Result<std::vector<DirEntry>> ReadFolder(Sys* sys, UniqueFd folder, const std::string& what) {
+// What a folder entry is, as far as storage cares; symlinks and specials are kOther.
+enum class EntryType { kFile, kFolder, kOther };
+using EntryVisitor = std::function<void(const char* name, EntryType type)>;
+
+// Calls `visit` for every entry of the folder `folder` but "." and "..".
+Status ReadFolder(Sys* sys, UniqueFd folder, const std::string& what, const EntryVisitor& visit) {
   // On success the DIR stream owns the descriptor, and closedir() closes it.
   std::unique_ptr<DIR, CloseDir> dir(fdopendir(folder.get()));
   if (dir == nullptr) return Status::FromErrno(errno, "read folder " + what);
   folder.release();
-  std::vector<DirEntry> out;
   for (;;) {
     errno = 0;
     const struct dirent* ent = readdir(dir.get());
     if (ent == nullptr) {
       if (errno != 0) return Status::FromErrno(errno, "read folder " + what);
-      return Result<std::vector<DirEntry>>(std::move(out));
+      return Status::Ok();
     }
-    std::string name = ent->d_name;
-    if (name == "." || name == "..") continue;
+    const char* name = ent->d_name;
+    if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
     unsigned char type = ent->d_type;
     if (type == DT_UNKNOWN) {
       struct stat st {};
-      if (sys->FstatAt(dirfd(dir.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (sys->FstatAt(dirfd(dir.get()), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
       }
     }
-    if (type != DT_REG && type != DT_DIR) type = DT_UNKNOWN;
-    out.push_back({std::move(name), type});
+    visit(name, type == DT_REG   ? EntryType::kFile
+                : type == DT_DIR ? EntryType::kFolder
+                                 : EntryType::kOther);
   }
 }
 
-// Removes temp files in `dir_fd` whose worker no longer exists. kill(pid, 0) answers ESRCH only
-// for a dead pid; a live one (or one we may not signal) keeps its file.
-void SweepStaleTemps(Sys* sys, int dir_fd) {
-  UniqueFd folder(sys->OpenAt2(dir_fd, ".", kDirFlags, 0, kResolve));
-  if (!folder.valid()) return;
-  Result<std::vector<DirEntry>> entries = ReadFolder(sys, std::move(folder), ".");
-  if (!entries.ok()) return;
-  for (const DirEntry& e : *entries) {
-    if (e.type != DT_REG || !StartsWith(e.name, kTmpPrefix)) continue;
-    char* end = nullptr;
-    long pid = std::strtol(e.name.c_str() + kTmpPrefix.size(), &end, 10);
-    if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-      sys->UnlinkAt(dir_fd, e.name.c_str(), 0);
-    }
+// One folder of a listing walk: its descriptor, and its entries' names packed in one buffer, each
+// "name" (a file) or "name/" (a folder) and a NUL, with their offsets sorted by strcmp (which
+// compares bytes as unsigned). The '/' makes each folder sort where its files' full names do:
+// "a/x" comes after "a-b" ('/' > '-') and before "a0", as the folder's key "a/" does.
+struct ListFolder {
+  UniqueFd fd;
+  std::string names;
+  std::vector<size_t> order;
+  size_t next = 0;
+  size_t path_len = 0;  // length of the folder's own prefix ("", "a/", "a/b/") in the walk's path
+};
+
+// Reads and sorts the entries of `folder.fd` (the stored ones: no reserved names, no specials).
+Status LoadListFolder(Sys* sys, ListFolder& folder, const std::string& what) {
+  Result<UniqueFd> reading = OpenDir(sys, folder.fd.get(), ".");
+  if (!reading.ok()) return reading.status();
+  Status s = ReadFolder(sys, std::move(*reading), what, [&](const char* name, EntryType type) {
+    if (type == EntryType::kOther || StartsWith(name, kReservedPrefix)) return;
+    folder.order.push_back(folder.names.size());
+    folder.names += name;
+    if (type == EntryType::kFolder) folder.names += '/';
+    folder.names += '\0';
+  });
+  if (!s.ok()) return s;
+  const char* base = folder.names.data();
+  std::sort(folder.order.begin(), folder.order.end(),
+            [base](size_t a, size_t b) { return std::strcmp(base + a, base + b) < 0; });
+  return Status::Ok();
+}
+
+// The components of a folder path as an UploadRecord holds it ("" is the user's own folder).
+std::vector<std::string> FolderParts(const std::string& folder) {
+  std::vector<std::string> parts;
+  for (size_t start = 0; start < folder.size();) {
+    size_t slash = std::min(folder.find('/', start), folder.size());
+    parts.push_back(folder.substr(start, slash - start));
+    start = slash + 1;
   }
+  return parts;
+}
+
+// The folder path in the record `id` of `records`; nothing if it cannot be read whole.
+std::optional<std::string> ReadRecord(Sys* sys, int records, const std::string& id) {
+  UniqueFd fd(
+      sys->OpenAt2(records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+  if (!fd.valid()) return std::nullopt;
+  std::string folder(protocol::kMaxNameLen + 1, '\0');
+  size_t got = 0;
+  while (got < folder.size()) {
+    ssize_t n = sys->Read(fd.get(), folder.data() + got, folder.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got > protocol::kMaxNameLen) return std::nullopt;
+  folder.resize(got);
+  return folder;
+}
+
+// Removes the temp files, then the records, of every upload whose writer is dead. A record whose
+// folder is gone (its temp files went with it) is removed too; one that cannot be read stays.
+void SweepDeadUploads(Sys* sys, int user_fd) {
+  UniqueFd records(
+      sys->OpenAt2(user_fd, std::string(kRecordsFolder).c_str(), kDirFlags, 0, kResolve));
+  if (!records.valid()) return;
+  Result<UniqueFd> reading = OpenDir(sys, records.get(), ".");
+  if (!reading.ok()) return;
+  std::vector<std::string> dead;
+  ReadFolder(sys, std::move(*reading), std::string(kRecordsFolder),
+             [&](const char* name, EntryType type) {
+               if (type == EntryType::kFile && WriterIsDead(name)) dead.emplace_back(name);
+             });
+  for (const std::string& id : dead) {
+    std::optional<std::string> folder = ReadRecord(sys, records.get(), id);
+    if (!folder) continue;
+    const std::vector<std::string> parts = FolderParts(*folder);
+    Result<UniqueFd> dir = WalkFolders(sys, user_fd, parts, parts.size(), false);
+    if (dir.ok()) {
+      const std::string temp = TempNameOf(id);
+      sys->UnlinkAt(dir->get(), temp.c_str(), 0);
+      sys->UnlinkAt(dir->get(), (temp + std::string(kSidecarTempSuffix)).c_str(), 0);
+    } else if (dir.status().code() != Status::Code::kNotFound) {
+      continue;
+    }
+    sys->UnlinkAt(records.get(), id.c_str(), 0);
+  }
+  sys->UnlinkAt(user_fd, std::string(kRecordsFolder).c_str(), AT_REMOVEDIR);
 }
 
 }  // namespace
 
-Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd)
+Result<UploadRecord> UploadRecord::Create(Sys* sys, int user_fd, const std::string& id,
+                                          const std::string& folder) {
+  Result<UniqueFd> user = OpenDir(sys, user_fd, ".");
+  if (!user.ok()) return user.status();
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    Result<UniqueFd> records = OpenOrMakeDir(sys, user->get(), std::string(kRecordsFolder), true);
+    if (!records.ok()) return records.status();
+    UniqueFd fd(sys->OpenAt2(records->get(), id.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+                             kFileMode, kResolve));
+    // ENOENT: the last upload of another session removed the records folder in between.
+    if (!fd.valid() && errno == ENOENT) continue;
+    if (!fd.valid()) return Status::FromErrno(errno, "create the record of an upload");
+    UploadRecord record(sys, std::move(*user), std::move(*records), id);
+    Status s = WriteFully(sys, fd.get(), folder.data(), folder.size(), "the record of an upload");
+    if (s.ok()) s = fd.Close("close the record of an upload");
+    if (!s.ok()) return s;
+    return Result<UploadRecord>(std::move(record));
+  }
+  return Status::IoError("the folder of upload records keeps vanishing");
+}
+
+UploadRecord::~UploadRecord() {
+  if (!records_.valid()) return;
+  sys_->UnlinkAt(records_.get(), id_.c_str(), 0);
+  // Fails, harmlessly, while another upload's record is there.
+  sys_->UnlinkAt(user_.get(), std::string(kRecordsFolder).c_str(), AT_REMOVEDIR);
+}
+
+Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd,
+               UploadRecord record)
     : sys_(sys),
       dir_fd_(std::move(dir_fd)),
       tmp_name_(std::move(tmp_name)),
       final_name_(std::move(final_name)),
-      fd_(std::move(fd)) {}
+      fd_(std::move(fd)),
+      record_(std::move(record)) {}
 
 Upload::~Upload() {
   if (dir_fd_.valid() && !committed_) sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
@@ -358,7 +472,8 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   const std::string sidecar = SidecarName(final_name_);
   TempFile side(sys_, dir_fd_.get());
   if (digest) {
-    Status s = WriteTemp(side, EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
+    Status s = WriteTemp(side, tmp_name_ + std::string(kSidecarTempSuffix),
+                         EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
     if (!s.ok()) return s;
   }
   AtUploadStep(UploadStep::kBeforeRename);
@@ -399,13 +514,24 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   } else if (errno != ENOENT) {
     return Status::FromErrno(errno, "stat " + name);
   }
-  SweepStaleTemps(sys_, dir->get());
+  if (!swept_) {
+    SweepDeadUploads(sys_, fd_.get());
+    swept_ = true;
+  }
+  Result<std::string> id = UploadId(sys_);
+  if (!id.ok()) return id.status();
+  std::string folder;
+  for (size_t i = 0; i + 1 < parts->size(); ++i) folder += (i == 0 ? "" : "/") + (*parts)[i];
+  // The record first: a writer killed at any later step leaves a temp file a sweep can find.
+  Result<UploadRecord> record = UploadRecord::Create(sys_, fd_.get(), *id, folder);
+  if (!record.ok()) return record.status();
   TempFile temp(sys_, dir->get());
-  Status s = CreateTemp(temp, name);
+  Status s = CreateTemp(temp, TempNameOf(*id), name);
   if (!s.ok()) return s;
   // From here the Upload unlinks the temp file if it is never committed.
   temp.kept = true;
-  return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd));
+  return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
+                std::move(*record));
 }
 
 Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
@@ -461,52 +587,67 @@ Status UserDir::Remove(const std::string& name) {
   return Status::Ok();
 }
 
-Result<std::vector<StoredFile>> UserDir::List(ListOptions options) {
-  std::vector<StoredFile> files;
-  // Depth-first with an explicit stack, each folder read and closed before its children are
-  // opened, so a deep tree costs neither stack nor descriptors.
-  std::vector<std::string> pending{""};
-  while (!pending.empty()) {
-    std::string rel = std::move(pending.back());
-    pending.pop_back();
-    UniqueFd folder(
-        sys_->OpenAt2(fd_.get(), rel.empty() ? "." : rel.c_str(), kDirFlags, 0, kResolve));
-    if (!folder.valid()) {
-      if (errno == ENOENT && !rel.empty()) continue;  // pruned by a concurrent delete
-      return Status::FromErrno(errno, "open folder " + (rel.empty() ? "." : rel));
+Status UserDir::List(ListOptions options, const ListVisitor& visit,
+                     const UnreadableFolder& unreadable) {
+  std::vector<ListFolder> stack(1);
+  Result<UniqueFd> top = OpenDir(sys_, fd_.get(), ".");
+  if (!top.ok()) return top.status();
+  stack.back().fd = std::move(*top);
+  Status s = LoadListFolder(sys_, stack.back(), ".");
+  if (!s.ok()) return s;
+  std::string path;  // the name of the entry at hand; folders end in '/'
+  StoredFile file;   // reused, so a file costs no allocation
+  while (!stack.empty()) {
+    ListFolder& at = stack.back();
+    if (at.next == at.order.size()) {
+      stack.pop_back();
+      continue;
     }
-    // ReadFolder's stream owns the descriptor it reads; the sizes and sidecars are read
-    // through this one.
-    Result<UniqueFd> reading = OpenDir(sys_, folder.get(), ".");
-    if (!reading.ok()) return reading.status();
-    Result<std::vector<DirEntry>> entries = ReadFolder(sys_, std::move(*reading), rel);
-    if (!entries.ok()) return entries.status();
-    for (DirEntry& e : *entries) {
-      if (StartsWith(e.name, kReservedPrefix)) continue;
-      std::string child = rel.empty() ? e.name : rel + "/" + e.name;
-      if (e.type == DT_REG) {
-        struct stat st {};
-        // Gone or replaced by something else since the folder was read: not a stored file now.
-        if (sys_->FstatAt(folder.get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(st.st_mode)) {
-          continue;
-        }
-        const Stamp stamp = StampOf(st);
-        StoredFile f{std::move(child), stamp.size, stamp.mtime_ns, std::nullopt};
-        if (options == ListOptions::kWithDigests) {
-          f.digest = ReadSidecar(sys_, folder.get(), e.name, stamp);
-        }
-        files.push_back(std::move(f));
-      } else if (e.type == DT_DIR && child.size() < protocol::kMaxNameLen) {
-        // Nothing deeper than a protocol name can have been stored through us.
-        pending.push_back(std::move(child));
+    const char* entry = at.names.data() + at.order[at.next++];
+    const size_t len = std::strlen(entry);
+    path.resize(at.path_len);
+    path.append(entry, len);
+    if (entry[len - 1] == '/') {
+      // Nothing deeper than a protocol name can have been stored through us.
+      if (path.size() >= protocol::kMaxNameLen) continue;
+      const std::string leaf(entry, len - 1);
+      const std::string folder = path.substr(0, path.size() - 1);
+      ListFolder child;
+      child.path_len = path.size();
+      Result<UniqueFd> fd = OpenDir(sys_, at.fd.get(), leaf);
+      Status loaded = fd.ok() ? Status::Ok() : fd.status();
+      if (fd.ok()) {
+        child.fd = std::move(*fd);
+        loaded = LoadListFolder(sys_, child, folder);
       }
+      if (loaded.ok()) {
+        stack.push_back(std::move(child));  // `at` is not used past here
+      } else if (loaded.code() != Status::Code::kNotFound) {
+        // Gone (a concurrent delete pruned it) is simply not listed; anything else is told.
+        unreadable(folder, loaded);
+      }
+      continue;
     }
+    file.name.assign(path);
+    file.size = 0;
+    file.mtime_ns = 0;
+    file.digest.reset();
+    if (options == ListOptions::kWithDigests) {
+      struct stat st {};
+      // Gone or replaced by something else since the folder was read: not a stored file now.
+      if (sys_->FstatAt(at.fd.get(), entry, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG(st.st_mode)) {
+        continue;
+      }
+      const Stamp stamp = StampOf(st);
+      file.size = stamp.size;
+      file.mtime_ns = stamp.mtime_ns;
+      file.digest = ReadSidecar(sys_, at.fd.get(), entry, stamp);
+    }
+    s = visit(file);
+    if (!s.ok()) return s;
   }
-  // std::string compares through char_traits<char>, which orders bytes as unsigned: bytewise.
-  std::sort(files.begin(), files.end(),
-            [](const StoredFile& a, const StoredFile& b) { return a.name < b.name; });
-  return Result<std::vector<StoredFile>>(std::move(files));
+  return Status::Ok();
 }
 
 }  // namespace backupd::worker

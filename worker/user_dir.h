@@ -4,6 +4,7 @@
 #define BACKUPD_WORKER_USER_DIR_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,9 +17,34 @@
 
 namespace backupd::worker {
 
-// An upload in progress: a temp file `.backupd-tmp-*` beside its target. Commit() makes it the
-// target atomically and durably; destroying an uncommitted Upload unlinks the temp file, so a
-// failed or interrupted upload leaves the previous version and no leftover.
+// The record of an upload in progress, so that the temp files of a writer killed mid-upload (which
+// never unlinked them) can be found without reading any folder of stored files:
+// `.backupd-uploads/<id>` in the user's folder, `<id>` being "<pid>-<random hex>" of the upload's
+// temp files `.backupd-tmp-<id>` (and `.backupd-tmp-<id>-sha256`, its digest's), and holding the
+// path of the folder they are in, relative to the user's. Destroying it removes it, and the
+// records folder with its last record.
+class UploadRecord {
+ public:
+  // Writes the record of `id`, whose temp files are in `folder` ("" for the user's own).
+  static Result<UploadRecord> Create(Sys* sys, int user_fd, const std::string& id,
+                                     const std::string& folder);
+  UploadRecord(UploadRecord&& other) noexcept = default;
+  UploadRecord& operator=(UploadRecord&&) = delete;
+  UploadRecord(const UploadRecord&) = delete;
+  ~UploadRecord();
+
+ private:
+  UploadRecord(Sys* sys, UniqueFd user, UniqueFd records, std::string id)
+      : sys_(sys), user_(std::move(user)), records_(std::move(records)), id_(std::move(id)) {}
+  Sys* sys_;
+  UniqueFd user_;     // the user's folder, where the records folder is removed once empty
+  UniqueFd records_;  // the records folder
+  std::string id_;
+};
+
+// An upload in progress: a temp file `.backupd-tmp-*` beside its target, and its UploadRecord.
+// Commit() makes it the target atomically and durably; destroying an uncommitted Upload unlinks
+// the temp file, so a failed or interrupted upload leaves the previous version and no leftover.
 class Upload {
  public:
   Upload(Upload&& other) noexcept = default;
@@ -37,13 +63,15 @@ class Upload {
 
  private:
   friend class UserDir;
-  Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd);
+  Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string final_name, UniqueFd fd,
+         UploadRecord record);
   Sys* sys_;
   UniqueFd dir_fd_;       // the target's folder
   std::string tmp_name_;  // relative to dir_fd_
   std::string final_name_;
   UniqueFd fd_;
   bool committed_ = false;
+  UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
 
 // A file opened for restore.
@@ -80,23 +108,39 @@ class UserDir {
   UserDir& operator=(UserDir&&) = delete;
   UserDir(const UserDir&) = delete;
 
-  // Creates missing parent folders (0700) and an O_EXCL 0600 temp file beside `name`.
+  // Creates missing parent folders (0700) and an O_EXCL 0600 temp file beside `name`, with its
+  // UploadRecord. The first upload through a UserDir first removes the temp files of every writer
+  // whose record names a pid that no longer exists (reading the records folder, not the folders
+  // of stored files).
   Result<Upload> BeginUpload(const std::string& name);
   // A regular file for reading; NotFound if absent (or not a regular file).
   Result<OpenFile> OpenForRead(const std::string& name);
   // Unlinks the file and its sidecar and removes the folders it leaves empty (never the user's
   // own folder).
   Status Remove(const std::string& name);
+  // kNamesOnly: the names alone, from the folders' entries (size and mtime_ns left 0).
+  // kWithDigests: each file's size and time too (a stat each), and its digest (a sidecar read).
   enum class ListOptions { kNamesOnly, kWithDigests };
-  // Every stored regular file, sorted bytewise by name; temp files and reserved names skipped,
-  // symlinks never followed. Sizes and times always; digests only when asked (a sidecar read each).
-  Result<std::vector<StoredFile>> List(ListOptions options = ListOptions::kNamesOnly);
+  // Gets each stored file in turn; the StoredFile is valid for the call only. A status other
+  // than ok stops the walk, and List returns it.
+  using ListVisitor = std::function<Status(const StoredFile&)>;
+  // Gets each folder beneath the user's that cannot be opened or read (its name relative to the
+  // user's folder, and why); the walk goes on without it.
+  using UnreadableFolder = std::function<void(const std::string& folder, const Status& why)>;
+  // Visits every stored regular file in bytewise order of name; temp files and reserved names
+  // skipped, symlinks never followed, nothing deeper than a protocol name. Depth-first, with one
+  // folder's names in memory at a time per level (each sorted so that the walk's order is the
+  // names' bytewise order) and each folder opened from its parent's descriptor: memory follows
+  // the largest folder and the depth, not the number of files. Fails only when the user's own
+  // folder cannot be read, or as `visit` says.
+  Status List(ListOptions options, const ListVisitor& visit, const UnreadableFolder& unreadable);
 
   int fd() const { return fd_.get(); }
 
  private:
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY
+  bool swept_ = false;
 };
 
 }  // namespace backupd::worker

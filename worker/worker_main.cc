@@ -21,6 +21,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -159,6 +160,10 @@ class Worker {
     session_.handler.max_file_size = args.config->max_file_size;
     session_.handler.min_rate = {std::chrono::seconds(args.config->header_timeout),
                                  args.config->min_rate};
+    session_.handler.max_files_listed = args.config->max_files_listed;
+    session_.handler.warn = [this](std::string_view line) {
+      reporter_.Log(ipc::Severity::kWarning, line);
+    };
     session_.handler.rng = &rng_;
     session_.handler.folders = &auth_;
     session_.auth = &auth_;

@@ -408,7 +408,8 @@ class Backupd:
         raise BenchError(f"backupd did not start; log:\n{self.log_tail()}")
 
     def _wait_for_workers(self, n):
-        root = os.path.realpath(self.storage)
+        # Workers chroot into the storage folder's empty, root-owned `.backupd-empty`.
+        root = os.path.join(os.path.realpath(self.storage), ".backupd-empty")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             workers = children_of(self.proc.pid)

@@ -185,6 +185,15 @@ TEST_F(ConfigTest, MaxFileSizeSuffixesArePowersOf1024) {
   }
 }
 
+TEST_F(ConfigTest, MaxFilesListedIsACountOfAtLeastOne) {
+  EXPECT_EQ(Config{}.max_files_listed, 10000000u);
+  EXPECT_EQ(LoadText("max_files_listed = 1\n")->max_files_listed, 1u);
+  EXPECT_EQ(LoadText("max_files_listed = 4294967295\n")->max_files_listed, 4294967295u);
+  EXPECT_THAT(ErrorOf("max_files_listed = 0\n"), HasSubstr("max_files_listed must be at least 1"));
+  EXPECT_THAT(ErrorOf("max_files_listed = 4294967296\n"),
+              HasSubstr(path_ + ":1: max_files_listed: invalid value '4294967296'"));
+}
+
 TEST_F(ConfigTest, RepeatedListenReplacesTheDefaultList) {
   Result<Config> r = LoadText("listen = 127.0.0.1:1\nlisten = [::1]:1337\nlisten = localhost:0\n");
   ASSERT_TRUE(r.ok()) << r.status().message();

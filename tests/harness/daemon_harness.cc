@@ -309,6 +309,14 @@ std::vector<pid_t> Daemon::Workers() const {
   return ChildrenOf(pid_);
 }
 
+std::vector<pid_t> Daemon::SessionChildren() const {
+  std::vector<pid_t> out;
+  for (pid_t w : Workers()) {
+    for (pid_t c : ChildrenOf(w)) out.push_back(c);
+  }
+  return out;
+}
+
 std::string Daemon::WorkerRoot() const { return Canonical(storage()) + "/.backupd-empty"; }
 
 bool KernelHasLandlock() {

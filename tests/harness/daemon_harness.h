@@ -92,6 +92,8 @@ class Daemon {
 
   // The supervisor's direct children, i.e. its workers.
   std::vector<pid_t> Workers() const;
+  // The workers' children: the session children serving connections that have their user's folder.
+  std::vector<pid_t> SessionChildren() const;
   // Where a worker of this daemon started as root is chrooted (canonical): storage()'s empty
   // `.backupd-empty`.
   std::string WorkerRoot() const;

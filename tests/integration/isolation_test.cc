@@ -19,15 +19,6 @@ using protocol::Op;
 
 using IsolationTest = DaemonTest;
 
-// The session children of the daemon's workers (grandchildren of the supervisor).
-std::vector<pid_t> SessionChildren(const Daemon& daemon) {
-  std::vector<pid_t> out;
-  for (pid_t w : daemon.Workers()) {
-    for (pid_t c : ChildrenOf(w)) out.push_back(c);
-  }
-  return out;
-}
-
 TEST_F(IsolationTest, AConnectionIsServedByAChildHoldingOnlyItsUsersFolder) {
   ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
   RawClient client;
@@ -36,7 +27,7 @@ TEST_F(IsolationTest, AConnectionIsServedByAChildHoldingOnlyItsUsersFolder) {
 
   std::vector<pid_t> children;
   ASSERT_TRUE(
-      Eventually([&] { return (children = SessionChildren(daemon_)).size() == 1; }, Millis(3000)))
+      Eventually([&] { return (children = daemon_.SessionChildren()).size() == 1; }, Millis(3000)))
       << children.size() << " session children";
   const pid_t child = children[0];
   const std::string storage = std::filesystem::canonical(daemon_.storage()).string();
@@ -90,7 +81,7 @@ TEST_F(IsolationTest, AStopReachesSessionChildrenAndLeavesNone) {
   ASSERT_TRUE(HasStatus(idle.Call(14, Op::kBackup, "f", "x"), kOk));
   std::vector<pid_t> children;
   ASSERT_TRUE(
-      Eventually([&] { return (children = SessionChildren(daemon_)).size() == 1; }, Millis(3000)));
+      Eventually([&] { return (children = daemon_.SessionChildren()).size() == 1; }, Millis(3000)));
   // Well under idle_timeout: the worker passes the stop on to its child.
   Result<int> status = daemon_.Stop(Millis(4000));
   ASSERT_TRUE(status.ok()) << status.status().ToString();
@@ -106,7 +97,7 @@ TEST_F(IsolationTest, AKilledWorkerTakesItsSessionChildWithIt) {
   ASSERT_TRUE(HasStatus(client.Call(15, Op::kBackup, "f", "x"), kOk));
   std::vector<pid_t> children;
   ASSERT_TRUE(
-      Eventually([&] { return (children = SessionChildren(daemon_)).size() == 1; }, Millis(3000)));
+      Eventually([&] { return (children = daemon_.SessionChildren()).size() == 1; }, Millis(3000)));
   pid_t worker = -1;
   for (pid_t w : daemon_.Workers()) {
     if (!ChildrenOf(w).empty()) worker = w;

@@ -1,22 +1,15 @@
 // test process (root): protocol v2 logins through the real daemon's monitor — secrets from
-// `backupd user add`, a raw v2 client, user A fenced off from user B, SIGHUP picking up a new
-// user, and legacy_v1 deciding who may still speak protocol v1.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <openssl/sha.h>
+// `backupd user add`, a raw v2 client (tests/harness/v2_client.h), user A fenced off from user B,
+// SIGHUP picking up a new user, and legacy_v1 deciding who may still speak protocol v1.
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <cstring>
 #include <string>
 
-#include "base/unique_fd.h"
-#include "protocol/scram.h"
 #include "protocol/wire_v2.h"
+#include "tests/harness/v2_client.h"
 #include "tests/integration/daemon_test.h"
 
 namespace backupd::testing {
@@ -26,89 +19,6 @@ namespace v2 = protocol::v2;
 using std::chrono::seconds;
 
 const Millis kTimeout{10000};
-
-struct V2Response {
-  uint16_t status = 0;
-  std::string payload;
-};
-
-// A minimal protocol v2 client on plain TCP: requests out, whole responses in.
-class V2Client {
- public:
-  bool Connect(uint16_t port) {
-    fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    timeval tv{5, 0};
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-
-  bool Send(std::string_view bytes) {
-    return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-           static_cast<ssize_t>(bytes.size());
-  }
-
-  // The next response; status 0 when the server closed the connection instead.
-  V2Response Read() {
-    V2Response r;
-    std::array<uint8_t, v2::kResponseHeaderSize> head{};
-    if (!ReadExactly(head.data(), head.size())) return r;
-    v2::ResponseHeader h = v2::DecodeResponseHeader(head);
-    std::string rest(
-        h.name_len + h.size + (v2::HasResponseDigest(h.status) ? protocol::kDigestSize : 0), '\0');
-    if (!ReadExactly(rest.data(), rest.size())) return r;
-    r.status = h.status;
-    r.payload = rest.substr(h.name_len, h.size);
-    return r;
-  }
-
-  // The SCRAM login as `user` with `secret`; the status that ended it (221 when logged in, and
-  // then the server's signature has been checked too).
-  uint16_t Login(uint32_t user, const std::string& secret) {
-    protocol::ScramClient scram(std::to_string(user), secret, "clientnonceclientnonce");
-    if (!Send(v2::EncodeAuthRequest(user, v2::Op::kAuthStart, *scram.ClientFirst()))) return 0;
-    V2Response first = Read();
-    if (first.status != static_cast<uint16_t>(v2::ResponseCode::kAuthContinue)) {
-      return first.status;
-    }
-    Result<std::string> final_message = scram.ClientFinal(first.payload);
-    if (!final_message.ok()) return 0;
-    if (!Send(v2::EncodeAuthRequest(user, v2::Op::kAuthFinish, *final_message))) return 0;
-    V2Response last = Read();
-    if (last.status == static_cast<uint16_t>(v2::ResponseCode::kAuthOk) &&
-        !scram.VerifyServerFinal(last.payload).ok()) {
-      return 0;
-    }
-    return last.status;
-  }
-
-  uint16_t Backup(uint32_t user, const std::string& name, const std::string& content) {
-    protocol::Digest digest{};
-    ::SHA256(reinterpret_cast<const unsigned char*>(content.data()), content.size(), digest.data());
-    if (!Send(v2::EncodeRequestPrefix(user, v2::Op::kBackup, name, content.size()) + content +
-              v2::EncodeDigestTrailer(digest))) {
-      return 0;
-    }
-    return Read().status;
-  }
-
- private:
-  bool ReadExactly(void* buf, size_t n) {
-    auto* p = static_cast<char*>(buf);
-    while (n > 0) {
-      ssize_t got = ::recv(fd_.get(), p, n, 0);
-      if (got <= 0) return false;
-      p += got;
-      n -= static_cast<size_t>(got);
-    }
-    return true;
-  }
-
-  UniqueFd fd_;
-};
 
 constexpr uint16_t Code(v2::ResponseCode c) { return static_cast<uint16_t>(c); }
 

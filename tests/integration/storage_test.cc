@@ -1,10 +1,12 @@
 // test process (root): the storage folder the daemon makes — its last component only, 0700, owned
-// by the worker user — and a reload that names a folder whose parent is missing.
+// by the worker user —, a reload that names a folder whose parent is missing, and the temp file of
+// a session child killed mid-upload, removed by the user's next upload.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <string>
+#include <vector>
 
 #include "tests/integration/daemon_test.h"
 
@@ -38,6 +40,41 @@ TEST_F(StorageTest, ReloadRefusesAStorageWhoseParentIsMissingAndCreatesNothing) 
       kTimeout))
       << daemon_.Log();
   EXPECT_FALSE(PathExists(daemon_.dir() + "/missing"));
+}
+
+TEST_F(StorageTest, ATempFileOfASessionKilledMidUploadGoesAtTheUsersNextUploadElsewhere) {
+  const uint32_t user = 31;
+  ASSERT_TRUE(HasStatus(CallOnce(user, protocol::Op::kBackup, "keep", "kept"), kOk));
+  const std::string folder = UserDir(user) + "/deep/er";
+  RawClient uploader;
+  ASSERT_TRUE(uploader.Connect(daemon_.port()).ok());
+  ASSERT_TRUE(uploader
+                  .Send(RequestBytes(user, protocol::Op::kBackup, "deep/er/big", 1 << 20) +
+                        std::string(1000, 'x'))
+                  .ok());
+  auto temps = [&] {
+    std::vector<std::string> out;
+    for (std::string& name : ListDir(folder)) {
+      if (name.rfind(".backupd-tmp-", 0) == 0) out.push_back(std::move(name));
+    }
+    return out;
+  };
+  ASSERT_TRUE(Eventually([&] { return temps().size() == 1; }, kTimeout));
+  std::vector<pid_t> children = daemon_.SessionChildren();
+  ASSERT_EQ(children.size(), 1u);
+  // Killed, it unlinks nothing: the temp file and its record stay.
+  ASSERT_EQ(::kill(children[0], SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return !ProcessAlive(children[0]); }, kTimeout));
+  EXPECT_EQ(temps().size(), 1u);
+  EXPECT_EQ(ListDir(UserDir(user) + "/.backupd-uploads").size(), 1u);
+
+  ASSERT_TRUE(HasStatus(CallOnce(user, protocol::Op::kBackup, "other", "y"), kOk));
+  EXPECT_TRUE(temps().empty());
+  EXPECT_EQ(ListDir(folder).size(), 0u);
+  EXPECT_FALSE(PathExists(UserDir(user) + "/.backupd-uploads"));
+  Result<Response> list = CallOnce(user, protocol::Op::kList, "");
+  ASSERT_TRUE(HasStatus(list, kListOk));
+  EXPECT_EQ(list->payload, "keep\nother\n");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,9 +104,26 @@ std::vector<std::string> Tree(const fs::path& root) {
   return names;
 }
 
+// Every file a listing visits, in its order; a folder it cannot read fails the test.
+Result<std::vector<StoredFile>> ListFiles(
+    UserDir& dir, UserDir::ListOptions options = UserDir::ListOptions::kNamesOnly) {
+  std::vector<StoredFile> files;
+  Status s = dir.List(
+      options,
+      [&](const StoredFile& f) {
+        files.push_back(f);
+        return Status::Ok();
+      },
+      [](const std::string& folder, const Status& why) {
+        ADD_FAILURE() << "unreadable " << folder << ": " << why.ToString();
+      });
+  if (!s.ok()) return s;
+  return files;
+}
+
 // The names a listing shows, in its order.
 Result<std::vector<std::string>> ListNames(UserDir& dir) {
-  Result<std::vector<StoredFile>> files = dir.List();
+  Result<std::vector<StoredFile>> files = ListFiles(dir);
   if (!files.ok()) return files.status();
   std::vector<std::string> names;
   for (const StoredFile& f : *files) names.push_back(f.name);
@@ -197,7 +215,7 @@ TEST_F(UserDirTest, DigestIsKeptInAFreshSidecarAndShownByRestoreAndList) {
   ASSERT_TRUE(file.ok());
   ASSERT_TRUE(file->digest.has_value());
   EXPECT_EQ(*file->digest, d);
-  Result<std::vector<StoredFile>> files = dir.List(UserDir::ListOptions::kWithDigests);
+  Result<std::vector<StoredFile>> files = ListFiles(dir, UserDir::ListOptions::kWithDigests);
   ASSERT_TRUE(files.ok());
   ASSERT_EQ(files->size(), 1u);
   EXPECT_EQ((*files)[0].name, "d/a.txt");
@@ -225,7 +243,7 @@ TEST_F(UserDirTest, SidecarOfAnotherVersionIsStale) {
   // Changed behind the server's back: same inode, other size and mtime.
   { std::ofstream(UserPath() / "a", std::ios::app) << "more"; }
   EXPECT_FALSE(dir.OpenForRead("a")->digest.has_value());
-  Result<std::vector<StoredFile>> files = dir.List(UserDir::ListOptions::kWithDigests);
+  Result<std::vector<StoredFile>> files = ListFiles(dir, UserDir::ListOptions::kWithDigests);
   ASSERT_TRUE(files.ok());
   EXPECT_FALSE((*files)[0].digest.has_value());
 }
@@ -255,7 +273,7 @@ class UserDirLimitsTest : public UserDirTest {
     EXPECT_EQ(ReadAll(file->fd.get()), content);
     ASSERT_TRUE(file->digest.has_value());
     EXPECT_EQ(*file->digest, protocol::Sha256Of(content));
-    Result<std::vector<StoredFile>> files = dir.List(UserDir::ListOptions::kWithDigests);
+    Result<std::vector<StoredFile>> files = ListFiles(dir, UserDir::ListOptions::kWithDigests);
     ASSERT_TRUE(files.ok()) << files.status().ToString();
     ASSERT_EQ(files->size(), 1u);
     EXPECT_EQ((*files)[0].name, name);
@@ -500,7 +518,7 @@ TEST_F(UserDirTest, RemoveOfAbsentOrFolderName) {
 
 TEST_F(UserDirTest, ListIsSortedBytewiseAndSkipsTempLinksAndSpecialFiles) {
   UserDir dir = OpenUser(kUser);
-  for (const char* name : {"b", "a/z", "a/b", "B", "\xc3\xa9", "a-b", "deep/er/est"}) {
+  for (const char* name : {"b", "a/z", "a0", "a/b", "B", "\xc3\xa9", "a-b", "deep/er/est"}) {
     ASSERT_TRUE(Store(dir, name, "x").ok()) << name;
   }
   Result<Upload> pending = dir.BeginUpload("a/pending");
@@ -512,7 +530,8 @@ TEST_F(UserDirTest, ListIsSortedBytewiseAndSkipsTempLinksAndSpecialFiles) {
 
   Result<std::vector<std::string>> names = ListNames(dir);
   ASSERT_TRUE(names.ok()) << names.status().ToString();
-  EXPECT_THAT(*names, ElementsAre("B", "a-b", "a/b", "a/z", "b", "deep/er/est", "\xc3\xa9"));
+  // '-' < '/' < '0': the folder "a" sorts between the files "a-b" and "a0", as its names do.
+  EXPECT_THAT(*names, ElementsAre("B", "a-b", "a/b", "a/z", "a0", "b", "deep/er/est", "\xc3\xa9"));
   EXPECT_EQ(dir.OpenForRead("fifo").status().code(), Status::Code::kNotFound);
 }
 
@@ -563,7 +582,7 @@ TEST_F(UserDirTest, DescriptorsAreCloexecAndNeverLeak) {
     EXPECT_TRUE(fcntl(file->fd.get(), F_GETFD) & FD_CLOEXEC);
     EXPECT_FALSE(dir.OpenForRead("a/nope").ok());
     EXPECT_FALSE(dir.BeginUpload("a").ok());
-    ASSERT_TRUE(dir.List().ok());
+    ASSERT_TRUE(ListFiles(dir).ok());
     ASSERT_TRUE(dir.Remove("a/b/c").ok());
     EXPECT_FALSE(dir.Remove("a/b/c").ok());
   }
@@ -713,8 +732,155 @@ TEST_F(UserDirFaultTest, EveryResolutionIsConfined) {
   EXPECT_CALL(sys_, OpenAt2(_, _, _, _, ::testing::Ne(kRequired))).Times(0);
   ASSERT_TRUE(Store(dir, "x/y/z", "1").ok());
   ASSERT_TRUE(Restore(dir, "x/y/z").ok());
-  ASSERT_TRUE(dir.List().ok());
+  ASSERT_TRUE(ListFiles(dir).ok());
   ASSERT_TRUE(dir.Remove("x/y/z").ok());
+}
+
+TEST_F(UserDirFaultTest, AnUnreadableFolderIsLeftOutOfTheListAndNamed) {
+  UserDir real = OpenUser(kUser);
+  ASSERT_TRUE(Store(real, "locked/in", "x").ok());
+  ASSERT_TRUE(Store(real, "m/n", "y").ok());
+  UserDir dir = OpenUser(kUser, &sys_);
+  EXPECT_CALL(sys_, OpenAt2).Times(AnyNumber());
+  EXPECT_CALL(sys_, OpenAt2(_, ::testing::StrEq("locked"), _, _, _))
+      .WillRepeatedly(SetErrnoAndReturn(EACCES, -1));
+  std::vector<std::string> names;
+  std::vector<std::string> unreadable;
+  Status s = dir.List(
+      UserDir::ListOptions::kWithDigests,
+      [&](const StoredFile& f) {
+        names.push_back(f.name);
+        return Status::Ok();
+      },
+      [&](const std::string& folder, const Status& why) {
+        EXPECT_EQ(why.code(), Status::Code::kDenied) << why.ToString();
+        unreadable.push_back(folder);
+      });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_THAT(names, ElementsAre("f", "m/n"));
+  EXPECT_THAT(unreadable, ElementsAre("locked"));
+}
+
+TEST_F(UserDirFaultTest, AnUnreadableUserFolderFailsTheList) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  EXPECT_CALL(sys_, OpenAt2).Times(AnyNumber());
+  EXPECT_CALL(sys_, OpenAt2(_, ::testing::StrEq("."), _, _, _))
+      .WillRepeatedly(SetErrnoAndReturn(EIO, -1));
+  Result<std::vector<StoredFile>> files = ListFiles(dir);
+  EXPECT_EQ(files.status().code(), Status::Code::kIoError) << files.status().ToString();
+}
+
+TEST_F(UserDirFaultTest, AListOpensEachFolderFromItsParentByOneName) {
+  // Opening each folder by its whole path from the top cost the square of the depth.
+  std::string deep;
+  for (int i = 0; i < 200; ++i) deep += "d/";
+  deep += "leaf";
+  UserDir real = OpenUser(kUser);
+  ASSERT_TRUE(Store(real, deep, "x").ok());
+  UserDir dir = OpenUser(kUser, &sys_);
+  EXPECT_CALL(sys_, OpenAt2).Times(AnyNumber());
+  EXPECT_CALL(sys_, OpenAt2(_, ::testing::HasSubstr("/"), _, _, _)).Times(0);
+  Result<std::vector<std::string>> names = ListNames(dir);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  EXPECT_THAT(*names, ElementsAre(deep, "f"));
+}
+
+TEST_F(UserDirTest, AListVisitorsStatusStopsTheWalk) {
+  UserDir dir = OpenUser(kUser);
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(Store(dir, name, "x").ok());
+  std::vector<std::string> names;
+  Status s = dir.List(
+      UserDir::ListOptions::kNamesOnly,
+      [&](const StoredFile& f) {
+        names.push_back(f.name);
+        return names.size() == 2 ? Status::TooLarge("enough") : Status::Ok();
+      },
+      [](const std::string&, const Status&) {});
+  EXPECT_EQ(s.code(), Status::Code::kTooLarge);
+  EXPECT_THAT(names, ElementsAre("a", "b"));
+}
+
+// A writer that began uploading `name` in a child process, wrote a little, and then, as told
+// through a pipe, dies at once (no destructor runs) or finishes normally (its Upload cleans up).
+class Writer {
+ public:
+  Writer(UserDir& dir, const std::string& name) {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    int ready[2];
+    EXPECT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[1]);
+      ::close(ready[0]);
+      {
+        Result<Upload> upload = dir.BeginUpload(name);
+        if (!upload.ok() || !upload->Write("partial", 7).ok()) ::_exit(2);
+        char c = 1;
+        if (::write(ready[1], &c, 1) != 1) ::_exit(3);
+        if (::read(fds[0], &c, 1) != 1) ::_exit(4);
+        if (c == 'k') ::_exit(0);
+      }
+      ::_exit(0);
+    }
+    ::close(fds[0]);
+    ::close(ready[1]);
+    tell_ = fds[1];
+    char c = 0;
+    EXPECT_EQ(::read(ready[0], &c, 1), 1) << "the writer never began its upload";
+    ::close(ready[0]);
+  }
+  // 'k': die at once; anything else: finish, the Upload's destructor running.
+  void End(char how) {
+    EXPECT_EQ(::write(tell_, &how, 1), 1);
+    ::close(tell_);
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid_, &status, 0), pid_);
+    EXPECT_EQ(status, 0);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int tell_ = -1;
+};
+
+TEST_F(UserDirTest, TheTempFileOfAWriterKilledMidUploadGoesAtTheNextUploadInAnyFolder) {
+  UserDir dir = OpenUser(kUser);
+  Writer writer(dir, "a/b/f");
+  EXPECT_TRUE(HasTempFile(UserPath() / "a" / "b"));
+  EXPECT_EQ(Tree(UserPath() / ".backupd-uploads").size(), 1u);
+  writer.End('k');
+  // Still there: nothing but a later upload looks.
+  EXPECT_TRUE(HasTempFile(UserPath() / "a" / "b"));
+
+  UserDir later = OpenUser(kUser);
+  ASSERT_TRUE(Store(later, "elsewhere", "x").ok());
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "a/b", "elsewhere"));
+}
+
+TEST_F(UserDirTest, TheTempFileOfALiveWriterIsKeptBySweeps) {
+  UserDir dir = OpenUser(kUser);
+  Writer writer(dir, "a/f");
+  UserDir other = OpenUser(kUser);
+  ASSERT_TRUE(Store(other, "g", "x").ok());
+  EXPECT_TRUE(HasTempFile(UserPath() / "a"));
+  EXPECT_EQ(Tree(UserPath() / ".backupd-uploads").size(), 1u);
+  writer.End('f');
+  // The writer's own Upload removed its temp file, its record and the records folder.
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "g"));
+}
+
+TEST_F(UserDirTest, OnlyTheFirstUploadThroughAUserDirSweeps) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "first", "x").ok());
+  Writer writer(dir, "a/f");
+  writer.End('k');
+  // The folders of stored files are never read for a sweep; the records folder once per UserDir.
+  ASSERT_TRUE(Store(dir, "second", "x").ok());
+  EXPECT_TRUE(HasTempFile(UserPath() / "a"));
+  UserDir fresh = OpenUser(kUser);
+  ASSERT_TRUE(Store(fresh, "third", "x").ok());
+  EXPECT_FALSE(HasTempFile(UserPath() / "a"));
 }
 
 }  // namespace
