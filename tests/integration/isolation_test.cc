@@ -19,15 +19,6 @@ using protocol::Op;
 
 using IsolationTest = DaemonTest;
 
-// The session children of the daemon's workers (grandchildren of the supervisor).
-std::vector<pid_t> SessionChildren(const Daemon& daemon) {
-  std::vector<pid_t> out;
-  for (pid_t w : daemon.Workers()) {
-    for (pid_t c : ChildrenOf(w)) out.push_back(c);
-  }
-  return out;
-}
-
 TEST_F(IsolationTest, AConnectionIsServedByAChildHoldingOnlyItsUsersFolder) {
   ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
   RawClient client;
