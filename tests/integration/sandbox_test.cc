@@ -151,8 +151,8 @@ INSTANTIATE_TEST_SUITE_P(
                       ForbiddenCallCase{"session", "execve"},
                       ForbiddenCallCase{"session", "socket"},
                       ForbiddenCallCase{"session", "ptrace"}, ForbiddenCallCase{"session", "open"}),
-    [](const ::testing::TestParamInfo<ForbiddenCallCase>& info) {
-      std::string name = std::string(info.param.where) + "_" + info.param.call;
+    [](const ::testing::TestParamInfo<ForbiddenCallCase>& tested) {
+      std::string name = std::string(tested.param.where) + "_" + tested.param.call;
       name[0] = static_cast<char>(::toupper(name[0]));
       return name;
     });
