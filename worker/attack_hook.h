@@ -37,8 +37,7 @@ struct ForbiddenCall {
   std::string user;
 };
 
-// The armed hook (read once, before the worker drops privileges); nullopt when unarmed or
-// malformed.
+// The armed hook (read once, when the worker starts); nullopt when unarmed or malformed.
 std::optional<ForbiddenCall> ForbiddenCallTarget();
 
 // Whether `folder_fd` is `user`'s folder (a sibling of it named `user` is the same folder).

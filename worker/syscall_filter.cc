@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <memory>
 #include <string>
-#include <vector>
 
 #ifdef BACKUPD_TEST_HOOKS
 #include "worker/attack_hook.h"
@@ -137,17 +136,37 @@ Status Allow(const Filter& f, const Calls& calls) {
   return Status::Ok();
 }
 
-// prctl, by option: the worker re-arms PR_SET_PDEATHSIG in each session child and checks
-// no_new_privs for Landlock; both check the filter mode.
-Status AllowPrctl(const Filter& f, FilterFor who) {
-  const std::vector<int> options = who == FilterFor::kWorker
-                                       ? std::vector<int>{PR_GET_SECCOMP, PR_SET_PDEATHSIG,
-                                                          PR_GET_NO_NEW_PRIVS, PR_SET_NO_NEW_PRIVS}
-                                       : std::vector<int>{PR_GET_SECCOMP};
-  for (int option : options) {
-    int rc = seccomp_rule_add(f.get(), SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                              SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(option)));
-    if (rc != 0) return Status::FromErrno(-rc, "seccomp_rule_add prctl");
+// A call allowed only when one argument (0-based `arg`) equals `value`.
+struct AllowedWith {
+  int call;
+  unsigned arg;
+  scmp_datum_t value;
+};
+
+// Both lists. kill with signal 0 sends nothing: UserDir asks whether the writer of a temp file
+// still lives. prctl(PR_GET_SECCOMP): the filter's own check.
+const AllowedWith kRuntimeWith[] = {
+    {SCMP_SYS(kill), 1, 0},
+    {SCMP_SYS(prctl), 0, PR_GET_SECCOMP},
+};
+
+// The worker only. It passes SIGTERM (a graceful stop) on to its session child; the session
+// child, before its own filter, re-arms PR_SET_PDEATHSIG, checks no_new_privs for Landlock and
+// lowers its own RLIMIT_NPROC (glibc's setrlimit is prlimit64 on pid 0: no other process's).
+const AllowedWith kWorkerOnlyWith[] = {
+    {SCMP_SYS(kill), 1, SIGTERM},
+    {SCMP_SYS(prctl), 0, PR_SET_PDEATHSIG},
+    {SCMP_SYS(prctl), 0, PR_GET_NO_NEW_PRIVS},
+    {SCMP_SYS(prctl), 0, PR_SET_NO_NEW_PRIVS},
+    {SCMP_SYS(prlimit64), 0, 0},
+};
+
+template <size_t N>
+Status Allow(const Filter& f, const AllowedWith (&rules)[N]) {
+  for (const AllowedWith& r : rules) {
+    const scmp_arg_cmp cmp{r.arg, SCMP_CMP_EQ, r.value, 0};
+    int rc = seccomp_rule_add_array(f.get(), SCMP_ACT_ALLOW, r.call, 1, &cmp);
+    if (rc != 0) return Status::FromErrno(-rc, "seccomp_rule_add " + std::to_string(r.call));
   }
   return Status::Ok();
 }
@@ -166,24 +185,15 @@ Status InstallSyscallFilter(FilterFor who) {
   Filter f(seccomp_init(SCMP_ACT_KILL_PROCESS));
   if (!f) return Status::IoError("seccomp_init failed");
   Status s = Allow(f, kRuntime);
-  // The worker passes SIGTERM (a graceful stop) on to its session child; nothing else is sent.
-  if (s.ok() && who == FilterFor::kWorker) {
-    s = Allow(f, kWorkerOnly);
-    int rc = seccomp_rule_add(f.get(), SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-                              SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(SIGTERM)));
-    if (s.ok() && rc != 0) s = Status::FromErrno(-rc, "seccomp_rule_add kill");
-    // The session child, before its own filter, lowers its RLIMIT_NPROC to 0 (glibc's setrlimit
-    // is prlimit64 on the calling process, pid 0); no other process's limits.
-    rc = seccomp_rule_add(f.get(), SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0));
-    if (s.ok() && rc != 0) s = Status::FromErrno(-rc, "seccomp_rule_add prlimit64");
+  if (s.ok()) s = Allow(f, kRuntimeWith);
+  if (s.ok() && who == FilterFor::kWorker) s = Allow(f, kWorkerOnly);
+  if (s.ok() && who == FilterFor::kWorker) s = Allow(f, kWorkerOnlyWith);
 #ifdef BACKUPD_TEST_HOOKS
-    if (s.ok() && AttackHookTarget()) s = Allow(f, kLandlockAttackHook);
+  if (s.ok() && who == FilterFor::kWorker && AttackHookTarget()) s = Allow(f, kLandlockAttackHook);
 #endif
-  }
 #ifdef BACKUPD_SANITIZE
   if (s.ok()) s = Allow(f, kSanitizer);
 #endif
-  if (s.ok()) s = AllowPrctl(f, who);
   if (!s.ok()) return s;
   int rc = seccomp_load(f.get());
   if (rc != 0) return Status::FromErrno(-rc, "seccomp_load");

@@ -307,8 +307,6 @@ class Worker {
     if (attack_target_ && !attack_saved_.valid()) {
       attack_saved_ = UniqueFd(::fcntl(folder_fd, F_DUPFD_CLOEXEC, 0));
     }
-#endif
-#ifdef BACKUPD_TEST_HOOKS
     if (forbidden_call_ && !forbidden_call_->in_session_child &&
         IsFolderOf(folder_fd, forbidden_call_->user)) {
       reporter_.Log(ipc::Severity::kWarning, MakeForbiddenCall(forbidden_call_->call));
