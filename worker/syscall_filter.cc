@@ -9,9 +9,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <memory>
 #include <string>
 
