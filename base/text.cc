@@ -1,5 +1,10 @@
-// shared (any privilege): escaping, decimal parsing and HOST:PORT formatting.
+// shared (any privilege): escaping, decimal parsing, HOST:PORT formatting, exit descriptions.
 #include "base/text.h"
+
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstring>
 
 namespace backupd {
 
@@ -40,6 +45,18 @@ std::string FormatHostPort(std::string_view host, uint16_t port) {
     out.append(host);
   }
   return out + ":" + std::to_string(port);
+}
+
+std::string DescribeExit(int wait_status) {
+  if (WIFEXITED(wait_status))
+    return "exited with status " + std::to_string(WEXITSTATUS(wait_status));
+  if (!WIFSIGNALED(wait_status)) return "ended";
+  const int sig = WTERMSIG(wait_status);
+  const std::string described = "killed by signal " + std::to_string(sig) + " (";
+  if (sig == SIGSYS) {
+    return described + "SIGSYS, " + ::strsignal(sig) + "): the syscall filter refused a call";
+  }
+  return described + ::strsignal(sig) + ")";
 }
 
 }  // namespace backupd

@@ -1,5 +1,5 @@
 // shared (any privilege): small text conversions every room needs: escaping untrusted bytes for
-// logs and status output, strict decimal parsing, and "HOST:PORT" formatting.
+// logs and status output, strict decimal parsing, "HOST:PORT" formatting, how a process ended.
 #ifndef BACKUPD_BASE_TEXT_H_
 #define BACKUPD_BASE_TEXT_H_
 
@@ -21,6 +21,11 @@ std::optional<uint64_t> ParseDecimal(std::string_view s, uint64_t max);
 
 // "127.0.0.1:1337", "[::1]:1337": a host containing ':' (an IPv6 address) is bracketed.
 std::string FormatHostPort(std::string_view host, uint16_t port);
+
+// How a waited-for process ended: "exited with status 1", "killed by signal 9 (Killed)". SIGSYS
+// is named, and said to come from the syscall filter (the only source of it in our processes):
+// "killed by signal 31 (SIGSYS, Bad system call): the syscall filter refused a call".
+std::string DescribeExit(int wait_status);
 
 }  // namespace backupd
 

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/text.h"
 #include "daemon/limits.h"
 #include "daemon/log.h"
 #include "daemon/supervisor.h"
@@ -52,15 +53,6 @@ WorkerExit ClassifyExit(int wait_status, const WorkerSlot& w) {
       w.stopping && WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL;
   if (clean || killed_on_purpose) return WorkerExit::kExpected;
   return w.state == ipc::WorkerState::kStarting ? WorkerExit::kDiedStarting : WorkerExit::kCrashed;
-}
-
-std::string DescribeExit(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
-           ::strsignal(WTERMSIG(status)) + ")";
-  }
-  return "ended";
 }
 
 milliseconds NextThrottleDelay(milliseconds previous) {

@@ -19,9 +19,6 @@ enum class WorkerExit {
 // Judges a reaped worker by its wait status and what the scoreboard knew of it.
 WorkerExit ClassifyExit(int wait_status, const WorkerSlot& worker);
 
-// "exited with status 1", "killed by signal 9 (Killed)".
-std::string DescribeExit(int wait_status);
-
 // The pause before the next fork after one more worker died starting: kFirstThrottle, then double
 // the previous one, at most kMaxThrottle.
 std::chrono::milliseconds NextThrottleDelay(std::chrono::milliseconds previous);

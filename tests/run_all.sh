@@ -13,7 +13,7 @@ if [ -x tests/package/run.sh ] && [ "$(id -u)" = 0 ]; then
   package_test=1
 fi
 
-packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libssl-dev libgtest-dev
+packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libssl-dev libseccomp-dev libgtest-dev
   libgmock-dev python3 clang-format procps
   openssl  # the TLS tests make their certificates with it
   iproute2  # the README test

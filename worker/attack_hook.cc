@@ -1,9 +1,12 @@
-// worker session child (unprivileged, fenced; test builds only): every way from one user's
-// folder to another user's file, each tried and its outcome reported.
+// worker and session child (unprivileged, fenced; test builds only): every way from one user's
+// folder to another user's file, each tried and its outcome reported; and the forbidden calls.
 #include "worker/attack_hook.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -42,6 +45,50 @@ std::optional<std::string> AttackHookTarget() {
   return std::string(victim);
 }
 
+bool IsFolderOf(int folder_fd, const std::string& user) {
+  // Landlock does not fence metadata, so the folder can be told from its siblings.
+  struct stat mine {
+  }, theirs{};
+  return ::fstat(folder_fd, &mine) == 0 &&
+         ::fstatat(folder_fd, ("../" + user).c_str(), &theirs, 0) == 0 &&
+         mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev;
+}
+
+std::optional<ForbiddenCall> ForbiddenCallTarget() {
+  const char* armed = std::getenv(kForbiddenCallEnv);
+  if (armed == nullptr) return std::nullopt;
+  const std::string spec = armed;
+  const size_t first = spec.find(':');
+  const size_t second = spec.find(':', first == std::string::npos ? first : first + 1);
+  if (second == std::string::npos) return std::nullopt;
+  ForbiddenCall hook;
+  const std::string where = spec.substr(0, first);
+  if (where != "worker" && where != "session") return std::nullopt;
+  hook.in_session_child = where == "session";
+  hook.call = spec.substr(first + 1, second - first - 1);
+  hook.user = spec.substr(second + 1);
+  return hook;
+}
+
+std::string MakeForbiddenCall(const std::string& call) {
+  long rc = -1;
+  errno = 0;
+  if (call == "execve") {
+    char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
+    rc = ::execve(argv[0], argv, nullptr);
+  } else if (call == "socket") {
+    rc = Opened(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  } else if (call == "ptrace") {
+    rc = ::ptrace(PTRACE_ATTACH, ::getppid(), nullptr, nullptr);
+  } else if (call == "open") {
+    rc = Opened(::open("/etc/passwd", O_RDONLY | O_CLOEXEC));
+  } else {
+    return "test hook: unknown forbidden call " + call;
+  }
+  return "test hook: " + call + " survived the filter (" +
+         (rc >= 0 ? std::string("it succeeded") : std::string(std::strerror(errno))) + ")";
+}
+
 std::vector<std::string> AttackOtherUser(int folder_fd, const std::string& storage,
                                          const std::string& victim, int saved_fd) {
   const std::string rel = "../" + victim + "/file";
@@ -49,14 +96,8 @@ std::vector<std::string> AttackOtherUser(int folder_fd, const std::string& stora
   const std::string in_chroot = "/" + victim + "/file";
   const int a = folder_fd;
   std::vector<std::string> out;
-  // The victim's own session has nothing to attack. Landlock does not fence metadata, so the
-  // victim's folder can be told from this one.
-  struct stat mine {
-  }, theirs{};
-  if (::fstat(a, &mine) != 0 || (::fstatat(a, ("../" + victim).c_str(), &theirs, 0) == 0 &&
-                                 mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev)) {
-    return out;
-  }
+  // The victim's own session has nothing to attack.
+  if (IsFolderOf(a, victim)) return out;
   auto run = [&](const std::string& name, const std::function<long()>& attempt) {
     out.push_back(Outcome(name, attempt));
   };

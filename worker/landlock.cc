@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,8 +96,11 @@ Status RestrictToFolder(int dir_fd) {
   if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) {
     return Status::FromErrno(errno, "landlock_restrict_self");
   }
-  // Trust nothing: the folder's parent must now be out of reach.
-  UniqueFd parent(::openat(dir_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Trust nothing: the folder's parent must now be out of reach. openat2 (without RESOLVE_BENEATH,
+  // which would refuse `..` itself), as the worker's syscall filter kills openat.
+  open_how how{};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  UniqueFd parent(static_cast<int>(::syscall(SYS_openat2, dir_fd, "..", &how, sizeof how)));
   if (parent.valid() || errno != EACCES) {
     return Status::Denied("landlock_restrict_self did not fence the folder");
   }

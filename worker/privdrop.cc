@@ -1,14 +1,16 @@
-// worker (root until the drop, then unprivileged): chroot, setgroups/setresgid/setresuid, verify,
-// then the Landlock fence around the storage folder.
+// worker (root until the drop, then unprivileged): chroot, capability bounding set,
+// setgroups/setresgid/setresuid, verify, then the Landlock fence around the storage folder.
 #include "worker/privdrop.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -56,6 +58,23 @@ UniqueFd OpenEmptyRoot(int storage_fd) {
   return fd;
 }
 
+// Empties the capability bounding set (needs CAP_SETPCAP, so before the uid changes): no file
+// capability can give a worker any capability back, whatever it executes.
+void DropBoundingSet() {
+  for (int cap = 0; ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; ++cap) {
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) Die("PR_CAPBSET_DROP");
+  }
+}
+
+// True when no capability the kernel knows is left in the bounding set.
+bool BoundingSetEmpty() {
+  int cap = 0;
+  for (int held; (held = ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) >= 0; ++cap) {
+    if (held != 0) return false;
+  }
+  return cap > 0;
+}
+
 }  // namespace
 
 void ConfineAndDropPrivileges(const std::string& storage, const Identity& id) {
@@ -67,6 +86,7 @@ void ConfineAndDropPrivileges(const std::string& storage, const Identity& id) {
     if (::fchdir(empty.get()) != 0) Die("fchdir empty root");
     if (::chroot(".") != 0) Die("chroot");
     if (::chdir("/") != 0) Die("chdir");
+    DropBoundingSet();
     gid_t groups[1] = {id.gid};
     if (::setgroups(1, groups) != 0) Die("setgroups");
     if (::setresgid(id.gid, id.gid, id.gid) != 0) Die("setresgid");
@@ -90,6 +110,10 @@ void ConfineAndDropPrivileges(const std::string& storage, const Identity& id) {
       errno = EPERM;
       Die("verify that gid 0 cannot be regained");
     }
+    if (!BoundingSetEmpty()) {
+      errno = EPERM;
+      Die("verify the empty capability bounding set");
+    }
   }
   // The folders the monitor hands over lie outside the chroot, so `..` from one leads out of it;
   // not out of this fence, in which each session child's (its user's folder) nests. Without
@@ -101,6 +125,19 @@ void ConfineAndDropPrivileges(const std::string& storage, const Identity& id) {
       std::abort();
     }
   }
+}
+
+Status LimitProcesses(rlim_t max) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NPROC, &limit) != 0) return Status::FromErrno(errno, "RLIMIT_NPROC");
+  // Only ever lowered: an unprivileged process cannot raise its hard limit.
+  limit.rlim_cur = limit.rlim_max = std::min(max, limit.rlim_max);
+  if (::setrlimit(RLIMIT_NPROC, &limit) != 0) return Status::FromErrno(errno, "RLIMIT_NPROC");
+  rlimit now{};
+  if (::getrlimit(RLIMIT_NPROC, &now) != 0 || now.rlim_cur > max || now.rlim_max > max) {
+    return Status::Denied("RLIMIT_NPROC did not hold");
+  }
+  return Status::Ok();
 }
 
 }  // namespace backupd::worker

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,8 +36,10 @@
 #include "worker/connection.h"
 #include "worker/landlock.h"
 #include "worker/monitor_authenticator.h"
+#include "worker/privdrop.h"
 #include "worker/reporter.h"
 #include "worker/session.h"
+#include "worker/syscall_filter.h"
 #include "worker/tls_transport.h"
 
 namespace backupd::worker {
@@ -51,9 +54,17 @@ volatile sig_atomic_t g_stop = 0;
 // whole seconds), so a descriptor freed meanwhile is soon used. SIGTERM still ends the pause.
 constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 
-// A session child that cannot fence itself must not serve: the worker logs its death.
-[[noreturn]] void Die(const char* step) {
-  std::fprintf(stderr, "backupd session child: %s failed: %s\n", step, std::strerror(errno));
+// RLIMIT_NPROC of a worker. The kernel counts every process of the worker user against it: all
+// workers of both generations alive during a reload, each with at most one session child. The
+// pool's own limit (workers.max) is a setting, and the worker user may run other processes (or
+// another backupd), so the tightest bound that never refuses a fork the pool may make is the
+// largest pool: two generations of conf::kMaxWorkers workers and their session children.
+constexpr rlim_t kWorkerProcessLimit = 2 * 2 * conf::kMaxWorkers;
+
+// A process that cannot confine itself must not serve: its last words go to the supervisor's log
+// (its stderr is /dev/null), then it aborts.
+[[noreturn]] void Die(Reporter& reporter, const std::string& what) {
+  reporter.Log(ipc::Severity::kError, what + ", aborting");
   std::abort();
 }
 
@@ -120,15 +131,31 @@ std::string PeerName(const sockaddr_storage& ss) {
 }
 
 // Closes every descriptor but `keep` (sorted, no duplicates needed).
-void CloseAllBut(std::vector<int> keep) {
+Status CloseAllBut(std::vector<int> keep) {
   std::sort(keep.begin(), keep.end());
   unsigned first = 0;
   for (int fd : keep) {
     const auto kept = static_cast<unsigned>(fd);
-    if (kept > first && ::close_range(first, kept - 1, 0) != 0) Die("close_range");
+    if (kept > first && ::close_range(first, kept - 1, 0) != 0) {
+      return Status::FromErrno(errno, "close_range");
+    }
     first = std::max(first, kept + 1);
   }
-  if (::close_range(first, ~0U, 0) != 0) Die("close_range");
+  if (::close_range(first, ~0U, 0) != 0) return Status::FromErrno(errno, "close_range");
+  return Status::Ok();
+}
+
+// Points stdin, stdout and stderr at /dev/null (opened before the chroot): whatever a compromised
+// worker writes there reaches no log. Its log lines go through the report pipe, where the
+// supervisor escapes them and prefixes its pid.
+void SilenceStdio(UniqueFd dev_null) {
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
+    if (::dup2(dev_null.get(), fd) != fd) {
+      std::fprintf(stderr, "backupd worker: cannot point descriptor %d at /dev/null: %s\n", fd,
+                   std::strerror(errno));
+      std::abort();
+    }
+  }
 }
 
 std::mt19937_64 SeededRng() {
@@ -294,6 +321,10 @@ class Worker {
     if (attack_target_ && !attack_saved_.valid()) {
       attack_saved_ = UniqueFd(::fcntl(folder_fd, F_DUPFD_CLOEXEC, 0));
     }
+    if (forbidden_call_ && !forbidden_call_->in_session_child &&
+        IsFolderOf(folder_fd, forbidden_call_->user)) {
+      reporter_.Log(ipc::Severity::kWarning, MakeForbiddenCall(forbidden_call_->call));
+    }
 #endif
     const pid_t worker = ::getpid();
     const pid_t child = ::fork();
@@ -319,15 +350,12 @@ class Worker {
     // The worker may die by SIGKILL (an immediate stop): the session goes with it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != worker) ::_exit(0);
-    CloseAllBut(
+    Status closed = CloseAllBut(
         {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, conn.fd(), folder_fd, args_.report_fd});
+    if (!closed.ok()) Die(reporter_, "session child: " + closed.ToString());
     if (landlock_abi_ > 0) {
       Status fenced = RestrictToFolder(folder_fd);
-      if (!fenced.ok()) {
-        reporter_.Log(ipc::Severity::kError,
-                      "session child cannot fence itself, aborting: " + fenced.ToString());
-        std::abort();
-      }
+      if (!fenced.ok()) Die(reporter_, "session child cannot fence itself: " + fenced.ToString());
     }
     session_child_ = true;
 #ifdef BACKUPD_TEST_HOOKS
@@ -336,6 +364,17 @@ class Worker {
                                                      *attack_target_, attack_saved_.get())) {
         reporter_.Log(ipc::Severity::kWarning, line);
       }
+    }
+#endif
+    // A session serves one connection and forks nothing; its filter stacks on the worker's.
+    Status limited = LimitProcesses(0);
+    if (!limited.ok()) Die(reporter_, "session child: " + limited.ToString());
+    Status filtered = InstallSyscallFilter(FilterFor::kSessionChild);
+    if (!filtered.ok()) Die(reporter_, "session child: " + filtered.ToString());
+#ifdef BACKUPD_TEST_HOOKS
+    if (forbidden_call_ && forbidden_call_->in_session_child &&
+        IsFolderOf(folder_fd, forbidden_call_->user)) {
+      reporter_.Log(ipc::Severity::kWarning, MakeForbiddenCall(forbidden_call_->call));
     }
 #endif
   }
@@ -355,9 +394,8 @@ class Worker {
       ::ppoll(nullptr, 0, nullptr, &child_wait_mask_);
     }
     if (WIFSIGNALED(status)) {
-      reporter_.Log(ipc::Severity::kError, "session child " + std::to_string(child) +
-                                               " killed by signal " +
-                                               std::to_string(WTERMSIG(status)));
+      reporter_.Log(ipc::Severity::kError,
+                    "session child " + std::to_string(child) + " " + DescribeExit(status));
     }
   }
 
@@ -372,6 +410,7 @@ class Worker {
   const std::optional<std::string> attack_target_ = AttackHookTarget();
   // The first folder this worker was handed, kept as a compromised worker could keep it.
   UniqueFd attack_saved_;
+  const std::optional<ForbiddenCall> forbidden_call_ = ForbiddenCallTarget();
 #endif
   MonitorAuthenticator auth_;
   SessionContext session_;
@@ -384,10 +423,19 @@ void WorkerMain(const WorkerArgs& args) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != args.supervisor) ::_exit(0);
   sigset_t wait_mask = SetUpSignals();
+  PreloadBeforeFilter();
+  UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  // Until the drop, stderr is still the supervisor's: a failed drop is told there.
   ConfineAndDropPrivileges(args.config->storage, args.identity);
+  SilenceStdio(std::move(dev_null));
   // Changing credentials cleared the death signal (prctl(2)): set it again, and check again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != args.supervisor) ::_exit(0);
+  Reporter reporter(args.report_fd, args.generation);
+  Status limited = LimitProcesses(kWorkerProcessLimit);
+  if (!limited.ok()) Die(reporter, "worker: " + limited.ToString());
+  Status filtered = InstallSyscallFilter(FilterFor::kWorker);
+  if (!filtered.ok()) Die(reporter, "worker: " + filtered.ToString());
   Worker(args, wait_mask).Run();
   ::_exit(0);
 }

@@ -9,6 +9,7 @@
 
 #include <vector>
 
+#include "base/text.h"
 #include "daemon/limits.h"
 #include "daemon/reports.h"
 #include "daemon/spawn.h"
@@ -235,6 +236,8 @@ TEST(WorkerExitTest, ExitsAreJudgedByStatusStateAndWhetherItWasToldToStop) {
   EXPECT_EQ(ClassifyExit(SIGSEGV, serving), WorkerExit::kCrashed);
   EXPECT_EQ(DescribeExit(W_EXITCODE(3, 0)), "exited with status 3");
   EXPECT_EQ(DescribeExit(SIGKILL), "killed by signal 9 (Killed)");
+  EXPECT_EQ(DescribeExit(SIGSYS),
+            "killed by signal 31 (SIGSYS, Bad system call): the syscall filter refused a call");
 }
 
 TEST(ThrottleTest, TheDelayStartsAtOneSecondAndDoublesUpToThirtyTwo) {

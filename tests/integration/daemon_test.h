@@ -25,6 +25,15 @@ inline constexpr uint16_t kNotFound = static_cast<uint16_t>(protocol::ResponseCo
 inline constexpr uint16_t kNoFiles = static_cast<uint16_t>(protocol::ResponseCode::kNoFiles);
 inline constexpr uint16_t kError = static_cast<uint16_t>(protocol::ResponseCode::kError);
 
+// The session children of the daemon's workers (grandchildren of the supervisor).
+inline std::vector<pid_t> SessionChildren(const Daemon& daemon) {
+  std::vector<pid_t> out;
+  for (pid_t w : daemon.Workers()) {
+    for (pid_t c : ChildrenOf(w)) out.push_back(c);
+  }
+  return out;
+}
+
 // Starts a daemon (as root, workers as nobody) before each test; a subclass changes Options().
 class DaemonTest : public ::testing::Test {
  protected:
