@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 
 #include <memory>
