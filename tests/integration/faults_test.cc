@@ -174,8 +174,8 @@ TEST_F(SmallDiskTest, AReadOnlyDiskRefusesWritesAndRecoversWhenWritableAgain) {
   ASSERT_TRUE(Remount(MS_RDONLY).ok());
 
   EXPECT_TRUE(HasStatus(CallOnce(Op::kBackup, "file", "new version"), kError));
-  EXPECT_TRUE(
-      daemon_.WaitForLogLine({"create temp file for file: Read-only file system"}, kTimeout))
+  EXPECT_TRUE(daemon_.WaitForLogLine(
+      {"op=backup name=\"file\" status=1003", ": Read-only file system"}, kTimeout))
       << daemon_.Log();
   EXPECT_TRUE(HasStatus(CallOnce(Op::kDelete, "file"), kError));
   EXPECT_TRUE(daemon_.WaitForLogLine({"unlink file: Read-only file system"}, kTimeout))
