@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "daemon/limits.h"
@@ -19,10 +20,10 @@
 
 namespace backupd::daemon {
 
-// Slots are indexed by FreeSlotIndex: during a reload the old generation (up to workers.max of
-// them, finishing requests) and the new one (up to workers.max) are alive together.
+// Slots are indexed by FreeSlotIndex: workers of every generation together are at most
+// WorkerProcessLimit (2 * workers.max), which the table must hold.
 static_assert(ipc::PeerTable::kSlots >= 2 * conf::kMaxWorkers,
-              "the peer table must hold two generations of workers.max workers");
+              "the peer table must hold WorkerProcessLimit workers at the largest workers.max");
 
 namespace {
 
@@ -73,7 +74,11 @@ size_t Supervisor::FreeSlotIndex() const {
   for (size_t i = 0; i < used.size(); ++i) {
     if (!used[i]) return i;
   }
-  return used.size();  // unreachable while two generations fit (static_assert above)
+  // SizePool never forks past WorkerProcessLimit, which the peer table holds: a full table is our
+  // own broken invariant, and sharing a slot would corrupt every per-address count.
+  BACKUPD_LOG(kError) << "no free peer-table slot for a new worker among " << board_.workers.size()
+                      << " -- aborting";
+  std::abort();
 }
 
 void Supervisor::Throttle() {
@@ -150,7 +155,10 @@ void Supervisor::ReapChildren() {
     auto it = board_.workers.find(pid);
     if (it == board_.workers.end()) continue;
     WorkerSlot& w = it->second;
-    ReadReports(w);
+    // Its last access-log lines are still in the pipe. A dead worker adds nothing, but a session
+    // child it left may write until its death signal lands: the batches are bounded all the same.
+    for (size_t i = 0; i < kReportBatchesFromTheDead && ReadReports(w); ++i) {
+    }
     // A killed worker cannot clear its own row of the peer table.
     peers_.Release(w.index);
     switch (ClassifyExit(status, w)) {

@@ -21,7 +21,7 @@ using PeerAddress = std::array<uint8_t, 16>;
 // on pinning the pool, not an exact quota. The supervisor clears the slot of a worker that died.
 class PeerTable {
  public:
-  static constexpr size_t kSlots = 2048;  // > 2 * the largest workers.max, for reload overlap
+  static constexpr size_t kSlots = 2048;  // >= 2 * the largest workers.max, for reload overlap
 
   static Result<PeerTable> Create();
   PeerTable(PeerTable&& other) noexcept;
@@ -30,7 +30,8 @@ class PeerTable {
   PeerTable& operator=(const PeerTable&) = delete;
   ~PeerTable();
 
-  // Records that slot `index` serves `addr`; returns how many slots now serve it (>= 1).
+  // Records that slot `index` serves `addr`; returns how many slots now serve it (>= 1). Both
+  // abort on an `index` >= kSlots, which only a broken invariant of the supervisor can pass.
   size_t Claim(size_t index, const PeerAddress& addr);
   void Release(size_t index);
 
