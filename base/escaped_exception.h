@@ -1,0 +1,27 @@
+// any program's main() (its own privilege): the last resort for an exception no one caught — the
+// libraries we use (Boost, the standard library's allocations) can throw where our code returns
+// Status, and an escape would otherwise end in std::terminate with no word of why.
+#ifndef BACKUPD_BASE_ESCAPED_EXCEPTION_H_
+#define BACKUPD_BASE_ESCAPED_EXCEPTION_H_
+
+#include <string>
+
+namespace backupd {
+
+// What main() returns after an escaped exception: sysexits' EX_SOFTWARE, "an internal software
+// error", distinct from every documented exit status of our programs.
+inline constexpr int kExitInternalError = 70;
+
+// The exception being handled, in one line for a person: "out of memory (std::bad_alloc)", a
+// std::exception's what(), or "an exception that is not a std::exception". Only inside a catch.
+std::string DescribeCurrentException();
+
+// Test builds only (BACKUPD_TEST_HOOKS): throws what the environment variable
+// kThrowHookEnv names ("bad_alloc", "runtime_error" or "int"), so a test can prove the programs'
+// last resort; otherwise, and in every shipped build, does nothing.
+inline constexpr char kThrowHookEnv[] = "BACKUPD_TEST_THROW";
+void ThrowIfTestHookAsks();
+
+}  // namespace backupd
+
+#endif  // BACKUPD_BASE_ESCAPED_EXCEPTION_H_
