@@ -6,7 +6,6 @@
 #include <exception>
 #include <new>
 #include <stdexcept>
-#include <string_view>
 
 namespace backupd {
 
@@ -22,14 +21,17 @@ std::string DescribeCurrentException() {
   }
 }
 
-void ThrowIfTestHookAsks() {
+void ThrowIfTestHookAsks([[maybe_unused]] std::string_view where) {
 #ifdef BACKUPD_TEST_HOOKS
-  const char* what = std::getenv(kThrowHookEnv);
-  if (what == nullptr) return;
-  const std::string_view w(what);
-  if (w == "bad_alloc") throw std::bad_alloc();
-  if (w == "runtime_error") throw std::runtime_error("thrown by the test hook");
-  if (w == "int") throw 42;
+  const char* hook = std::getenv(kThrowHookEnv);
+  if (hook == nullptr) return;
+  const std::string_view h(hook);
+  const size_t colon = h.find(':');
+  if (colon == std::string_view::npos || h.substr(0, colon) != where) return;
+  const std::string_view what = h.substr(colon + 1);
+  if (what == "bad_alloc") throw std::bad_alloc();
+  if (what == "runtime_error") throw std::runtime_error("thrown by the test hook");
+  if (what == "int") throw 42;
 #endif
 }
 

@@ -5,6 +5,7 @@
 #define BACKUPD_BASE_ESCAPED_EXCEPTION_H_
 
 #include <string>
+#include <string_view>
 
 namespace backupd {
 
@@ -16,11 +17,12 @@ inline constexpr int kExitInternalError = 70;
 // std::exception's what(), or "an exception that is not a std::exception". Only inside a catch.
 std::string DescribeCurrentException();
 
-// Test builds only (BACKUPD_TEST_HOOKS): throws what the environment variable
-// kThrowHookEnv names ("bad_alloc", "runtime_error" or "int"), so a test can prove the programs'
-// last resort; otherwise, and in every shipped build, does nothing.
+// Test builds only (BACKUPD_TEST_HOOKS): when the environment variable kThrowHookEnv is
+// "WHERE:WHAT" and WHERE is `where` ("main", "worker"), throws WHAT ("bad_alloc",
+// "runtime_error" or "int"), so a test can prove each last resort; otherwise, and in every
+// shipped build, does nothing.
 inline constexpr char kThrowHookEnv[] = "BACKUPD_TEST_THROW";
-void ThrowIfTestHookAsks();
+void ThrowIfTestHookAsks(std::string_view where);
 
 }  // namespace backupd
 

@@ -475,7 +475,7 @@ std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t u
 }
 // The whole client; main() adds only the last resort for an exception that escapes it.
 int Main(int argc, char** argv) {
-  backupd::ThrowIfTestHookAsks();
+  backupd::ThrowIfTestHookAsks("main");
   Options opt;
   if (std::optional<int> stop = ParseOptions(argc, argv, &opt)) return *stop;
   if (std::optional<int> stop = ApplyClientConfig(&opt)) return *stop;

@@ -148,7 +148,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   // Here, with the log, the pid file and the status socket all set up: the most to clean up.
-  ThrowIfTestHookAsks();
+  ThrowIfTestHookAsks("main");
   daemon::SupervisorSetup setup{*cmd,
                                 *config,
                                 std::move(*listeners),

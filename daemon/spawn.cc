@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/escaped_exception.h"
 #include "daemon/limits.h"
 #include "daemon/log.h"
 #include "daemon/supervisor.h"
@@ -43,6 +44,23 @@ void CloseAllBut(std::vector<int> keep) {
     next = static_cast<unsigned>(fd) + 1;
   }
   ::close_range(next, ~0U, 0);
+}
+
+// The forked child (worker, or a session child it forks) must never unwind into the supervisor's
+// frames it inherited: main()'s last resort would write to the supervisor's log through a
+// descriptor number the child closed and may have reused for a user's file. What escapes goes to
+// the supervisor as a report (a full pipe drops it; exit status 70 still tells), and the child
+// exits as a crash.
+[[noreturn]] void RunWorker(const worker::WorkerArgs& args) {
+  try {
+    ThrowIfTestHookAsks("worker");
+    worker::WorkerMain(args);
+  } catch (...) {
+    ipc::Send(args.report_fd,
+              ipc::LogReport(args.generation, ipc::Severity::kError,
+                             "internal error, exiting: " + DescribeCurrentException()));
+  }
+  ::_exit(kExitInternalError);
 }
 
 }  // namespace
@@ -132,7 +150,7 @@ void Supervisor::Spawn() {
     keep.push_back(args.report_fd);
     keep.push_back(args.monitor_fd);
     CloseAllBut(keep);
-    worker::WorkerMain(args);
+    RunWorker(args);
   }
   write_end.reset();
   worker_end.reset();

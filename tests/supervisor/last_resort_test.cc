@@ -2,6 +2,9 @@
 // is refused at start and by -t, and an exception escaping main() becomes one line on stderr (and
 // in the daemon's log) and exit status 70, not std::terminate. The faults come from test hooks.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
 
 #include <string>
 
@@ -68,7 +71,7 @@ TEST_F(LastResortTest, WithoutOpenat2TestConfigAndTheDaemonRefuseNamingTheKernel
 }
 
 TEST_F(LastResortTest, AnExceptionEscapingTheDaemonIsOneLineOnStderrAndInTheLogAndExit70) {
-  const std::string hook = std::string(kThrowHookEnv) + "=bad_alloc";
+  const std::string hook = std::string(kThrowHookEnv) + "=main:bad_alloc";
   ProgramResult r =
       RunProgram({kEnv, hook, BackupdPath(), "-f", "-c", dir_.Sub("backupd.conf")}, "/", kTimeout);
   EXPECT_FALSE(r.timed_out);
@@ -82,15 +85,35 @@ TEST_F(LastResortTest, AnExceptionEscapingTheDaemonIsOneLineOnStderrAndInTheLogA
   EXPECT_FALSE(PathExists(dir_.Sub("backupd.pid")));
 }
 
+TEST_F(LastResortTest, AnExceptionEscapingAWorkerIsReportedAndOnlyThatWorkerGoes) {
+  // Every worker throws as it starts: each one's report reaches the log, each exits 70 as a
+  // worker that died starting (throttled), and the supervisor stays up and stops cleanly.
+  ASSERT_EQ(setenv(kThrowHookEnv, "worker:runtime_error", 1), 0);
+  Daemon daemon;
+  Status started = daemon.Start();
+  unsetenv(kThrowHookEnv);
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  EXPECT_TRUE(
+      daemon.WaitForLogLine({": internal error, exiting: thrown by the test hook"}, Millis(10000)))
+      << daemon.Log();
+  EXPECT_TRUE(daemon.WaitForLogLine({"exited with status 70 before serving"}, Millis(10000)))
+      << daemon.Log();
+  EXPECT_EQ(daemon.Log().find("backupd: internal error"), std::string::npos)
+      << "a worker unwound into the supervisor's main()";
+  Result<int> stopped = daemon.Stop(Millis(15000));
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  EXPECT_TRUE(WIFEXITED(*stopped) && WEXITSTATUS(*stopped) == 0) << *stopped;
+}
+
 TEST_F(LastResortTest, AnExceptionEscapingTheClientIsOneLineOnStderrAndExit70) {
-  ProgramResult r = RunProgram({kEnv, std::string(kThrowHookEnv) + "=runtime_error",
+  ProgramResult r = RunProgram({kEnv, std::string(kThrowHookEnv) + "=main:runtime_error",
                                 BackupClientPath(), "--user", "1", "--protocol", "1", "list"},
                                "/", kTimeout);
   EXPECT_EQ(r.exit_code, kExitInternalError) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "backup-client: internal error: thrown by the test hook\n");
 
-  r = RunProgram({kEnv, std::string(kThrowHookEnv) + "=int", BackupClientPath(), "--user", "1",
+  r = RunProgram({kEnv, std::string(kThrowHookEnv) + "=main:int", BackupClientPath(), "--user", "1",
                   "--protocol", "1", "list"},
                  "/", kTimeout);
   EXPECT_EQ(r.exit_code, kExitInternalError) << r.err;
