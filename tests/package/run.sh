@@ -682,8 +682,10 @@ fi
 # ProcSubset=pid make it; the daemon must start, serve, report status, write metrics and reload
 # in it.
 in_unit_view() {
+  # exec: run in the background, the function's own pid becomes the daemon's (unshare and sh exec
+  # in turn), so $! is the supervisor to signal.
   # shellcheck disable=SC2016  # expanded by the inner shell, in the namespace
-  unshare --mount --propagation private -- sh -ec '
+  exec unshare --mount --propagation private -- sh -ec '
     for p in $(sed -n "s/^ReadWritePaths=//p" /lib/systemd/system/backupd.service); do
       p=${p#-}
       if [ -d "$p" ]; then mount --bind "$p" "$p"; fi
@@ -704,6 +706,7 @@ in_unit_view /usr/sbin/backupd -f -c "$conf" -o "listen=127.0.0.1:$port4" \
   -o "metrics_file=$metrics_dir/backupd-package-test.prom" >"$work/unit-view.out" 2>&1 &
 unit_pid=$!
 check "in the unit's view the daemon listens" eventually 20 is_listening "$port4"
+rm -f "$work/out/strace.txt"
 check "in the unit's view it serves backup, list, restore and delete" serve_each_op "$port4"
 workers=$(pgrep -P "$unit_pid" 2>/dev/null | tr '\n' ' ')
 check "in the unit's view its workers run as backupd, chrooted" workers_confined
