@@ -1,15 +1,21 @@
-// test process (root): the hard limit on worker processes — reloads during long uploads leave old
-// workers finishing them, and still the daemon never runs more than 2 x workers.max workers of all
-// generations together, while every upload completes intact.
+// test process (root): what workers cannot do to the supervisor — reloads during long uploads
+// leave old workers finishing them, and still the daemon never runs more than 2 x workers.max
+// workers of all generations together while every upload completes intact; a worker flooding its
+// report pipe neither delays the other reports nor grows the supervisor's memory.
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/unique_fd.h"
+#include "ipc/report.h"
 #include "tests/supervisor/supervisor_test.h"
 
 namespace backupd::testing {
@@ -106,6 +112,63 @@ TEST_F(ProcessLimitTest, TwentyReloadsDuringFiftySlowUploadsNeverPassTwiceWorker
     ASSERT_TRUE(stored.has_value()) << "upload " << i;
     EXPECT_TRUE(*stored == payloads[i]) << "upload " << i << " stored other bytes";
   }
+}
+
+using ReportFloodTest = SupervisorTest;
+
+// The supervisor's resident memory in KiB, from /proc/PID/status.
+size_t RssKib(pid_t pid) {
+  std::string rss = ProcStatusField(pid, "VmRSS").value_or("0");
+  return static_cast<size_t>(std::strtoul(rss.c_str(), nullptr, 10));
+}
+
+TEST_F(ReportFloodTest, AWorkerFloodingItsPipeNeitherDelaysOtherReportsNorGrowsTheSupervisor) {
+  Result<std::vector<pid_t>> workers = daemon_.WaitForWorkers(3, Millis(5000));
+  ASSERT_TRUE(workers.ok()) << workers.status().ToString();
+  // Act as a compromised worker: write to its report pipe (the one pipe it holds beyond stdio).
+  const pid_t flooder = workers->front();
+  UniqueFd pipe;
+  for (const auto& [fd, target] : ProcFds(flooder)) {
+    if (fd > 2 && target.rfind("pipe:", 0) == 0) {
+      ASSERT_FALSE(pipe.valid()) << "worker " << flooder << " holds more than one pipe";
+      pipe = UniqueFd(
+          ::open(("/proc/" + std::to_string(flooder) + "/fd/" + std::to_string(fd)).c_str(),
+                 O_WRONLY | O_CLOEXEC));
+      ASSERT_TRUE(pipe.valid());
+    }
+  }
+  ASSERT_TRUE(pipe.valid()) << "no report pipe found in worker " << flooder;
+  // The flooding worker does nothing else (its own reports would only be dropped on its full
+  // pipe, by design): the requests below are served, and reported, by the other workers.
+  ASSERT_EQ(::kill(flooder, SIGSTOP), 0);
+  const size_t rss_before = RssKib(daemon_.pid());
+  // Valid reports of its own generation that log nothing: the supervisor must read each one.
+  const ipc::Report idle = ipc::StateReport(1, ipc::WorkerState::kIdle);
+  std::atomic<bool> flooding{true};
+  std::atomic<size_t> flooded{0};
+  std::vector<std::thread> flood;
+  for (int t = 0; t < 4; ++t) {
+    flood.emplace_back([&] {
+      while (flooding && ::write(pipe.get(), &idle, sizeof idle) == sizeof idle) ++flooded;
+    });
+  }
+
+  // Every request's access line is logged within a second of its answer, all the while the
+  // flooder's pipe is kept full.
+  for (uint32_t i = 0; i < 20; ++i) {
+    const uint32_t user = 8100 + i;
+    ASSERT_TRUE(HasStatus(CallOnce(user, protocol::Op::kList, ""), 1002));
+    EXPECT_TRUE(daemon_.WaitForLogLine({"user=" + std::to_string(user), "op=list"}, Millis(1000)))
+        << "request " << i << " of user " << user << " not logged while a worker floods";
+  }
+  const size_t rss_after = RssKib(daemon_.pid());
+  flooding = false;
+  ::kill(flooder, SIGKILL);  // unblocks a writer waiting on a full pipe once the reader is gone
+  pipe.reset();
+  for (std::thread& t : flood) t.join();
+  EXPECT_GT(flooded.load(), 10000u) << "the flood was too small to mean anything";
+  EXPECT_LT(rss_after, rss_before + 4096)
+      << "the supervisor grew from " << rss_before << " KiB to " << rss_after << " KiB";
 }
 
 }  // namespace
