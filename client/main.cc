@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/escaped_exception.h"
 #include "client/client.h"
 #include "client/client_config.h"
 #include "client/client_v2.h"
@@ -85,7 +86,8 @@ constexpr const char* kUsage =
     "4 restore: OUT exists and --force was not given (nothing was sent);\n"
     "5 the server is not trusted: its certificate (--tls), or it could not prove it knows the\n"
     "user's verifier (nothing was sent); 6 authentication failed; 7 digest mismatch (an upload\n"
-    "arrived altered, or a restored file did not match: nothing was kept); 8 the server is busy.\n"
+    "arrived altered, or a restored file did not match: nothing was kept); 8 the server is busy;\n"
+    "70 an internal error (a bug in backup-client: its one-line message is printed).\n"
     "With several FILEs or NAMEs every one is tried, and the worst exit status is returned,\n"
     "except that a lost connection stops at once.\n";
 
@@ -471,9 +473,9 @@ std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t u
       return Outcome("login", *r, v2::ResponseCode::kAuthOk);
   }
 }
-}  // namespace
-
-int main(int argc, char** argv) {
+// The whole client; main() adds only the last resort for an exception that escapes it.
+int Main(int argc, char** argv) {
+  backupd::ThrowIfTestHookAsks("main");
   Options opt;
   if (std::optional<int> stop = ParseOptions(argc, argv, &opt)) return *stop;
   if (std::optional<int> stop = ApplyClientConfig(&opt)) return *stop;
@@ -566,4 +568,15 @@ int main(int argc, char** argv) {
   if (opt.command == "restore") return RunRestore(client, opt, output, *user, bar);
   if (opt.command == "delete") return RunDelete(client, opt, *user);
   return RunList(client);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (...) {
+    std::cerr << "backup-client: internal error: " << backupd::DescribeCurrentException() << "\n";
+    return backupd::kExitInternalError;
+  }
 }

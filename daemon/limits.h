@@ -3,6 +3,7 @@
 #define BACKUPD_DAEMON_LIMITS_H_
 
 #include <chrono>
+#include <cstddef>
 
 namespace backupd::daemon {
 
@@ -21,6 +22,11 @@ inline constexpr unsigned kMaxSpawnRate = 32;
 // instead of a fork loop, and a repaired one is noticed within 32 s (Postfix's throttle).
 inline constexpr std::chrono::milliseconds kFirstThrottle{1000};
 inline constexpr std::chrono::milliseconds kMaxThrottle{32000};
+
+// Report batches (ipc::kMaxReportsPerTurn each) read from a reaped worker's pipe before it is
+// closed: a default 64 KiB pipe holds 74 reports, 5 batches, so 8 empty it; the bound stops a
+// session child outliving its worker for a moment from keeping the loop on one pipe.
+inline constexpr size_t kReportBatchesFromTheDead = 8;
 
 // The metrics file is rewritten this often: fresher than node_exporter's usual 15 s scrape, and one
 // small atomic write per 5 s costs nothing.

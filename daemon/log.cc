@@ -44,6 +44,7 @@ struct State {
   boost::shared_ptr<std::ostream> file_stream;
   std::string file_path;
   bool fallback = false;  // the sink stands in for an absent syslog daemon
+  bool to_stderr = false;
   conf::LogLevel level = conf::LogLevel::kInfo;
   bool attributes_added = false;
 };
@@ -173,8 +174,14 @@ Status SetUpLogging(const conf::Config& config, const LogTarget& target) {
   st.file_path = file_sink ? target.where : std::string();
   st.level = config.log_level;
   st.fallback = fallback;
+  st.to_stderr = target.where == "stderr";
   if (fallback) BACKUPD_LOG(kWarning) << target.why;
   return Status::Ok();
+}
+
+void LogLastWords(const std::string& line) {
+  const State& st = GetState();
+  if (st.sink && !st.to_stderr) BACKUPD_LOG(kError) << line;
 }
 
 Status ReopenLogs() {

@@ -41,6 +41,9 @@ LogTarget ChooseLogTarget(const conf::Config& config, bool foreground);
 // Replaces the sink with the one `target` names, at `config.log_level`; a fallback's first line
 // is its `why`. On failure (an unwritable file) the previous sink stays.
 Status SetUpLogging(const conf::Config& config, const LogTarget& target);
+// Writes `line` as an error to the log set up by SetUpLogging, unless that log is stderr (where
+// the caller already wrote it) or none was set up yet: a daemon's last words before it exits.
+void LogLastWords(const std::string& line);
 // Closes and reopens the log file (after logrotate moved it); a no-op for stderr and syslog.
 Status ReopenLogs();
 

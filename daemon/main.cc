@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/escaped_exception.h"
 #include "conf/config.h"
 #include "daemon/listeners.h"
 #include "daemon/log.h"
@@ -30,9 +32,8 @@ int Fail(const backupd::Status& s) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The whole program; main() adds only the last resort for an exception that escapes it.
+int Main(int argc, char** argv) {
   using namespace backupd;
   // `backupd user ...` has its own words and options; it never starts a daemon.
   if (argc >= 2 && std::string_view(argv[1]) == "user") {
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
     std::cerr << "backupd: warning: " << log.why << "\n";
   }
   const std::vector<std::string> warnings = conf::Warnings(*config);
+  Status kernel = daemon::CheckOpenat2();
+  if (!kernel.ok()) return Fail(kernel);
   if (cmd->test_config) {
     for (const std::string& w : warnings) std::cerr << "backupd: warning: " << w << "\n";
     Result<gid_t> status_gid = daemon::ResolveStatusGroup(*config);
@@ -147,6 +150,8 @@ int main(int argc, char** argv) {
     BACKUPD_LOG(kError) << peers.status().message();
     return 1;
   }
+  // Here, with the log, the pid file and the status socket all set up: the most to clean up.
+  ThrowIfTestHookAsks("main");
   daemon::SupervisorSetup setup{*cmd,
                                 *config,
                                 std::move(*listeners),
@@ -156,4 +161,17 @@ int main(int argc, char** argv) {
                                 std::move(*status),
                                 wait_mask};
   return daemon::Supervisor(std::move(setup), std::move(*peers), std::move(*monitor)).Run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (...) {
+    const std::string why = "internal error, stopping: " + backupd::DescribeCurrentException();
+    std::cerr << "backupd: " << why << "\n";
+    backupd::daemon::LogLastWords(why);
+    return backupd::kExitInternalError;
+  }
 }

@@ -7,6 +7,26 @@
 
 namespace backupd::daemon {
 
+size_t WorkerProcessLimit(const conf::Config& c) { return 2 * size_t{c.workers_max}; }
+
+namespace {
+
+// Clips `d`'s forks to the room left under the hard limit, flagging the start of an episode.
+void ApplyProcessLimit(const Scoreboard& board, const conf::Config& c, const PoolState& state,
+                       PoolDecision* d) {
+  const size_t limit = WorkerProcessLimit(c);
+  const size_t room = board.workers.size() < limit ? limit - board.workers.size() : 0;
+  if (d->fork > room) {
+    d->fork = room;
+    d->limit_reached = !state.limit_warned;
+    d->next.limit_warned = true;
+  } else if (d->fork < room) {
+    d->next.limit_warned = false;
+  }
+}
+
+}  // namespace
+
 PoolDecision SizePool(const Scoreboard& board, const conf::Config& c, const PoolState& state,
                       std::chrono::steady_clock::time_point now,
                       std::chrono::steady_clock::time_point throttle_until) {
@@ -25,7 +45,10 @@ PoolDecision SizePool(const Scoreboard& board, const conf::Config& c, const Pool
     live += d.fork;
     idle += d.fork;
   }
-  if (now < state.next_tick) return d;
+  if (now < state.next_tick) {
+    ApplyProcessLimit(board, c, state, &d);
+    return d;
+  }
   d.next.next_tick = now + kPoolTick;
 
   if (idle < c.workers_min_spare && live < c.workers_max) {
@@ -52,6 +75,7 @@ PoolDecision SizePool(const Scoreboard& board, const conf::Config& c, const Pool
     }
     if (oldest != nullptr) d.retire.push_back(oldest->pid);
   }
+  ApplyProcessLimit(board, c, state, &d);
   return d;
 }
 

@@ -1,13 +1,20 @@
 // supervisor (root): user/group lookup and storage folder creation and checks.
 #include "daemon/preflight.h"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+
+#include "base/unique_fd.h"
 
 namespace backupd::daemon {
 
@@ -75,6 +82,34 @@ Status CheckStorage(const conf::Config& config, const worker::Identity& id) {
                           std::to_string(id.uid) + "); chown it or pick another folder");
   }
   return Status::Ok();
+}
+
+Status CheckOpenat2() {
+  // The flags UserDir resolves with, so a kernel that has openat2 but not one of them (EINVAL)
+  // is refused too.
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return Status::FromErrno(errno, "/");
+  long fd = ::syscall(SYS_openat2, root.get(), ".", &how, sizeof how);
+  int err = errno;
+#ifdef BACKUPD_TEST_HOOKS
+  if (std::getenv(kNoOpenat2HookEnv) != nullptr) {
+    if (fd >= 0) ::close(static_cast<int>(fd));
+    fd = -1;
+    err = ENOSYS;
+  }
+#endif
+  if (fd >= 0) {
+    UniqueFd probe(static_cast<int>(fd));
+    return Status::Ok();
+  }
+  const std::string why = err == ENOSYS ? "this kernel has no openat2 system call"
+                                        : std::string("openat2 fails: ") + std::strerror(err);
+  return Status::Invalid(why +
+                         "; backupd confines every file access with openat2 and needs Linux "
+                         ">= 5.6 (and a sandbox that allows openat2)");
 }
 
 Status PrepareStorage(const conf::Config& config, const worker::Identity& id) {

@@ -24,6 +24,16 @@ Result<gid_t> ResolveStatusGroup(const conf::Config& config);
 // For `backupd -t`: what PrepareStorage would refuse, without creating anything.
 Status CheckStorage(const conf::Config& config, const worker::Identity& id);
 
+// Whether the kernel has openat2 with the RESOLVE_ flags UserDir confines every path with: on
+// a kernel older than 5.6 (ENOSYS), or in a sandbox that filters it, every request would fail
+// with 1003 at run time, so the daemon and `-t` refuse to start instead, saying why.
+Status CheckOpenat2();
+
+#ifdef BACKUPD_TEST_HOOKS
+// Test builds only: when set (to anything), CheckOpenat2 acts as on a kernel without openat2.
+inline constexpr char kNoOpenat2HookEnv[] = "BACKUPD_TEST_NO_OPENAT2";
+#endif
+
 }  // namespace backupd::daemon
 
 #endif  // BACKUPD_DAEMON_PREFLIGHT_H_

@@ -76,8 +76,8 @@ void Supervisor::HandleReport(WorkerSlot& w, const ipc::Report& r) {
   }
 }
 
-void Supervisor::ReadReports(WorkerSlot& w) {
-  if (!w.report_fd.valid()) return;
+bool Supervisor::ReadReports(WorkerSlot& w) {
+  if (!w.report_fd.valid()) return false;
   std::vector<ipc::Report> reports;
   Status s = ipc::ReadAvailable(w.report_fd.get(), &reports);
   for (const ipc::Report& r : reports) HandleReport(w, r);
@@ -85,6 +85,7 @@ void Supervisor::ReadReports(WorkerSlot& w) {
     BACKUPD_LOG(kWarning) << "worker " << w.pid << " sent a torn report";
   }
   if (s.code() == Status::Code::kClosed) w.report_fd.reset();
+  return s.ok() && reports.size() == ipc::kMaxReportsPerTurn;
 }
 
 }  // namespace backupd::daemon

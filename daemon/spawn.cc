@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
+#include "base/escaped_exception.h"
 #include "base/text.h"
 #include "daemon/limits.h"
 #include "daemon/log.h"
@@ -20,10 +22,10 @@
 
 namespace backupd::daemon {
 
-// Slots are indexed by FreeSlotIndex: during a reload the old generation (up to workers.max of
-// them, finishing requests) and the new one (up to workers.max) are alive together.
+// Slots are indexed by FreeSlotIndex: workers of every generation together are at most
+// WorkerProcessLimit (2 * workers.max), which the table must hold.
 static_assert(ipc::PeerTable::kSlots >= 2 * conf::kMaxWorkers,
-              "the peer table must hold two generations of workers.max workers");
+              "the peer table must hold WorkerProcessLimit workers at the largest workers.max");
 
 namespace {
 
@@ -43,6 +45,23 @@ void CloseAllBut(std::vector<int> keep) {
     next = static_cast<unsigned>(fd) + 1;
   }
   ::close_range(next, ~0U, 0);
+}
+
+// The forked child (worker, or a session child it forks) must never unwind into the supervisor's
+// frames it inherited: main()'s last resort would write to the supervisor's log through a
+// descriptor number the child closed and may have reused for a user's file. What escapes goes to
+// the supervisor as a report (a full pipe drops it; exit status 70 still tells), and the child
+// exits as a crash.
+[[noreturn]] void RunWorker(const worker::WorkerArgs& args) {
+  try {
+    ThrowIfTestHookAsks("worker");
+    worker::WorkerMain(args);
+  } catch (...) {
+    ipc::Send(args.report_fd,
+              ipc::LogReport(args.generation, ipc::Severity::kError,
+                             "internal error, exiting: " + DescribeCurrentException()));
+  }
+  ::_exit(kExitInternalError);
 }
 
 }  // namespace
@@ -65,7 +84,11 @@ size_t Supervisor::FreeSlotIndex() const {
   for (size_t i = 0; i < used.size(); ++i) {
     if (!used[i]) return i;
   }
-  return used.size();  // unreachable while two generations fit (static_assert above)
+  // SizePool never forks past WorkerProcessLimit, which the peer table holds: a full table is our
+  // own broken invariant, and sharing a slot would corrupt every per-address count.
+  BACKUPD_LOG(kError) << "no free peer-table slot for a new worker among " << board_.workers.size()
+                      << " -- aborting";
+  std::abort();
 }
 
 void Supervisor::Throttle() {
@@ -119,7 +142,7 @@ void Supervisor::Spawn() {
     keep.push_back(args.report_fd);
     keep.push_back(args.monitor_fd);
     CloseAllBut(keep);
-    worker::WorkerMain(args);
+    RunWorker(args);
   }
   write_end.reset();
   worker_end.reset();
@@ -142,7 +165,10 @@ void Supervisor::ReapChildren() {
     auto it = board_.workers.find(pid);
     if (it == board_.workers.end()) continue;
     WorkerSlot& w = it->second;
-    ReadReports(w);
+    // Its last access-log lines are still in the pipe. A dead worker adds nothing, but a session
+    // child it left may write until its death signal lands: the batches are bounded all the same.
+    for (size_t i = 0; i < kReportBatchesFromTheDead && ReadReports(w); ++i) {
+    }
     // A killed worker cannot clear its own row of the peer table.
     peers_.Release(w.index);
     switch (ClassifyExit(status, w)) {

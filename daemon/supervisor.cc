@@ -34,6 +34,11 @@ void Supervisor::MaintainPool() {
                           << "): new connections wait in the listen backlog";
     ++board_.counters.max_reached;
   }
+  if (d.limit_reached) {
+    BACKUPD_LOG(kWarning) << "reached the limit of " << WorkerProcessLimit(c)
+                          << " worker processes (2 x workers.max, all generations): no fork until "
+                             "workers of earlier generations finish their requests";
+  }
   for (pid_t pid : d.retire) {
     board_.workers.at(pid).stopping = true;
     ::kill(pid, SIGTERM);

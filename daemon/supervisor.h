@@ -59,8 +59,9 @@ class Supervisor {
   void ReapChildren();
   void StopWorkers(int sig, bool only_old_generation);
   size_t FreeSlotIndex() const;
-  // reports.cc: what workers say.
-  void ReadReports(WorkerSlot& slot);
+  // reports.cc: what workers say. Reads one turn's worth of reports (ipc::kMaxReportsPerTurn);
+  // true if the pipe may hold more.
+  bool ReadReports(WorkerSlot& slot);
   void HandleReport(WorkerSlot& slot, const ipc::Report& r);
   // The login monitor's requests from a worker; a worker breaking its protocol is killed.
   void ServeMonitor(pid_t pid);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace backupd::ipc {
@@ -14,6 +15,12 @@ namespace {
 void Split(const PeerAddress& a, uint64_t* hi, uint64_t* lo) {
   std::memcpy(hi, a.data(), 8);
   std::memcpy(lo, a.data() + 8, 8);
+}
+
+// The supervisor hands out only indexes below kSlots (FreeSlotIndex aborts rather than run out):
+// one beyond is a broken invariant, and folding it onto another slot would corrupt its counts.
+void CheckIndex(size_t index) {
+  if (index >= PeerTable::kSlots) std::abort();
 }
 
 }  // namespace
@@ -52,10 +59,11 @@ PeerAddress SourceBlock(const PeerAddress& addr) {
 }
 
 size_t PeerTable::Claim(size_t index, const PeerAddress& addr) {
+  CheckIndex(index);
   uint64_t hi, lo;
   Split(SourceBlock(addr), &hi, &lo);
-  slots_[index % kSlots].hi.store(hi);
-  slots_[index % kSlots].lo.store(lo);
+  slots_[index].hi.store(hi);
+  slots_[index].lo.store(lo);
   size_t n = 0;
   for (size_t i = 0; i < kSlots; ++i) {
     if (slots_[i].hi.load() == hi && slots_[i].lo.load() == lo) ++n;
@@ -64,8 +72,9 @@ size_t PeerTable::Claim(size_t index, const PeerAddress& addr) {
 }
 
 void PeerTable::Release(size_t index) {
-  slots_[index % kSlots].hi.store(0);
-  slots_[index % kSlots].lo.store(0);
+  CheckIndex(index);
+  slots_[index].hi.store(0);
+  slots_[index].lo.store(0);
 }
 
 }  // namespace backupd::ipc

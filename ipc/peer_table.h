@@ -26,7 +26,7 @@ PeerAddress SourceBlock(const PeerAddress& addr);
 // on pinning the pool, not an exact quota. The supervisor clears the slot of a worker that died.
 class PeerTable {
  public:
-  static constexpr size_t kSlots = 2048;  // > 2 * the largest workers.max, for reload overlap
+  static constexpr size_t kSlots = 2048;  // >= 2 * the largest workers.max, for reload overlap
 
   static Result<PeerTable> Create();
   PeerTable(PeerTable&& other) noexcept;
@@ -36,7 +36,8 @@ class PeerTable {
   ~PeerTable();
 
   // Records that slot `index` serves `addr`; returns how many slots now serve its SourceBlock
-  // (>= 1).
+  // (>= 1). Both abort on an `index` >= kSlots, which only a broken invariant of the supervisor
+  // can pass.
   size_t Claim(size_t index, const PeerAddress& addr);
   void Release(size_t index);
 

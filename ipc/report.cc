@@ -52,8 +52,7 @@ Status Validate(const Report& r) {
 Status ReadAvailable(int fd, std::vector<Report>* out) {
   // Reports are written whole and atomically, so a read of a multiple of their size returns
   // whole reports; a remainder means the writer broke the protocol.
-  constexpr size_t kBatch = 16;
-  Report buf[kBatch];
+  Report buf[kMaxReportsPerTurn];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n == 0) return Status::Closed("worker closed its report pipe");
@@ -65,6 +64,7 @@ Status ReadAvailable(int fd, std::vector<Report>* out) {
     size_t whole = static_cast<size_t>(n) / sizeof(Report);
     out->insert(out->end(), buf, buf + whole);
     if (static_cast<size_t>(n) % sizeof(Report) != 0) return Status::Invalid("torn report");
+    return Status::Ok();
   }
 }
 

@@ -39,6 +39,7 @@ struct Report {
   uint16_t status = 0;      // kRequest: protocol status sent (0 if none)
   uint16_t reserved = 0;
   uint32_t user_id = 0;    // kRequest / kState busy
+  uint32_t reserved2 = 0;  // names the bytes that would be padding before the 8-aligned counters
   uint64_t bytes_in = 0;   // kRequest: bytes read from the client
   uint64_t bytes_out = 0;  // kRequest: bytes written to the client
   uint64_t micros = 0;     // kRequest: time from first header byte to last response byte
@@ -48,6 +49,9 @@ struct Report {
   char detail[256] = {};   // kRequest: why it failed, if it did
 };
 static_assert(std::is_trivially_copyable_v<Report>);
+// No padding: every byte written to the pipe is a field the worker set, never leftover stack.
+static_assert(std::has_unique_object_representations_v<Report>,
+              "a report must have no padding bytes");
 static_assert(sizeof(Report) <= PIPE_BUF, "a report must be one atomic pipe write");
 
 // Copies `s` into a fixed field, truncating and NUL-terminating.
@@ -66,9 +70,15 @@ Status Send(int fd, const Report& report);
 // Invalid with a reason if any field is out of range.
 Status Validate(const Report& report);
 
-// Reads every whole report now available on a non-blocking fd into `out`. Returns Closed at EOF
-// (the worker is gone), OK when the pipe is drained. Bytes of a torn report (which a well-behaved
-// worker cannot produce) are discarded with an Invalid status.
+// Most reports read from one worker in one turn of the supervisor's loop, as many as the monitor
+// serves (daemon/monitor.cc): a worker flooding its pipe cannot keep the loop from the others nor
+// grow the supervisor's memory; what is left stays in the pipe for the next turn.
+inline constexpr size_t kMaxReportsPerTurn = 16;
+
+// Reads the whole reports now available on a non-blocking fd into `out`, at most
+// kMaxReportsPerTurn of them. Returns Closed at EOF (the worker is gone), OK otherwise (the pipe
+// may hold more; poll says so). Bytes of a torn report (which a well-behaved worker cannot produce)
+// are discarded with an Invalid status.
 Status ReadAvailable(int fd, std::vector<Report>* out);
 
 // Builders for the worker side.

@@ -17,6 +17,7 @@ packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libssl-de
   libgmock-dev python3 clang-format procps
   openssl  # the TLS tests make their certificates with it
   iproute2  # the README test
+  mandoc  # the manual pages' lint test
   debhelper dpkg-dev fakeroot lintian po-debconf strace logrotate)  # the package test
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()

@@ -50,6 +50,11 @@ class Board {
   void AddMany(size_t n, WorkerState state) {
     for (size_t i = 0; i < n; ++i) Add(state);
   }
+  // A reload told worker `pid`, if it exists, to stop.
+  void SetStopping(pid_t pid) {
+    auto it = board_.workers.find(pid);
+    if (it != board_.workers.end()) it->second.stopping = true;
+  }
   const Scoreboard& get() const { return board_; }
 
  private:
@@ -194,6 +199,54 @@ TEST(SizePoolTest, WorkersToldToStopDoNotCount) {
   EXPECT_EQ(d.fork, 3u) << "leaving workers were counted toward the floor";
   EXPECT_TRUE(d.retire.empty()) << "a worker already leaving was retired again";
   EXPECT_FALSE(d.max_reached) << "leaving workers were counted toward workers.max";
+}
+
+TEST(SizePoolTest, WorkersOfAllGenerationsTogetherNeverPassTwiceWorkersMax) {
+  // Three reloads in a row, each leaving workers.max busy old workers finishing uploads.
+  const conf::Config c = Pool(4, 2, 8, 4);
+  ASSERT_EQ(WorkerProcessLimit(c), 8u);
+  Board b;
+  PoolState s = DueAt(kT0);
+  Time now = kT0;
+  for (int reload = 0; reload < 3; ++reload) {
+    for (int turn = 0; turn < 5; ++turn) {
+      PoolDecision d = SizePool(b.get(), c, s, now, kNoThrottle);
+      b.AddMany(d.fork, WorkerState::kBusy);
+      EXPECT_LE(b.get().workers.size(), 8u) << "reload " << reload << " turn " << turn;
+      s = d.next;
+      now = s.next_tick;
+    }
+    for (pid_t pid = 100; pid < 100 + 64; ++pid) b.SetStopping(pid);
+  }
+  EXPECT_EQ(b.get().workers.size(), 8u);
+}
+
+TEST(SizePoolTest, TheProcessLimitIsReportedOncePerEpisodeAndReArmedWhenThereIsRoom) {
+  const conf::Config c = Pool(2, 1, 8, 2);
+  Board b;
+  for (int i = 0; i < 4; ++i) b.Add(WorkerState::kBusy, kT0, /*stopping=*/true);
+  PoolDecision d = SizePool(b.get(), c, DueAt(kT0), kT0, kNoThrottle);
+  EXPECT_EQ(d.fork, 0u) << "forked past 2 x workers.max";
+  EXPECT_TRUE(d.limit_reached);
+  d = SizePool(b.get(), c, d.next, kT0 + milliseconds(1), kNoThrottle);
+  EXPECT_EQ(d.fork, 0u);
+  EXPECT_FALSE(d.limit_reached) << "said again between ticks of one episode";
+  d = SizePool(b.get(), c, d.next, d.next.next_tick, kNoThrottle);
+  EXPECT_FALSE(d.limit_reached) << "said again at the next tick of one episode";
+
+  Board fewer;
+  for (int i = 0; i < 3; ++i) fewer.Add(WorkerState::kBusy, kT0, /*stopping=*/true);
+  d = SizePool(fewer.get(), c, d.next, d.next.next_tick, kNoThrottle);
+  EXPECT_EQ(d.fork, 1u) << "one old worker left: one fork fits";
+  EXPECT_FALSE(d.limit_reached) << "still the same episode";
+  Board room;
+  room.Add(WorkerState::kIdle);
+  d = SizePool(room.get(), c, d.next, d.next.next_tick, kNoThrottle);
+  EXPECT_FALSE(d.next.limit_warned) << "room again did not end the episode";
+  for (int i = 0; i < 4; ++i) room.Add(WorkerState::kBusy, kT0, /*stopping=*/true);
+  d = SizePool(room.get(), c, d.next, d.next.next_tick, kNoThrottle);
+  EXPECT_EQ(d.fork, 0u);
+  EXPECT_TRUE(d.limit_reached) << "a new episode was not reported";
 }
 
 TEST(SizePoolTest, NothingIsForkedWhileThrottled) {

@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -52,6 +55,36 @@ TEST_F(PipeTest, TornReportIsInvalidAndWholeOnesBeforeItAreKept) {
   std::vector<Report> got;
   EXPECT_EQ(ReadAvailable(fds_[0], &got).code(), Status::Code::kInvalid);
   EXPECT_EQ(got.size(), 1u);
+}
+
+TEST_F(PipeTest, AFloodingWorkerIsReadAtMostSixteenReportsPerTurnAndNothingIsLost) {
+  // A worker that fills its pipe: the supervisor's turn must end after one batch, leaving the
+  // rest in the pipe rather than reading it all into memory.
+  size_t sent = 0;
+  while (Send(fds_[1], LogReport(3, Severity::kInfo, std::to_string(sent))).ok()) ++sent;
+  ASSERT_GT(sent, 2 * kMaxReportsPerTurn);
+  ASSERT_EQ(kMaxReportsPerTurn, 16u);
+  std::vector<Report> got;
+  ASSERT_TRUE(ReadAvailable(fds_[0], &got).ok());
+  EXPECT_EQ(got.size(), kMaxReportsPerTurn);
+  size_t turns = 1;
+  for (size_t before = 0; got.size() != before; ++turns) {
+    before = got.size();
+    ASSERT_TRUE(ReadAvailable(fds_[0], &got).ok());
+    EXPECT_LE(got.size() - before, kMaxReportsPerTurn);
+  }
+  ASSERT_EQ(got.size(), sent);
+  for (size_t i = 0; i < sent; ++i) EXPECT_EQ(got[i].text, std::to_string(i));
+  EXPECT_GE(turns, sent / kMaxReportsPerTurn);
+}
+
+TEST(ReportLayoutTest, EveryByteOfAReportIsAFieldNoPaddingLeaksWorkerMemory) {
+  EXPECT_TRUE(std::has_unique_object_representations_v<Report>);
+  // The bytes once left as padding after user_id are now a named, zeroed field.
+  Report r = StateReport(1, WorkerState::kIdle);
+  EXPECT_EQ(offsetof(Report, reserved2), offsetof(Report, user_id) + sizeof r.user_id);
+  EXPECT_EQ(offsetof(Report, bytes_in), offsetof(Report, reserved2) + sizeof r.reserved2);
+  EXPECT_EQ(r.reserved2, 0u);
 }
 
 TEST_F(PipeTest, AFullPipeDropsTheReportInsteadOfBlocking) {

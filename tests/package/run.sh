@@ -660,6 +660,70 @@ else
   echo "skip - strace is not installed"
 fi
 
+echo "# the unit's sandbox"
+# The exposure systemd-analyze gives the shipped unit: 3.4 before ProtectSystem=strict,
+# ProtectHome=, PrivateMounts=, ProtectProc= and ProcSubset=; a change that weakens it fails here.
+max_exposure=2.8
+exposure_at_most() {
+  local e
+  e=$(systemd-analyze security --offline=yes /lib/systemd/system/backupd.service 2>&1 |
+    sed -n 's/.*Overall exposure level for backupd.service: \([0-9.]*\).*/\1/p')
+  echo "exposure ${e:-unknown}"
+  [ -n "$e" ] && awk -v e="$e" -v m="$1" 'BEGIN { exit !(e <= m) }'
+}
+if command -v systemd-analyze >/dev/null; then
+  check "systemd-analyze security --offline: exposure at most $max_exposure" \
+    exposure_at_most "$max_exposure"
+else
+  echo "skip - systemd-analyze is not available"
+fi
+# No systemd runs here, so the unit's file-system view is made by hand in a mount namespace, as
+# its ProtectSystem=strict, ReadWritePaths=, ProtectHome=, PrivateTmp=, ProtectProc=invisible and
+# ProcSubset=pid make it; the daemon must start, serve, report status, write metrics and reload
+# in it.
+in_unit_view() {
+  # exec: run in the background, the function's own pid becomes the daemon's (unshare and sh exec
+  # in turn), so $! is the supervisor to signal.
+  # shellcheck disable=SC2016  # expanded by the inner shell, in the namespace
+  exec unshare --mount --propagation private -- sh -ec '
+    for p in $(sed -n "s/^ReadWritePaths=//p" /lib/systemd/system/backupd.service); do
+      p=${p#-}
+      if [ -d "$p" ]; then mount --bind "$p" "$p"; fi
+    done
+    mount -o remount,bind,ro /
+    for h in /home /root /run/user; do
+      if [ -d "$h" ]; then mount -t tmpfs -o ro,mode=755 tmpfs "$h"; fi
+    done
+    mount -t tmpfs -o mode=1777 tmpfs /tmp
+    mount -t proc -o hidepid=invisible,subset=pid proc /proc
+    exec "$@"' in_unit_view "$@"
+}
+metrics_dir=/var/lib/prometheus/node-exporter
+# The topmost folder this makes (if any), to remove again.
+made_metrics_dir=$(mkdir -pv "$metrics_dir" | head -n 1 | sed -n "s/^mkdir: created directory '\(.*\)'$/\1/p")
+port4=$(free_port)
+in_unit_view /usr/sbin/backupd -f -c "$conf" -o "listen=127.0.0.1:$port4" \
+  -o "metrics_file=$metrics_dir/backupd-package-test.prom" >"$work/unit-view.out" 2>&1 &
+unit_pid=$!
+check "in the unit's view the daemon listens" eventually 20 is_listening "$port4"
+rm -f "$work/out/strace.txt"
+check "in the unit's view it serves backup, list, restore and delete" serve_each_op "$port4"
+workers=$(pgrep -P "$unit_pid" 2>/dev/null | tr '\n' ' ')
+check "in the unit's view its workers run as backupd, chrooted" workers_confined
+check "in the unit's view backupd status reads its socket" \
+  timeout 30 /usr/sbin/backupd status
+check "in the unit's view it writes the metrics file" \
+  eventually 15 test -s "$metrics_dir/backupd-package-test.prom"
+before=$(children_of "$unit_pid")
+kill -HUP "$unit_pid"
+check "in the unit's view it reloads on SIGHUP" eventually 15 children_changed "$unit_pid" "$before"
+kill -TERM "$unit_pid"
+check "in the unit's view it stops on SIGTERM" timeout 60 tail --pid="$unit_pid" -f /dev/null
+wait "$unit_pid" 2>/dev/null
+check "in the unit's view nothing went to stderr" test ! -s "$work/unit-view.out"
+check "a clean stop removed the metrics file" test ! -e "$metrics_dir/backupd-package-test.prom"
+if [ -n "$made_metrics_dir" ]; then rm -rf "$made_metrics_dir"; fi
+
 echo "# remove"
 check "apt-get remove backupd" apt_get remove backupd
 check "remove keeps the config" test -f "$conf"
