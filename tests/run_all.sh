@@ -46,13 +46,12 @@ ctest --test-dir build-test --output-on-failure -j2 --timeout 300
 echo "== fuzz (Clang, libFuzzer with ASan+UBSan)"
 bash tests/fuzz/run.sh build-fuzz 8
 
-# The same suite, the real daemon included, with every process instrumented; the slow label (over
-# 4 GiB through the daemon) already ran above, and under ASan it would take minutes more.
+# The same suite, the real daemon included, with every process instrumented.
 echo "== sanitizers (GCC, ASan+UBSan)"
 cmake -S . -B build-sanitize -DBACKUPD_WERROR=ON -DBACKUPD_TEST_HOOKS=ON -DBACKUPD_SANITIZE=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-sanitize -j2
-ctest --test-dir build-sanitize --output-on-failure -j2 --timeout 300 -LE slow
+ctest --test-dir build-sanitize --output-on-failure -j2 --timeout 300
 
 if [ "$(id -u)" = 0 ]; then
   echo "== README"
