@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 checkout: installs what it needs (as root), checks
-# formatting, builds with warnings as errors, runs ctest, the README's commands, then the Debian
+# formatting, builds with warnings as errors, runs ctest, fuzzes every parser for a bounded time
+# (Clang), runs ctest again in an ASan+UBSan build, then the README's commands and the Debian
 # package test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ fi
 packages=(cmake g++ make libboost-program-options-dev libboost-log-dev libssl-dev libseccomp-dev libgtest-dev
   libgmock-dev python3 clang-format procps
   openssl  # the TLS tests make their certificates with it
+  clang libclang-rt-14-dev llvm  # the fuzz targets: libFuzzer, ASan, UBSan, llvm-symbolizer
   iproute2  # the README test
   mandoc  # the manual pages' lint test
   debhelper dpkg-dev fakeroot lintian po-debconf strace logrotate)  # the package test
@@ -41,6 +43,16 @@ cmake --build build-test -j2
 
 echo "== ctest"
 ctest --test-dir build-test --output-on-failure -j2 --timeout 300
+
+echo "== fuzz (Clang, libFuzzer with ASan+UBSan)"
+bash tests/fuzz/run.sh build-fuzz 8
+
+# The same suite, the real daemon included, with every process instrumented.
+echo "== sanitizers (GCC, ASan+UBSan)"
+cmake -S . -B build-sanitize -DBACKUPD_WERROR=ON -DBACKUPD_TEST_HOOKS=ON -DBACKUPD_SANITIZE=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-sanitize -j2
+ctest --test-dir build-sanitize --output-on-failure -j2 --timeout 300
 
 if [ "$(id -u)" = 0 ]; then
   echo "== README"
