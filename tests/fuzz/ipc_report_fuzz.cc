@@ -44,6 +44,7 @@ void CheckReport(const ipc::Report& r) {
       FUZZ_CHECK(r.state <= static_cast<uint8_t>(ipc::WorkerState::kBusy));
       break;
     case ipc::ReportType::kRequest:
+    case ipc::ReportType::kStalled:
       break;
     case ipc::ReportType::kLog:
       FUZZ_CHECK(r.severity <= static_cast<uint8_t>(ipc::Severity::kError));
@@ -68,9 +69,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(size == 0 || write(write_end.get(), data, size) == static_cast<ssize_t>(size));
   }
 
+  // Turn by turn, at most kMaxReportsPerTurn each, every whole report is delivered, in order; a
+  // torn tail is refused, never half-read.
   std::vector<ipc::Report> reports;
-  const Status read = ipc::ReadAvailable(read_end.get(), &reports);
-  // Every whole report is delivered, in order; a torn tail is refused, never half-read.
+  Status read;
+  do {
+    const size_t before = reports.size();
+    read = ipc::ReadAvailable(read_end.get(), &reports);
+    FUZZ_CHECK(reports.size() - before <= ipc::kMaxReportsPerTurn);
+  } while (read.ok());
   FUZZ_CHECK(reports.size() == size / sizeof(ipc::Report));
   const bool torn = size % sizeof(ipc::Report) != 0;
   FUZZ_CHECK(read.code() == (torn ? Status::Code::kInvalid : Status::Code::kClosed));
