@@ -427,9 +427,10 @@ Result<UploadRecord> UploadRecord::Create(Sys* sys, int user_fd, const std::stri
   return Status::IoError("the folder of upload records keeps vanishing");
 }
 
-UploadRecord::~UploadRecord() {
+void UploadRecord::Remove() {
   if (!records_.valid()) return;
   sys_->UnlinkAt(records_.get(), id_.c_str(), 0);
+  records_.reset();
   // Fails, harmlessly, while another upload's record is there.
   sys_->UnlinkAt(user_.get(), std::string(kRecordsFolder).c_str(), AT_REMOVEDIR);
 }
@@ -493,6 +494,8 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   if (sys_->Fsync(dir_fd_.get()) != 0) {
     return Status::FromErrno(errno, "fsync folder of " + final_name_);
   }
+  // Before the client hears of it: an acknowledged upload leaves nothing to sweep.
+  record_.Remove();
   return Status::Ok();
 }
 

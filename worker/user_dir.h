@@ -31,7 +31,10 @@ class UploadRecord {
   UploadRecord(UploadRecord&& other) noexcept = default;
   UploadRecord& operator=(UploadRecord&&) = delete;
   UploadRecord(const UploadRecord&) = delete;
-  ~UploadRecord();
+  ~UploadRecord() { Remove(); }
+
+  // Removes the record, and the records folder if that leaves it empty; once only.
+  void Remove();
 
  private:
   UploadRecord(Sys* sys, UniqueFd user, UniqueFd records, std::string id)
