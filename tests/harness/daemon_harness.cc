@@ -536,19 +536,30 @@ std::vector<std::pair<int, std::string>> ProcFds(pid_t pid) {
   return out;
 }
 
-std::vector<pid_t> ChildrenOf(pid_t ppid) {
+namespace {
+
+// The pids in /proc for which `keep` holds.
+std::vector<pid_t> ProcessesWhere(const std::function<bool(pid_t)>& keep) {
   std::vector<pid_t> out;
   DIR* d = opendir("/proc");
   if (d == nullptr) return out;
   while (dirent* e = readdir(d)) {
     if (!isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
     pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
-    char state = 0;
-    pid_t parent = 0;
-    if (ReadStat(pid, &state, &parent) && parent == ppid && state != 'Z') out.push_back(pid);
+    if (keep(pid)) out.push_back(pid);
   }
   closedir(d);
   return out;
+}
+
+}  // namespace
+
+std::vector<pid_t> ChildrenOf(pid_t ppid) {
+  return ProcessesWhere([ppid](pid_t pid) {
+    char state = 0;
+    pid_t parent = 0;
+    return ReadStat(pid, &state, &parent) && parent == ppid && state != 'Z';
+  });
 }
 
 std::vector<pid_t> DescendantsOf(pid_t ppid) {
@@ -560,24 +571,15 @@ std::vector<pid_t> DescendantsOf(pid_t ppid) {
 }
 
 std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    if (!isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
-    pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
-    std::optional<std::string> cmdline = ReadFile("/proc/" + std::string(e->d_name) + "/cmdline");
-    if (!cmdline || !ProcessAlive(pid)) continue;
+  return ProcessesWhere([&arg](pid_t pid) {
+    std::optional<std::string> cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+    if (!cmdline || !ProcessAlive(pid)) return false;
     std::istringstream args(*cmdline);
     for (std::string a; std::getline(args, a, '\0');) {
-      if (a == arg) {
-        out.push_back(pid);
-        break;
-      }
+      if (a == arg) return true;
     }
-  }
-  closedir(d);
-  return out;
+    return false;
+  });
 }
 
 bool ProcessAlive(pid_t pid) {

@@ -48,6 +48,18 @@ class ListTest : public DaemonTest {
     ASSERT_EQ(c.Login(kUser, secret_), kV2AuthOk) << daemon_.Log();
   }
 
+  // The user's v2 list over `c`; the decoded entries, or why not.
+  static Result<std::vector<v2::ListEntry>> ListV2(V2Client& c) {
+    if (!c.Send(v2::EncodeRequestPrefix(kUser, v2::Op::kList, "", 0))) {
+      return Status::IoError("send the list request");
+    }
+    V2Response list = c.Read();
+    if (list.status != kV2ListOk) {
+      return Status::Invalid("list answered " + std::to_string(list.status));
+    }
+    return v2::DecodeListEntries(list.payload);
+  }
+
   // The one session child (the connection's), polled for.
   pid_t SessionChild() {
     std::vector<pid_t> children;
@@ -88,10 +100,7 @@ TEST_F(ListTest, AnUnreadableFolderIsLeftOutAndNamedInOneEscapedWarningOverV1And
 
   V2Client c;
   LogIn(c);
-  ASSERT_TRUE(c.Send(v2::EncodeRequestPrefix(kUser, v2::Op::kList, "", 0)));
-  V2Response v2_list = c.Read();
-  ASSERT_EQ(v2_list.status, kV2ListOk);
-  Result<std::vector<v2::ListEntry>> entries = v2::DecodeListEntries(v2_list.payload);
+  Result<std::vector<v2::ListEntry>> entries = ListV2(c);
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
   ASSERT_EQ(entries->size(), 2u);
   EXPECT_EQ((*entries)[0].name, "open/a");
@@ -140,10 +149,7 @@ TEST_F(ListTest, TwoHundredThousandFilesAreListedWholeByASessionChildUnder32MiB)
 
   V2Client c;
   LogIn(c);
-  ASSERT_TRUE(c.Send(v2::EncodeRequestPrefix(kUser, v2::Op::kList, "", 0)));
-  V2Response list = c.Read();
-  ASSERT_EQ(list.status, kV2ListOk);
-  Result<std::vector<v2::ListEntry>> entries = v2::DecodeListEntries(list.payload);
+  Result<std::vector<v2::ListEntry>> entries = ListV2(c);
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
   ASSERT_EQ(entries->size(), static_cast<size_t>(kFiles) + 1);
   EXPECT_EQ((*entries)[0].name, "f000000");
