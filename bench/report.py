@@ -70,7 +70,8 @@ def table_text(results):
         lines.append(f"{LABELS[key]:<36} {v:8.0f} {v / fig['loopback_tcp']['value']:10.2f} "
                      f"{v / fig['dd_fsync']['value']:10.2f} {v / rsync:8.2f}")
     lines += ["(the Python client's rows are one run each)", "",
-              f"== small files: {results['small_count']} x 4 KiB, durable (rsync --fsync)"]
+              f"== small files: {results['small_count']} x 4 KiB, durable (rsync --fsync); one call "
+              f"per file: the files split over the {results['runs']} runs"]
     head = f"{'figure':<44} {'rate':>8} {'unit':<8} {'/rsyncd':>8}"
     lines += [head, "-" * len(head)]
     for mine, ref in (("small_calls_backupd", "small_calls_rsync"),
