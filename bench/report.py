@@ -70,8 +70,8 @@ def table_text(results):
         lines.append(f"{LABELS[key]:<36} {v:8.0f} {v / fig['loopback_tcp']['value']:10.2f} "
                      f"{v / fig['dd_fsync']['value']:10.2f} {v / rsync:8.2f}")
     lines += ["(the Python client's rows are one run each)", "",
-              f"== small files: {results['small_count']} x 4 KiB, durable (rsync --fsync); one call "
-              f"per file: the files split over the {results['runs']} runs"]
+              f"== small files: {results['small_count']} x 4 KiB, durable (rsync --fsync); "
+              f"one call per file: the files split over the {results['runs']} runs"]
     head = f"{'figure':<44} {'rate':>8} {'unit':<8} {'/rsyncd':>8}"
     lines += [head, "-" * len(head)]
     for mine, ref in (("small_calls_backupd", "small_calls_rsync"),
@@ -91,8 +91,8 @@ def table_text(results):
         lines += [f"        {e}" for e in row["first_errors"]]
     mem = fig["worker_rss_growth"]
     lines += ["", f"== memory over a {size_label(results['size'])} v2 transfer, KiB: the worker's "
-              "VmRSS before and after; its session child's VmHWM first seen and at its peak (sampled "
-              "every 5 ms)"]
+              "VmRSS before and after; its session child's VmHWM first seen and at its peak "
+              "(sampled every 5 ms)"]
     head = f"{'op':<8} {'worker before':>14} {'worker after':>13} {'session first':>14} " \
            f"{'session peak':>13} {'growth':>8}"
     lines += [head, "-" * len(head)]
@@ -112,8 +112,9 @@ def table_text(results):
     lines.append(f"{'worker RSS grows < 8 MiB over the transfer':<40} {growth:>+9} KiB"
                  f"{'':>15}  {'met' if growth < RSS_LIMIT_KIB else 'NOT MET'}")
     most = max(results["sweep"]["clients"], key=lambda r: r["clients"])
+    verdict = "met" if most["errors"] == 0 else "NOT MET"
     lines.append(f"{str(most['clients']) + ' concurrent clients, zero errors':<40} "
-                 f"{most['errors']:>9} errors{'':>12}  {'met' if most['errors'] == 0 else 'NOT MET'}")
+                 f"{most['errors']:>9} errors{'':>12}  {verdict}")
     return "\n".join(lines)
 
 

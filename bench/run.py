@@ -28,7 +28,7 @@ import tempfile
 import time
 
 from report import print_report, size_label, write_results_md
-from servers import Backupd, BenchError, Iperf3, Rsyncd, children, proc_status_kib
+from servers import Backupd, BenchError, Iperf3, Rsyncd, proc_status_kib
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
