@@ -58,6 +58,10 @@ class Deadline:
     def left(self):
         return self.seconds - (time.monotonic() - self.start)
 
+    def step(self, what):
+        """Says what starts now, and when, so a slow step shows in the log."""
+        print(f"[{time.monotonic() - self.start:5.0f} s] {what}", flush=True)
+
     def check(self, step):
         if self.left() <= 0:
             raise BenchError(f"over the {self.seconds} s bound before {step}")
@@ -448,21 +452,21 @@ def run(args, settings, scratch):
         results = dict(machine=machine(), smoke=args.smoke, size=settings["size"], runs=runs,
                        warmup=warmup, small_count=settings["small_count"], figures={})
         fig = results["figures"]
-        print(f"bulk: {size_label(settings['size'])}, {runs} runs after {warmup} warm-up",
-              flush=True)
+        step = deadline.step
+        step(f"bulk: {size_label(settings['size'])}, {runs} runs after {warmup} warm-up")
         fig.update(bulk(env, settings["size"], data, runs, warmup))
-        print(f"small files: {len(paths)} x {size_label(SMALL_SIZE)}", flush=True)
+        step(f"small files: {len(paths)} x {size_label(SMALL_SIZE)}")
         fig.update(small_files(env, paths, runs, warmup))
-        print("worker memory", flush=True)
+        step("worker memory")
         fig["worker_rss_growth"] = worker_memory(env, data)
         levels = sorted(set(settings["sweep_clients"] + settings["clients"]))
-        print(f"concurrent clients: {levels}", flush=True)
+        step(f"concurrent clients: {levels}")
         by_clients = clients_figures(env, levels, settings["calls_per_level"], paths, runs,
                                      warmup)
         for n in settings["clients"]:
             fig[f"clients_{n}"] = dict(unit="requests/s", value=by_clients[n]["rps"],
                                        **by_clients[n])
-        print(f"size sweep: {[size_label(s) for s in settings['sweep_sizes']]}", flush=True)
+        step(f"size sweep: {[size_label(s) for s in settings['sweep_sizes']]}")
         sweep = size_sweep(env, settings["sweep_sizes"], data, runs, warmup)
         sweep.append(dict(size=settings["size"],
                           backupd_upload=settings["size"] / 1e6 / fig["v2_upload"]["value"],
