@@ -57,6 +57,8 @@ ctest --test-dir build-sanitize --output-on-failure -j2 --timeout 300
 if [ "$(id -u)" = 0 ]; then
   echo "== README"
   bash tests/readme/run.sh
+  echo "== bench (smoke: every path once, small sizes; fails on wrong bytes, never on speed)"
+  bench/run.py --smoke --build build-test
 fi
 
 if [ "$package_test" = 1 ]; then
