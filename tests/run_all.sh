@@ -49,8 +49,9 @@ bash tests/fuzz/run.sh build-fuzz 8
 
 # The same suite, the real daemon included, with every process instrumented.
 echo "== sanitizers (GCC, ASan+UBSan)"
+# -O1 -g1: ASan's own advice for speed with usable reports, and the build half as long as -O2 -g.
 cmake -S . -B build-sanitize -DBACKUPD_WERROR=ON -DBACKUPD_TEST_HOOKS=ON -DBACKUPD_SANITIZE=ON \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" >/dev/null
 cmake --build build-sanitize -j2
 ctest --test-dir build-sanitize --output-on-failure -j2 --timeout 300
 

@@ -112,8 +112,17 @@ constexpr int kWorkerOnly[] = {
 // ASan/UBSan builds (the BACKUPD_SANITIZE CMake option): what the sanitizer runtimes call on
 // their own, for stacks, limits and reports. Never in a shipped build.
 constexpr int kSanitizer[] = {
-    SCMP_SYS(sigaltstack), SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
-    SCMP_SYS(readlink),    SCMP_SYS(readlinkat),        SCMP_SYS(uname),     SCMP_SYS(sched_yield),
+    SCMP_SYS(sigaltstack),
+    SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(prlimit64),
+    SCMP_SYS(getrlimit),
+    SCMP_SYS(readlink),
+    SCMP_SYS(readlinkat),
+    SCMP_SYS(uname),
+    SCMP_SYS(sched_yield),
+    // sanitizer_common probes whether memory is readable by writing it into a pipe.
+    SCMP_SYS(pipe2),
+    SCMP_SYS(pipe),
 };
 #endif
 
