@@ -4,6 +4,7 @@
 
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/status.h"
 
@@ -37,6 +38,11 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Closes every descriptor of this process but those in `keep` (any order, duplicates allowed;
+// 0, 1 and 2 are closed too unless kept), with close_range: for a forked child, whose copies of
+// its parent's owners are never destroyed, to hold exactly what it was handed.
+Status CloseAllBut(std::vector<int> keep);
 
 }  // namespace backupd
 

@@ -31,22 +31,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A worker must hold only its listeners, its report pipe, its monitor channel and stdio: not the
-// other workers' pipes, not a log file, not a listener retired by a reload. close_range in the
-// child, the one place the daemon closes descriptors by number rather than through UniqueFd: the
-// owners are the parent's objects, whose copies in the child are never destroyed (WorkerMain does
-// not return), and some descriptors (Boost.Log's syslog socket) have no owner of ours at all.
-void CloseAllBut(std::vector<int> keep) {
-  std::sort(keep.begin(), keep.end());
-  unsigned next = 3;
-  for (int fd : keep) {
-    if (fd < 3) continue;
-    if (static_cast<unsigned>(fd) > next) ::close_range(next, static_cast<unsigned>(fd) - 1, 0);
-    next = static_cast<unsigned>(fd) + 1;
-  }
-  ::close_range(next, ~0U, 0);
-}
-
 // The forked child (worker, or a session child it forks) must never unwind into the supervisor's
 // frames it inherited: main()'s last resort would write to the supervisor's log through a
 // descriptor number the child closed and may have reused for a user's file. What escapes goes to
@@ -137,11 +121,18 @@ void Supervisor::Spawn() {
     args.identity = s_.identity;
     args.peers = &peers_;
     args.slot = index;
+    // A worker must hold only its listeners, its report pipe, its monitor channel and stdio: not
+    // the other workers' pipes, not a log file, not a listener retired by a reload. close_range in
+    // the child, the one place the daemon closes descriptors by number rather than through
+    // UniqueFd: the owners are the parent's objects, whose copies in the child are never destroyed
+    // (WorkerMain does not return), and some descriptors (Boost.Log's syslog socket) have no owner
+    // of ours at all.
     std::vector<int> keep = args.listen_fds;
     keep.insert(keep.end(), args.tls_listen_fds.begin(), args.tls_listen_fds.end());
-    keep.push_back(args.report_fd);
-    keep.push_back(args.monitor_fd);
-    CloseAllBut(keep);
+    keep.insert(keep.end(),
+                {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, args.report_fd, args.monitor_fd});
+    // A failure is a broken set-up: the crash throttle slows the next fork.
+    if (!CloseAllBut(keep).ok()) std::abort();
     RunWorker(args);
   }
   write_end.reset();

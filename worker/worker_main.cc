@@ -130,21 +130,6 @@ std::string PeerName(const sockaddr_storage& ss) {
   return host;
 }
 
-// Closes every descriptor but `keep` (sorted, no duplicates needed).
-Status CloseAllBut(std::vector<int> keep) {
-  std::sort(keep.begin(), keep.end());
-  unsigned first = 0;
-  for (int fd : keep) {
-    const auto kept = static_cast<unsigned>(fd);
-    if (kept > first && ::close_range(first, kept - 1, 0) != 0) {
-      return Status::FromErrno(errno, "close_range");
-    }
-    first = std::max(first, kept + 1);
-  }
-  if (::close_range(first, ~0U, 0) != 0) return Status::FromErrno(errno, "close_range");
-  return Status::Ok();
-}
-
 // Points stdin, stdout and stderr at /dev/null (opened before the chroot): whatever a compromised
 // worker writes there reaches no log. Its log lines go through the report pipe, where the
 // supervisor escapes them and prefixes its pid.

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,6 +74,27 @@ TEST(UniqueFdTest, CloseReportsAndEmpties) {
   EXPECT_FALSE(fd.valid());
   EXPECT_FALSE(IsOpen(raw));
   EXPECT_TRUE(fd.Close("again").ok());
+}
+
+// In a forked child, as the supervisor and the worker use it: what is kept stays open, in any
+// order and with duplicates, and every other descriptor, stdio included, is closed.
+TEST(CloseAllButTest, KeepsExactlyTheGivenDescriptors) {
+  int a = OpenNull();
+  int b = OpenNull();
+  int c = OpenNull();
+  ASSERT_GE(a, 3);
+  ASSERT_GT(c, b);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!CloseAllBut({c, 2, a, c}).ok()) ::_exit(10);
+    ::_exit(IsOpen(a) && IsOpen(c) && IsOpen(2) && !IsOpen(b) && !IsOpen(0) && !IsOpen(1) ? 0 : 11);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  for (int fd : {a, b, c}) ::close(fd);
 }
 
 TEST(EscapeUntrustedTest, EscapesEverythingThatCouldForgeOrSplitALine) {
