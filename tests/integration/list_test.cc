@@ -20,6 +20,14 @@ namespace backupd::testing {
 namespace {
 
 namespace v2 = protocol::v2;
+
+// ASan's shadow memory and quarantine of freed blocks (256 MiB by default) say nothing about
+// what the code holds: a sanitized build checks the list's correctness, not its memory.
+#ifdef BACKUPD_SANITIZE
+constexpr bool kMemoryIsMeasurable = false;
+#else
+constexpr bool kMemoryIsMeasurable = true;
+#endif
 using protocol::Op;
 
 constexpr uint32_t kUser = 7;
@@ -143,7 +151,9 @@ TEST_F(ListTest, TwoHundredThousandFilesAreListedWholeByASessionChildUnder32MiB)
     const long peak = PeakKib(SessionChild());
     std::cout << "v1 list of " << kFiles + 1 << " files: session child VmHWM " << peak << " KiB\n";
     EXPECT_GT(peak, 0);
-    EXPECT_LT(peak, kMaxPeakKib);
+    if (kMemoryIsMeasurable) {
+      EXPECT_LT(peak, kMaxPeakKib);
+    }
   }
   ASSERT_TRUE(Eventually([&] { return daemon_.SessionChildren().empty(); }, Millis(5000)));
 
@@ -162,7 +172,9 @@ TEST_F(ListTest, TwoHundredThousandFilesAreListedWholeByASessionChildUnder32MiB)
   const long peak = PeakKib(SessionChild());
   std::cout << "v2 list of " << kFiles + 1 << " files: session child VmHWM " << peak << " KiB\n";
   EXPECT_GT(peak, 0);
-  EXPECT_LT(peak, kMaxPeakKib);
+  if (kMemoryIsMeasurable) {
+    EXPECT_LT(peak, kMaxPeakKib);
+  }
 }
 
 }  // namespace

@@ -398,7 +398,8 @@ TEST_F(SlowDripTest, SlowDripClientIsCutOffByRequestTimeout) {
   close(fd);
   ASSERT_TRUE(closed) << "the whole request trickled in over " << cut_after.count() << " ms";
   EXPECT_GE(cut_after.count(), 1500) << "cut off before request_timeout";
-  EXPECT_LE(cut_after.count(), 4000) << "request_timeout=2 did not cut the drip off in time";
+  // Far from the 300 s a missing cut would take, with room for a busy or sanitized machine.
+  EXPECT_LE(cut_after.count(), 8000) << "request_timeout=2 did not cut the drip off in time";
   // Whatever came back is at most one general error, never a success.
   if (!answer.empty()) {
     EXPECT_EQ(answer.substr(0, 3), std::string("\x01\xeb\x03", 3))
