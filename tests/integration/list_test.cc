@@ -20,14 +20,6 @@ namespace backupd::testing {
 namespace {
 
 namespace v2 = protocol::v2;
-
-// ASan's shadow memory and quarantine of freed blocks (256 MiB by default) say nothing about
-// what the code holds: a sanitized build checks the list's correctness, not its memory.
-#ifdef BACKUPD_SANITIZE
-constexpr bool kMemoryIsMeasurable = false;
-#else
-constexpr bool kMemoryIsMeasurable = true;
-#endif
 using protocol::Op;
 
 constexpr uint32_t kUser = 7;

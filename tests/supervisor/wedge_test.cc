@@ -178,8 +178,10 @@ TEST_F(ReportFloodTest, AWorkerFloodingItsPipeNeitherDelaysOtherReportsNorGrowsT
   for (std::thread& t : flood) t.join();
   ::sigaction(SIGPIPE, &previous, nullptr);
   EXPECT_GT(flooded.load(), 10000u) << "the flood was too small to mean anything";
-  EXPECT_LT(rss_after, rss_before + 4096)
-      << "the supervisor grew from " << rss_before << " KiB to " << rss_after << " KiB";
+  if (kMemoryIsMeasurable) {
+    EXPECT_LT(rss_after, rss_before + 4096)
+        << "the supervisor grew from " << rss_before << " KiB to " << rss_after << " KiB";
+  }
 }
 
 }  // namespace
