@@ -107,7 +107,8 @@ def main():
                 (bulk(side, data, out) if args.size else [])
             tasks += [((key, side["name"]), fn) for key, fn in side_tasks]
         # Grouped by figure, so that the two builds of one figure run next to each other.
-        tasks.sort(key=lambda t: t[0][0])
+        order = {key: i for i, key in enumerate(dict.fromkeys(key for (key, _), _ in tasks))}
+        tasks.sort(key=lambda t: order[t[0][0]])
         values = take_turns(tasks, args.runs, 1, Deadline(1800))
         print(f"\nload {load:.2f} at start, {os.getloadavg()[0]:.2f} at end; median of "
               f"{args.runs} runs after 1 warm-up; {args.small} x {SMALL_SIZE // 1024} KiB, "
