@@ -107,6 +107,9 @@ class Backupd:
                 f"status_socket = {folder}/backupd.status\n"
                 f"users_file = {folder}/users\n"
                 f"workers = {workers}\n"
+                # The clients stand for many users but all come from 127.0.0.1: the per-address
+                # limit (16 by default) would refuse the concurrent ones.
+                f"max_connections_per_ip = {max_workers}\n"
                 "[workers]\n"
                 f"max_spare = {max_workers}\n"
                 f"max = {max_workers}\n"

@@ -24,8 +24,13 @@ namespace v2 = protocol::v2;
 using v2::Op;
 using v2::ResponseCode;
 
-// Payload bytes move through a buffer of this size, whatever the file size.
-constexpr size_t kChunkSize = 64 * 1024;
+// Payload bytes move through a buffer of this size, or of the file's if smaller: 1 MiB takes a
+// GiB in a thousand reads and writes each way, and SHA-256 (SHA-NI) runs at full speed on it.
+constexpr size_t kChunkSize = 1024 * 1024;
+
+std::vector<uint8_t> PayloadBuffer(uint64_t size) {
+  return std::vector<uint8_t>(static_cast<size_t>(std::min<uint64_t>(size, kChunkSize)));
+}
 
 uint16_t Code(ResponseCode c) { return static_cast<uint16_t>(c); }
 
@@ -144,7 +149,7 @@ Status ClientV2::SendUpload(int fd, uint64_t size, const std::string& name, cons
   const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kBackup, name, size);
   Status st = conn_.WriteAll(prefix.data(), prefix.size());
   protocol::Sha256 sha;
-  std::vector<uint8_t> buf(kChunkSize);
+  std::vector<uint8_t> buf = PayloadBuffer(size);
   uint64_t sent = 0;
   while (st.ok() && sent < size) {
     const auto want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - sent));
@@ -252,7 +257,7 @@ Result<ReplyV2> ClientV2::Restore(std::string_view name, int fd, const ProgressF
   Result<ReplyV2> reply = ReadReply(Op::kRestore, &size);
   if (!reply.ok() || reply->status != Code(ResponseCode::kRestoreOk)) return reply;
   protocol::Sha256 sha;
-  std::vector<uint8_t> buf(kChunkSize);
+  std::vector<uint8_t> buf = PayloadBuffer(size);
   Status write_status;
   uint64_t got = 0;
   while (got < size) {

@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -95,6 +97,10 @@ UniqueFd ConnectOne(const addrinfo& ai, std::chrono::milliseconds timeout) {
     }
   }
   if (rc < 0) return fail(errno);
+  // A request's header and its payload go in separate writes: with Nagle the second waits for the
+  // server's delayed ACK of the first (~40 ms a request).
+  const int one = 1;
+  if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) return fail(errno);
   int flags = fcntl(fd.get(), F_GETFL);
   if (flags < 0 || fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) return fail(errno);
   return fd;

@@ -18,7 +18,8 @@ struct Listener {
   UniqueFd fd;
 };
 
-// Binds and listens on every address (SO_REUSEADDR; IPV6_V6ONLY for IPv6). On failure the error
+// Binds and listens on every address (SO_REUSEADDR; IPV6_V6ONLY for IPv6; TCP_NODELAY, which
+// the accepted connections inherit). On failure the error
 // names the address, and what was opened is closed again.
 Result<std::vector<Listener>> BindAll(const std::vector<conf::ListenAddress>& addresses,
                                       int backlog);

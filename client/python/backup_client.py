@@ -285,6 +285,9 @@ class Client:
                                 "is backupd running there?") from None
         except OSError as e:
             raise ProtocolError(f"connect to {self.peer}: {e}") from None
+        # A request's header and payload are sent apart: with Nagle the payload waits for the
+        # server's delayed ACK of the header (~40 ms a request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is None:
             self.sock = sock
             return

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Before/after: two builds of backupd (each with its own backup-client, and optionally its own
+Python client), side by side in one run, taking turns as run.py does, so that an optimisation's
+gain is read within one run on a shared machine. Prints each figure for both builds and their
+ratio (after / before). Run as root, like run.py:
+
+  sudo bench/ab.py --before BUILD_OLD --after BUILD_NEW [--py-before DIR --py-after DIR]
+                   [--small N] [--size MIB] [--runs 5]
+
+--small N: N x 4 KiB files, one backup-client call each and all in one call (v2), and one
+Python-client call each; --size MIB: one upload and restore of that many MiB over v2 and v1.
+Either may be 0 to skip it. The storage goes under --storage-parent (/var/tmp), the data to
+tmpfs.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from run import MIB, SMALL_SIZE, Clients, Deadline, figure, make_data, same_file, take_turns
+from run import run_checked, timed
+from servers import Backupd, BenchError
+
+
+def small(side, paths):
+    c = side["clients"]
+
+    def per_call(argv_of, what):
+        def fn():
+            t0 = time.perf_counter()
+            for path in paths:
+                run_checked(argv_of(path), what, 60)
+            return len(paths) / (time.perf_counter() - t0)
+        return fn
+
+    return [
+        ("calls/s, one backup-client call per file",
+         per_call(lambda p: [*c.cxx(), "backup", p], "backup-client")),
+        ("files/s, all in one backup-client call (v2)",
+         lambda: len(paths) / timed([*c.cxx(), "backup", *paths], "backup-client")),
+        ("calls/s, one Python-client call per file",
+         per_call(lambda p: [*c.py(), "backup", p], "backup_client.py")),
+    ]
+
+
+def bulk(side, data, out):
+    c, mb = side["clients"], os.path.getsize(data) / 1e6
+    restored = os.path.join(out, "restored")
+
+    def restore(mode):
+        def fn():
+            if os.path.exists(restored):
+                os.unlink(restored)
+            seconds = timed([*c.cxx(mode), "restore", "big", "-o", restored, "--force"], "restore")
+            if not same_file(restored, data):
+                raise BenchError(f"{side['name']} {mode} restore: the restored file differs")
+            return mb / seconds
+        return fn
+
+    tasks = []
+    for mode in ("v2", "v1"):
+        tasks.append((f"MB/s, {mode} upload", lambda mode=mode: mb / timed(
+            [*c.cxx(mode), "backup", data, "--name", "big"], "backup")))
+        tasks.append((f"MB/s, {mode} restore", restore(mode)))
+    return tasks
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--before", required=True, help="build folder of the old binaries")
+    p.add_argument("--after", required=True, help="build folder of the new binaries")
+    p.add_argument("--py-before", help="folder of the old backup_client.py (default: this repo's)")
+    p.add_argument("--py-after", help="folder of the new backup_client.py (default: this repo's)")
+    p.add_argument("--small", type=int, default=200, help="4 KiB files (%(default)s)")
+    p.add_argument("--size", type=int, default=256, help="MiB for the bulk figures (%(default)s)")
+    p.add_argument("--runs", type=int, default=5, help="measured runs (%(default)s)")
+    p.add_argument("--storage-parent", default="/var/tmp")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        print("bench/ab.py: run as root", file=sys.stderr)
+        return 2
+    load = os.getloadavg()[0]
+    scratch, daemons = [], []
+    try:
+        out = tempfile.mkdtemp(prefix="backupd-ab-", dir="/dev/shm")
+        scratch.append(out)
+        disk = tempfile.mkdtemp(prefix="backupd-ab-", dir=args.storage_parent)
+        scratch.append(disk)
+        data, paths = make_data(out, args.size * MIB, args.small)
+        sides = []
+        for name, build, py in (("before", args.before, args.py_before),
+                                ("after", args.after, args.py_after)):
+            folder = os.path.join(disk, name)
+            os.mkdir(folder, 0o700)
+            daemons.append(Backupd(os.path.join(build, "bin", "backupd"), folder, workers=4,
+                                   max_workers=8))
+            clients = Clients(build, daemons[-1])
+            if py:
+                clients.python = [sys.executable, os.path.join(py, "backup_client.py")]
+            sides.append(dict(name=name, clients=clients))
+        tasks = []
+        for side in sides:
+            side_tasks = (small(side, paths) if args.small else []) + \
+                (bulk(side, data, out) if args.size else [])
+            tasks += [((key, side["name"]), fn) for key, fn in side_tasks]
+        # Grouped by figure, so that the two builds of one figure run next to each other.
+        order = {key: i for i, key in enumerate(dict.fromkeys(key for (key, _), _ in tasks))}
+        tasks.sort(key=lambda t: order[t[0][0]])
+        values = take_turns(tasks, args.runs, 1, Deadline(1800))
+        print(f"\nload {load:.2f} at start, {os.getloadavg()[0]:.2f} at end; median of "
+              f"{args.runs} runs after 1 warm-up; {args.small} x {SMALL_SIZE // 1024} KiB, "
+              f"{args.size} MiB")
+        print(f"{'figure':48} {'before':>8} {'after':>8} {'after/before':>13}")
+        for key in dict.fromkeys(k for (k, _) in values):
+            b = figure("", values[(key, "before")])["value"]
+            a = figure("", values[(key, "after")])["value"]
+            print(f"{key:48} {b:8.1f} {a:8.1f} {a / b:13.2f}")
+    except (BenchError, OSError, subprocess.SubprocessError) as e:
+        print(f"bench/ab.py: FAILED: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for d in daemons:
+            d.stop()
+        for path in scratch:
+            subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
