@@ -509,14 +509,6 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
-  Result<UniqueFd> dir = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
-  if (!dir.ok()) return dir.status();
-  struct stat st {};
-  if (sys_->FstatAt(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status::Invalid(name + " is a folder");
-  } else if (errno != ENOENT) {
-    return Status::FromErrno(errno, "stat " + name);
-  }
   if (!swept_) {
     SweepDeadUploads(sys_, fd_.get());
     swept_ = true;
@@ -528,13 +520,28 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   // The record first: a writer killed at any later step leaves a temp file a sweep can find.
   Result<UploadRecord> record = UploadRecord::Create(sys_, fd_.get(), *id, folder);
   if (!record.ok()) return record.status();
-  TempFile temp(sys_, dir->get());
-  Status s = CreateTemp(temp, TempNameOf(*id), name);
-  if (!s.ok()) return s;
-  // From here the Upload unlinks the temp file if it is never committed.
-  temp.kept = true;
-  return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
-                std::move(*record));
+  // A delete of the folder's last file prunes the emptied folder; between this upload's walk and
+  // its temp file's creation that leaves it creating in a removed folder (ENOENT): walk again,
+  // which makes the folder anew. Bounded, so deletes racing without end cannot keep it here.
+  constexpr int kWalks = 8;
+  for (int walk = 1;; ++walk) {
+    Result<UniqueFd> dir = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
+    if (!dir.ok()) return dir.status();
+    struct stat st {};
+    if (sys_->FstatAt(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (S_ISDIR(st.st_mode)) return Status::Invalid(name + " is a folder");
+    } else if (errno != ENOENT) {
+      return Status::FromErrno(errno, "stat " + name);
+    }
+    TempFile temp(sys_, dir->get());
+    Status s = CreateTemp(temp, TempNameOf(*id), name);
+    if (s.code() == Status::Code::kNotFound && walk < kWalks) continue;
+    if (!s.ok()) return s;
+    // From here the Upload unlinks the temp file if it is never committed.
+    temp.kept = true;
+    return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
+                  std::move(*record));
+  }
 }
 
 Result<OpenFile> UserDir::OpenForRead(const std::string& name) {

@@ -844,6 +844,29 @@ class Writer {
   int tell_ = -1;
 };
 
+// Another session's delete of a folder's last file prunes the folder just after this upload
+// walked into it (here: removed for real at the moment the temp file is created). The upload
+// walks again, makes the folder anew, and stores; before, it failed with ENOENT (1001).
+TEST_F(UserDirTest, AnUploadWhoseFolderIsPrunedUnderItWalksAgainAndStores) {
+  NiceMock<MockSys> sys;
+  UserDir dir = OpenUser(7, &sys);
+  const fs::path pruned = storage_ / "7" / "a" / "b";
+  bool raced = false;
+  ON_CALL(sys, OpenAt2)
+      .WillByDefault(
+          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+            if (!raced && std::string(path).rfind(".backupd-tmp-", 0) == 0) {
+              raced = true;
+              fs::remove(pruned);
+              fs::remove(pruned.parent_path());
+            }
+            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
+          });
+  ASSERT_TRUE(Store(dir, "a/b/file", "content").ok());
+  EXPECT_TRUE(raced);
+  EXPECT_EQ(ReadPath(pruned / "file"), "content");
+}
+
 TEST_F(UserDirTest, TheTempFileOfAWriterKilledMidUploadGoesAtTheNextUploadInAnyFolder) {
   UserDir dir = OpenUser(kUser);
   Writer writer(dir, "a/b/f");
