@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -30,6 +31,7 @@
 #include "base/timespec.h"
 #include "base/unique_fd.h"
 #include "protocol/wire.h"
+#include "protocol/wire_v2.h"
 #ifdef BACKUPD_TEST_HOOKS
 #include "worker/attack_hook.h"
 #endif
@@ -266,19 +268,31 @@ class Worker {
     return true;
   }
 
-  // Over max_connections_per_ip: one general error, which the client reads as the answer to its
-  // first request, then the connection closes.
+  // Over max_connections_per_ip: the refusal in the protocol the client speaks, read from its
+  // first bytes (a second at most), then the connection closes. v2 gets 1015 (busy, try later)
+  // with a message saying why; v1, and anything unread, a general error (1003), which a v1 client
+  // reads as the answer to its first request.
   void Refuse(Connection& conn, size_t count) {
+    const Deadline deadline = Clock::now() + std::chrono::seconds(1);
+    const std::string why = std::to_string(count - 1) + " connections already open from " +
+                            conn.peer() + " (max_connections_per_ip)";
     std::string bytes = protocol::EncodeResponsePrefix(
         static_cast<uint16_t>(protocol::ResponseCode::kError), {}, 0);
-    const Deadline deadline = Clock::now() + std::chrono::seconds(1);
     if (conn.Handshake(deadline, nullptr).ok()) {
+      std::array<uint8_t, protocol::v2::kSniffSize> first{};
+      size_t have = 0;
+      while (have < first.size()) {
+        Result<size_t> got = conn.ReadSome(first.data() + have, first.size() - have, deadline);
+        if (!got.ok() || *got == 0) break;
+        have += *got;
+      }
+      if (have == first.size() && protocol::v2::Sniff(first) == protocol::v2::Sniffed::kV2) {
+        bytes = protocol::v2::EncodeMessageResponse(protocol::v2::ResponseCode::kBusy, {},
+                                                    why + "; try later");
+      }
       (void)conn.WriteAll(bytes.data(), bytes.size(), deadline);
     }
-    reporter_.Log(ipc::Severity::kWarning, "refused " + conn.peer() + ": " +
-                                               std::to_string(count - 1) +
-                                               " connections already open from it "
-                                               "(max_connections_per_ip)");
+    reporter_.Log(ipc::Severity::kWarning, "refused " + conn.peer() + ": " + why);
   }
 
   void Serve(Connection& conn) {

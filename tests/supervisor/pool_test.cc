@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/wire_v2.h"
+#include "tests/harness/v2_client.h"
 #include "tests/supervisor/supervisor_test.h"
 
 namespace backupd::testing {
@@ -413,7 +415,7 @@ class PerIpLimitTest : public SupervisorTest {
   DaemonOptions Options() const override { return {{"max_connections_per_ip=2"}}; }
 };
 
-TEST_F(PerIpLimitTest, ThirdConnectionFromOneAddressGetsAnErrorAndIsClosed) {
+TEST_F(PerIpLimitTest, ThirdConnectionFromOneAddressGetsAnErrorInItsProtocolAndIsClosed) {
   ASSERT_TRUE(daemon_.WaitForWorkers(3, Millis(5000)).ok());
   // Answered requests prove both connections sit in workers, not in the backlog.
   RawClient a, b;
@@ -431,6 +433,17 @@ TEST_F(PerIpLimitTest, ThirdConnectionFromOneAddressGetsAnErrorAndIsClosed) {
   EXPECT_TRUE(c.WaitClosed(Millis(2000)));
   EXPECT_TRUE(
       daemon_.WaitForLogLine({"refused 127.0.0.1", "max_connections_per_ip"}, Millis(2000)));
+
+  // A v2 client is told in v2: busy (1015), why, and to try later, not a v1 answer it would
+  // take for a v1-only server.
+  V2Client v2c;
+  ASSERT_TRUE(v2c.Connect(daemon_.port()));
+  ASSERT_TRUE(v2c.Send(protocol::v2::EncodeRequestPrefix(5501, protocol::v2::Op::kList, "", 0)));
+  V2Response busy = v2c.Read();
+  EXPECT_EQ(busy.status, 1015);
+  EXPECT_NE(busy.payload.find("2 connections already open from 127.0.0.1"), std::string::npos)
+      << busy.payload;
+  EXPECT_NE(busy.payload.find("max_connections_per_ip"), std::string::npos) << busy.payload;
 
   // The two held connections are unaffected, and once one goes a new one is welcome.
   EXPECT_TRUE(HasStatus(a.Call(5501, Op::kList, ""), kNoFiles));
