@@ -25,6 +25,14 @@ std::string EscapeUntrusted(std::string_view s) {
   return out;
 }
 
+void AppendHex(std::string& out, const unsigned char* bytes, size_t len) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; ++i) {
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0xf];
+  }
+}
+
 std::optional<uint64_t> ParseDecimal(std::string_view s, uint64_t max) {
   if (s.empty() || s.size() > 20) return std::nullopt;
   uint64_t v = 0;

@@ -3,6 +3,7 @@
 #ifndef BACKUPD_BASE_TEXT_H_
 #define BACKUPD_BASE_TEXT_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,9 @@ std::string EscapeUntrusted(std::string_view s);
 // The value of `s` if it is 1 to 20 ASCII digits and at most `max`; nothing else is accepted:
 // no sign, no spaces, no hex, no empty string.
 std::optional<uint64_t> ParseDecimal(std::string_view s, uint64_t max);
+
+// Appends `len` bytes to `out` as lowercase hex, two digits a byte.
+void AppendHex(std::string& out, const unsigned char* bytes, size_t len);
 
 // "127.0.0.1:1337", "[::1]:1337": a host containing ':' (an IPv6 address) is bracketed.
 std::string FormatHostPort(std::string_view host, uint16_t port);

@@ -19,6 +19,7 @@
 #include "daemon/process.h"
 #include "daemon/scoreboard_client.h"
 #include "daemon/scoreboard_server.h"
+#include "daemon/scrub_command.h"
 #include "daemon/signals.h"
 #include "daemon/supervisor.h"
 #include "daemon/tls_context.h"
@@ -35,10 +36,15 @@ int Fail(const backupd::Status& s) {
 // The whole program; main() adds only the last resort for an exception that escapes it.
 int Main(int argc, char** argv) {
   using namespace backupd;
-  // `backupd user ...` has its own words and options; it never starts a daemon.
+  // `backupd user ...` and `backupd scrub ...` have their own words and options; they never
+  // start a daemon.
   if (argc >= 2 && std::string_view(argv[1]) == "user") {
     return daemon::RunUserCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
                                   std::cerr);
+  }
+  if (argc >= 2 && std::string_view(argv[1]) == "scrub") {
+    return daemon::RunScrubCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
+                                   std::cerr);
   }
   Result<conf::CommandLine> cmd = conf::ParseCommandLine(argc, argv);
   if (!cmd.ok()) {

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/text.h"
 #include "protocol/digest.h"
 #include "protocol/wire.h"
 #include "worker/upload_step_hook.h"
@@ -57,14 +58,6 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-void AppendHex(std::string& out, const unsigned char* bytes, size_t len) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < len; ++i) {
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 0xf];
-  }
-}
-
 // What ties a sidecar to the one version of the file it was written for: an overwrite is a new
 // inode, and anything rewriting in place changes the mtime.
 struct Stamp {
@@ -96,11 +89,14 @@ std::string EncodeSidecar(const Stamp& stamp, const Digest& digest) {
 }
 
 // The digest in `leaf`'s sidecar in `folder`, if there is one and it matches `file`. Any trouble
-// reading it means no digest: the caller then computes one from the bytes.
-std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file) {
+// reading it means no digest: the caller then computes one from the bytes. `stale`, when given,
+// is set when a sidecar exists but is not one for `file` (scrub tells that from no sidecar).
+std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
+                                  bool* stale = nullptr) {
   UniqueFd fd(sys->OpenAt2(folder, SidecarName(leaf).c_str(),
                            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
   if (!fd.valid()) return std::nullopt;
+  if (stale != nullptr) *stale = true;
   // One byte more than a sidecar holds, to tell a longer file from a good one.
   uint8_t buf[kSidecarSize + 1];
   size_t got = 0;
@@ -122,6 +118,7 @@ std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, c
   }
   Digest d{};
   std::copy(p + 24, p + 24 + d.size(), d.begin());
+  if (stale != nullptr) *stale = false;
   return d;
 }
 
@@ -562,7 +559,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
   OpenFile file;
   file.size = static_cast<uint64_t>(st.st_size);
-  file.digest = ReadSidecar(sys_, folder->get(), leaf, StampOf(st));
+  file.digest = ReadSidecar(sys_, folder->get(), leaf, StampOf(st), &file.stale_digest);
   file.fd = std::move(fd);
   return Result<OpenFile>(std::move(file));
 }

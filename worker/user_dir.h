@@ -82,6 +82,7 @@ struct OpenFile {
   UniqueFd fd;
   uint64_t size = 0;
   std::optional<protocol::Digest> digest;  // the stored one, if its sidecar is fresh
+  bool stale_digest = false;               // a sidecar is there, but not for these bytes
 };
 
 // One stored file as a listing shows it.
