@@ -454,7 +454,8 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
       text << "Usage: backupd [options] [PORT]\n"
            << "       backupd status [-c FILE]\n"
            << "       backupd user add|del|passwd ID [-c FILE]\n"
-           << "       backupd user list [-c FILE]\n\n"
+           << "       backupd user list [-c FILE]\n"
+           << "       backupd scrub [-c FILE] [ID]\n\n"
            << visible << "\n"
            << KeysHelp(FileOptions(&scratch, &seen));
       cmd.help_text = text.str();
