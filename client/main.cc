@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/escaped_exception.h"
+#include "base/text.h"
 #include "client/client.h"
 #include "client/client_config.h"
 #include "client/client_v2.h"
@@ -403,9 +404,8 @@ std::string IsoTime(int64_t ns) {
 // The digest in hex, or "-" for none stored (a v1 upload's 32 zero bytes).
 std::string DigestHex(const backupd::protocol::Digest& d) {
   if (d == backupd::protocol::Digest{}) return "-";
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (uint8_t b : d) out += std::string{kHex[b >> 4], kHex[b & 15]};
+  backupd::AppendHex(out, d.data(), d.size());
   return out;
 }
 
