@@ -552,7 +552,9 @@ echo "# log rotation"
 if command -v logrotate >/dev/null; then
   # backupd.log is also where the daemon falls back to when nothing listens on /dev/log.
   covers_the_log() {
-    logrotate -d /etc/logrotate.d/backupd 2>&1 | grep -qx "considering log $logdir/backupd.log"
+    # grep reads to the end (no -q): logrotate -d writes its lines unbuffered, and one written
+    # after grep -q had left would end it with SIGPIPE, failing the pipe (pipefail).
+    logrotate -d /etc/logrotate.d/backupd 2>&1 | grep -x "considering log $logdir/backupd.log" >/dev/null
   }
   check "/etc/logrotate.d/backupd covers $logdir/backupd.log" covers_the_log
   check "logrotate -f rotates the log (and signals the daemon)" \
