@@ -19,6 +19,7 @@
 #include "base/text.h"
 #include "base/unique_fd.h"
 #include "conf/config.h"
+#include "daemon/command_words.h"
 #include "daemon/log.h"
 #include "daemon/preflight.h"
 #include "protocol/digest.h"
@@ -39,28 +40,17 @@ struct Args {
   conf::CommandLine config;
 };
 
-// -c FILE, --config FILE, --config=FILE, -h/--help anywhere; else at most one user id.
+// The shared words (ParseCommandWords), then at most one user id.
 Result<Args> Parse(const std::vector<std::string>& words, bool* help) {
+  Result<CommandWords> parsed = ParseCommandWords(words);
+  if (!parsed.ok()) return parsed.status();
+  *help = parsed->help;
   Args a;
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& w = words[i];
-    if (w == "-h" || w == "--help") {
-      *help = true;
-    } else if (w == "-c" || w == "--config") {
-      if (++i == words.size()) return Status::Invalid(w + " needs a FILE");
-      a.config.config_path = words[i];
-      a.config.config_given = true;
-    } else if (w.rfind("--config=", 0) == 0) {
-      a.config.config_path = w.substr(9);
-      a.config.config_given = true;
-    } else if (!w.empty() && w[0] == '-') {
-      return Status::Invalid("unknown option '" + EscapeUntrusted(w) + "'");
-    } else if (a.user) {
-      return Status::Invalid("unexpected argument '" + EscapeUntrusted(w) + "'");
-    } else {
-      a.user = w;
-    }
+  a.config = parsed->config;
+  if (parsed->positional.size() > 1) {
+    return Status::Invalid("unexpected argument '" + EscapeUntrusted(parsed->positional[1]) + "'");
   }
+  if (!parsed->positional.empty()) a.user = parsed->positional[0];
   return a;
 }
 

@@ -13,6 +13,7 @@
 #include "base/text.h"
 #include "base/unique_fd.h"
 #include "conf/config.h"
+#include "daemon/command_words.h"
 #include "daemon/process.h"
 #include "daemon/users_file.h"
 #include "protocol/scram.h"
@@ -34,27 +35,14 @@ struct Args {
   conf::CommandLine config;
 };
 
-// -c FILE, --config FILE, --config=FILE, -h/--help anywhere; else a command and maybe an id.
+// The shared words (ParseCommandWords), then a command and maybe an id.
 Result<Args> Parse(const std::vector<std::string>& words, bool* help) {
+  Result<CommandWords> parsed = ParseCommandWords(words);
+  if (!parsed.ok()) return parsed.status();
+  *help = parsed->help;
   Args a;
-  std::vector<std::string> positional;
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& w = words[i];
-    if (w == "-h" || w == "--help") {
-      *help = true;
-    } else if (w == "-c" || w == "--config") {
-      if (++i == words.size()) return Status::Invalid(w + " needs a FILE");
-      a.config.config_path = words[i];
-      a.config.config_given = true;
-    } else if (w.rfind("--config=", 0) == 0) {
-      a.config.config_path = w.substr(9);
-      a.config.config_given = true;
-    } else if (!w.empty() && w[0] == '-') {
-      return Status::Invalid("unknown option '" + EscapeUntrusted(w) + "'");
-    } else {
-      positional.push_back(w);
-    }
-  }
+  a.config = parsed->config;
+  const std::vector<std::string>& positional = parsed->positional;
   if (*help) return a;
   if (positional.empty()) return Status::Invalid("missing command (add, del, passwd or list)");
   a.command = positional[0];
