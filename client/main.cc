@@ -58,12 +58,19 @@ constexpr const char* kUsage =
     "                     [--secret-file FILE | --protocol 1] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  backup FILE...          store each FILE under its path with the leading '/' stripped\n"
-    "                          (as tar does), or under --name NAME for a single FILE\n"
+    "  backup [PATH...]        store each file PATH under its path with the leading '/'\n"
+    "                          stripped (as tar does), or under --name NAME for a single file;\n"
+    "                          a folder PATH's files under the folder's path so written, then\n"
+    "                          the path below it. Without PATH: 'paths' in client.conf. Only\n"
+    "                          files whose size or SHA-256 differ from the server's are sent;\n"
+    "                          the run ends with 'scanned N, sent N, unchanged N, failed N,\n"
+    "                          bytes sent N, T s' on standard output.\n"
     "  restore NAME [-o OUT]   fetch NAME into OUT (default: the last component of NAME in the\n"
     "                          current folder; '-o -' writes to standard output). An existing\n"
     "                          OUT is kept unless --force is given; then it is replaced only\n"
     "                          once the whole file has arrived and its digest matched.\n"
+    "                          When no file is named NAME but files are stored under NAME/,\n"
+    "                          they are restored below the folder OUT.\n"
     "  delete NAME...          remove each NAME\n"
     "  list [-l]               print the user's stored names, one a line (with --long: size,\n"
     "                          modification time and SHA-256 too); a user with no files\n"
@@ -73,15 +80,19 @@ constexpr const char* kUsage =
     "on the first line of --secret-file FILE (which only its owner may read: chmod 600 FILE),\n"
     "checks that the server knows the user's verifier, and sends a SHA-256 with every file.\n"
     "--protocol 1 speaks the unauthenticated version 1. server, user, secret_file, tls and ca\n"
-    "may also be set, as KEY = VALUE lines, in ~/.config/backupd/client.conf; the command line\n"
-    "wins. A secret is never taken from the command line.\n"
+    "may also be set, as KEY = VALUE lines, in ~/.config/backupd/client.conf, and paths,\n"
+    "exclude and exclude_from for backup; the command line wins. A secret is never taken from\n"
+    "the command line.\n"
+    "\n"
+    "--exclude patterns are gitignore-like: '*', '?', '[...]', '**', a leading '/' anchors to\n"
+    "the walked folder, a trailing '/' matches folders only, '!' re-includes (backup-client(1)).\n"
     "\n"
     "With --tls the connection is TLS (1.2 or later), and the server's certificate must chain to\n"
     "one in --ca FILE (or, without --ca, the system's store) and name the --server host (a DNS\n"
     "name or an IP address) in its subjectAltName.\n"
     "\n"
-    "All requests of one invocation share one connection. A progress bar is drawn on standard\n"
-    "error when it is a terminal and a file is over 1 MiB.\n"
+    "All requests of one invocation share one connection. On standard error, when it is a\n"
+    "terminal, backup shows its progress and restore a bar for a file over 1 MiB.\n"
     "\n"
     "Exit status: 0 success; 1 the server answered with an error status (not found, no files,\n"
     "bad name, too large, no space, ...; its message is printed) or a local file could not be\n"
@@ -189,7 +200,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
       "--tls: trust the PEM certificates in FILE (default: the system's store)");
   add("force,f", po::bool_switch(&opt->force),
       "restore: replace OUT if it exists (without it, exit 4 and keep it)");
-  add("quiet,q", po::bool_switch(&opt->quiet), "no progress bar");
+  add("quiet,q", po::bool_switch(&opt->quiet), "no progress on standard error");
   add("exclude", po::value(&opt->exclude)->value_name("PATTERN"),
       "backup: leave out what PATTERN matches in a folder (repeatable; see below)");
   add("exclude-from", po::value(&opt->exclude_from)->value_name("FILE"),
