@@ -27,13 +27,13 @@ std::string FormatSummary(const RunCounts& c, std::chrono::nanoseconds elapsed) 
 
 Result<protocol::Digest> HashFile(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd.valid()) return Status::FromErrno(errno, path);
+  if (!fd.valid()) return Status::FromErrno(errno, "open");
   protocol::Sha256 sha;
   std::vector<uint8_t> buf(1024 * 1024);
   for (;;) {
     ssize_t n = read(fd.get(), buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, path);
+    if (n < 0) return Status::FromErrno(errno, "read");
     if (n == 0) return sha.Finish();
     sha.Update(buf.data(), static_cast<size_t>(n));
   }

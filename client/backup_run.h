@@ -28,7 +28,7 @@ struct RunCounts {
 // "scanned 3, sent 1, unchanged 2, failed 0, bytes sent 12, 0.05 s": seconds with two decimals.
 std::string FormatSummary(const RunCounts& counts, std::chrono::nanoseconds elapsed);
 
-// The SHA-256 of the file at `path`.
+// The SHA-256 of the file at `path`; an error says which step failed ("open: ..."), not the path.
 Result<protocol::Digest> HashFile(const std::string& path);
 
 // Which walked files need sending, given the server's listing (sorted by name, as v2 sends it):

@@ -372,8 +372,15 @@ int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk, bool 
   Result<backupd::client::RunCounts> counts = backupd::client::RunBackup(client, walk, hooks);
   progress.Finish();
   if (!counts.ok()) {
-    const int code = Outcome(client, "backup: list what is stored", counts.status());
-    return code;
+    worst = Outcome(client, "backup: list what is stored", counts.status());
+    // Nothing was sent: every file found failed.
+    backupd::client::RunCounts none;
+    none.failed = walk.failures.size() +
+                  std::count_if(walk.entries.begin(), walk.entries.end(), [](const auto& e) {
+                    return e.kind == backupd::client::WalkEntry::Kind::kFile;
+                  });
+    none.scanned = none.failed;
+    counts = none;
   }
   std::cout << backupd::client::FormatSummary(*counts, std::chrono::steady_clock::now() - start)
             << std::endl;

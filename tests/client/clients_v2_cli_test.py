@@ -232,6 +232,14 @@ class CppClientTest(Base, unittest.TestCase):
         self.assertIn("backup-client: backup tree/.backupd-x: cannot be stored as "
                       "'tree/.backupd-x'", r.stderr)
 
+    def test_a_refused_list_sends_nothing_and_still_ends_with_the_summary(self):
+        s = self.server("--refuse-list")
+        self.tree()
+        r = self.run_client(s, "backup", "tree")
+        self.expect(r, 1, "backup-client: backup: list what is stored: ")
+        self.assertIn("cannot list today (1003)", r.stderr)
+        self.assertEqual(self.summary(r), (4, 0, 0, 4, 0))
+
     def test_symlinks_and_fifos_are_skipped_with_a_note(self):
         s = self.server()
         self.tree()

@@ -140,6 +140,10 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       }
       return true;
     case v2::Op::kList: {
+      if (options_.refuse_list) {
+        *answer = v2::EncodeMessageResponse(v2::ResponseCode::kError, "", "cannot list today");
+        return true;
+      }
       if (files_.empty()) {
         *answer = v2::EncodeMessageResponse(v2::ResponseCode::kNoFiles, "", "no files stored");
         return true;

@@ -16,6 +16,7 @@ struct FakeV2Options {
   enum class Login { kOk, kForgedSignature, kBusy } login = Login::kOk;
   bool refuse_upload_digest = false;    // answer every upload 1016
   bool corrupt_restore_digest = false;  // send a wrong digest after a restored file
+  bool refuse_list = false;             // answer every list 1003
   // Read every request that arrives within a short while before answering any, so a client that
   // pipelines is told apart from one that waits for each answer.
   bool hold_answers = false;

@@ -2,7 +2,9 @@
 // name, what is skipped or failed, and each pattern form the man page documents.
 #include "client/tree_walk.h"
 
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <map>
 
+#include "client/backup_run.h"
 #include "client/exclude.h"
 #include "tests/harness/temp_dir.h"
 
@@ -213,6 +216,54 @@ TEST_F(WalkTest, NamesTheServerWouldRefuseAndMissingPathsAreFailures) {
   EXPECT_EQ(r.failures[1].path, dir_.Sub("missing"));
   EXPECT_EQ(r.failures[1].why, "No such file or directory");
   EXPECT_EQ(ByName(r).count(root_.substr(1) + "/top.txt"), 1u);
+}
+
+// As an ordinary user (nobody, in a child process): a folder it may not read is a failure of the
+// walk, and a file it may not read fails when it must be hashed; the rest is still found.
+TEST_F(WalkTest, WhatCannotBeReadIsAFailureNamedWithWhy) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root_ + "/locked").c_str(), 0700), 0);
+  Write(root_ + "/locked/inside.txt", "x");
+  Write(root_ + "/secret.txt", "s3cret");
+  ASSERT_EQ(chmod((root_ + "/secret.txt").c_str(), 0600), 0);
+  ASSERT_EQ(chmod((root_ + "/a").c_str(), 0755), 0);
+  ASSERT_EQ(chmod((root_ + "/a/b").c_str(), 0755), 0);
+  ASSERT_EQ(chmod((root_ + "/empty").c_str(), 0755), 0);
+  ASSERT_EQ(chmod((root_ + "/top.txt").c_str(), 0644), 0);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    const uid_t nobody = 65534;
+    if (setgroups(0, nullptr) != 0 || setresgid(nobody, nobody, nobody) != 0 ||
+        setresuid(nobody, nobody, nobody) != 0) {
+      _exit(2);
+    }
+    WalkResult r = Walk({root_}, {});
+    const std::string prefix = root_.substr(1);
+    std::vector<protocol::v2::ListEntry> stored = {{prefix + "/secret.txt", 6, 0, {}}};
+    stored[0].sha256[0] = 1;
+    RunPlan plan = PlanRun(r.entries, stored);
+    std::string report;
+    for (const WalkFailure& f : r.failures) report += "walk " + f.path + ": " + f.why + "\n";
+    for (const WalkFailure& f : plan.failures) report += "plan " + f.path + ": " + f.why + "\n";
+    report += "uploads " + std::to_string(plan.uploads.size()) + "\n";
+    _exit(write(fds[1], report.data(), report.size()) == static_cast<ssize_t>(report.size()) ? 0
+                                                                                             : 3);
+  }
+  close(fds[1]);
+  std::string report;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;) report.append(buf, n);
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(report, "walk " + root_ + "/locked: Permission denied\n" + "plan " + root_ +
+                        "/secret.txt: open: Permission denied\n" + "uploads 2\n");
 }
 
 }  // namespace
