@@ -525,17 +525,16 @@ std::optional<int> WalkForBackup(const Options& opt, backupd::client::WalkResult
       Error("backup " + opt.args[0], name.status().ToString());
       return kExitUsage;
     }
-  }
-  *walk = backupd::client::Walk(opt.args, {opt.follow_symlinks, &rules});
-  for (const std::string& note : walk->notes) std::cerr << "backup-client: " << note << "\n";
-  if (opt.name) {
-    if (!walk->entries.empty() &&
-        walk->entries[0].kind != backupd::client::WalkEntry::Kind::kFile) {
+    struct stat sb {};
+    if (stat(opt.args[0].c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {
       Error("backup " + opt.args[0], "--name goes with a single file, not a folder");
       return kExitUsage;
     }
-    if (!walk->entries.empty()) walk->entries[0].name = *opt.name;
   }
+  *walk = backupd::client::Walk(opt.args, {opt.follow_symlinks, &rules});
+  for (const std::string& note : walk->notes) std::cerr << "backup-client: " << note << "\n";
+  // A file PATH is its walk's only entry.
+  if (opt.name && !walk->entries.empty()) walk->entries[0].name = *opt.name;
   return std::nullopt;
 }
 

@@ -273,6 +273,9 @@ class CppClientTest(Base, unittest.TestCase):
     def test_backup_with_no_paths_anywhere_is_a_usage_error(self):
         s = self.server()
         self.expect(self.run_client(s, "backup"), 2, "backup needs at least one PATH")
+        self.tree()
+        self.expect(self.run_client(s, "backup", "tree", "--name", "x"), 2,
+                    "backup-client: backup tree: --name goes with a single file, not a folder")
 
 
 class PythonClientTest(Base, unittest.TestCase):
