@@ -68,18 +68,24 @@ RunPlan PlanRun(const std::vector<WalkEntry>& entries, const std::vector<v2::Lis
   return plan;
 }
 
-Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks) {
-  Result<ListReplyV2> listed = client.List();
-  if (!listed.ok()) return listed.status();
-  const uint16_t status = listed->reply.status;
-  if (status != static_cast<uint16_t>(v2::ResponseCode::kListOk) &&
-      status != static_cast<uint16_t>(v2::ResponseCode::kNoFiles)) {
-    return Status::IoError("list: " + listed->reply.message + " (" + std::to_string(status) + ")");
+Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks,
+                            Compare compare) {
+  std::vector<v2::ListEntry> stored;
+  if (compare == Compare::kChanged) {
+    Result<ListReplyV2> listed = client.List();
+    if (!listed.ok()) return listed.status();
+    const uint16_t status = listed->reply.status;
+    if (status != static_cast<uint16_t>(v2::ResponseCode::kListOk) &&
+        status != static_cast<uint16_t>(v2::ResponseCode::kNoFiles)) {
+      return Status::IoError("list: " + listed->reply.message + " (" + std::to_string(status) +
+                             ")");
+    }
+    stored = std::move(listed->entries);
   }
   RunCounts counts;
   for (const WalkFailure& f : walk.failures) hooks.failed(f.path, f.why);
   counts.failed = walk.failures.size();
-  RunPlan plan = PlanRun(walk.entries, listed->entries);
+  RunPlan plan = PlanRun(walk.entries, stored);
   for (const WalkFailure& f : plan.failures) hooks.failed(f.path, f.why);
   counts.failed += plan.failures.size();
   counts.unchanged = plan.unchanged;

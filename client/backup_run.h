@@ -53,10 +53,15 @@ struct RunHooks {
       progress;
 };
 
+// Which files a run sends: the changed ones (after one list request), or every one (as rsync's
+// --ignore-times; no list is asked for).
+enum class Compare { kChanged, kAll };
+
 // Runs the backup of `walk` over `client` (logged in): one list request, then one pipelined
 // ClientV2::Backup of the changed files. Not OK when the listing failed (nothing was sent then):
 // a lost connection, or an error status other than 1002 (no files yet).
-Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks);
+Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks,
+                            Compare compare = Compare::kChanged);
 
 }  // namespace backupd::client
 

@@ -168,6 +168,7 @@ struct Options {
   bool quiet = false;
   bool force = false;
   bool follow_symlinks = false;
+  bool full = false;
   std::vector<std::string> exclude;
   std::vector<std::string> exclude_from;
   std::string command;
@@ -207,6 +208,9 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
       "backup: the patterns in FILE, one a line (repeatable)");
   add("follow-symlinks", po::bool_switch(&opt->follow_symlinks),
       "backup: follow symlinks in folders (default: skip them with a note)");
+  add("full", po::bool_switch(&opt->full),
+      "backup: send every file, changed or not (default: only those whose size or SHA-256 "
+      "differ from the server's)");
   po::options_description hidden;
   auto add_hidden = hidden.add_options();
   add_hidden("command", po::value(&opt->command));
@@ -266,8 +270,8 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (opt->force && cmd != "restore") return usage("--force is for restore only");
   if (opt->long_list && cmd != "list") return usage("--long is for list only");
   if (cmd != "backup" &&
-      (!opt->exclude.empty() || !opt->exclude_from.empty() || opt->follow_symlinks)) {
-    return usage("--exclude, --exclude-from and --follow-symlinks are for backup only");
+      (!opt->exclude.empty() || !opt->exclude_from.empty() || opt->follow_symlinks || opt->full)) {
+    return usage("--exclude, --exclude-from, --follow-symlinks and --full are for backup only");
   }
   return std::nullopt;
 }
@@ -347,7 +351,7 @@ int Outcome(const ClientV2& client, const std::string& what, const Status& st) {
 }
 
 // One backup run over v2: the list, the changed files, the summary line on standard output.
-int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk, bool bar,
+int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk, bool full, bool bar,
                 std::chrono::steady_clock::time_point start) {
   int worst = kExitOk;
   backupd::client::RunProgress progress(bar);
@@ -369,7 +373,9 @@ int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk, bool 
   hooks.progress = [&](uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t total) {
     progress.Update(files, files_total, bytes, total);
   };
-  Result<backupd::client::RunCounts> counts = backupd::client::RunBackup(client, walk, hooks);
+  Result<backupd::client::RunCounts> counts = backupd::client::RunBackup(
+      client, walk, hooks,
+      full ? backupd::client::Compare::kAll : backupd::client::Compare::kChanged);
   progress.Finish();
   if (!counts.ok()) {
     worst = Outcome(client, "backup: list what is stored", counts.status());
@@ -729,7 +735,7 @@ int Main(int argc, char** argv) {
   if (opt.protocol == 2) {
     ClientV2 client(std::move(*conn), *user);
     if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
-    if (opt.command == "backup") return RunBackupV2(client, walk, bar, start);
+    if (opt.command == "backup") return RunBackupV2(client, walk, opt.full, bar, start);
     if (opt.command == "restore") return RunRestoreV2(client, opt, output, *user, bar);
     if (opt.command == "delete") return RunDelete(client, opt, *user);
     return RunListV2(client, opt.long_list);

@@ -193,6 +193,9 @@ class CppClientTest(Base, unittest.TestCase):
         self.write("tree/sub/deeper/c.txt", "SEE")
         r = self.run_client(s, "backup", "tree")
         self.assertEqual(self.summary(r), (4, 1, 3, 0, 3))
+        # --full sends everything again, as rsync -I does.
+        r = self.run_client(s, "backup", "tree", "--full")
+        self.assertEqual(self.summary(r), (4, 4, 0, 0, 19))
         r = self.run_client(s, "list")
         self.assertEqual(r.stdout, "tree/a.txt\ntree/build/out.bin\ntree/sub/b.o\n"
                                    "tree/sub/deeper/c.txt\n")
