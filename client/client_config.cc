@@ -65,6 +65,18 @@ Result<ClientConfig> ParseClientConfig(std::string_view text, const std::string&
     const std::string value(Trim(line.substr(eq + 1)));
     if (value.empty()) return Status::Invalid(where + "'" + key + "' has no value");
     std::optional<std::string>* slot = nullptr;
+    if (key == "paths") {
+      for (size_t at = 0; (at = value.find_first_not_of(kSpace, at)) != std::string::npos;) {
+        const size_t end = value.find_first_of(kSpace, at);
+        config.paths.push_back(value.substr(at, end - at));
+        at = end;
+      }
+      continue;
+    }
+    if (key == "exclude" || key == "exclude_from") {
+      (key == "exclude" ? config.exclude : config.exclude_from).push_back(value);
+      continue;
+    }
     if (key == "server") {
       slot = &config.server;
     } else if (key == "user") {
@@ -80,12 +92,19 @@ Result<ClientConfig> ParseClientConfig(std::string_view text, const std::string&
       continue;
     } else {
       return Status::Invalid(where + "unknown key '" + key +
-                             "' (known: server, user, secret_file, tls, ca)");
+                             "' (known: server, user, secret_file, tls, ca, paths, exclude, "
+                             "exclude_from)");
     }
     if (*slot) return Status::Invalid(where + "'" + key + "' given twice");
     *slot = value;
   }
   return config;
+}
+
+Result<std::string> ReadSmallFile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return Status::FromErrno(errno, path);
+  return ReadSmall(fd.get(), path);
 }
 
 Result<ClientConfig> LoadClientConfig(const std::string& path) {

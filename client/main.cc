@@ -14,12 +14,15 @@
 
 #include "base/escaped_exception.h"
 #include "base/text.h"
+#include "client/backup_run.h"
 #include "client/client.h"
 #include "client/client_config.h"
 #include "client/client_v2.h"
 #include "client/connection.h"
 #include "client/parse.h"
 #include "client/progress.h"
+#include "client/restore_tree.h"
+#include "client/tree_walk.h"
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 
@@ -55,12 +58,19 @@ constexpr const char* kUsage =
     "                     [--secret-file FILE | --protocol 1] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  backup FILE...          store each FILE under its path with the leading '/' stripped\n"
-    "                          (as tar does), or under --name NAME for a single FILE\n"
+    "  backup [PATH...]        store each file PATH under its path with the leading '/'\n"
+    "                          stripped (as tar does), or under --name NAME for a single file;\n"
+    "                          a folder PATH's files under the folder's path so written, then\n"
+    "                          the path below it. Without PATH: 'paths' in client.conf. Only\n"
+    "                          files whose size or SHA-256 differ from the server's are sent;\n"
+    "                          the run ends with 'scanned N, sent N, unchanged N, failed N,\n"
+    "                          bytes sent N, T s' on standard output.\n"
     "  restore NAME [-o OUT]   fetch NAME into OUT (default: the last component of NAME in the\n"
     "                          current folder; '-o -' writes to standard output). An existing\n"
     "                          OUT is kept unless --force is given; then it is replaced only\n"
     "                          once the whole file has arrived and its digest matched.\n"
+    "                          When no file is named NAME but files are stored under NAME/,\n"
+    "                          they are restored below the folder OUT.\n"
     "  delete NAME...          remove each NAME\n"
     "  list [-l]               print the user's stored names, one a line (with --long: size,\n"
     "                          modification time and SHA-256 too); a user with no files\n"
@@ -70,15 +80,19 @@ constexpr const char* kUsage =
     "on the first line of --secret-file FILE (which only its owner may read: chmod 600 FILE),\n"
     "checks that the server knows the user's verifier, and sends a SHA-256 with every file.\n"
     "--protocol 1 speaks the unauthenticated version 1. server, user, secret_file, tls and ca\n"
-    "may also be set, as KEY = VALUE lines, in ~/.config/backupd/client.conf; the command line\n"
-    "wins. A secret is never taken from the command line.\n"
+    "may also be set, as KEY = VALUE lines, in ~/.config/backupd/client.conf, and paths,\n"
+    "exclude and exclude_from for backup; the command line wins. A secret is never taken from\n"
+    "the command line.\n"
+    "\n"
+    "--exclude patterns are gitignore-like: '*', '?', '[...]', '**', a leading '/' anchors to\n"
+    "the walked folder, a trailing '/' matches folders only, '!' re-includes (backup-client(1)).\n"
     "\n"
     "With --tls the connection is TLS (1.2 or later), and the server's certificate must chain to\n"
     "one in --ca FILE (or, without --ca, the system's store) and name the --server host (a DNS\n"
     "name or an IP address) in its subjectAltName.\n"
     "\n"
-    "All requests of one invocation share one connection. A progress bar is drawn on standard\n"
-    "error when it is a terminal and a file is over 1 MiB.\n"
+    "All requests of one invocation share one connection. On standard error, when it is a\n"
+    "terminal, backup shows its progress and restore a bar for a file over 1 MiB.\n"
     "\n"
     "Exit status: 0 success; 1 the server answered with an error status (not found, no files,\n"
     "bad name, too large, no space, ...; its message is printed) or a local file could not be\n"
@@ -153,6 +167,10 @@ struct Options {
   std::optional<std::string> ca;
   bool quiet = false;
   bool force = false;
+  bool follow_symlinks = false;
+  bool full = false;
+  std::vector<std::string> exclude;
+  std::vector<std::string> exclude_from;
   std::string command;
   std::vector<std::string> args;
 };
@@ -183,7 +201,16 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
       "--tls: trust the PEM certificates in FILE (default: the system's store)");
   add("force,f", po::bool_switch(&opt->force),
       "restore: replace OUT if it exists (without it, exit 4 and keep it)");
-  add("quiet,q", po::bool_switch(&opt->quiet), "no progress bar");
+  add("quiet,q", po::bool_switch(&opt->quiet), "no progress on standard error");
+  add("exclude", po::value(&opt->exclude)->value_name("PATTERN"),
+      "backup: leave out what PATTERN matches in a folder (repeatable; see below)");
+  add("exclude-from", po::value(&opt->exclude_from)->value_name("FILE"),
+      "backup: the patterns in FILE, one a line (repeatable)");
+  add("follow-symlinks", po::bool_switch(&opt->follow_symlinks),
+      "backup: follow symlinks in folders (default: skip them with a note)");
+  add("full", po::bool_switch(&opt->full),
+      "backup: send every file, changed or not (default: only those whose size or SHA-256 "
+      "differ from the server's)");
   po::options_description hidden;
   auto add_hidden = hidden.add_options();
   add_hidden("command", po::value(&opt->command));
@@ -228,7 +255,6 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (opt->long_list && opt->protocol == 1) return usage("--long needs protocol 2");
   if (opt->timeout < 0) return usage("--timeout must be 0 or more seconds");
   if (cmd == "backup") {
-    if (opt->args.empty()) return usage("backup needs at least one FILE");
     if (opt->name && opt->args.size() != 1) return usage("--name goes with a single FILE");
   } else if (cmd == "restore") {
     if (opt->args.size() != 1) return usage("restore needs exactly one NAME");
@@ -243,6 +269,10 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (opt->output && cmd != "restore") return usage("--output is for restore only");
   if (opt->force && cmd != "restore") return usage("--force is for restore only");
   if (opt->long_list && cmd != "list") return usage("--long is for list only");
+  if (cmd != "backup" &&
+      (!opt->exclude.empty() || !opt->exclude_from.empty() || opt->follow_symlinks || opt->full)) {
+    return usage("--exclude, --exclude-from, --follow-symlinks and --full are for backup only");
+  }
   return std::nullopt;
 }
 
@@ -320,29 +350,46 @@ int Outcome(const ClientV2& client, const std::string& what, const Status& st) {
   return client.connected() ? kExitFailed : kExitConnection;
 }
 
-int RunBackupV2(ClientV2& client, const Options& opt, const std::vector<std::string>& names,
-                bool bar) {
-  std::vector<backupd::client::Upload> uploads;
-  for (size_t i = 0; i < opt.args.size(); ++i) uploads.push_back({opt.args[i], names[i]});
+// One backup run over v2: the list, the changed files, the summary line on standard output.
+int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk, bool full, bool bar,
+                std::chrono::steady_clock::time_point start) {
   int worst = kExitOk;
-  // Files move one after another, so one bar at a time is redrawn; it ends when the next starts.
-  std::optional<ProgressBar> progress;
-  size_t shown = uploads.size();
-  client.Backup(
-      uploads,
-      [&](size_t i, const Result<ReplyV2>& r) {
-        const std::string what = "backup " + uploads[i].path;
-        worst = std::max(worst, r.ok() ? Outcome(what, *r, v2::ResponseCode::kOk)
-                                       : Outcome(client, what, r.status()));
-      },
-      [&](size_t i, uint64_t done, uint64_t total) {
-        if (i != shown) {
-          progress.reset();
-          progress.emplace(uploads[i].name, bar);
-          shown = i;
-        }
-        progress->Update(done, total);
-      });
+  backupd::client::RunProgress progress(bar);
+  backupd::client::RunHooks hooks;
+  hooks.failed = [&](const std::string& path, const std::string& why) {
+    progress.Finish();
+    Error("backup " + path, why);
+    worst = std::max(worst, kExitFailed);
+  };
+  hooks.uploaded = [&](const backupd::client::Upload& up, const Result<ReplyV2>& r) {
+    const std::string what = "backup " + up.path;
+    const bool failed = !r.ok() || r->status != static_cast<uint16_t>(v2::ResponseCode::kOk);
+    if (failed) progress.Finish();
+    const int code =
+        r.ok() ? Outcome(what, *r, v2::ResponseCode::kOk) : Outcome(client, what, r.status());
+    worst = std::max(worst, code);
+    return code == kExitOk;
+  };
+  hooks.progress = [&](uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t total) {
+    progress.Update(files, files_total, bytes, total);
+  };
+  Result<backupd::client::RunCounts> counts = backupd::client::RunBackup(
+      client, walk, hooks,
+      full ? backupd::client::Compare::kAll : backupd::client::Compare::kChanged);
+  progress.Finish();
+  if (!counts.ok()) {
+    worst = Outcome(client, "backup: list what is stored", counts.status());
+    // Nothing was sent: every file found failed.
+    backupd::client::RunCounts none;
+    none.failed = walk.failures.size() +
+                  std::count_if(walk.entries.begin(), walk.entries.end(), [](const auto& e) {
+                    return e.kind == backupd::client::WalkEntry::Kind::kFile;
+                  });
+    none.scanned = none.failed;
+    counts = none;
+  }
+  std::cout << backupd::client::FormatSummary(*counts, std::chrono::steady_clock::now() - start)
+            << std::endl;
   return worst;
 }
 
@@ -445,13 +492,137 @@ std::optional<int> ApplyClientConfig(Options* opt) {
   if (!opt->secret_file && opt->protocol == 2) opt->secret_file = config.secret_file;
   if (!opt->tls) opt->tls = config.tls.value_or(false);
   if (!opt->ca) opt->ca = config.ca;
+  if (opt->command == "backup" && opt->args.empty()) opt->args = config.paths;
+  opt->exclude.insert(opt->exclude.begin(), config.exclude.begin(), config.exclude.end());
+  opt->exclude_from.insert(opt->exclude_from.begin(), config.exclude_from.begin(),
+                           config.exclude_from.end());
   auto usage = [](const std::string& msg) {
     std::cerr << "backup-client: " << msg << "\nTry 'backup-client --help'.\n";
     return kExitUsage;
   };
   if (!opt->user) return usage("--user is required (or 'user' in " + path + ")");
   if (opt->ca && !opt->tls) return usage("--ca goes with --tls");
+  if (opt->command == "backup" && opt->args.empty()) {
+    return usage("backup needs at least one PATH (or 'paths' in " + path + ")");
+  }
   return std::nullopt;
+}
+
+// The walk of backup's PATHs with the excludes; an exit code for a usage error.
+std::optional<int> WalkForBackup(const Options& opt, backupd::client::WalkResult* walk) {
+  backupd::client::ExcludeRules rules;
+  for (const std::string& p : opt.exclude) {
+    Status st = rules.Add(p);
+    if (!st.ok()) {
+      Error("--exclude", st.message());
+      return kExitUsage;
+    }
+  }
+  for (const std::string& f : opt.exclude_from) {
+    Status st = rules.AddFromFile(f);
+    if (!st.ok()) {
+      Error("--exclude-from", st.ToString());
+      return kExitUsage;
+    }
+  }
+  if (opt.name) {
+    Result<std::string> name = backupd::protocol::NormalizeName(*opt.name);
+    if (!name.ok()) {
+      Error("backup " + opt.args[0], name.status().ToString());
+      return kExitUsage;
+    }
+    struct stat sb {};
+    if (stat(opt.args[0].c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      Error("backup " + opt.args[0], "--name goes with a single file, not a folder");
+      return kExitUsage;
+    }
+  }
+  *walk = backupd::client::Walk(opt.args, {opt.follow_symlinks, &rules});
+  for (const std::string& note : walk->notes) std::cerr << "backup-client: " << note << "\n";
+  // A file PATH is its walk's only entry.
+  if (opt.name && !walk->entries.empty()) walk->entries[0].name = *opt.name;
+  return std::nullopt;
+}
+
+// Restores the folder PREFIX (the args) into `dir`; each file as a single restore does.
+int RunRestoreFolder(ClientV2& client, const Options& opt,
+                     const std::vector<backupd::client::RestoreTarget>& targets,
+                     const std::vector<std::string>& refused, const std::string& dir) {
+  int worst = kExitOk;
+  for (const std::string& why : refused) {
+    Error("restore " + opt.args[0], why);
+    worst = kExitFailed;
+  }
+  backupd::client::RestoreTreeHooks hooks;
+  hooks.failed = [&](const std::string& what, const std::string& why) {
+    Error("restore " + what, why);
+    worst = std::max(worst, kExitFailed);
+  };
+  hooks.exists = [&](const std::string& output) {
+    Error("restore " + opt.args[0],
+          "'" + output + "' exists; not replaced (give --force to replace it)");
+    worst = std::max(worst, kExitExists);
+  };
+  hooks.restored = [&](const backupd::client::RestoreTarget& t, const Result<ReplyV2>& r) {
+    const std::string what = "restore " + t.name;
+    const int code = r.ok() ? Outcome(what, *r, v2::ResponseCode::kRestoreOk)
+                            : Outcome(client, what, r.status());
+    worst = std::max(worst, code);
+    return code == kExitOk;
+  };
+  const auto existing =
+      opt.force ? backupd::client::Existing::kReplace : backupd::client::Existing::kKeep;
+  backupd::client::RestoreTree(client, targets, dir, existing, hooks);
+  return worst;
+}
+
+// v2's restore: NAME is a file when the server has a file of that exact name; otherwise, when
+// it holds files under NAME/, a folder restored into OUT.
+int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output, uint32_t user,
+                 bool bar) {
+  const std::string& name = opt.args[0];
+  struct stat sb {};
+  const bool output_is_folder =
+      output != "-" && lstat(output.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
+  std::optional<ReplyV2> not_found;
+  if (!output_is_folder || opt.force) {
+    const std::string what = "restore " + name;
+    ProgressBar progress(name, bar);
+    auto update = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
+    const auto existing =
+        opt.force ? backupd::client::Existing::kReplace : backupd::client::Existing::kKeep;
+    Result<ReplyV2> r = output == "-" ? client.RestoreToFd(name, STDOUT_FILENO, update)
+                                      : client.RestoreToFile(name, output, existing, update);
+    progress.Finish();
+    if (!r.ok()) return Outcome(client, what, r.status());
+    if (r->status != static_cast<uint16_t>(v2::ResponseCode::kNotFound) || output == "-") {
+      return Outcome(what, *r, v2::ResponseCode::kRestoreOk, NotFoundHint(name, user));
+    }
+    not_found = *r;
+  }
+  Result<std::string> prefix = backupd::client::StoredPrefix(name);
+  Result<ListReplyV2> listed = client.List();
+  if (!listed.ok()) return Outcome(client, "restore " + name, listed.status());
+  std::vector<std::string> refused;
+  std::vector<backupd::client::RestoreTarget> targets;
+  if (prefix.ok()) targets = backupd::client::SelectUnder(*prefix, listed->entries, &refused);
+  if (!targets.empty() || !refused.empty()) {
+    return RunRestoreFolder(client, opt, targets, refused, output);
+  }
+  if (not_found) {
+    return Outcome("restore " + name, *not_found, v2::ResponseCode::kRestoreOk,
+                   NotFoundHint(name, user));
+  }
+  // OUT is a folder and NAME no folder: a file of that name is refused as any existing OUT is.
+  const bool is_file = std::any_of(listed->entries.begin(), listed->entries.end(),
+                                   [&](const v2::ListEntry& e) { return e.name == name; });
+  if (!is_file) {
+    Error("restore " + name, "no file or folder named '" + name + "'" + NotFoundHint(name, user));
+    return kExitFailed;
+  }
+  Error("restore " + name,
+        "'" + output + "' exists; not replaced (give --force to replace it, or -o another file)");
+  return kExitExists;
 }
 
 // The v2 login; returns an exit code when it did not succeed.
@@ -507,8 +678,12 @@ int Main(int argc, char** argv) {
     secret = std::move(*read);
   }
   // Names are checked before connecting, so a typo costs no round trip and sends nothing.
+  const auto start = std::chrono::steady_clock::now();
   std::vector<std::string> names;
-  if (opt.command == "backup") {
+  backupd::client::WalkResult walk;
+  if (opt.command == "backup" && opt.protocol == 2) {
+    if (std::optional<int> stop = WalkForBackup(opt, &walk)) return *stop;
+  } else if (opt.command == "backup") {
     for (const std::string& file : opt.args) {
       Result<std::string> name = opt.name ? backupd::protocol::NormalizeName(*opt.name)
                                           : backupd::client::StoredName(file);
@@ -527,7 +702,9 @@ int Main(int argc, char** argv) {
     output = RestoreOutput(opt);
     if (output.empty()) return kExitUsage;
     struct stat sb {};
-    if (output != "-" && !opt.force && lstat(output.c_str(), &sb) == 0) {
+    // An existing folder may be where a stored folder goes: the server decides which NAME is.
+    if (output != "-" && !opt.force && lstat(output.c_str(), &sb) == 0 &&
+        (opt.protocol == 1 || !S_ISDIR(sb.st_mode))) {
       Error("restore " + opt.args[0], "'" + output +
                                           "' exists; not replaced (give --force to replace it, or "
                                           "-o another file)");
@@ -558,8 +735,8 @@ int Main(int argc, char** argv) {
   if (opt.protocol == 2) {
     ClientV2 client(std::move(*conn), *user);
     if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
-    if (opt.command == "backup") return RunBackupV2(client, opt, names, bar);
-    if (opt.command == "restore") return RunRestore(client, opt, output, *user, bar);
+    if (opt.command == "backup") return RunBackupV2(client, walk, opt.full, bar, start);
+    if (opt.command == "restore") return RunRestoreV2(client, opt, output, *user, bar);
     if (opt.command == "delete") return RunDelete(client, opt, *user);
     return RunListV2(client, opt.long_list);
   }

@@ -41,4 +41,43 @@ void ProgressBar::Finish() {
   drawn_ = false;
 }
 
+std::string FormatRunProgress(uint64_t files, uint64_t files_total, uint64_t bytes,
+                              uint64_t bytes_total, double seconds) {
+  constexpr double kMiB = 1024.0 * 1024.0;
+  const double rate = seconds > 0 ? static_cast<double>(bytes) / seconds : 0;
+  char eta[32] = "-";
+  if (rate > 0) {
+    const auto left = static_cast<uint64_t>(
+        static_cast<double>(bytes_total - std::min(bytes, bytes_total)) / rate);
+    std::snprintf(eta, sizeof(eta), "%" PRIu64 ":%02" PRIu64, left / 60, left % 60);
+  }
+  char line[160];
+  std::snprintf(line, sizeof(line),
+                "%" PRIu64 "/%" PRIu64 " files  %.1f/%.1f MiB  %.1f MiB/s  ETA %s", files,
+                files_total, static_cast<double>(bytes) / kMiB,
+                static_cast<double>(bytes_total) / kMiB, rate / kMiB, eta);
+  return line;
+}
+
+void RunProgress::Update(uint64_t files, uint64_t files_total, uint64_t bytes,
+                         uint64_t bytes_total) {
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (drawn_ && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  const double seconds = std::chrono::duration<double>(now - start_).count();
+  // Trailing spaces wipe what a longer previous line left.
+  std::fprintf(out_, "\r%s   ",
+               FormatRunProgress(files, files_total, bytes, bytes_total, seconds).c_str());
+  std::fflush(out_);
+  drawn_ = true;
+}
+
+void RunProgress::Finish() {
+  if (!drawn_) return;
+  std::fputc('\n', out_);
+  std::fflush(out_);
+  drawn_ = false;
+}
+
 }  // namespace backupd::client

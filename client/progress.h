@@ -44,6 +44,32 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// A run's progress line: "12/100 files  3.4/10.0 MiB  1.2 MiB/s  ETA 0:05" after `seconds`; the
+// rate is bytes over seconds, the ETA what is left at that rate ("ETA -" before any byte moved).
+std::string FormatRunProgress(uint64_t files, uint64_t files_total, uint64_t bytes,
+                              uint64_t bytes_total, double seconds);
+
+// Redraws a run's progress line in place on `out` (with '\r'), at most every 100 ms, only when
+// enabled; Finish() ends the line if anything was drawn.
+class RunProgress {
+ public:
+  explicit RunProgress(bool enabled, std::FILE* out = stderr)
+      : enabled_(enabled), out_(out), start_(std::chrono::steady_clock::now()) {}
+  RunProgress(const RunProgress&) = delete;
+  RunProgress& operator=(const RunProgress&) = delete;
+  ~RunProgress() { Finish(); }
+
+  void Update(uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t bytes_total);
+  void Finish();
+
+ private:
+  bool enabled_;
+  std::FILE* out_;
+  std::chrono::steady_clock::time_point start_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
 }  // namespace backupd::client
 
 #endif  // BACKUPD_CLIENT_PROGRESS_H_

@@ -25,6 +25,17 @@ TEST(ClientConfigTest, ParsesEveryKey) {
   EXPECT_EQ(c->ca, "/etc/ca.pem");
 }
 
+TEST(ClientConfigTest, PathsAndExcludesAccumulateOverLines) {
+  Result<ClientConfig> c = ParseClientConfig(
+      "paths = /home/me/docs  /home/me/notes.txt\npaths=/etc\nexclude = *.o\n"
+      "exclude = /build/\nexclude = name with spaces\nexclude_from = /home/me/.ex\n",
+      "c");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->paths, (std::vector<std::string>{"/home/me/docs", "/home/me/notes.txt", "/etc"}));
+  EXPECT_EQ(c->exclude, (std::vector<std::string>{"*.o", "/build/", "name with spaces"}));
+  EXPECT_EQ(c->exclude_from, std::vector<std::string>{"/home/me/.ex"});
+}
+
 TEST(ClientConfigTest, UnsetKeysStayUnset) {
   Result<ClientConfig> c = ParseClientConfig("tls = off\n", "c");
   ASSERT_TRUE(c.ok());

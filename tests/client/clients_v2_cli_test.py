@@ -4,6 +4,7 @@
 """usage: clients_v2_cli_test.py FAKE_SERVER BACKUP_CLIENT BACKUP_CLIENT_PY"""
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -158,8 +159,126 @@ class Base:
         self.expect(self.run_client(s, "list", secret=False, user=None), 2, f"{conf}:5: unknown key")
 
 
+SUMMARY = re.compile(r"scanned (\d+), sent (\d+), unchanged (\d+), failed (\d+), "
+                     r"bytes sent (\d+), \d+\.\d\d s\n")
+
+
 class CppClientTest(Base, unittest.TestCase):
+    """backup-client's folders, incremental runs and configured backups (issue 12)."""
     command = [CPP]
+
+    def tree(self):
+        for d in ("tree/sub/deeper", "tree/empty", "tree/build"):
+            os.makedirs(os.path.join(self.dir, d))
+        self.write("tree/a.txt", "alpha")
+        self.write("tree/sub/b.o", "object")
+        self.write("tree/sub/deeper/c.txt", "see")
+        self.write("tree/build/out.bin", "built")
+        return os.path.join(self.dir, "tree")
+
+    def summary(self, r):
+        m = SUMMARY.fullmatch(r.stdout)
+        self.assertIsNotNone(m, f"stdout: {r.stdout!r}\nstderr: {r.stderr}")
+        return tuple(int(g) for g in m.groups())
+
+    def test_folder_runs_send_only_changes_and_end_with_the_summary(self):
+        s = self.server()
+        self.tree()
+        r = self.run_client(s, "backup", "tree")
+        self.expect(r, 0)
+        self.assertEqual(self.summary(r), (4, 4, 0, 0, 19))
+        r = self.run_client(s, "backup", "tree")
+        self.expect(r, 0)
+        self.assertEqual(self.summary(r), (4, 0, 4, 0, 0))
+        self.write("tree/sub/deeper/c.txt", "SEE")
+        r = self.run_client(s, "backup", "tree")
+        self.assertEqual(self.summary(r), (4, 1, 3, 0, 3))
+        # --full sends everything again, as rsync -I does.
+        r = self.run_client(s, "backup", "tree", "--full")
+        self.assertEqual(self.summary(r), (4, 4, 0, 0, 19))
+        r = self.run_client(s, "list")
+        self.assertEqual(r.stdout, "tree/a.txt\ntree/build/out.bin\ntree/sub/b.o\n"
+                                   "tree/sub/deeper/c.txt\n")
+        out = os.path.join(self.dir, "out")
+        self.expect(self.run_client(s, "restore", "tree/sub", "-o", out), 0)
+        with open(os.path.join(out, "deeper", "c.txt")) as f:
+            self.assertEqual(f.read(), "SEE")
+        with open(os.path.join(out, "b.o")) as f:
+            self.assertEqual(f.read(), "object")
+        self.assertEqual(sorted(os.listdir(out)), ["b.o", "deeper"])
+        # Again: every file exists, each is named, and kept.
+        r = self.run_client(s, "restore", "tree/sub", "-o", out)
+        self.expect(r, 4, f"'{out}/b.o' exists; not replaced")
+        self.expect(self.run_client(s, "restore", "tree/sub", "-o", out, "--force"), 0)
+
+    def test_excludes(self):
+        s = self.server()
+        self.tree()
+        ex = self.write("ex", "# objects\n*.o\n")
+        r = self.run_client(s, "backup", "tree", "--exclude", "/build/", "--exclude-from", ex)
+        self.expect(r, 0)
+        self.assertEqual(self.summary(r), (2, 2, 0, 0, 8))
+        r = self.run_client(s, "list")
+        self.assertEqual(r.stdout, "tree/a.txt\ntree/sub/deeper/c.txt\n")
+        self.expect(self.run_client(s, "backup", "tree", "--exclude", "!"), 2,
+                    "--exclude: exclude pattern '!' matches nothing")
+
+    def test_a_failed_file_is_named_and_the_exit_is_1(self):
+        s = self.server()
+        self.tree()
+        self.write("tree/.backupd-x", "reserved")
+        missing = os.path.join(self.dir, "missing")
+        r = self.run_client(s, "backup", "tree", missing)
+        self.expect(r, 1)
+        self.assertEqual(self.summary(r), (6, 4, 0, 2, 19))
+        self.assertIn(f"backup-client: backup {missing}: No such file or directory\n", r.stderr)
+        self.assertIn("backup-client: backup tree/.backupd-x: cannot be stored as "
+                      "'tree/.backupd-x'", r.stderr)
+
+    def test_a_refused_list_sends_nothing_and_still_ends_with_the_summary(self):
+        s = self.server("--refuse-list")
+        self.tree()
+        r = self.run_client(s, "backup", "tree")
+        self.expect(r, 1, "backup-client: backup: list what is stored: ")
+        self.assertIn("cannot list today (1003)", r.stderr)
+        self.assertEqual(self.summary(r), (4, 0, 0, 4, 0))
+
+    def test_symlinks_and_fifos_are_skipped_with_a_note(self):
+        s = self.server()
+        self.tree()
+        os.symlink("a.txt", os.path.join(self.dir, "tree", "link"))
+        os.mkfifo(os.path.join(self.dir, "tree", "fifo"))
+        r = self.run_client(s, "backup", "tree")
+        self.expect(r, 0)
+        self.assertEqual(self.summary(r), (4, 4, 0, 0, 19))
+        self.assertIn("tree/link: skipped: a symlink (not followed without --follow-symlinks)",
+                      r.stderr)
+        self.assertIn("tree/fifo: skipped: a FIFO", r.stderr)
+        r = self.run_client(s, "backup", "tree", "--follow-symlinks")
+        self.assertEqual(self.summary(r), (5, 1, 4, 0, 5))
+
+    def test_configured_backup_with_no_paths_given(self):
+        s = self.server()
+        self.tree()
+        conf_dir = os.path.join(self.home, ".config", "backupd")
+        os.makedirs(conf_dir)
+        with open(os.path.join(conf_dir, "client.conf"), "w") as f:
+            f.write(f"user = 42\nsecret_file = {self.secret}\n"
+                    f"paths = {self.dir}/tree/sub {self.dir}/tree/a.txt\n"
+                    "exclude = *.o\n")
+        r = self.run_client(s, "backup", secret=False, user=None)
+        self.expect(r, 0)
+        self.assertEqual(self.summary(r), (2, 2, 0, 0, 8))
+        r = self.run_client(s, "list", secret=False, user=None)
+        base = self.dir.lstrip("/")
+        self.assertEqual(r.stdout, f"{base}/tree/a.txt\n{base}/tree/sub/deeper/c.txt\n")
+
+    def test_backup_with_no_paths_anywhere_is_a_usage_error(self):
+        s = self.server()
+        self.expect(self.run_client(s, "backup"), 2, "backup needs at least one PATH")
+        self.tree()
+        self.expect(self.run_client(s, "backup", "tree", "--name", "x"), 2,
+                    "backup-client: backup tree: --name goes with a single file, not a folder")
 
 
 class PythonClientTest(Base, unittest.TestCase):

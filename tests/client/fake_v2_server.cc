@@ -106,6 +106,8 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       std::optional<std::string> data = ReadN(fd, h->size);
       std::optional<std::string> digest = ReadN(fd, protocol::kDigestSize);
       if (!data || !digest) return false;
+      ++uploads_;
+      upload_bytes_ += data->size();
       const protocol::Digest sha = Sha(*data);
       if (options_.refuse_upload_digest || std::string(sha.begin(), sha.end()) != *digest) {
         *answer = v2::EncodeMessageResponse(v2::ResponseCode::kDigestMismatch, *name,
@@ -138,6 +140,10 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       }
       return true;
     case v2::Op::kList: {
+      if (options_.refuse_list) {
+        *answer = v2::EncodeMessageResponse(v2::ResponseCode::kError, "", "cannot list today");
+        return true;
+      }
       if (files_.empty()) {
         *answer = v2::EncodeMessageResponse(v2::ResponseCode::kNoFiles, "", "no files stored");
         return true;

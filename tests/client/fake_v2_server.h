@@ -16,6 +16,7 @@ struct FakeV2Options {
   enum class Login { kOk, kForgedSignature, kBusy } login = Login::kOk;
   bool refuse_upload_digest = false;    // answer every upload 1016
   bool corrupt_restore_digest = false;  // send a wrong digest after a restored file
+  bool refuse_list = false;             // answer every list 1003
   // Read every request that arrives within a short while before answering any, so a client that
   // pipelines is told apart from one that waits for each answer.
   bool hold_answers = false;
@@ -29,6 +30,9 @@ class FakeV2Server {
   void Serve(int fd);
 
   const std::map<std::string, std::string>& files() const { return files_; }
+  // Backup requests received, and their payload bytes, over all connections.
+  size_t uploads() const { return uploads_; }
+  uint64_t upload_bytes() const { return upload_bytes_; }
   // With hold_answers: the most requests that had arrived before the first of them was answered.
   size_t most_held() const { return most_held_; }
 
@@ -40,6 +44,8 @@ class FakeV2Server {
   FakeV2Options options_;
   std::map<std::string, std::string> files_;
   size_t most_held_ = 0;
+  size_t uploads_ = 0;
+  uint64_t upload_bytes_ = 0;
 };
 
 }  // namespace backupd::testing

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
       options.refuse_upload_digest = true;
     } else if (arg == "--bad-restore-digest") {
       options.corrupt_restore_digest = true;
+    } else if (arg == "--refuse-list") {
+      options.refuse_list = true;
     } else if (arg == "--hold") {
       options.hold_answers = true;
     } else if (arg == "--secret" && i + 1 < argc) {
@@ -33,7 +35,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: fake_v2_server [--forge|--busy|--bad-upload-digest|"
-                   "--bad-restore-digest|--hold] [--secret SECRET]\n");
+                   "--bad-restore-digest|--refuse-list|--hold] [--secret SECRET]\n");
       return 2;
     }
   }

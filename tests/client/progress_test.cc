@@ -42,5 +42,36 @@ TEST(ProgressBarTest, DrawsOnlyWhenEnabledAndBig) {
             "\r" + FormatProgress("x", 2 * kProgressMinBytes, 2 * kProgressMinBytes, 30) + "\n");
 }
 
+TEST(RunProgressTest, FilesBytesRateAndEta) {
+  constexpr uint64_t kMiB = 1024 * 1024;
+  EXPECT_EQ(FormatRunProgress(3, 10, 2 * kMiB, 10 * kMiB, 2.0),
+            "3/10 files  2.0/10.0 MiB  1.0 MiB/s  ETA 0:08");
+  EXPECT_EQ(FormatRunProgress(0, 10, 0, 10 * kMiB, 0.5),
+            "0/10 files  0.0/10.0 MiB  0.0 MiB/s  ETA -");
+  EXPECT_EQ(FormatRunProgress(1, 1, 120 * kMiB, 240 * kMiB, 60.0),
+            "1/1 files  120.0/240.0 MiB  2.0 MiB/s  ETA 1:00");
+}
+
+TEST(RunProgressTest, DrawsOnlyWhenEnabled) {
+  for (bool enabled : {false, true}) {
+    std::FILE* f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    {
+      RunProgress progress(enabled, f);
+      progress.Update(1, 2, 10, 20);
+    }
+    std::rewind(f);
+    std::string out;
+    for (int c = std::fgetc(f); c != EOF; c = std::fgetc(f)) out.push_back(static_cast<char>(c));
+    std::fclose(f);
+    if (enabled) {
+      EXPECT_EQ(out.rfind("\r1/2 files  0.0/0.0 MiB  ", 0), 0u) << out;
+      EXPECT_EQ(out.back(), '\n');
+    } else {
+      EXPECT_EQ(out, "");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace backupd::client

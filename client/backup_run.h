@@ -1,0 +1,68 @@
+// client (the user's privilege): one backup run — the walk's files compared with the server's v2
+// listing, the changed ones uploaded over one pipelined connection, the outcome counted.
+#ifndef BACKUPD_CLIENT_BACKUP_RUN_H_
+#define BACKUPD_CLIENT_BACKUP_RUN_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "client/client_v2.h"
+#include "client/tree_walk.h"
+#include "protocol/wire_v2.h"
+
+namespace backupd::client {
+
+// scanned = sent + unchanged + failed: every file found, and every entry the walk could not read.
+struct RunCounts {
+  uint64_t scanned = 0;
+  uint64_t sent = 0;
+  uint64_t unchanged = 0;
+  uint64_t failed = 0;
+  uint64_t bytes_sent = 0;  // file bytes of the files stored
+};
+
+// "scanned 3, sent 1, unchanged 2, failed 0, bytes sent 12, 0.05 s": seconds with two decimals.
+std::string FormatSummary(const RunCounts& counts, std::chrono::nanoseconds elapsed);
+
+// The SHA-256 of the file at `path`; an error says which step failed ("open: ..."), not the path.
+Result<protocol::Digest> HashFile(const std::string& path);
+
+// Which walked files need sending, given the server's listing (sorted by name, as v2 sends it):
+// a name the server lacks, another size, or (same size) another digest than the local file's,
+// which is hashed only then. A stored digest of zeros (a v1 upload) never matches.
+struct RunPlan {
+  std::vector<Upload> uploads;
+  std::vector<uint64_t> sizes;  // of each upload, as walked
+  uint64_t unchanged = 0;
+  std::vector<WalkFailure> failures;  // files that could not be hashed
+};
+RunPlan PlanRun(const std::vector<WalkEntry>& entries,
+                const std::vector<protocol::v2::ListEntry>& stored);
+
+struct RunHooks {
+  // Each file that failed, with why (walk, hash, or a local error before sending).
+  std::function<void(const std::string& path, const std::string& why)> failed;
+  // Each upload's outcome, as ClientV2::Backup reports it; returns true when it stored the file.
+  std::function<bool(const Upload& upload, const Result<ReplyV2>& outcome)> uploaded;
+  // Progress: files done of all to send, payload bytes done of all to send.
+  std::function<void(uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t bytes_total)>
+      progress;
+};
+
+// Which files a run sends: the changed ones (after one list request), or every one (as rsync's
+// --ignore-times; no list is asked for).
+enum class Compare { kChanged, kAll };
+
+// Runs the backup of `walk` over `client` (logged in): one list request, then one pipelined
+// ClientV2::Backup of the changed files. Not OK when the listing failed (nothing was sent then):
+// a lost connection, or an error status other than 1002 (no files yet).
+Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks,
+                            Compare compare = Compare::kChanged);
+
+}  // namespace backupd::client
+
+#endif  // BACKUPD_CLIENT_BACKUP_RUN_H_

@@ -1,0 +1,235 @@
+// tests: backup runs and folder restores through the v2 client against the scripted fake server
+// (a thread, one socketpair per run): what a repeat run sends, the summary's text, and a server
+// that sends names pointing outside the restore folder.
+#include "client/backup_run.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "client/restore_tree.h"
+#include "tests/client/fake_v2_server.h"
+#include "tests/harness/temp_dir.h"
+
+namespace backupd::client {
+namespace {
+
+using testing::FakeV2Options;
+using testing::FakeV2Server;
+
+void Write(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool Exists(const std::string& path) {
+  struct stat sb {};
+  return lstat(path.c_str(), &sb) == 0;
+}
+
+TEST(FormatSummaryTest, ExactText) {
+  RunCounts c{5, 2, 2, 1, 1234};
+  EXPECT_EQ(FormatSummary(c, std::chrono::milliseconds(1234)),
+            "scanned 5, sent 2, unchanged 2, failed 1, bytes sent 1234, 1.23 s");
+  EXPECT_EQ(FormatSummary({}, std::chrono::nanoseconds(0)),
+            "scanned 0, sent 0, unchanged 0, failed 0, bytes sent 0, 0.00 s");
+}
+
+// Each run is one connection to the same fake server, whose files outlive connections.
+class BackupRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = dir_.Sub("tree");
+    ASSERT_EQ(mkdir(root_.c_str(), 0700), 0);
+    ASSERT_EQ(mkdir((root_ + "/sub").c_str(), 0700), 0);
+    ASSERT_EQ(mkdir((root_ + "/sub/deeper").c_str(), 0700), 0);
+    ASSERT_EQ(mkdir((root_ + "/empty").c_str(), 0700), 0);
+    Write(root_ + "/a.txt", "alpha");
+    Write(root_ + "/sub/b.bin", std::string(3000, 'b'));
+    Write(root_ + "/sub/deeper/c.txt", "");
+    prefix_ = root_.substr(1);
+  }
+
+  // Runs `body` with a logged-in client on a fresh connection, then closes it.
+  template <typename F>
+  void OnConnection(F body) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    std::thread serving([this, fd = sv[1]] {
+      server_.Serve(fd);
+      close(fd);
+    });
+    {
+      ClientV2 client(Connection::Adopt(sv[0], std::chrono::seconds(10)), 42);
+      Result<ReplyV2> login = client.Login("fake-secret-for-tests");
+      EXPECT_TRUE(login.ok() && login->status == 221);
+      body(client);
+    }
+    serving.join();
+  }
+
+  struct Outcome {
+    RunCounts counts;
+    std::vector<std::string> failed;
+  };
+  Outcome Run(const std::vector<std::string>& paths) {
+    Outcome out;
+    OnConnection([&](ClientV2& client) {
+      RunHooks hooks;
+      hooks.failed = [&](const std::string& path, const std::string& why) {
+        out.failed.push_back(path + ": " + why);
+      };
+      hooks.uploaded = [](const Upload&, const Result<ReplyV2>& r) {
+        return r.ok() && r->status == 212;
+      };
+      Result<RunCounts> counts = RunBackup(client, Walk(paths, {}), hooks);
+      EXPECT_TRUE(counts.ok()) << counts.status().ToString();
+      if (counts.ok()) out.counts = *counts;
+    });
+    return out;
+  }
+
+  FakeV2Server server_{FakeV2Options{}};
+  testing::TempDir dir_;
+  std::string root_;
+  std::string prefix_;
+};
+
+TEST_F(BackupRunTest, ARepeatRunSendsOnlyWhatChanged) {
+  Outcome first = Run({root_});
+  EXPECT_TRUE(first.failed.empty());
+  EXPECT_EQ(first.counts.scanned, 3u);
+  EXPECT_EQ(first.counts.sent, 3u);
+  EXPECT_EQ(first.counts.bytes_sent, 3005u);
+  EXPECT_EQ(server_.uploads(), 3u);
+  EXPECT_EQ(server_.upload_bytes(), 3005u);
+  EXPECT_EQ(server_.files().at(prefix_ + "/sub/b.bin"), std::string(3000, 'b'));
+  EXPECT_EQ(server_.files().at(prefix_ + "/sub/deeper/c.txt"), "");
+
+  // Nothing changed: not one upload.
+  Outcome second = Run({root_});
+  EXPECT_EQ(second.counts.scanned, 3u);
+  EXPECT_EQ(second.counts.sent, 0u);
+  EXPECT_EQ(second.counts.unchanged, 3u);
+  EXPECT_EQ(second.counts.bytes_sent, 0u);
+  EXPECT_EQ(server_.uploads(), 3u);
+
+  // Same size, other bytes: found by the digest; a new file by its absence.
+  Write(root_ + "/a.txt", "ALPHA");
+  Write(root_ + "/sub/new.txt", "new");
+  Outcome third = Run({root_});
+  EXPECT_EQ(third.counts.scanned, 4u);
+  EXPECT_EQ(third.counts.sent, 2u);
+  EXPECT_EQ(third.counts.unchanged, 2u);
+  EXPECT_EQ(third.counts.bytes_sent, 8u);
+  EXPECT_EQ(server_.uploads(), 5u);
+  EXPECT_EQ(server_.upload_bytes(), 3013u);
+  EXPECT_EQ(server_.files().at(prefix_ + "/a.txt"), "ALPHA");
+}
+
+TEST_F(BackupRunTest, WalkFailuresAreCountedAndNamed) {
+  Write(root_ + "/.backupd-x", "reserved");
+  Outcome r = Run({root_, dir_.Sub("missing")});
+  EXPECT_EQ(r.counts.scanned, 5u);
+  EXPECT_EQ(r.counts.sent, 3u);
+  EXPECT_EQ(r.counts.failed, 2u);
+  ASSERT_EQ(r.failed.size(), 2u);
+  EXPECT_EQ(r.failed[0].rfind(root_ + "/.backupd-x: cannot be stored as", 0), 0u) << r.failed[0];
+  EXPECT_EQ(r.failed[1], dir_.Sub("missing") + ": No such file or directory");
+}
+
+TEST_F(BackupRunTest, AFolderRestoreRecreatesTheTree) {
+  Run({root_});
+  const std::string out = dir_.Sub("out");
+  OnConnection([&](ClientV2& client) {
+    Result<ListReplyV2> listed = client.List();
+    ASSERT_TRUE(listed.ok());
+    std::vector<std::string> refused;
+    std::vector<RestoreTarget> targets = SelectUnder(prefix_ + "/sub", listed->entries, &refused);
+    EXPECT_TRUE(refused.empty());
+    ASSERT_EQ(targets.size(), 2u);
+    RestoreTreeHooks hooks;
+    hooks.failed = [](const std::string& what, const std::string& why) {
+      ADD_FAILURE() << what << ": " << why;
+    };
+    hooks.exists = [](const std::string& o) { ADD_FAILURE() << o; };
+    hooks.restored = [](const RestoreTarget&, const Result<ReplyV2>& r) {
+      return r.ok() && r->status == 210 && r->digest_ok;
+    };
+    EXPECT_EQ(RestoreTree(client, targets, out, Existing::kKeep, hooks), 0u);
+  });
+  EXPECT_EQ(Read(out + "/b.bin"), std::string(3000, 'b'));
+  EXPECT_TRUE(Exists(out + "/deeper/c.txt"));
+  EXPECT_EQ(Read(out + "/deeper/c.txt"), "");
+  EXPECT_FALSE(Exists(out + "/a.txt"));
+}
+
+// The attacker is the server: it lists names with "..", empty and "." components and a leading
+// '/', and the output folder holds a symlink to elsewhere. Nothing may be written outside `out`.
+TEST_F(BackupRunTest, AFolderRestoreRefusesNamesThatLeaveTheOutputFolder) {
+  Write(dir_.Sub("payload"), "evil");
+  OnConnection([&](ClientV2& client) {
+    std::vector<Upload> ups;
+    for (const char* name :
+         {"docs/../escape.txt", "docs/../../escape2.txt", "docs//x.txt", "docs/./y.txt",
+          "/docs/abs.txt", "docs/link/through.txt", "docs/ok.txt"}) {
+      ups.push_back({dir_.Sub("payload"), name});
+    }
+    client.Backup(
+        ups, [](size_t, const Result<ReplyV2>& r) { EXPECT_TRUE(r.ok() && r->status == 212); });
+  });
+  const std::string out = dir_.Sub("out");
+  const std::string elsewhere = dir_.Sub("elsewhere");
+  ASSERT_EQ(mkdir(out.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(elsewhere.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(elsewhere.c_str(), (out + "/link").c_str()), 0);
+
+  std::vector<std::string> failed;
+  OnConnection([&](ClientV2& client) {
+    Result<ListReplyV2> listed = client.List();
+    ASSERT_TRUE(listed.ok());
+    for (const std::string& prefix : {std::string("docs"), std::string()}) {
+      std::vector<std::string> refused;
+      std::vector<RestoreTarget> targets = SelectUnder(prefix, listed->entries, &refused);
+      // "/docs/abs.txt" is not under "docs/", so only the whole listing sees (and refuses) it.
+      EXPECT_EQ(refused.size(), prefix.empty() ? 5u : 4u) << prefix;
+      for (const std::string& why : refused) {
+        EXPECT_NE(why.find("not a plain relative path"), std::string::npos) << why;
+      }
+      std::vector<std::string> names;
+      for (const RestoreTarget& t : targets) names.push_back(t.name);
+      EXPECT_EQ(names, (std::vector<std::string>{"docs/link/through.txt", "docs/ok.txt"}));
+      if (!prefix.empty()) {
+        RestoreTreeHooks hooks;
+        hooks.failed = [&](const std::string& what, const std::string&) { failed.push_back(what); };
+        hooks.exists = [](const std::string& o) { ADD_FAILURE() << o; };
+        hooks.restored = [](const RestoreTarget&, const Result<ReplyV2>& r) {
+          return r.ok() && r->status == 210;
+        };
+        EXPECT_EQ(RestoreTree(client, targets, out, Existing::kKeep, hooks), 1u);
+      }
+    }
+  });
+  EXPECT_EQ(failed, std::vector<std::string>{"docs/link/through.txt"});
+  EXPECT_EQ(Read(out + "/ok.txt"), "evil");
+  EXPECT_FALSE(Exists(dir_.Sub("escape.txt")));
+  EXPECT_FALSE(Exists(dir_.path() + "/../escape2.txt"));
+  EXPECT_FALSE(Exists(elsewhere + "/through.txt"));
+  EXPECT_FALSE(Exists("/docs/abs.txt"));
+}
+
+}  // namespace
+}  // namespace backupd::client

@@ -1,0 +1,193 @@
+// test process (root): backup-client's folder runs against the real backupd (tests/harness) — a
+// nested tree round-trips byte for byte, a repeat run sends nothing, one change sends one file,
+// and 10,000 files go over one connection, as the daemon's access log shows.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/harness/daemon_harness.h"
+#include "tests/harness/temp_dir.h"
+
+namespace backupd::testing {
+namespace {
+
+constexpr uint32_t kUser = 301;
+// 10,000 files synced one by one by the daemon take minutes on a busy machine.
+constexpr Millis kClientTimeout{540000};
+constexpr Millis kLogTimeout{30000};
+
+std::string Output(const ProgramResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
+}
+
+// The lines of `text` that contain every one of `parts`.
+std::vector<std::string> LinesWith(const std::string& text, const std::vector<std::string>& parts) {
+  std::vector<std::string> found;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (std::all_of(parts.begin(), parts.end(),
+                    [&](const std::string& p) { return line.find(p) != std::string::npos; })) {
+      found.push_back(line);
+    }
+  }
+  return found;
+}
+
+class FolderBackupDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+    const std::string users = dir_.Sub("users");
+    Result<std::string> secret = AddBackupdUser(kUser, users, dir_.Sub("none.pid"), dir_.path());
+    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+    ASSERT_TRUE(WriteSecretFile(dir_.Sub("secret"), *secret));
+    DaemonOptions o;
+    o.overrides = {"users_file=" + users};
+    Status st = daemon_.Start(o);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    work_ = dir_.Sub("work");
+    ASSERT_EQ(mkdir(work_.c_str(), 0755), 0);
+  }
+
+  ProgramResult Client(const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {BackupClientPath(),
+                                     "--server",
+                                     "127.0.0.1:" + std::to_string(daemon_.port()),
+                                     "--user",
+                                     std::to_string(kUser),
+                                     "--secret-file",
+                                     dir_.Sub("secret")};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return RunProgram(argv, work_, kClientTimeout);
+  }
+
+  void MakeFolders(const std::vector<std::string>& folders) {
+    for (const std::string& f : folders) ASSERT_EQ(mkdir((work_ + "/" + f).c_str(), 0755), 0) << f;
+  }
+
+  std::string UserDir() const { return daemon_.storage() + "/" + std::to_string(kUser); }
+
+  size_t LogLines(const std::vector<std::string>& parts) const {
+    return LinesWith(daemon_.Log(), parts).size();
+  }
+
+  TempDir dir_;
+  Daemon daemon_;
+  std::string work_;
+};
+
+// "scanned N, sent N, unchanged N, failed N, bytes sent N, T s" and nothing else on stdout.
+void ExpectSummary(const ProgramResult& r, const std::string& counts) {
+  EXPECT_TRUE(std::regex_match(r.out, std::regex(counts + ", [0-9]+\\.[0-9][0-9] s\n")))
+      << Output(r);
+}
+
+TEST_F(FolderBackupDaemonTest, ATreeRoundTripsAndRepeatRunsSendOnlyChanges) {
+  MakeFolders({"tree", "tree/a", "tree/a/b", "tree/a/b/c", "tree/empty", "tree/a/empty2"});
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"tree/top.bin", RandomBytes(100000, 1)},
+      {"tree/a/mid.txt", "middle\n"},
+      {"tree/a/b/c/deep.bin", RandomBytes(4097, 2)},
+      {"tree/a/b/zero", ""},
+  };
+  for (const auto& [name, data] : files) ASSERT_TRUE(WriteFile(work_ + "/" + name, data));
+
+  ProgramResult r = Client({"backup", "tree"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 4, sent 4, unchanged 0, failed 0, bytes sent 104104");
+  for (const auto& [name, data] : files) EXPECT_EQ(ReadFile(UserDir() + "/" + name), data) << name;
+  const std::vector<std::string> stored = {"access ", "op=backup", "status=212"};
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) { return LinesWith(log, stored).size() == 4; }, kLogTimeout))
+      << daemon_.Log();
+
+  // Nothing changed: the run lists once and uploads nothing.
+  r = Client({"backup", "tree"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 4, sent 0, unchanged 4, failed 0, bytes sent 0");
+  ASSERT_TRUE(daemon_.WaitForLogLine({"access ", "op=list"}, kLogTimeout)) << daemon_.Log();
+
+  // One file changed (same size): just that one goes.
+  std::string changed = files[2].second;
+  changed[4000] ^= 0x55;
+  ASSERT_TRUE(WriteFile(work_ + "/tree/a/b/c/deep.bin", changed));
+  r = Client({"backup", "tree"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 4, sent 1, unchanged 3, failed 0, bytes sent 4097");
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) { return LinesWith(log, stored).size() == 5; }, kLogTimeout))
+      << daemon_.Log();
+  EXPECT_EQ(
+      LinesWith(daemon_.Log(), {"access ", "op=backup", "name=\"tree/a/b/c/deep.bin\""}).size(), 2u)
+      << daemon_.Log();
+  EXPECT_EQ(ReadFile(UserDir() + "/tree/a/b/c/deep.bin"), changed);
+
+  // The stored folder comes back under another name, every byte as stored.
+  r = Client({"restore", "tree", "-o", work_ + "/back"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(work_ + "/back/top.bin"), files[0].second);
+  EXPECT_EQ(ReadFile(work_ + "/back/a/mid.txt"), "middle\n");
+  EXPECT_EQ(ReadFile(work_ + "/back/a/b/c/deep.bin"), changed);
+  EXPECT_EQ(ReadFile(work_ + "/back/a/b/zero"), "");
+  // A single file still restores as a file.
+  r = Client({"restore", "tree/a/mid.txt", "-o", work_ + "/mid.txt"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(ReadFile(work_ + "/mid.txt"), "middle\n");
+}
+
+TEST_F(FolderBackupDaemonTest, TenThousandFilesUseOneConnection) {
+  MakeFolders({"many"});
+  constexpr int kFiles = 10000;
+  for (int d = 0; d < 100; ++d) {
+    const std::string sub = "many/d" + std::to_string(d);
+    MakeFolders({sub});
+    for (int f = 0; f < kFiles / 100; ++f) {
+      ASSERT_TRUE(
+          WriteFile(work_ + "/" + sub + "/f" + std::to_string(f), std::to_string(d * 100 + f)));
+    }
+  }
+  ProgramResult r = Client({"backup", "many"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(r.out.rfind("scanned 10000, sent 10000, unchanged 0, failed 0, bytes sent ", 0), 0u)
+      << Output(r);
+  EXPECT_EQ(ReadFile(UserDir() + "/many/d42/f7"), "4207");
+
+  // The access log: one login, one list, and every upload from the same peer address and port.
+  const std::vector<std::string> stored = {"access ", "op=backup", "status=212"};
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) { return LinesWith(log, stored).size() == kFiles; }, kLogTimeout))
+      << LogLines(stored) << " uploads logged";
+  const std::string first_log = daemon_.Log();
+  EXPECT_EQ(LinesWith(first_log, {"access ", "op=auth-start"}).size(), 1u);
+  EXPECT_EQ(LinesWith(first_log, {"access ", "op=list"}).size(), 1u);
+  std::set<std::string> peers;
+  for (const std::string& line : LinesWith(first_log, stored)) {
+    const size_t at = line.find("access ") + 7;
+    peers.insert(line.substr(at, line.find(" user=") - at));
+  }
+  EXPECT_EQ(peers.size(), 1u);
+
+  // A repeat run: the same one connection, and not one upload.
+  r = Client({"backup", "many"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(r.out.rfind("scanned 10000, sent 0, unchanged 10000, failed 0, bytes sent 0, ", 0), 0u)
+      << Output(r);
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) {
+        return LinesWith(log, {"access ", "op=list"}).size() == 2;
+      },
+      kLogTimeout));
+  EXPECT_EQ(LogLines(stored), static_cast<size_t>(kFiles));
+  EXPECT_EQ(LogLines({"access ", "op=auth-start"}), 2u);
+}
+
+}  // namespace
+}  // namespace backupd::testing
