@@ -296,7 +296,7 @@ void RequestV2::Restore() {
 }
 
 void RequestV2::Delete() {
-  Status s = login_.dir->Remove(name());
+  Status s = login_.dir->Remove(name(), UserDir::Folders::kIfEmpty);
   if (!s.ok()) return FailStorage(s);
   Reply(ResponseCode::kOk, name(), {});
 }

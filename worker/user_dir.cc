@@ -709,7 +709,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   return Result<OpenFile>(std::move(file));
 }
 
-Status UserDir::Remove(const std::string& name) {
+Status UserDir::Remove(const std::string& name, Folders folders) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
@@ -724,7 +724,7 @@ Status UserDir::Remove(const std::string& name) {
   }
   // Stored files and empty folders are the user's to delete; anything else (a planted link, a
   // FIFO) is not something List ever showed.
-  if (S_ISDIR(st.st_mode)) {
+  if (S_ISDIR(st.st_mode) && folders == Folders::kIfEmpty) {
     Status s = RemoveEmptyFolder(sys_, folder->get(), leaf, name);
     if (!s.ok()) return s;
   } else if (!S_ISREG(st.st_mode)) {

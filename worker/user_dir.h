@@ -130,10 +130,13 @@ class UserDir {
   Result<Upload> BeginUpload(const std::string& name);
   // A regular file for reading; NotFound if absent (or not a regular file).
   Result<OpenFile> OpenForRead(const std::string& name);
+  // What Remove does with a folder's name: kRefuse (protocol v1) answers NotFound, as for any
+  // name that is not a stored file; kIfEmpty (v2, issue 12) removes the folder if it holds no
+  // stored file or folder, and is an IoError (ENOTEMPTY) otherwise.
+  enum class Folders { kRefuse, kIfEmpty };
   // Unlinks the file and its sidecar and removes the folders it leaves empty (never the user's
-  // own folder). A folder's name removes the folder if it holds no stored file or folder
-  // (ENOTEMPTY, as an IoError, otherwise).
-  Status Remove(const std::string& name);
+  // own folder).
+  Status Remove(const std::string& name, Folders folders = Folders::kRefuse);
   // Makes the folder `name` and its missing parents (0700), and writes its sidecar with `mode`
   // and `mtime_ns` atomically (temp file, rename). An IoError when `name` is a stored file.
   Status MakeFolder(const std::string& name, uint32_t mode, int64_t mtime_ns);

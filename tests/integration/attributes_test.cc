@@ -45,7 +45,9 @@ int64_t MtimeNs(const struct stat& st) {
 // User 7 registered with `backupd user add`; a logged-in raw v2 connection per test.
 class AttributesTest : public DaemonTest {
  protected:
-  DaemonOptions Options() const override { return {{"users_file=" + dir_.Sub("users")}}; }
+  DaemonOptions Options() const override {
+    return {{"users_file=" + dir_.Sub("users"), "legacy_v1=loopback"}};
+  }
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
     Result<std::string> secret =
@@ -183,6 +185,16 @@ TEST_F(AttributesTest, AnEmptyFolderIsListedWithItsModeUntilDeleted) {
   ASSERT_EQ(c_.Read().status, Code(v2::ResponseCode::kOk));
   EXPECT_TRUE(ListAttrs().empty());
   EXPECT_FALSE(PathExists(Stored("photos")));
+}
+
+TEST_F(AttributesTest, VersionOneSeesNoFolderAndCannotDeleteOne) {
+  ASSERT_TRUE(c_.Send(MakeFolder("kept", 0700, 1)));
+  ASSERT_EQ(c_.Read().status, Code(v2::ResponseCode::kOk));
+  // v1's answers are what they were before folders had attributes.
+  EXPECT_TRUE(HasStatus(CallOnce(kUser, protocol::Op::kList, ""), kNoFiles));
+  EXPECT_TRUE(HasStatus(CallOnce(kUser, protocol::Op::kDelete, "kept"), kNotFound));
+  EXPECT_TRUE(PathExists(Stored("kept/.backupd-folder")));
+  EXPECT_EQ(ListAttrs().size(), 1u);
 }
 
 TEST_F(AttributesTest, ClientV2UploadsWithAttributesMakesFoldersAndListsThem) {

@@ -199,24 +199,26 @@ TEST_F(UserDirAttrsTest, MakeFolderOnAStoredFileIsRefusedAndKeepsTheFile) {
 TEST_F(UserDirAttrsTest, AMadeFolderOutlivesItsLastFileAndIsDeletedOnlyWhenEmpty) {
   ASSERT_TRUE(dir_->MakeFolder("keep/me", 0755, 5).ok());
   ASSERT_TRUE(StoreWithAttrs("keep/me/f", "x", 0600, 1).ok());
-  EXPECT_EQ(dir_->Remove("keep/me").code(), Status::Code::kIoError);
+  EXPECT_EQ(dir_->Remove("keep/me", UserDir::Folders::kIfEmpty).code(), Status::Code::kIoError);
   ASSERT_TRUE(dir_->Remove("keep/me/f").ok());
+  // Protocol v1's delete never removes a folder, empty or not.
+  EXPECT_EQ(dir_->Remove("keep/me").code(), Status::Code::kNotFound);
   // The folder the user asked for stays; its implicit parent stays because it is not empty.
   EXPECT_TRUE(fs::is_directory(UserPath() / "keep" / "me"));
-  ASSERT_TRUE(dir_->Remove("keep/me").ok());
+  ASSERT_TRUE(dir_->Remove("keep/me", UserDir::Folders::kIfEmpty).ok());
   // Its implicit parent, now empty, is pruned as after a file's delete.
   EXPECT_FALSE(fs::exists(UserPath() / "keep"));
   EXPECT_TRUE(fs::is_directory(UserPath()));
-  EXPECT_EQ(dir_->Remove("keep/me").code(), Status::Code::kNotFound);
+  EXPECT_EQ(dir_->Remove("keep/me", UserDir::Folders::kIfEmpty).code(), Status::Code::kNotFound);
 }
 
 TEST_F(UserDirAttrsTest, AFolderHoldingOnlyAFolderIsNotEmpty) {
   ASSERT_TRUE(dir_->MakeFolder("outer/inner", 0700, 1).ok());
   ASSERT_TRUE(dir_->MakeFolder("outer", 0700, 1).ok());
-  EXPECT_EQ(dir_->Remove("outer").code(), Status::Code::kIoError);
-  ASSERT_TRUE(dir_->Remove("outer/inner").ok());
+  EXPECT_EQ(dir_->Remove("outer", UserDir::Folders::kIfEmpty).code(), Status::Code::kIoError);
+  ASSERT_TRUE(dir_->Remove("outer/inner", UserDir::Folders::kIfEmpty).ok());
   EXPECT_TRUE(fs::is_directory(UserPath() / "outer"));
-  ASSERT_TRUE(dir_->Remove("outer").ok());
+  ASSERT_TRUE(dir_->Remove("outer", UserDir::Folders::kIfEmpty).ok());
   EXPECT_FALSE(fs::exists(UserPath() / "outer"));
 }
 
