@@ -141,7 +141,8 @@ bool HasAttributes(Op op);
 
 // True for a known v2 op value.
 bool IsKnownOp(uint8_t op);
-// True for the ops that carry a payload: the auth ops (kept by the parser) and backup (streamed).
+// True for the ops that carry a payload: the auth ops (kept by the parser), backup and
+// BACKUP_ATTRS (streamed after its attributes block) and MAKE_FOLDER (the block alone).
 bool HasRequestPayload(Op op);
 bool IsAuthOp(Op op);
 // "auth-start", "auth-finish", or v1's OpName for the ops both versions share.

@@ -23,6 +23,7 @@
 #include "base/text.h"
 #include "protocol/digest.h"
 #include "protocol/wire.h"
+#include "protocol/wire_v2.h"
 #include "worker/upload_step_hook.h"
 
 namespace backupd::worker {
@@ -99,6 +100,10 @@ std::string EncodeSidecar(const Stamp& stamp, const Digest& digest, uint32_t mod
   return out;
 }
 
+// A mode as a sidecar keeps it, for a listing: anything but permission bits (a damaged sidecar) is
+// not known, so one bad sidecar cannot make the whole LIST_ATTRS answer one a client refuses.
+uint32_t KeptMode(uint32_t mode) { return mode <= protocol::v2::kMaxMode ? mode : 0; }
+
 // The digest in `leaf`'s sidecar in `folder`, if there is one and it matches `file`. Any trouble
 // reading it means no digest: the caller then computes one from the bytes. `stale`, when given,
 // is set when a sidecar exists but is not one for `file` (scrub tells that from no sidecar);
@@ -132,7 +137,7 @@ std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, c
   std::copy(p + 24, p + 24 + d.size(), d.begin());
   if (stale != nullptr) *stale = false;
   if (mode != nullptr)
-    *mode = got == kSidecarWithModeSize ? protocol::GetU32(buf + kSidecarSize) : 0;
+    *mode = got == kSidecarWithModeSize ? KeptMode(protocol::GetU32(buf + kSidecarSize)) : 0;
   return d;
 }
 
@@ -164,7 +169,7 @@ void ReadFolderSidecar(Sys* sys, int folder, StoredFile& file) {
     return;
   }
   const uint8_t* p = buf + kFolderSidecarMagic.size();
-  file.mode = protocol::GetU32(p);
+  file.mode = KeptMode(protocol::GetU32(p));
   file.mtime_ns = static_cast<int64_t>(protocol::GetU64(p + 8));
 }
 

@@ -139,6 +139,27 @@ TEST_F(UserDirAttrsTest, SidecarsWithoutAModeStay64BytesAndWithOne68) {
   EXPECT_TRUE(all[1].digest.has_value());
 }
 
+TEST_F(UserDirAttrsTest, ADamagedModeInASidecarIsListedAsNotKnown) {
+  ASSERT_TRUE(StoreWithAttrs("f", "x", 0644, 1).ok());
+  ASSERT_TRUE(dir_->MakeFolder("d", 0755, 1).ok());
+  for (const auto& e : fs::recursive_directory_iterator(UserPath())) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(".backupd-sha256-", 0) != 0 && n != ".backupd-folder") continue;
+    // The mode field of either sidecar: past the file's digest, first in the folder's block.
+    std::fstream io(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(n == ".backupd-folder" ? 8 : 64);
+    io.write("\xff\xff\xff\xff", 4);
+  }
+  const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].name, "d");
+  EXPECT_EQ(all[0].mode, 0u);
+  EXPECT_EQ(all[1].name, "f");
+  EXPECT_EQ(all[1].mode, 0u);
+  // The digest itself is still fresh: only the mode is not known.
+  EXPECT_TRUE(all[1].digest.has_value());
+}
+
 TEST_F(UserDirAttrsTest, MakeFolderWritesItsSidecarAndListsItWhereItsNameSorts) {
   ASSERT_TRUE(dir_->MakeFolder("a", 0750, 11).ok());
   ASSERT_TRUE(dir_->MakeFolder("p/q/empty", 0711, -3).ok());
