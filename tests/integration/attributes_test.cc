@@ -88,6 +88,9 @@ TEST_F(AttributesTest, BackupAttrsStoresTheBytesWithTheSentMtimeAndKeepsTheModeI
   EXPECT_EQ(MtimeNs(st), kMtime);
   // The server never chmods a stored file to the client's mode.
   EXPECT_TRUE(OwnedByNobodyWithMode(Stored("docs/a.txt"), S_IFREG, 0600));
+  EXPECT_TRUE(
+      daemon_.WaitForLogLine({"op=backup-attrs name=\"docs/a.txt\" status=212"}, Millis(5000)))
+      << daemon_.Log();
 
   const std::vector<v2::AttrEntry> entries = ListAttrs();
   ASSERT_EQ(entries.size(), 2u);
@@ -185,6 +188,11 @@ TEST_F(AttributesTest, AnEmptyFolderIsListedWithItsModeUntilDeleted) {
   ASSERT_EQ(c_.Read().status, Code(v2::ResponseCode::kOk));
   EXPECT_TRUE(ListAttrs().empty());
   EXPECT_FALSE(PathExists(Stored("photos")));
+  // The access log names the new ops.
+  EXPECT_TRUE(
+      daemon_.WaitForLogLine({"op=make-folder name=\"photos/2024\" status=212"}, Millis(5000)))
+      << daemon_.Log();
+  EXPECT_TRUE(daemon_.WaitForLogLine({"op=list-attrs", "status=1002"}, Millis(5000)));
 }
 
 TEST_F(AttributesTest, VersionOneSeesNoFolderAndCannotDeleteOne) {
