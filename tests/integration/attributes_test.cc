@@ -80,13 +80,14 @@ class AttributesTest : public DaemonTest {
 TEST_F(AttributesTest, BackupAttrsStoresTheBytesWithTheSentMtimeAndKeepsTheModeInMetadataOnly) {
   const std::string content("exact\0bytes\n", 12);
   ASSERT_TRUE(
-      c_.Send(BackupAttrs("docs/a.txt", content, 0755, kMtime, protocol::Sha256Of(content))));
+      c_.Send(BackupAttrs("docs/a.txt", content, 06777, kMtime, protocol::Sha256Of(content))));
   ASSERT_EQ(c_.Read().status, Code(v2::ResponseCode::kOk)) << daemon_.Log();
   EXPECT_EQ(ReadFile(Stored("docs/a.txt")), content);
   struct stat st {};
   ASSERT_EQ(::lstat(Stored("docs/a.txt").c_str(), &st), 0);
   EXPECT_EQ(MtimeNs(st), kMtime);
-  // The server never chmods a stored file to the client's mode.
+  // The server never chmods a stored file to the client's mode: setuid, setgid and world bits
+  // asked for stay metadata.
   EXPECT_TRUE(OwnedByNobodyWithMode(Stored("docs/a.txt"), S_IFREG, 0600));
   EXPECT_TRUE(
       daemon_.WaitForLogLine({"op=backup-attrs name=\"docs/a.txt\" status=212"}, Millis(5000)))
@@ -99,7 +100,7 @@ TEST_F(AttributesTest, BackupAttrsStoresTheBytesWithTheSentMtimeAndKeepsTheModeI
   EXPECT_EQ(entries[0].attributes.mode, 0u);
   EXPECT_EQ(entries[1].name, "docs/a.txt");
   EXPECT_EQ(entries[1].kind, v2::EntryKind::kFile);
-  EXPECT_EQ(entries[1].attributes.mode, 0755u);
+  EXPECT_EQ(entries[1].attributes.mode, 06777u);
   EXPECT_EQ(entries[1].attributes.mtime_ns, kMtime);
   EXPECT_EQ(entries[1].size, content.size());
   EXPECT_EQ(entries[1].sha256, protocol::Sha256Of(content));
