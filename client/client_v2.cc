@@ -50,6 +50,11 @@ bool StatusFits(Op op, uint16_t status) {
       return status == Code(ResponseCode::kRestoreOk);
     case Op::kList:
       return status == Code(ResponseCode::kListOk);
+    case Op::kBackupAttrs:
+    case Op::kMakeFolder:
+      return status == Code(ResponseCode::kOk);
+    case Op::kListAttrs:
+      return status == Code(ResponseCode::kListOk);
   }
   return false;
 }
@@ -144,9 +149,17 @@ Result<ReplyV2> ClientV2::Login(const std::string& secret) {
   return reply;
 }
 
-Status ClientV2::SendUpload(int fd, uint64_t size, const std::string& name, const std::string& path,
-                            size_t index, const UploadProgress& progress) {
-  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kBackup, name, size);
+Status ClientV2::SendUpload(int fd, uint64_t size, const Upload& up, size_t index,
+                            const UploadProgress& progress) {
+  const std::string& path = up.path;
+  std::string prefix;
+  if (up.attributes) {
+    prefix =
+        v2::EncodeRequestPrefix(user_id_, Op::kBackupAttrs, up.name, v2::kAttributesSize + size) +
+        v2::EncodeAttributes(*up.attributes);
+  } else {
+    prefix = v2::EncodeRequestPrefix(user_id_, Op::kBackup, up.name, size);
+  }
   Status st = conn_.WriteAll(prefix.data(), prefix.size());
   protocol::Sha256 sha;
   std::vector<uint8_t> buf = PayloadBuffer(size);
@@ -220,7 +233,7 @@ void ClientV2::Backup(const std::vector<Upload>& uploads, const UploadDone& done
       if (!read_oldest()) return;
     }
     const auto size = static_cast<uint64_t>(sb.st_size);
-    st = SendUpload(file.get(), size, up.name, up.path, i, progress);
+    st = SendUpload(file.get(), size, up, i, progress);
     if (!st.ok() && !conn_.is_open()) {
       // A local read failure mid-file: the stream is cut, no answer can be read any more.
       done(i, st);
@@ -308,6 +321,29 @@ Result<ReplyV2> ClientV2::Delete(std::string_view name) {
   return ReadReply(Op::kDelete, &ignored);
 }
 
+Status ClientV2::ReadEntries(uint64_t size, size_t fixed, const std::string& what,
+                             const std::function<Status(std::string_view entry)>& take) {
+  uint64_t got = 0;
+  std::string entry;
+  while (got < size) {
+    std::array<uint8_t, 2> raw_len{};
+    if (size - got < fixed) return Fail(Status::Invalid(what + ": an entry cut short"));
+    Status st = conn_.ReadExact(raw_len.data(), raw_len.size());
+    if (!st.ok()) return Fail(st);
+    const uint16_t name_len = protocol::GetU16(raw_len.data());
+    const uint64_t entry_size = fixed + name_len;
+    if (entry_size > size - got) return Fail(Status::Invalid(what + ": an entry cut short"));
+    entry.assign(reinterpret_cast<const char*>(raw_len.data()), raw_len.size());
+    entry.resize(entry_size);
+    st = conn_.ReadExact(entry.data() + raw_len.size(), entry_size - raw_len.size());
+    if (!st.ok()) return Fail(st);
+    got += entry_size;
+    st = take(entry);
+    if (!st.ok()) return Fail(Status::Invalid(what + ": " + st.message()));
+  }
+  return Status::Ok();
+}
+
 Result<ListReplyV2> ClientV2::List() {
   if (!conn_.is_open()) return Status::Closed("not connected");
   const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kList, "", 0);
@@ -318,33 +354,56 @@ Result<ListReplyV2> ClientV2::List() {
   if (!reply.ok()) return reply.status();
   ListReplyV2 list{std::move(*reply), {}};
   if (list.reply.status != Code(ResponseCode::kListOk)) return list;
-  // Entry by entry, so memory stays bounded per entry whatever the payload's size.
-  uint64_t got = 0;
-  std::string entry;
-  while (got < size) {
-    std::array<uint8_t, 2> raw_len{};
-    if (size - got < v2::kListEntryFixedSize) {
-      return Fail(Status::Invalid("answer to list: an entry cut short"));
-    }
-    st = conn_.ReadExact(raw_len.data(), raw_len.size());
-    if (!st.ok()) return Fail(st);
-    const uint16_t name_len = protocol::GetU16(raw_len.data());
-    const uint64_t entry_size = v2::kListEntryFixedSize + name_len;
-    if (entry_size > size - got) return Fail(Status::Invalid("answer to list: an entry cut short"));
-    entry.assign(reinterpret_cast<const char*>(raw_len.data()), raw_len.size());
-    entry.resize(entry_size);
-    st = conn_.ReadExact(entry.data() + raw_len.size(), entry_size - raw_len.size());
-    if (!st.ok()) return Fail(st);
-    got += entry_size;
+  st = ReadEntries(size, v2::kListEntryFixedSize, "answer to list", [&](std::string_view entry) {
     Result<std::vector<v2::ListEntry>> decoded = v2::DecodeListEntries(entry);
-    if (!decoded.ok())
-      return Fail(Status::Invalid("answer to list: " + decoded.status().message()));
+    if (!decoded.ok()) return decoded.status();
     v2::ListEntry& e = decoded->front();
     if (!list.entries.empty() && !(list.entries.back().name < e.name)) {
-      return Fail(Status::Invalid("answer to list: names out of order"));
+      return Status::Invalid("names out of order");
     }
     list.entries.push_back(std::move(e));
-  }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  list.reply.bytes = size;
+  return list;
+}
+
+Result<ReplyV2> ClientV2::MakeFolder(std::string_view name, uint32_t mode, int64_t mtime_ns) {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  Status st = CheckRequestName(name);
+  if (!st.ok()) return st;
+  const std::string request =
+      v2::EncodeRequestPrefix(user_id_, Op::kMakeFolder, name, v2::kAttributesSize) +
+      v2::EncodeAttributes({mode, mtime_ns});
+  st = conn_.WriteAll(request.data(), request.size());
+  if (!st.ok()) return Fail(st);
+  uint64_t ignored = 0;
+  return ReadReply(Op::kMakeFolder, &ignored);
+}
+
+Result<ListAttrsReplyV2> ClientV2::ListAttrs() {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kListAttrs, "", 0);
+  Status st = conn_.WriteAll(prefix.data(), prefix.size());
+  if (!st.ok()) return Fail(st);
+  uint64_t size = 0;
+  Result<ReplyV2> reply = ReadReply(Op::kListAttrs, &size);
+  if (!reply.ok()) return reply.status();
+  ListAttrsReplyV2 list{std::move(*reply), {}};
+  if (list.reply.status != Code(ResponseCode::kListOk)) return list;
+  st = ReadEntries(size, v2::kAttrEntryFixedSize, "answer to list-attrs",
+                   [&](std::string_view entry) {
+                     Result<std::vector<v2::AttrEntry>> decoded = v2::DecodeAttrEntries(entry);
+                     if (!decoded.ok()) return decoded.status();
+                     v2::AttrEntry& e = decoded->front();
+                     if (!list.entries.empty() && !(list.entries.back().name < e.name)) {
+                       return Status::Invalid("names out of order");
+                     }
+                     list.entries.push_back(std::move(e));
+                     return Status::Ok();
+                   });
+  if (!st.ok()) return st;
   list.reply.bytes = size;
   return list;
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,10 +35,17 @@ struct ListReplyV2 {
   std::vector<protocol::v2::ListEntry> entries;  // for 211, in the server's (sorted) order
 };
 
-// A file to back up: its local path and the name to store it under.
+struct ListAttrsReplyV2 {
+  ReplyV2 reply;
+  std::vector<protocol::v2::AttrEntry> entries;  // for 211: files and folders, sorted by name
+};
+
+// A file to back up: its local path and the name to store it under; with `attributes` it goes as
+// BACKUP_ATTRS, so the server keeps its mode and sets its mtime.
 struct Upload {
   std::string path;
   std::string name;
+  std::optional<protocol::v2::Attributes> attributes = std::nullopt;
 };
 
 // Pipelined uploads keep at most this many answers outstanding, and at most kMaxPendingAnswerBytes
@@ -79,17 +87,25 @@ class ClientV2 {
   Result<ReplyV2> RestoreToFd(std::string_view name, int fd, const ProgressFn& progress = {});
   Result<ReplyV2> Delete(std::string_view name);
   Result<ListReplyV2> List();
+  // MAKE_FOLDER: 212 once the folder `name` exists with `mode` and `mtime_ns` kept.
+  Result<ReplyV2> MakeFolder(std::string_view name, uint32_t mode, int64_t mtime_ns);
+  // LIST_ATTRS: every stored file and folder with its kind, mode, size, mtime and digest.
+  Result<ListAttrsReplyV2> ListAttrs();
 
   bool connected() const { return conn_.is_open(); }
 
  private:
   // Sends the whole request for one upload, hashing the file as it goes.
-  Status SendUpload(int fd, uint64_t size, const std::string& name, const std::string& path,
-                    size_t index, const UploadProgress& progress);
+  Status SendUpload(int fd, uint64_t size, const Upload& up, size_t index,
+                    const UploadProgress& progress);
   // Reads one answer's header (checked) and name; the payload is the caller's to read, except
   // an error's message, which is read into the reply.
   Result<ReplyV2> ReadReply(protocol::v2::Op op, uint64_t* size);
   Result<ReplyV2> Restore(std::string_view name, int fd, const ProgressFn& progress);
+  // Reads a 211 payload of `size` bytes entry by entry (each `fixed` bytes besides its name), so
+  // memory stays bounded per entry, handing each entry's bytes to `take`.
+  Status ReadEntries(uint64_t size, size_t fixed, const std::string& what,
+                     const std::function<Status(std::string_view entry)>& take);
   Status Fail(Status st);
 
   Connection conn_;

@@ -17,6 +17,8 @@ size_t RequestParser::want() const {
       return header_.name_len - field_.size();
     case State::kAuthMessage:
       return static_cast<size_t>(header_.size) - auth_message_.size();
+    case State::kAttributes:
+      return kAttributesSize - field_.size();
     case State::kDigest:
       return kDigestSize - field_.size();
     case State::kPayload:
@@ -63,6 +65,8 @@ void RequestParser::AfterName() {
   const auto op = static_cast<Op>(header_.op);
   if (IsAuthOp(op)) {
     state_ = State::kAuthMessage;
+  } else if (HasAttributes(op)) {
+    state_ = State::kAttributes;
   } else if (op == Op::kBackup) {
     request_.payload_size = header_.size;
     payload_left_ = header_.size;
@@ -70,6 +74,22 @@ void RequestParser::AfterName() {
   } else {
     state_ = State::kDone;
   }
+}
+
+void RequestParser::AfterAttributes() {
+  std::array<uint8_t, kAttributesSize> b{};
+  std::copy(field_.begin(), field_.end(), b.begin());
+  field_.clear();
+  Result<Attributes> a = DecodeAttributes(b);
+  if (!a.ok()) return Fail(ResponseCode::kError, a.status());
+  attributes_ = *a;
+  if (static_cast<Op>(header_.op) == Op::kMakeFolder) {
+    state_ = State::kDone;
+    return;
+  }
+  request_.payload_size = header_.size - kAttributesSize;
+  payload_left_ = request_.payload_size;
+  state_ = payload_left_ == 0 ? State::kDigest : State::kPayload;
 }
 
 void RequestParser::AfterDigest() {
@@ -100,6 +120,9 @@ size_t RequestParser::Feed(const uint8_t* data, size_t len) {
         break;
       case State::kAuthMessage:
         state_ = State::kDone;
+        break;
+      case State::kAttributes:
+        AfterAttributes();
         break;
       case State::kDigest:
         AfterDigest();

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -21,10 +22,13 @@ namespace backupd::protocol::v2 {
 //   payload, Fill again to read it into request().digest;
 // - the auth ops' payload is a SCRAM message of at most kMaxAuthMessageSize bytes, which the
 //   parser keeps (auth_message()), because the worker relays it whole. Whether a login is needed
-//   or done is the connection's business, not the parser's: it frames AUTH_* like any request.
+//   or done is the connection's business, not the parser's: it frames AUTH_* like any request;
+// - BACKUP_ATTRS and MAKE_FOLDER open their payload with the attributes block (state
+//   kAttributes), which the parser reads and checks (attributes()); for BACKUP_ATTRS the payload
+//   the caller moves, payload_size and the digest are then the file's bytes only.
 class RequestParser {
  public:
-  enum class State { kHeader, kName, kAuthMessage, kPayload, kDigest, kDone, kError };
+  enum class State { kHeader, kName, kAuthMessage, kAttributes, kPayload, kDigest, kDone, kError };
 
   explicit RequestParser(uint64_t max_file_size);
 
@@ -46,7 +50,8 @@ class RequestParser {
   // File payload bytes still to come; 0 outside kPayload.
   uint64_t payload_left() const { return payload_left_; }
   // Once state() is kError: why (Invalid or TooLarge), and the status the server answers with
-  // (1017 version or op, 1010 name_len or name, 1003 a size the op forbids, 1011 over a cap).
+  // (1017 version or op, 1010 name_len or name, 1003 a size the op forbids or a bad attributes
+  // block, 1011 over a cap).
   const Status& error() const { return error_; }
   ResponseCode error_code() const { return error_code_; }
   // The v2 header as sent, valid from kName on.
@@ -56,11 +61,14 @@ class RequestParser {
   const ParsedRequest& request() const { return request_; }
   // AUTH_START / AUTH_FINISH: the SCRAM message, at kDone.
   const std::string& auth_message() const { return auth_message_; }
+  // BACKUP_ATTRS / MAKE_FOLDER: the attributes block, checked, from kPayload (or kDone) on.
+  const std::optional<Attributes>& attributes() const { return attributes_; }
 
  private:
   void Fail(ResponseCode code, Status s);
   void AfterHeader();
   void AfterName();
+  void AfterAttributes();
   void AfterDigest();
 
   uint64_t max_file_size_;
@@ -71,6 +79,7 @@ class RequestParser {
   ParsedRequest request_;
   std::string field_;  // the header, raw name or digest being assembled
   std::string auth_message_;
+  std::optional<Attributes> attributes_;
   uint64_t payload_left_ = 0;
 };
 

@@ -51,6 +51,9 @@ bool IsKnownOp(uint8_t op) {
     case Op::kRestore:
     case Op::kDelete:
     case Op::kList:
+    case Op::kBackupAttrs:
+    case Op::kMakeFolder:
+    case Op::kListAttrs:
       return true;
   }
   return false;
@@ -58,7 +61,9 @@ bool IsKnownOp(uint8_t op) {
 
 bool IsAuthOp(Op op) { return op == Op::kAuthStart || op == Op::kAuthFinish; }
 
-bool HasRequestPayload(Op op) { return IsAuthOp(op) || op == Op::kBackup; }
+bool HasAttributes(Op op) { return op == Op::kBackupAttrs || op == Op::kMakeFolder; }
+
+bool HasRequestPayload(Op op) { return IsAuthOp(op) || op == Op::kBackup || HasAttributes(op); }
 
 const char* OpName(uint8_t op) {
   switch (static_cast<Op>(op)) {
@@ -66,6 +71,12 @@ const char* OpName(uint8_t op) {
       return "auth-start";
     case Op::kAuthFinish:
       return "auth-finish";
+    case Op::kBackupAttrs:
+      return "backup-attrs";
+    case Op::kMakeFolder:
+      return "make-folder";
+    case Op::kListAttrs:
+      return "list-attrs";
     case Op::kBackup:
     case Op::kRestore:
     case Op::kDelete:
@@ -112,7 +123,7 @@ Status CheckVersionAndOp(const RequestHeader& h) {
 
 Status CheckNameLen(const RequestHeader& h) {
   const auto op = static_cast<Op>(h.op);
-  if (op == Op::kList || IsAuthOp(op)) {
+  if (op == Op::kList || op == Op::kListAttrs || IsAuthOp(op)) {
     if (h.name_len != 0) return Status::Invalid(std::string(OpName(h.op)) + " request with a name");
     return Status::Ok();
   }
@@ -127,6 +138,14 @@ Status CheckNameLen(const RequestHeader& h) {
 Status CheckSize(const RequestHeader& h, uint64_t max_file_size) {
   const auto op = static_cast<Op>(h.op);
   if (op == Op::kBackup) return CheckPayloadSize(h.size, max_file_size);
+  if (HasAttributes(op)) {
+    if (h.size < kAttributesSize || (op == Op::kMakeFolder && h.size != kAttributesSize)) {
+      return Status::Invalid(std::string(OpName(h.op)) + " request with a payload size of " +
+                             std::to_string(h.size) + " (the attributes block is " +
+                             std::to_string(kAttributesSize) + " bytes)");
+    }
+    return CheckPayloadSize(h.size - kAttributesSize, max_file_size);
+  }
   if (IsAuthOp(op)) {
     if (h.size == 0) return Status::Invalid("empty authentication message");
     if (h.size <= kMaxAuthMessageSize) return Status::Ok();
@@ -242,35 +261,99 @@ void AppendListEntry(std::string& out, const ListEntry& entry) {
   out.append(entry.sha256.begin(), entry.sha256.end());
 }
 
-Result<std::vector<ListEntry>> DecodeListEntries(std::string_view payload) {
-  std::vector<ListEntry> entries;
+namespace {
+
+// Splits a payload of entries that each open with name_len u16 | name and go on with `fixed`
+// bytes (besides the name_len) that `rest` decodes; names must be strictly ascending bytewise.
+template <typename Entry, typename Rest>
+Result<std::vector<Entry>> DecodeEntries(std::string_view payload, size_t fixed,
+                                         std::string_view what, const Rest& rest) {
+  std::vector<Entry> entries;
   const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
   size_t at = 0;
   while (at < payload.size()) {
-    const std::string where = "list entry " + std::to_string(entries.size());
+    const std::string where = std::string(what) + " " + std::to_string(entries.size());
     if (payload.size() - at < 2) return Status::Invalid(where + " cut short");
     const size_t name_len = GetU16(p + at);
     if (name_len == 0 || name_len > kMaxNameLen) {
       return Status::Invalid(where + " has a name of " + std::to_string(name_len) + " bytes");
     }
-    if (payload.size() - at < kListEntryFixedSize + name_len) {
-      return Status::Invalid(where + " cut short");
-    }
+    if (payload.size() - at < fixed + name_len) return Status::Invalid(where + " cut short");
     at += 2;
-    ListEntry e;
+    Entry e;
     e.name.assign(payload.substr(at, name_len));
     at += name_len;
     if (!entries.empty() && !(entries.back().name < e.name)) {
       return Status::Invalid(where + " is out of order");
     }
-    e.size = GetU64(p + at);
-    e.mtime_ns = static_cast<int64_t>(GetU64(p + at + 8));
-    at += 16;
-    std::copy_n(p + at, kDigestSize, e.sha256.begin());
-    at += kDigestSize;
+    Status s = rest(p + at, e);
+    if (!s.ok()) return Status::Invalid(where + " " + s.message());
+    at += fixed - 2;
     entries.push_back(std::move(e));
   }
   return entries;
+}
+
+}  // namespace
+
+Result<std::vector<ListEntry>> DecodeListEntries(std::string_view payload) {
+  return DecodeEntries<ListEntry>(payload, kListEntryFixedSize, "list entry",
+                                  [](const uint8_t* p, ListEntry& e) {
+                                    e.size = GetU64(p);
+                                    e.mtime_ns = static_cast<int64_t>(GetU64(p + 8));
+                                    std::copy_n(p + 16, kDigestSize, e.sha256.begin());
+                                    return Status::Ok();
+                                  });
+}
+
+std::string EncodeAttributes(const Attributes& a) {
+  std::string out;
+  AppendU32(out, a.mode);
+  AppendU32(out, 0);
+  AppendU64(out, static_cast<uint64_t>(a.mtime_ns));
+  return out;
+}
+
+Result<Attributes> DecodeAttributes(const std::array<uint8_t, kAttributesSize>& bytes) {
+  Attributes a;
+  a.mode = GetU32(&bytes[0]);
+  if (a.mode > kMaxMode) {
+    return Status::Invalid("mode " + std::to_string(a.mode) + " is more than permission bits");
+  }
+  if (GetU32(&bytes[4]) != 0) return Status::Invalid("the attributes' reserved field is not 0");
+  a.mtime_ns = static_cast<int64_t>(GetU64(&bytes[8]));
+  return a;
+}
+
+void AppendAttrEntry(std::string& out, const AttrEntry& entry) {
+  AppendU16(out, WireNameLen(entry.name));
+  out.append(entry.name);
+  out.push_back(static_cast<char>(entry.kind));
+  AppendU32(out, entry.attributes.mode);
+  AppendU64(out, entry.size);
+  AppendU64(out, static_cast<uint64_t>(entry.attributes.mtime_ns));
+  out.append(entry.sha256.begin(), entry.sha256.end());
+}
+
+Result<std::vector<AttrEntry>> DecodeAttrEntries(std::string_view payload) {
+  return DecodeEntries<AttrEntry>(
+      payload, kAttrEntryFixedSize, "attribute entry", [](const uint8_t* p, AttrEntry& e) {
+        if (p[0] > static_cast<uint8_t>(EntryKind::kFolder)) {
+          return Status::Invalid("has kind " + std::to_string(p[0]));
+        }
+        e.kind = static_cast<EntryKind>(p[0]);
+        e.attributes.mode = GetU32(p + 1);
+        if (e.attributes.mode > kMaxMode) {
+          return Status::Invalid("has mode " + std::to_string(e.attributes.mode));
+        }
+        e.size = GetU64(p + 5);
+        if (e.kind == EntryKind::kFolder && e.size != 0) {
+          return Status::Invalid("is a folder with a size");
+        }
+        e.attributes.mtime_ns = static_cast<int64_t>(GetU64(p + 13));
+        std::copy_n(p + 21, kDigestSize, e.sha256.begin());
+        return Status::Ok();
+      });
 }
 
 namespace {

@@ -28,6 +28,10 @@ enum class Op : uint8_t {
   kRestore = static_cast<uint8_t>(protocol::Op::kRestore),
   kDelete = static_cast<uint8_t>(protocol::Op::kDelete),
   kList = static_cast<uint8_t>(protocol::Op::kList),
+  // Attributes (issue 12): a file with its mode and mtime, a folder, the listing that shows both.
+  kBackupAttrs = 103,  // payload = attributes block, then the file; digest of the file only
+  kMakeFolder = 104,   // payload = attributes block
+  kListAttrs = 203,    // 211 with attribute entries
 };
 
 // v1's six keep their numbers and meanings; every response of every status has the same layout,
@@ -63,6 +67,14 @@ inline constexpr size_t kMaxMessageSize = 1024;
 // A list entry without its name: name_len u16 | ... | size u64 | mtime_ns i64 | sha256.
 inline constexpr size_t kListEntryFixedSize = 2 + 8 + 8 + kDigestSize;
 
+// The attributes block that opens a BACKUP_ATTRS or MAKE_FOLDER payload: mode u32 (permission
+// bits only) | reserved u32 (0) | mtime_ns i64.
+inline constexpr size_t kAttributesSize = 16;
+inline constexpr uint32_t kMaxMode = 07777;
+// An attribute entry without its name: name_len u16 | kind u8 | mode u32 | size u64 |
+// mtime_ns i64 | sha256.
+inline constexpr size_t kAttrEntryFixedSize = 2 + 1 + 4 + 8 + 8 + kDigestSize;
+
 struct RequestHeader {
   uint32_t user_id = 0;
   uint8_t version = 0;
@@ -86,6 +98,22 @@ struct ListEntry {
   Digest sha256{};
 };
 
+// A file's or folder's mode and modification time as the client had them.
+struct Attributes {
+  uint32_t mode = 0;     // permission bits, 0..kMaxMode; 0 in a listing: not known
+  int64_t mtime_ns = 0;  // nanoseconds since the epoch
+};
+
+// One file or folder in a LIST_ATTRS 211 payload.
+enum class EntryKind : uint8_t { kFile = 0, kFolder = 1 };
+struct AttrEntry {
+  std::string name;
+  EntryKind kind = EntryKind::kFile;
+  Attributes attributes;
+  uint64_t size = 0;  // 0 for folders
+  Digest sha256{};    // zeros for folders and files without a fresh digest
+};
+
 RequestHeader DecodeRequestHeader(const std::array<uint8_t, kRequestHeaderSize>& bytes);
 std::array<uint8_t, kRequestHeaderSize> EncodeRequestHeader(const RequestHeader& h);
 ResponseHeader DecodeResponseHeader(const std::array<uint8_t, kResponseHeaderSize>& bytes);
@@ -95,15 +123,26 @@ std::array<uint8_t, kResponseHeaderSize> EncodeResponseHeader(const ResponseHead
 // failure has its own answer, so they are separate: the parser maps them to statuses.
 // Version 2 and a known op; Invalid otherwise (answered 1017).
 Status CheckVersionAndOp(const RequestHeader& h);
-// name_len fits the op: 0 for auth and list, 1..kMaxNameLen otherwise; Invalid otherwise (1010).
+// name_len fits the op: 0 for auth and the lists, 1..kMaxNameLen otherwise; Invalid otherwise
+// (1010).
 Status CheckNameLen(const RequestHeader& h);
-// size fits the op: 0 for restore, delete and list, 1..kMaxAuthMessageSize for auth, at most
-// max_file_size for backup. Invalid for a size the op forbids (1003), TooLarge over a cap (1011).
+// size fits the op: 0 for restore, delete and the lists, 1..kMaxAuthMessageSize for auth, at most
+// max_file_size for backup, kAttributesSize plus at most max_file_size for BACKUP_ATTRS, exactly
+// kAttributesSize for MAKE_FOLDER. Invalid for a size the op forbids (1003), TooLarge over a cap
+// (1011).
 Status CheckSize(const RequestHeader& h, uint64_t max_file_size);
+
+// The 16 bytes of an attributes block.
+std::string EncodeAttributes(const Attributes& a);
+// Invalid for a mode outside 0..kMaxMode or a reserved field other than 0.
+Result<Attributes> DecodeAttributes(const std::array<uint8_t, kAttributesSize>& bytes);
+// True for the ops whose payload opens with an attributes block.
+bool HasAttributes(Op op);
 
 // True for a known v2 op value.
 bool IsKnownOp(uint8_t op);
-// True for the ops that carry a payload: the auth ops (kept by the parser) and backup (streamed).
+// True for the ops that carry a payload: the auth ops (kept by the parser), backup and
+// BACKUP_ATTRS (streamed after its attributes block) and MAKE_FOLDER (the block alone).
 bool HasRequestPayload(Op op);
 bool IsAuthOp(Op op);
 // "auth-start", "auth-finish", or v1's OpName for the ops both versions share.
@@ -140,6 +179,12 @@ void AppendListEntry(std::string& out, const ListEntry& entry);
 // Splits a whole 211 payload into its entries. Invalid if an entry is cut short, has an empty name
 // or one over kMaxNameLen, or the names are not strictly ascending bytewise.
 Result<std::vector<ListEntry>> DecodeListEntries(std::string_view payload);
+
+// Appends one LIST_ATTRS entry to `out`; the caller keeps entries sorted bytewise by name.
+void AppendAttrEntry(std::string& out, const AttrEntry& entry);
+// Splits a whole LIST_ATTRS payload into its entries. Invalid as DecodeListEntries is, and for a
+// kind other than 0 or 1, a mode over kMaxMode, or a folder with a size.
+Result<std::vector<AttrEntry>> DecodeAttrEntries(std::string_view payload);
 
 // The first bytes of a connection tell which protocol the peer speaks. kSniffSize bytes suffice:
 // the version byte is the fifth.

@@ -27,7 +27,8 @@ Result<ListCount> CountList(UserDir& dir, const ListFormat& format, uint64_t max
       },
       [&](const std::string& folder, const Status& why) {
         warn("list: left out folder " + folder + ", which cannot be read: " + why.message());
-      });
+      },
+      format.folders);
   if (!s.ok()) return s;
   return count;
 }
@@ -53,7 +54,7 @@ Result<uint64_t> SendList(UserDir& dir, const ListFormat& format, uint64_t annou
         chunk.clear();
         return w;
       },
-      [](const std::string&, const Status&) {});
+      [](const std::string&, const Status&) {}, format.folders);
   if (!s.ok() && !full) return s;
   Status w = conn.WriteAll(chunk.data(), chunk.size(), deadline);
   if (!w.ok()) return w;

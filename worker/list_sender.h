@@ -21,6 +21,8 @@ struct ListFormat {
   size_t fixed_size = 0;  // an entry's bytes besides its name
   UserDir::ListOptions options = UserDir::ListOptions::kNamesOnly;
   std::function<void(std::string& out, const StoredFile& file)> append;
+  // kVisit: folders are entries too (LIST_ATTRS), counted against max_files like files.
+  UserDir::ListFolders folders = UserDir::ListFolders::kSkip;
 };
 
 struct ListCount {

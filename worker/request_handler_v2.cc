@@ -1,8 +1,9 @@
-// worker (unprivileged, chrooted): the login steps and the four file operations of protocol v2.
+// worker (unprivileged, chrooted): the login steps and the file operations of protocol v2.
 #include "worker/request_handler_v2.h"
 
 #include <array>
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,6 +83,11 @@ class RequestV2 {
   void Restore();
   void Delete();
   void List();
+  // Issue 12: a folder with its attributes, the listing of files and folders with theirs.
+  void MakeFolder();
+  void ListAttrs();
+  // A 211 of `format`'s entries, or 1002 with `none` when there are none.
+  void SendListing(const ListFormat& format, std::string_view none);
   // Reads the rest of a backup whose bytes are not being stored; false if the client went away.
   bool DiscardRest(std::vector<char>& buf);
   struct Stored {
@@ -228,6 +234,10 @@ RequestV2::Stored RequestV2::Store() {
   const protocol::Digest sent = *parser_.request().digest;
   if (!protocol::SameDigest(hash.Finish(), sent))
     return {Stored::kMismatch, Status::Invalid("digest mismatch")};
+  if (const std::optional<v2::Attributes>& a = parser_.attributes()) {
+    Status t = upload->SetAttributes(a->mode, a->mtime_ns);
+    if (!t.ok()) return {Stored::kStorageFailed, t};
+  }
   Status c = upload->Commit(sent);
   return {c.ok() ? Stored::kDone : Stored::kStorageFailed, c};
 }
@@ -286,18 +296,43 @@ void RequestV2::Restore() {
 }
 
 void RequestV2::Delete() {
-  Status s = login_.dir->Remove(name());
+  Status s = login_.dir->Remove(name(), UserDir::Folders::kIfEmpty);
   if (!s.ok()) return FailStorage(s);
   Reply(ResponseCode::kOk, name(), {});
 }
 
 void RequestV2::List() {
-  UserDir& dir = *login_.dir;
   const ListFormat format{v2::kListEntryFixedSize, UserDir::ListOptions::kWithDigests,
                           [](std::string& out, const StoredFile& f) {
                             v2::AppendListEntry(out, {f.name, f.size, f.mtime_ns,
                                                       f.digest.value_or(protocol::Digest{})});
                           }};
+  SendListing(format, "no files stored");
+}
+
+void RequestV2::ListAttrs() {
+  const ListFormat format{v2::kAttrEntryFixedSize, UserDir::ListOptions::kWithDigests,
+                          [](std::string& out, const StoredFile& f) {
+                            v2::AppendAttrEntry(
+                                out, {f.name,
+                                      f.folder ? v2::EntryKind::kFolder : v2::EntryKind::kFile,
+                                      {f.mode, f.mtime_ns},
+                                      f.size,
+                                      f.digest.value_or(protocol::Digest{})});
+                          },
+                          UserDir::ListFolders::kVisit};
+  SendListing(format, "no files or folders stored");
+}
+
+void RequestV2::MakeFolder() {
+  const v2::Attributes& a = *parser_.attributes();
+  Status s = login_.dir->MakeFolder(name(), a.mode, a.mtime_ns);
+  if (!s.ok()) return FailStorage(s);
+  Reply(ResponseCode::kOk, name(), {});
+}
+
+void RequestV2::SendListing(const ListFormat& format, std::string_view none) {
+  UserDir& dir = *login_.dir;
   Result<ListCount> count =
       CountList(dir, format, ctx_.max_files_listed,
                 [this](std::string_view line) { WarnAboutUser(ctx_, login_.user_id, line); });
@@ -307,7 +342,7 @@ void RequestV2::List() {
   }
   if (!count.ok()) return FailStorage(count.status());
   if (count->files == 0) {
-    Fail(ResponseCode::kNoFiles, "no files stored", Status::NotFound("no files"));
+    Fail(ResponseCode::kNoFiles, none, Status::NotFound("no files"));
     return;
   }
   std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kListOk, {}, count->bytes);
@@ -389,6 +424,15 @@ Handled RequestV2::Run() {
       break;
     case Op::kList:
       List();
+      break;
+    case Op::kBackupAttrs:
+      Backup();
+      break;
+    case Op::kMakeFolder:
+      MakeFolder();
+      break;
+    case Op::kListAttrs:
+      ListAttrs();
       break;
     case Op::kAuthStart:
     case Op::kAuthFinish:

@@ -48,6 +48,7 @@ class KernelSys final : public Sys {
   ssize_t Write(int fd, const void* buf, size_t len) override { return write(fd, buf, len); }
   int Fsync(int fd) override { return fsync(fd); }
   int Fchmod(int fd, mode_t mode) override { return fchmod(fd, mode); }
+  int Futimens(int fd, const struct timespec times[2]) override { return futimens(fd, times); }
   ssize_t GetRandom(void* buf, size_t len, unsigned int flags) override {
     return getrandom(buf, len, flags);
   }

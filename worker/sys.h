@@ -27,6 +27,8 @@ class Sys {
   virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;
   virtual int Fsync(int fd) = 0;
   virtual int Fchmod(int fd, mode_t mode) = 0;
+  // futimens(2): a stored file's mtime as the client had it (issue 12).
+  virtual int Futimens(int fd, const struct timespec times[2]) = 0;
   // getrandom(2): the kernel's CSPRNG without a /dev/urandom (absent inside the chroot).
   virtual ssize_t GetRandom(void* buf, size_t len, unsigned int flags) = 0;
 };

@@ -87,6 +87,8 @@ constexpr int kRuntime[] = {
     SCMP_SYS(fsync),
     SCMP_SYS(fdatasync),
     SCMP_SYS(fchmod),
+    // futimens (glibc: utimensat on the descriptor): a BACKUP_ATTRS file's mtime.
+    SCMP_SYS(utimensat),
     SCMP_SYS(pread64),
 };
 

@@ -23,6 +23,7 @@
 #include "base/text.h"
 #include "protocol/digest.h"
 #include "protocol/wire.h"
+#include "protocol/wire_v2.h"
 #include "worker/upload_step_hook.h"
 
 namespace backupd::worker {
@@ -51,6 +52,16 @@ static_assert(kRecordsFolder.substr(0, kReservedPrefix.size()) == kReservedPrefi
 constexpr std::string_view kSidecarTempSuffix = "-sha256";
 constexpr std::string_view kSidecarMagic = "BDSHA256";
 constexpr size_t kSidecarSize = kSidecarMagic.size() + 8 + 8 + 8 + protocol::kDigestSize;
+// A BACKUP_ATTRS upload's sidecar goes on with the file's mode (u32); one without a mode keeps the
+// 64 bytes above, so what op 100 writes is unchanged.
+constexpr size_t kSidecarWithModeSize = kSidecarSize + 4;
+// A MAKE_FOLDER folder's attributes, inside it: "BDFOLDER" | mode u32 | reserved u32 (0) |
+// mtime_ns i64. Its presence also keeps the folder from being pruned when its last file goes.
+constexpr std::string_view kFolderSidecar = ".backupd-folder";
+static_assert(kFolderSidecar.substr(0, kReservedPrefix.size()) == kReservedPrefix,
+              "the folder sidecar must carry the prefix no user name may have");
+constexpr std::string_view kFolderSidecarMagic = "BDFOLDER";
+constexpr size_t kFolderSidecarSize = kFolderSidecarMagic.size() + 4 + 4 + 8;
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
 constexpr int kAttempts = 4;
 
@@ -79,26 +90,32 @@ std::string SidecarName(std::string_view leaf) {
   return name;
 }
 
-std::string EncodeSidecar(const Stamp& stamp, const Digest& digest) {
+std::string EncodeSidecar(const Stamp& stamp, const Digest& digest, uint32_t mode) {
   std::string out(kSidecarMagic);
   protocol::AppendU64(out, stamp.size);
   protocol::AppendU64(out, static_cast<uint64_t>(stamp.mtime_ns));
   protocol::AppendU64(out, stamp.ino);
   out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  if (mode != 0) protocol::AppendU32(out, mode);
   return out;
 }
 
+// A mode as a sidecar keeps it, for a listing: anything but permission bits (a damaged sidecar) is
+// not known, so one bad sidecar cannot make the whole LIST_ATTRS answer one a client refuses.
+uint32_t KeptMode(uint32_t mode) { return mode <= protocol::v2::kMaxMode ? mode : 0; }
+
 // The digest in `leaf`'s sidecar in `folder`, if there is one and it matches `file`. Any trouble
 // reading it means no digest: the caller then computes one from the bytes. `stale`, when given,
-// is set when a sidecar exists but is not one for `file` (scrub tells that from no sidecar).
+// is set when a sidecar exists but is not one for `file` (scrub tells that from no sidecar);
+// `mode`, when given, gets the mode a fresh sidecar keeps (0: none kept).
 std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
-                                  bool* stale = nullptr) {
+                                  bool* stale = nullptr, uint32_t* mode = nullptr) {
   UniqueFd fd(sys->OpenAt2(folder, SidecarName(leaf).c_str(),
                            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
   if (!fd.valid()) return std::nullopt;
   if (stale != nullptr) *stale = true;
   // One byte more than a sidecar holds, to tell a longer file from a good one.
-  uint8_t buf[kSidecarSize + 1];
+  uint8_t buf[kSidecarWithModeSize + 1];
   size_t got = 0;
   while (got < sizeof buf) {
     ssize_t n = sys->Read(fd.get(), buf + got, sizeof buf - got);
@@ -106,7 +123,7 @@ std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, c
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
-  if (got != kSidecarSize ||
+  if ((got != kSidecarSize && got != kSidecarWithModeSize) ||
       std::string_view(reinterpret_cast<const char*>(buf), kSidecarMagic.size()) != kSidecarMagic) {
     return std::nullopt;
   }
@@ -119,7 +136,41 @@ std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, c
   Digest d{};
   std::copy(p + 24, p + 24 + d.size(), d.begin());
   if (stale != nullptr) *stale = false;
+  if (mode != nullptr)
+    *mode = got == kSidecarWithModeSize ? KeptMode(protocol::GetU32(buf + kSidecarSize)) : 0;
   return d;
+}
+
+std::string EncodeFolderSidecar(uint32_t mode, int64_t mtime_ns) {
+  std::string out(kFolderSidecarMagic);
+  protocol::AppendU32(out, mode);
+  protocol::AppendU32(out, 0);
+  protocol::AppendU64(out, static_cast<uint64_t>(mtime_ns));
+  return out;
+}
+
+// The mode and mtime_ns kept in the folder `folder`'s sidecar into `file`; left 0 (not known)
+// when it has none or it cannot be read.
+void ReadFolderSidecar(Sys* sys, int folder, StoredFile& file) {
+  UniqueFd fd(sys->OpenAt2(folder, std::string(kFolderSidecar).c_str(),
+                           O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+  if (!fd.valid()) return;
+  uint8_t buf[kFolderSidecarSize + 1];
+  size_t got = 0;
+  while (got < sizeof buf) {
+    ssize_t n = sys->Read(fd.get(), buf + got, sizeof buf - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got != kFolderSidecarSize ||
+      std::string_view(reinterpret_cast<const char*>(buf), kFolderSidecarMagic.size()) !=
+          kFolderSidecarMagic) {
+    return;
+  }
+  const uint8_t* p = buf + kFolderSidecarMagic.size();
+  file.mode = KeptMode(protocol::GetU32(p));
+  file.mtime_ns = static_cast<int64_t>(protocol::GetU64(p + 8));
 }
 
 Status WriteFully(Sys* sys, int fd, const void* data, size_t len, const std::string& what) {
@@ -321,14 +372,23 @@ struct ListFolder {
   std::vector<size_t> order;
   size_t next = 0;
   size_t path_len = 0;  // length of the folder's own prefix ("", "a/", "a/b/") in the walk's path
+  // With folders listed, each folder has a second entry, "name" without the '/', where the folder
+  // itself sorts ("a" before "a-b", whose file sorts before "a/x"); their offsets, ascending.
+  std::vector<size_t> selves;
 };
 
 // Reads and sorts the entries of `folder.fd` (the stored ones: no reserved names, no specials).
-Status LoadListFolder(Sys* sys, ListFolder& folder, const std::string& what) {
+Status LoadListFolder(Sys* sys, ListFolder& folder, const std::string& what, bool selves) {
   Result<UniqueFd> reading = OpenDir(sys, folder.fd.get(), ".");
   if (!reading.ok()) return reading.status();
   Status s = ReadFolder(sys, std::move(*reading), what, [&](const char* name, EntryType type) {
     if (type == EntryType::kOther || StartsWith(name, kReservedPrefix)) return;
+    if (selves && type == EntryType::kFolder) {
+      folder.selves.push_back(folder.names.size());
+      folder.order.push_back(folder.names.size());
+      folder.names += name;
+      folder.names += '\0';
+    }
     folder.order.push_back(folder.names.size());
     folder.names += name;
     if (type == EntryType::kFolder) folder.names += '/';
@@ -338,6 +398,35 @@ Status LoadListFolder(Sys* sys, ListFolder& folder, const std::string& what) {
   const char* base = folder.names.data();
   std::sort(folder.order.begin(), folder.order.end(),
             [base](size_t a, size_t b) { return std::strcmp(base + a, base + b) < 0; });
+  return Status::Ok();
+}
+
+// Removes the folder `leaf` of `parent` (`name` in errors) if it holds no stored file and no
+// folder: its own sidecar and stale digest sidecars go with it. Anything else in it (a stored
+// entry, a live upload's temp file) refuses the delete with ENOTEMPTY.
+Status RemoveEmptyFolder(Sys* sys, int parent, const std::string& leaf, const std::string& name) {
+  Result<UniqueFd> dir = OpenDir(sys, parent, leaf);
+  if (!dir.ok()) return dir.status();
+  Result<UniqueFd> reading = OpenDir(sys, dir->get(), ".");
+  if (!reading.ok()) return reading.status();
+  bool stored = false;
+  std::vector<std::string> sidecars;
+  Status s = ReadFolder(sys, std::move(*reading), name, [&](const char* entry, EntryType type) {
+    if (!StartsWith(entry, kReservedPrefix)) {
+      stored = stored || type != EntryType::kOther;
+    } else if (entry == kFolderSidecar || StartsWith(entry, kSidecarPrefix)) {
+      sidecars.emplace_back(entry);
+    }
+  });
+  if (!s.ok()) return s;
+  const Status not_empty = Status::FromErrno(ENOTEMPTY, "delete folder " + name);
+  if (stored) return not_empty;
+  for (const std::string& sidecar : sidecars) sys->UnlinkAt(dir->get(), sidecar.c_str(), 0);
+  if (sys->UnlinkAt(parent, leaf.c_str(), AT_REMOVEDIR) != 0) {
+    return errno == ENOTEMPTY || errno == EEXIST
+               ? not_empty
+               : Status::FromErrno(errno, "delete folder " + name);
+  }
   return Status::Ok();
 }
 
@@ -450,6 +539,25 @@ Status Upload::Write(const void* data, size_t len) {
   return WriteFully(sys_, fd_.get(), data, len, final_name_);
 }
 
+Status Upload::SetAttributes(uint32_t mode, int64_t mtime_ns) {
+  if (!fd_.valid()) return Status::Invalid("upload of " + final_name_ + " is finished");
+  constexpr int64_t kNanos = 1000000000;
+  int64_t sec = mtime_ns / kNanos;
+  int64_t nsec = mtime_ns % kNanos;
+  if (nsec < 0) {  // before the epoch: timespec's nanoseconds are never negative
+    nsec += kNanos;
+    --sec;
+  }
+  // The access time is left alone: only the modification time is the client's.
+  const struct timespec times[2] = {{0, UTIME_OMIT},
+                                    {static_cast<time_t>(sec), static_cast<long>(nsec)}};
+  if (sys_->Futimens(fd_.get(), times) != 0) {
+    return Status::FromErrno(errno, "set the mtime of " + final_name_);
+  }
+  mode_ = mode;
+  return Status::Ok();
+}
+
 Status Upload::Commit(const std::optional<Digest>& digest) {
   if (!fd_.valid() || committed_) {
     return Status::Invalid("upload of " + final_name_ + " is finished");
@@ -471,7 +579,7 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   TempFile side(sys_, dir_fd_.get());
   if (digest) {
     Status s = WriteTemp(side, tmp_name_ + std::string(kSidecarTempSuffix),
-                         EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
+                         EncodeSidecar(StampOf(st), *digest, mode_), "digest of " + final_name_);
     if (!s.ok()) return s;
   }
   AtUploadStep(UploadStep::kBeforeRename);
@@ -541,6 +649,48 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   }
 }
 
+Status UserDir::MakeFolder(const std::string& name, uint32_t mode, int64_t mtime_ns) {
+  Result<std::vector<std::string>> parts = SplitName(name);
+  if (!parts.ok()) return parts.status();
+  const std::string& leaf = parts->back();
+  if (!swept_) {
+    SweepDeadUploads(sys_, fd_.get());
+    swept_ = true;
+  }
+  Result<std::string> id = UploadId(sys_);
+  if (!id.ok()) return id.status();
+  // The sidecar's temp file is an upload's, in the folder itself: a writer killed before the
+  // rename leaves it for the sweep, as an upload's.
+  Result<UploadRecord> record = UploadRecord::Create(sys_, fd_.get(), *id, name);
+  if (!record.ok()) return record.status();
+  for (int walk = 1;; ++walk) {
+    Result<UniqueFd> parent = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
+    if (!parent.ok()) return parent.status();
+    struct stat st {};
+    if (sys_->FstatAt(parent->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISDIR(st.st_mode)) {
+      return Status::FromErrno(EEXIST, name + " is a stored file, not a folder");
+    }
+    Result<UniqueFd> folder = OpenOrMakeDir(sys_, parent->get(), leaf, true);
+    if (!folder.ok()) return folder.status();
+    const std::string what = "attributes of folder " + name;
+    TempFile temp(sys_, folder->get());
+    Status s = WriteTemp(temp, TempNameOf(*id), EncodeFolderSidecar(mode, mtime_ns), what);
+    // A delete pruned or removed the folder after it was opened: make it anew.
+    if (s.code() == Status::Code::kNotFound && walk < kAttempts) continue;
+    if (!s.ok()) return s;
+    if (sys_->RenameAt(folder->get(), temp.name.c_str(), folder->get(),
+                       std::string(kFolderSidecar).c_str()) != 0) {
+      return Status::FromErrno(errno, "rename " + what);
+    }
+    temp.kept = true;
+    if (sys_->Fsync(folder->get()) != 0 || sys_->Fsync(parent->get()) != 0) {
+      return Status::FromErrno(errno, "fsync folder " + name);
+    }
+    return Status::Ok();
+  }
+}
+
 Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
@@ -564,7 +714,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   return Result<OpenFile>(std::move(file));
 }
 
-Status UserDir::Remove(const std::string& name) {
+Status UserDir::Remove(const std::string& name, Folders folders) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
@@ -577,14 +727,20 @@ Status UserDir::Remove(const std::string& name) {
   if (sys_->FstatAt(folder->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return Status::FromErrno(errno, "stat " + name);
   }
-  // Only stored files are the user's to delete: folders go only by pruning, and anything else
-  // (a planted link, a FIFO) is not something List ever showed.
-  if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
-  if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
-    return Status::FromErrno(errno, "unlink " + name);
+  // Stored files and empty folders are the user's to delete; anything else (a planted link, a
+  // FIFO) is not something List ever showed.
+  if (S_ISDIR(st.st_mode) && folders == Folders::kIfEmpty) {
+    Status s = RemoveEmptyFolder(sys_, folder->get(), leaf, name);
+    if (!s.ok()) return s;
+  } else if (!S_ISREG(st.st_mode)) {
+    return Status::NotFound(name + " is not a file");
+  } else {
+    if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
+      return Status::FromErrno(errno, "unlink " + name);
+    }
+    // A sidecar left behind (none was written, or this fails) is stale for any later file.
+    sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   }
-  // A sidecar left behind (none was written, or this fails) is stale for any later file.
-  sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   // The file is gone, so the delete succeeded; a folder that cannot be pruned (not empty, or an
   // upload just put a file in it) simply stays, and so does everything above it. above[0] is the
   // user's folder, never removed.
@@ -595,12 +751,13 @@ Status UserDir::Remove(const std::string& name) {
 }
 
 Status UserDir::List(ListOptions options, const ListVisitor& visit,
-                     const UnreadableFolder& unreadable) {
+                     const UnreadableFolder& unreadable, ListFolders folders) {
+  const bool selves = folders == ListFolders::kVisit;
   std::vector<ListFolder> stack(1);
   Result<UniqueFd> top = OpenDir(sys_, fd_.get(), ".");
   if (!top.ok()) return top.status();
   stack.back().fd = std::move(*top);
-  Status s = LoadListFolder(sys_, stack.back(), ".");
+  Status s = LoadListFolder(sys_, stack.back(), ".", selves);
   if (!s.ok()) return s;
   std::string path;  // the name of the entry at hand; folders end in '/'
   StoredFile file;   // reused, so a file costs no allocation
@@ -610,10 +767,29 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
       stack.pop_back();
       continue;
     }
-    const char* entry = at.names.data() + at.order[at.next++];
+    const size_t offset = at.order[at.next++];
+    const char* entry = at.names.data() + offset;
     const size_t len = std::strlen(entry);
     path.resize(at.path_len);
     path.append(entry, len);
+    file.name.assign(path);
+    file.size = 0;
+    file.mtime_ns = 0;
+    file.digest.reset();
+    file.mode = 0;
+    file.folder = selves && std::binary_search(at.selves.begin(), at.selves.end(), offset);
+    if (file.folder) {
+      if (path.size() > protocol::kMaxNameLen) continue;
+      if (options == ListOptions::kWithDigests) {
+        UniqueFd fd(sys_->OpenAt2(at.fd.get(), entry, kDirFlags, 0, kResolve));
+        // Gone since the folder was read: not listed; unreadable: listed, attributes not known.
+        if (!fd.valid() && errno == ENOENT) continue;
+        if (fd.valid()) ReadFolderSidecar(sys_, fd.get(), file);
+      }
+      s = visit(file);
+      if (!s.ok()) return s;
+      continue;
+    }
     if (entry[len - 1] == '/') {
       // Nothing deeper than a protocol name can have been stored through us.
       if (path.size() >= protocol::kMaxNameLen) continue;
@@ -625,7 +801,7 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
       Status loaded = fd.ok() ? Status::Ok() : fd.status();
       if (fd.ok()) {
         child.fd = std::move(*fd);
-        loaded = LoadListFolder(sys_, child, folder);
+        loaded = LoadListFolder(sys_, child, folder, selves);
       }
       if (loaded.ok()) {
         stack.push_back(std::move(child));  // `at` is not used past here
@@ -635,10 +811,6 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
       }
       continue;
     }
-    file.name.assign(path);
-    file.size = 0;
-    file.mtime_ns = 0;
-    file.digest.reset();
     if (options == ListOptions::kWithDigests) {
       struct stat st {};
       // Gone or replaced by something else since the folder was read: not a stored file now.
@@ -649,7 +821,7 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
       const Stamp stamp = StampOf(st);
       file.size = stamp.size;
       file.mtime_ns = stamp.mtime_ns;
-      file.digest = ReadSidecar(sys_, at.fd.get(), entry, stamp);
+      file.digest = ReadSidecar(sys_, at.fd.get(), entry, stamp, nullptr, &file.mode);
     }
     s = visit(file);
     if (!s.ok()) return s;

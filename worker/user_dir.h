@@ -61,6 +61,9 @@ class Upload {
   // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
   // without one, the target's old sidecar is removed, so no digest outlives the bytes it hashed.
   Status Commit(const std::optional<protocol::Digest>& digest = std::nullopt);
+  // BACKUP_ATTRS, once every byte is written: sets the temp file's mtime (futimens, so Commit's
+  // sidecar stamp matches it) and keeps `mode` for the digest sidecar; the file stays 0600.
+  Status SetAttributes(uint32_t mode, int64_t mtime_ns);
   // The temp file's descriptor (for splice/copy_file_range fast paths).
   int fd() const { return fd_.get(); }
 
@@ -74,6 +77,7 @@ class Upload {
   std::string final_name_;
   UniqueFd fd_;
   bool committed_ = false;
+  uint32_t mode_ = 0;    // kept in the sidecar; 0: not known
   UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
 
@@ -85,12 +89,14 @@ struct OpenFile {
   bool stale_digest = false;               // a sidecar is there, but not for these bytes
 };
 
-// One stored file as a listing shows it.
+// One stored file (or, with ListFolders::kVisit, folder) as a listing shows it.
 struct StoredFile {
   std::string name;  // relative to the user's folder
   uint64_t size = 0;
-  int64_t mtime_ns = 0;
+  int64_t mtime_ns = 0;                    // a folder's: from its sidecar, 0 without one
   std::optional<protocol::Digest> digest;  // with ListOptions::kWithDigests and a fresh sidecar
+  bool folder = false;
+  uint32_t mode = 0;  // with kWithDigests: the one a sidecar keeps; 0 = not known
 };
 
 // The folder `<storage>/<user_id>`. Names given to its methods are already normalized by
@@ -100,7 +106,12 @@ struct StoredFile {
 // A digest uploaded with a file is kept in a sidecar beside it, `.backupd-sha256-<hex SHA-256 of
 // the file's last component>` (hashed so any 255-byte component still fits NAME_MAX), 64 bytes:
 // "BDSHA256" | size u64 | mtime_ns i64 | inode u64 | digest, little-endian, taken from the data
-// file at commit. A sidecar whose size, mtime or inode do not match the file is stale and ignored.
+// file at commit, then for a BACKUP_ATTRS upload the file's mode u32 (68 bytes). A sidecar whose
+// size, mtime or inode do not match the file is stale and ignored.
+//
+// A folder made by MAKE_FOLDER holds `.backupd-folder` (its mode and mtime, docs/STORAGE.md). Such
+// a folder is the user's: pruning never removes it (rmdir fails on the sidecar), only a delete of
+// the folder's own name, and only when it holds no stored file or folder.
 class UserDir {
  public:
   // Opens (and with `create`, makes, mode 0700) the user's folder beneath storage_fd.
@@ -119,12 +130,22 @@ class UserDir {
   Result<Upload> BeginUpload(const std::string& name);
   // A regular file for reading; NotFound if absent (or not a regular file).
   Result<OpenFile> OpenForRead(const std::string& name);
+  // What Remove does with a folder's name: kRefuse (protocol v1) answers NotFound, as for any
+  // name that is not a stored file; kIfEmpty (v2, issue 12) removes the folder if it holds no
+  // stored file or folder, and is an IoError (ENOTEMPTY) otherwise.
+  enum class Folders { kRefuse, kIfEmpty };
   // Unlinks the file and its sidecar and removes the folders it leaves empty (never the user's
   // own folder).
-  Status Remove(const std::string& name);
+  Status Remove(const std::string& name, Folders folders = Folders::kRefuse);
+  // Makes the folder `name` and its missing parents (0700), and writes its sidecar with `mode`
+  // and `mtime_ns` atomically (temp file, rename). An IoError when `name` is a stored file.
+  Status MakeFolder(const std::string& name, uint32_t mode, int64_t mtime_ns);
   // kNamesOnly: the names alone, from the folders' entries (size and mtime_ns left 0).
   // kWithDigests: each file's size and time too (a stat each), and its digest (a sidecar read).
   enum class ListOptions { kNamesOnly, kWithDigests };
+  // kVisit: folders are visited too (StoredFile::folder), each where its name sorts; with
+  // kWithDigests, with the mode and mtime_ns of its sidecar.
+  enum class ListFolders { kSkip, kVisit };
   // Gets each stored file in turn; the StoredFile is valid for the call only. A status other
   // than ok stops the walk, and List returns it.
   using ListVisitor = std::function<Status(const StoredFile&)>;
@@ -137,7 +158,8 @@ class UserDir {
   // names' bytewise order) and each folder opened from its parent's descriptor: memory follows
   // the largest folder and the depth, not the number of files. Fails only when the user's own
   // folder cannot be read, or as `visit` says.
-  Status List(ListOptions options, const ListVisitor& visit, const UnreadableFolder& unreadable);
+  Status List(ListOptions options, const ListVisitor& visit, const UnreadableFolder& unreadable,
+              ListFolders folders = ListFolders::kSkip);
 
   int fd() const { return fd_.get(); }
 

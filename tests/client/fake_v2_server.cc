@@ -155,6 +155,13 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       *answer = v2::EncodeResponsePrefix(v2::ResponseCode::kListOk, "", entries.size()) + entries;
       return true;
     }
+    case v2::Op::kBackupAttrs:
+    case v2::Op::kMakeFolder:
+    case v2::Op::kListAttrs:
+      // As a server from before issue 12 answers its ops: unknown, and the connection closes.
+      *answer = v2::EncodeMessageResponse(v2::ResponseCode::kUnsupported, "",
+                                          "unknown op " + std::to_string(h->op));
+      return false;
     case v2::Op::kAuthStart:
     case v2::Op::kAuthFinish:
       break;

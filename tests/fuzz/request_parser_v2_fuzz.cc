@@ -30,6 +30,9 @@ bool SameRequest(const v2::RequestParser& a, const v2::RequestParser& b) {
   return x.user_id == y.user_id && x.op == y.op && x.name == y.name &&
          x.payload_size == y.payload_size && x.digest == y.digest &&
          a.auth_message() == b.auth_message() && a.state() == b.state() &&
+         a.attributes().has_value() == b.attributes().has_value() &&
+         (!a.attributes() || (a.attributes()->mode == b.attributes()->mode &&
+                              a.attributes()->mtime_ns == b.attributes()->mtime_ns)) &&
          a.error().code() == b.error().code() && a.error_code() == b.error_code();
 }
 
@@ -69,20 +72,26 @@ void CheckDone(const v2::RequestParser& p, size_t used) {
   const auto op = static_cast<v2::Op>(h.op);
   size_t expected = v2::kRequestHeaderSize + h.name_len;
   if (v2::HasRequestPayload(op)) expected += static_cast<size_t>(h.size);
-  if (op == v2::Op::kBackup) expected += backupd::protocol::kDigestSize;
+  const bool backup = op == v2::Op::kBackup || op == v2::Op::kBackupAttrs;
+  if (backup) expected += backupd::protocol::kDigestSize;
   // Exactly the bytes the fields announce, never one more.
   FUZZ_CHECK(used == expected);
   FUZZ_CHECK(p.payload_left() == 0 && p.want() == 0);
-  FUZZ_CHECK(r.digest.has_value() == (op == v2::Op::kBackup));
+  FUZZ_CHECK(r.digest.has_value() == backup);
+  FUZZ_CHECK(p.attributes().has_value() == v2::HasAttributes(op));
+  if (p.attributes()) FUZZ_CHECK(p.attributes()->mode <= v2::kMaxMode);
   if (v2::IsAuthOp(op)) {
     FUZZ_CHECK(p.auth_message().size() == h.size);
     FUZZ_CHECK(h.size >= 1 && h.size <= v2::kMaxAuthMessageSize);
     FUZZ_CHECK(r.payload_size == 0);
   } else {
     FUZZ_CHECK(p.auth_message().empty());
-    FUZZ_CHECK(r.payload_size == (op == v2::Op::kBackup ? h.size : 0));
+    const uint64_t file_size = op == v2::Op::kBackup        ? h.size
+                               : op == v2::Op::kBackupAttrs ? h.size - v2::kAttributesSize
+                                                            : 0;
+    FUZZ_CHECK(r.payload_size == file_size);
   }
-  if (op == v2::Op::kList || v2::IsAuthOp(op)) {
+  if (op == v2::Op::kList || op == v2::Op::kListAttrs || v2::IsAuthOp(op)) {
     FUZZ_CHECK(r.name.empty());
   } else {
     const backupd::Result<std::string> again = backupd::protocol::NormalizeName(r.name);

@@ -280,7 +280,7 @@ TEST(RequestParserV2, RefusalsStopAtTheFieldThatFailed) {
       {RawRequest(3, 200, 1, 0, "a"), ResponseCode::kUnsupported, Status::Code::kInvalid, h},
       {RawRequest(2, 0, 0, 0, ""), ResponseCode::kUnsupported, Status::Code::kInvalid, h},
       {RawRequest(2, 3, 0, 0, ""), ResponseCode::kUnsupported, Status::Code::kInvalid, h},
-      {RawRequest(2, 203, 1, 0, "a"), ResponseCode::kUnsupported, Status::Code::kInvalid, h},
+      {RawRequest(2, 250, 1, 0, "a"), ResponseCode::kUnsupported, Status::Code::kInvalid, h},
       // name_len against the op: a bad name.
       {RawRequest(2, 202, 1, 0, "a"), ResponseCode::kBadName, Status::Code::kInvalid, h},
       {RawRequest(2, 1, 1, 5, "a"), ResponseCode::kBadName, Status::Code::kInvalid, h},

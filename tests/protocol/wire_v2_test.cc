@@ -164,18 +164,19 @@ TEST(EncodeDigestTrailer, IsTheDigestsBytes) {
   for (size_t i = 0; i < t.size(); ++i) EXPECT_EQ(static_cast<uint8_t>(t[i]), i);
 }
 
-TEST(CheckVersionAndOp, OnlyVersionTwoAndItsSixOps) {
+TEST(CheckVersionAndOp, OnlyVersionTwoAndItsOps) {
   int known = 0;
   for (int op = 0; op <= 255; ++op) {
     const Status s = CheckVersionAndOp(Header(static_cast<uint8_t>(op), 0, 0));
-    if (op == 1 || op == 2 || op == 100 || op == 200 || op == 201 || op == 202) {
+    if (op == 1 || op == 2 || op == 100 || op == 200 || op == 201 || op == 202 || op == 103 ||
+        op == 104 || op == 203) {
       EXPECT_TRUE(s.ok()) << op;
       ++known;
     } else {
       EXPECT_EQ(s.code(), Status::Code::kInvalid) << op;
     }
   }
-  EXPECT_EQ(known, 6);
+  EXPECT_EQ(known, 9);
   for (int v : {0, 1, 3, 255}) {
     const Status s = CheckVersionAndOp(Header(200, 1, 0, static_cast<uint8_t>(v)));
     EXPECT_EQ(s.code(), Status::Code::kInvalid) << v;

@@ -117,6 +117,29 @@ TEST_F(ListSenderTest, MoreFilesThanMaxFilesListedIsTooLarge) {
   EXPECT_NE(count.status().message().find("max_files_listed"), std::string::npos);
 }
 
+TEST_F(ListSenderTest, WithFoldersEachFolderIsAnEntryCountedAgainstMaxFilesListed) {
+  for (const char* name : {"a-b", "a/x", "a/y/z"}) Make(name);
+  // LIST_ATTRS's kind, in text: "d " a folder, "f " a file.
+  const ListFormat with_folders{3, UserDir::ListOptions::kNamesOnly,
+                                [](std::string& out, const StoredFile& f) {
+                                  out += (f.folder ? "d " : "f ") + f.name + "\n";
+                                },
+                                UserDir::ListFolders::kVisit};
+  const auto warn = [this](std::string_view line) { warnings_.emplace_back(line); };
+  Result<ListCount> count = CountList(*dir_, with_folders, 5, warn);
+  ASSERT_TRUE(count.ok()) << count.status().ToString();
+  EXPECT_EQ(count->files, 5u);
+  EXPECT_EQ(count->bytes, 30u);
+  EXPECT_EQ(CountList(*dir_, with_folders, 4, warn).status().code(), Status::Code::kTooLarge);
+  // Without folders the same tree is three files, as max_files_listed counts for op 202.
+  EXPECT_TRUE(Count(3).ok());
+  Result<uint64_t> sent =
+      SendList(*dir_, with_folders, count->bytes, *conn_, Clock::now() + std::chrono::seconds(5));
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  EXPECT_EQ(*sent, 30u);
+  EXPECT_EQ(Received(), "d a\nf a-b\nf a/x\nd a/y\nf a/y/z\n");
+}
+
 TEST_F(ListSenderTest, ALargeListGoesOutInPiecesAndWhole) {
   // Over the 64 KiB a write gathers: the sending is chunked, the list is not cut.
   std::string expected;

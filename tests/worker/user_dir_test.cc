@@ -53,6 +53,7 @@ class MockSys : public Sys {
     ON_CALL(*this, Write).WillByDefault(::testing::Invoke(real, &Sys::Write));
     ON_CALL(*this, Fsync).WillByDefault(::testing::Invoke(real, &Sys::Fsync));
     ON_CALL(*this, Fchmod).WillByDefault(::testing::Invoke(real, &Sys::Fchmod));
+    ON_CALL(*this, Futimens).WillByDefault(::testing::Invoke(real, &Sys::Futimens));
     ON_CALL(*this, GetRandom).WillByDefault(::testing::Invoke(real, &Sys::GetRandom));
   }
   MOCK_METHOD(int, OpenAt2, (int, const char*, uint64_t, uint64_t, uint64_t), (override));
@@ -64,6 +65,7 @@ class MockSys : public Sys {
   MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
   MOCK_METHOD(int, Fsync, (int), (override));
   MOCK_METHOD(int, Fchmod, (int, mode_t), (override));
+  MOCK_METHOD(int, Futimens, (int, const struct timespec*), (override));
   MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
 };
 

@@ -1,0 +1,247 @@
+// tests (unprivileged): UserDir's part of issue 12 on real temp folders — an upload's mtime and
+// mode (futimens, the 68-byte sidecar), folders made with their sidecar, listed where their names
+// sort, deleted only when empty, never pruned.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "protocol/digest.h"
+#include "tests/harness/temp_dir.h"
+#include "worker/user_dir.h"
+
+namespace backupd::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint32_t kUser = 42;
+
+std::string ReadPath(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+int64_t MtimeNs(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+mode_t ModeOf(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+class UserDirAttrsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage_ = temp_.Sub("storage");
+    fs::create_directory(storage_);
+    storage_fd_ = open(storage_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(storage_fd_, 0);
+    Result<UserDir> dir = UserDir::Open(&RealSys(), storage_fd_, kUser, true);
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    dir_.emplace(std::move(dir).value());
+  }
+  void TearDown() override { close(storage_fd_); }
+
+  Status StoreWithAttrs(const std::string& name, const std::string& content, uint32_t mode,
+                        int64_t mtime_ns) {
+    Result<Upload> upload = dir_->BeginUpload(name);
+    if (!upload.ok()) return upload.status();
+    Status st = upload->Write(content.data(), content.size());
+    if (st.ok()) st = upload->SetAttributes(mode, mtime_ns);
+    if (st.ok()) st = upload->Commit(protocol::Sha256Of(content));
+    return st;
+  }
+
+  std::vector<StoredFile> ListAll(UserDir::ListOptions options) {
+    std::vector<StoredFile> out;
+    Status s = dir_->List(
+        options,
+        [&](const StoredFile& f) {
+          out.push_back(f);
+          return Status::Ok();
+        },
+        [](const std::string& folder, const Status& why) {
+          ADD_FAILURE() << folder << ": " << why.ToString();
+        },
+        UserDir::ListFolders::kVisit);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+
+  fs::path UserPath() const { return fs::path(storage_) / std::to_string(kUser); }
+
+  testing::TempDir temp_;
+  std::string storage_;
+  int storage_fd_ = -1;
+  std::optional<UserDir> dir_;
+};
+
+TEST_F(UserDirAttrsTest, AnUploadsMtimeIsSetAndItsModeKeptInTheSidecarNotOnTheFile) {
+  const int64_t mtime = 1700000000123456789;
+  ASSERT_TRUE(StoreWithAttrs("d/a.txt", "hello", 0755, mtime).ok());
+  EXPECT_EQ(ReadPath(UserPath() / "d" / "a.txt"), "hello");
+  EXPECT_EQ(MtimeNs(UserPath() / "d" / "a.txt"), mtime);
+  EXPECT_EQ(ModeOf(UserPath() / "d" / "a.txt"), 0600u);
+  // The sidecar's stamp is taken after futimens: the digest is fresh, and it carries the mode.
+  Result<OpenFile> file = dir_->OpenForRead("d/a.txt");
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(file->digest.has_value());
+  EXPECT_EQ(*file->digest, protocol::Sha256Of("hello"));
+  const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].name, "d/a.txt");
+  EXPECT_EQ(all[1].mode, 0755u);
+  EXPECT_EQ(all[1].mtime_ns, mtime);
+  EXPECT_EQ(all[1].size, 5u);
+}
+
+TEST_F(UserDirAttrsTest, TimesBeforeTheEpochAreKept) {
+  ASSERT_TRUE(StoreWithAttrs("old", "x", 0644, -1500000001).ok());
+  EXPECT_EQ(MtimeNs(UserPath() / "old"), -1500000001);
+}
+
+TEST_F(UserDirAttrsTest, SidecarsWithoutAModeStay64BytesAndWithOne68) {
+  Result<Upload> plain = dir_->BeginUpload("plain");
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE(plain->Write("p", 1).ok());
+  ASSERT_TRUE(plain->Commit(protocol::Sha256Of("p")).ok());
+  ASSERT_TRUE(StoreWithAttrs("moded", "m", 0640, 7).ok());
+  std::vector<uintmax_t> sizes;
+  for (const auto& e : fs::directory_iterator(UserPath())) {
+    if (e.path().filename().string().rfind(".backupd-sha256-", 0) == 0) {
+      sizes.push_back(fs::file_size(e.path()));
+    }
+  }
+  std::sort(sizes.begin(), sizes.end());
+  EXPECT_EQ(sizes, (std::vector<uintmax_t>{64, 68}));
+  const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].name, "moded");
+  EXPECT_EQ(all[0].mode, 0640u);
+  EXPECT_EQ(all[1].name, "plain");
+  EXPECT_EQ(all[1].mode, 0u);
+  EXPECT_TRUE(all[1].digest.has_value());
+}
+
+TEST_F(UserDirAttrsTest, ADamagedModeInASidecarIsListedAsNotKnown) {
+  ASSERT_TRUE(StoreWithAttrs("f", "x", 0644, 1).ok());
+  ASSERT_TRUE(dir_->MakeFolder("d", 0755, 1).ok());
+  for (const auto& e : fs::recursive_directory_iterator(UserPath())) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(".backupd-sha256-", 0) != 0 && n != ".backupd-folder") continue;
+    // The mode field of either sidecar: past the file's digest, first in the folder's block.
+    std::fstream io(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(n == ".backupd-folder" ? 8 : 64);
+    io.write("\xff\xff\xff\xff", 4);
+  }
+  const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].name, "d");
+  EXPECT_EQ(all[0].mode, 0u);
+  EXPECT_EQ(all[1].name, "f");
+  EXPECT_EQ(all[1].mode, 0u);
+  // The digest itself is still fresh: only the mode is not known.
+  EXPECT_TRUE(all[1].digest.has_value());
+}
+
+TEST_F(UserDirAttrsTest, MakeFolderWritesItsSidecarAndListsItWhereItsNameSorts) {
+  ASSERT_TRUE(dir_->MakeFolder("a", 0750, 11).ok());
+  ASSERT_TRUE(dir_->MakeFolder("p/q/empty", 0711, -3).ok());
+  ASSERT_TRUE(StoreWithAttrs("a-b", "1", 0600, 1).ok());
+  ASSERT_TRUE(StoreWithAttrs("a/x", "2", 0600, 2).ok());
+  EXPECT_EQ(ModeOf(UserPath() / "p" / "q" / "empty"), 0700u);
+  const std::string sidecar = ReadPath(UserPath() / "p" / "q" / "empty" / ".backupd-folder");
+  EXPECT_EQ(sidecar, std::string("BDFOLDER\xc9\x01\x00\x00\x00\x00\x00\x00"
+                                 "\xfd\xff\xff\xff\xff\xff\xff\xff",
+                                 24));
+  const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);
+  std::vector<std::string> names;
+  for (const StoredFile& f : all) names.push_back(f.name + (f.folder ? "/" : ""));
+  // Strictly ascending bytewise: the folder "a" before the file "a-b" before "a/x".
+  EXPECT_EQ(names, (std::vector<std::string>{"a/", "a-b", "a/x", "p/", "p/q/", "p/q/empty/"}));
+  EXPECT_EQ(all[0].mode, 0750u);
+  EXPECT_EQ(all[0].mtime_ns, 11);
+  // Folders made as an upload's parents have no attributes: 0, not known.
+  EXPECT_EQ(all[3].mode, 0u);
+  EXPECT_EQ(all[3].mtime_ns, 0);
+  EXPECT_EQ(all[5].mode, 0711u);
+  EXPECT_EQ(all[5].mtime_ns, -3);
+  // Without folders asked for, a listing is what it was: files only.
+  std::vector<std::string> files;
+  ASSERT_TRUE(dir_->List(
+                      UserDir::ListOptions::kNamesOnly,
+                      [&](const StoredFile& f) {
+                        files.push_back(f.name);
+                        return Status::Ok();
+                      },
+                      [](const std::string&, const Status&) {})
+                  .ok());
+  EXPECT_EQ(files, (std::vector<std::string>{"a-b", "a/x"}));
+}
+
+TEST_F(UserDirAttrsTest, MakeFolderAgainRewritesItsAttributes) {
+  ASSERT_TRUE(dir_->MakeFolder("f", 0700, 1).ok());
+  ASSERT_TRUE(dir_->MakeFolder("f", 0755, 2).ok());
+  const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].mode, 0755u);
+  EXPECT_EQ(all[0].mtime_ns, 2);
+  // No temp file or upload record is left behind.
+  for (const auto& e : fs::recursive_directory_iterator(UserPath())) {
+    const std::string n = e.path().filename().string();
+    EXPECT_TRUE(n == "f" || n == ".backupd-folder") << e.path();
+  }
+}
+
+TEST_F(UserDirAttrsTest, MakeFolderOnAStoredFileIsRefusedAndKeepsTheFile) {
+  ASSERT_TRUE(StoreWithAttrs("file", "keep", 0600, 1).ok());
+  Status s = dir_->MakeFolder("file", 0700, 1);
+  EXPECT_EQ(s.code(), Status::Code::kIoError) << s.ToString();
+  EXPECT_NE(s.message().find("is a stored file"), std::string::npos);
+  EXPECT_EQ(ReadPath(UserPath() / "file"), "keep");
+}
+
+TEST_F(UserDirAttrsTest, AMadeFolderOutlivesItsLastFileAndIsDeletedOnlyWhenEmpty) {
+  ASSERT_TRUE(dir_->MakeFolder("keep/me", 0755, 5).ok());
+  ASSERT_TRUE(StoreWithAttrs("keep/me/f", "x", 0600, 1).ok());
+  EXPECT_EQ(dir_->Remove("keep/me", UserDir::Folders::kIfEmpty).code(), Status::Code::kIoError);
+  ASSERT_TRUE(dir_->Remove("keep/me/f").ok());
+  // Protocol v1's delete never removes a folder, empty or not.
+  EXPECT_EQ(dir_->Remove("keep/me").code(), Status::Code::kNotFound);
+  // The folder the user asked for stays; its implicit parent stays because it is not empty.
+  EXPECT_TRUE(fs::is_directory(UserPath() / "keep" / "me"));
+  ASSERT_TRUE(dir_->Remove("keep/me", UserDir::Folders::kIfEmpty).ok());
+  // Its implicit parent, now empty, is pruned as after a file's delete.
+  EXPECT_FALSE(fs::exists(UserPath() / "keep"));
+  EXPECT_TRUE(fs::is_directory(UserPath()));
+  EXPECT_EQ(dir_->Remove("keep/me", UserDir::Folders::kIfEmpty).code(), Status::Code::kNotFound);
+}
+
+TEST_F(UserDirAttrsTest, AFolderHoldingOnlyAFolderIsNotEmpty) {
+  ASSERT_TRUE(dir_->MakeFolder("outer/inner", 0700, 1).ok());
+  ASSERT_TRUE(dir_->MakeFolder("outer", 0700, 1).ok());
+  EXPECT_EQ(dir_->Remove("outer", UserDir::Folders::kIfEmpty).code(), Status::Code::kIoError);
+  ASSERT_TRUE(dir_->Remove("outer/inner", UserDir::Folders::kIfEmpty).ok());
+  EXPECT_TRUE(fs::is_directory(UserPath() / "outer"));
+  ASSERT_TRUE(dir_->Remove("outer", UserDir::Folders::kIfEmpty).ok());
+  EXPECT_FALSE(fs::exists(UserPath() / "outer"));
+}
+
+}  // namespace
+}  // namespace backupd::worker
