@@ -49,7 +49,11 @@ bool StatusFits(Op op, uint16_t status) {
     case Op::kRestore:
       return status == Code(ResponseCode::kRestoreOk);
     case Op::kList:
+    case Op::kListVersions:
+    case Op::kListDeleted:
       return status == Code(ResponseCode::kListOk);
+    case Op::kRestoreVersion:
+      return status == Code(ResponseCode::kRestoreOk);
   }
   return false;
 }

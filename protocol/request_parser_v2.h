@@ -56,6 +56,9 @@ class RequestParser {
   const ParsedRequest& request() const { return request_; }
   // AUTH_START / AUTH_FINISH: the SCRAM message, at kDone.
   const std::string& auth_message() const { return auth_message_; }
+  // RESTORE_VERSION: the version asked for, at kDone (its 8-byte payload, kept like a SCRAM
+  // message in the kAuthMessage state).
+  uint64_t version() const;
 
  private:
   void Fail(ResponseCode code, Status s);

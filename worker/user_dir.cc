@@ -24,6 +24,7 @@
 #include "protocol/digest.h"
 #include "protocol/wire.h"
 #include "worker/upload_step_hook.h"
+#include "worker/versions.h"
 
 namespace backupd::worker {
 namespace {
@@ -474,6 +475,14 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
                          EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
     if (!s.ok()) return s;
   }
+  // Versions: the new file takes its number in the name's history before it is renamed in.
+  std::optional<History> history;
+  if (policy_.KeepsHistory()) {
+    Result<History> h = History::Open(sys_, dir_fd_.get(), final_name_, true);
+    Status s = h.ok() ? h->AddUpload(tmp_name_, digest ? side.name : std::string()) : h.status();
+    if (!s.ok()) return s;
+    history.emplace(std::move(*h));
+  }
   AtUploadStep(UploadStep::kBeforeRename);
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
     return Status::FromErrno(errno, "rename to " + final_name_);
@@ -493,6 +502,16 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   }
   // Before the client hears of it: an acknowledged upload leaves nothing to sweep.
   record_.Remove();
+  // The upload is stored whatever these say: a racing upload's settle or the next upload's
+  // retention (or backupd prune) finishes what they leave. Append-only users' history is pruned
+  // by the administrator only.
+  if (history) {
+    history->Settle();
+    Pruned pruned;
+    if (!policy_.append_only) {
+      history->Prune(policy_.keep_versions, policy_.keep_days, NowNs(), &pruned);
+    }
+  }
   return Status::Ok();
 }
 
@@ -536,8 +555,10 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
     if (!s.ok()) return s;
     // From here the Upload unlinks the temp file if it is never committed.
     temp.kept = true;
-    return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
+    Upload upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
                   std::move(*record));
+    upload.policy_ = policy;
+    return Result<Upload>(std::move(upload));
   }
 }
 
@@ -580,6 +601,17 @@ Status UserDir::Remove(const std::string& name) {
   // Only stored files are the user's to delete: folders go only by pruning, and anything else
   // (a planted link, a FIFO) is not something List ever showed.
   if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
+  if (policy.append_only) {
+    return Status::Denied(name + " was not deleted: this user is append-only (history is kept)");
+  }
+  // Versions: with history kept the file stays in it, marked deleted; without, it goes too.
+  Result<History> history = History::Open(sys_, folder->get(), leaf, policy.KeepsHistory());
+  if (history.ok()) {
+    Status h = policy.KeepsHistory() ? history->MarkDeleted() : history->RemoveAll();
+    if (!h.ok()) return h;
+  } else if (history.status().code() != Status::Code::kNotFound) {
+    return history.status();
+  }
   if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
     return Status::FromErrno(errno, "unlink " + name);
   }
@@ -656,5 +688,39 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
   }
   return Status::Ok();
 }
+
+namespace storage {
+
+std::string SidecarNameOf(std::string_view leaf) { return SidecarName(leaf); }
+
+std::optional<Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
+                                  const struct stat& file, bool* stale) {
+  return ReadSidecar(sys, folder, leaf, StampOf(file), stale);
+}
+
+Result<UniqueFd> OpenFolderOf(Sys* sys, int user_fd, const std::string& name, bool create,
+                              std::string* leaf) {
+  Result<std::vector<std::string>> parts = SplitName(name);
+  if (!parts.ok()) return parts.status();
+  *leaf = parts->back();
+  return WalkFolders(sys, user_fd, *parts, parts->size() - 1, create);
+}
+
+Result<UniqueFd> OpenOrMakeFolder(Sys* sys, int at, const std::string& component, bool create) {
+  return OpenOrMakeDir(sys, at, component, create);
+}
+
+Status ReadEntries(Sys* sys, int folder, const std::string& what,
+                   const std::function<void(const char* name, EntryKind kind)>& visit) {
+  Result<UniqueFd> reading = OpenDir(sys, folder, ".");
+  if (!reading.ok()) return reading.status();
+  return ReadFolder(sys, std::move(*reading), what, [&](const char* name, EntryType type) {
+    visit(name, type == EntryType::kFile     ? EntryKind::kFile
+                : type == EntryType::kFolder ? EntryKind::kFolder
+                                             : EntryKind::kOther);
+  });
+}
+
+}  // namespace storage
 
 }  // namespace backupd::worker

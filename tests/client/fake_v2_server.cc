@@ -149,6 +149,11 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       *answer = v2::EncodeResponsePrefix(v2::ResponseCode::kListOk, "", entries.size()) + entries;
       return true;
     }
+    case v2::Op::kListVersions:
+    case v2::Op::kRestoreVersion:
+    case v2::Op::kListDeleted:
+      *answer = v2::EncodeMessageResponse(v2::ResponseCode::kUnsupported, "", "no versions here");
+      return false;
     case v2::Op::kAuthStart:
     case v2::Op::kAuthFinish:
       break;

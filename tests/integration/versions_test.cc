@@ -1,0 +1,282 @@
+// test process (root): versions through the real daemon — an overwrite keeps the previous version
+// beside the file, retention by count and by age (stored times set back on disk), LIST_VERSIONS,
+// RESTORE_VERSION and LIST_DELETED byte for byte, a delete that keeps history, racing uploads of
+// one name that both survive, and append-only users attacked over v2 and v1.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/text.h"
+#include "protocol/digest.h"
+#include "protocol/wire_v2.h"
+#include "tests/harness/v2_client.h"
+#include "tests/integration/daemon_test.h"
+
+namespace backupd::testing {
+namespace {
+
+namespace v2 = protocol::v2;
+
+constexpr uint32_t kUser = 7;
+constexpr uint16_t kV2Ok = static_cast<uint16_t>(v2::ResponseCode::kOk);
+constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(v2::ResponseCode::kAuthOk);
+constexpr uint16_t kV2ListOk = static_cast<uint16_t>(v2::ResponseCode::kListOk);
+constexpr uint16_t kV2RestoreOk = static_cast<uint16_t>(v2::ResponseCode::kRestoreOk);
+constexpr uint16_t kV2NotFound = static_cast<uint16_t>(v2::ResponseCode::kNotFound);
+constexpr uint16_t kV2NoFiles = static_cast<uint16_t>(v2::ResponseCode::kNoFiles);
+constexpr uint16_t kV2Forbidden = static_cast<uint16_t>(v2::ResponseCode::kForbidden);
+
+std::string HistoryFolder(const std::string& leaf) {
+  const protocol::Digest d = protocol::Sha256Of(leaf);
+  std::string out = ".backupd-versions-";
+  AppendHex(out, d.data(), d.size());
+  return out;
+}
+
+// A user with a login, and a daemon with the versions settings a test gives.
+class VersionsTest : public DaemonTest {
+ protected:
+  virtual std::vector<std::string> Settings() const { return {"keep_versions=3"}; }
+  DaemonOptions Options() const override {
+    DaemonOptions o{{"users_file=" + dir_.Sub("users")}};
+    for (const std::string& s : Settings()) o.overrides.push_back(s);
+    return o;
+  }
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+    Result<std::string> secret =
+        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
+    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+    secret_ = *secret;
+    DaemonTest::SetUp();
+    ASSERT_TRUE(c_.Connect(daemon_.port()));
+    ASSERT_EQ(c_.Login(kUser, secret_), kV2AuthOk) << daemon_.Log();
+  }
+
+  V2Response Call(v2::Op op, const std::string& name) {
+    EXPECT_TRUE(c_.Send(v2::EncodeRequestPrefix(kUser, op, name, 0)));
+    return c_.Read();
+  }
+  V2Response RestoreVersion(const std::string& name, uint64_t version) {
+    EXPECT_TRUE(c_.Send(v2::EncodeRestoreVersionRequest(kUser, name, version)));
+    return c_.Read();
+  }
+  std::vector<v2::VersionEntry> Versions(const std::string& name) {
+    V2Response r = Call(v2::Op::kListVersions, name);
+    EXPECT_EQ(r.status, kV2ListOk) << r.payload;
+    Result<std::vector<v2::VersionEntry>> e = v2::DecodeVersionEntries(r.payload);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return e.ok() ? *e : std::vector<v2::VersionEntry>{};
+  }
+  static std::vector<uint64_t> Numbers(const std::vector<v2::VersionEntry>& entries) {
+    std::vector<uint64_t> out;
+    for (const v2::VersionEntry& e : entries) out.push_back(e.version);
+    return out;
+  }
+  // Sets the stored time of version `n` of the top-level `leaf` back by `days`: the clock seam.
+  void AgeVersion(const std::string& leaf, uint64_t n, int days) {
+    const std::string stamp =
+        UserDir(kUser) + "/" + HistoryFolder(leaf) + "/" + std::to_string(n) + ".stored";
+    struct stat st {};
+    ASSERT_EQ(::stat(stamp.c_str(), &st), 0) << stamp;
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    times[1].tv_sec -= static_cast<time_t>(days) * 86400;
+    ASSERT_EQ(::utimensat(AT_FDCWD, stamp.c_str(), times, 0), 0);
+  }
+
+  TempDir dir_;
+  std::string secret_;
+  V2Client c_;
+};
+
+TEST_F(VersionsTest, OverwritesKeepTheNewestByCountAndRestoreVersionReturnsEach) {
+  for (const char* content : {"one", "two!", "three", "four"}) {
+    ASSERT_EQ(c_.Backup(kUser, "a", content), kV2Ok) << daemon_.Log();
+  }
+  const std::vector<v2::VersionEntry> v = Versions("a");
+  ASSERT_EQ(Numbers(v), (std::vector<uint64_t>{2, 3, 4}));
+  EXPECT_EQ(v[0].flags, 0);
+  EXPECT_EQ(v[1].flags, 0);
+  EXPECT_EQ(v[2].flags, v2::kVersionCurrent);
+  EXPECT_EQ(v[0].size, 4u);
+  EXPECT_EQ(v[0].sha256, protocol::Sha256Of("two!"));
+  EXPECT_EQ(v[2].sha256, protocol::Sha256Of("four"));
+  EXPECT_LE(v[0].stored_ns, v[2].stored_ns);
+  V2Response r = RestoreVersion("a", 2);
+  EXPECT_EQ(r.status, kV2RestoreOk);
+  EXPECT_EQ(r.payload, "two!");
+  r = RestoreVersion("a", 4);
+  EXPECT_EQ(r.status, kV2RestoreOk);
+  EXPECT_EQ(r.payload, "four");
+  r = RestoreVersion("a", 1);
+  EXPECT_EQ(r.status, kV2NotFound);
+  EXPECT_EQ(r.payload, "no version 1 of a");
+  // The history is plain files beside the current one; op 202 never shows it.
+  const std::string history = UserDir(kUser) + "/" + HistoryFolder("a");
+  EXPECT_EQ(ReadFile(history + "/2"), "two!");
+  EXPECT_EQ(ReadFile(history + "/name"), "a");
+  r = Call(v2::Op::kList, "");
+  ASSERT_EQ(r.status, kV2ListOk);
+  Result<std::vector<v2::ListEntry>> list = v2::DecodeListEntries(r.payload);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "a");
+  EXPECT_EQ((*list)[0].sha256, protocol::Sha256Of("four"));
+  EXPECT_EQ(Call(v2::Op::kListVersions, "never").status, kV2NotFound);
+}
+
+TEST_F(VersionsTest, ADeleteKeepsHistoryAndListDeletedShowsIt) {
+  ASSERT_EQ(c_.Backup(kUser, "d/gone", "old"), kV2Ok);
+  ASSERT_EQ(c_.Backup(kUser, "d/gone", "newest"), kV2Ok);
+  ASSERT_EQ(c_.Backup(kUser, "kept", "here"), kV2Ok);
+  EXPECT_EQ(Call(v2::Op::kListDeleted, "").status, kV2NoFiles);
+  ASSERT_EQ(Call(v2::Op::kDelete, "d/gone").status, kV2Ok);
+  EXPECT_EQ(Call(v2::Op::kRestore, "d/gone").status, kV2NotFound);
+  const std::vector<v2::VersionEntry> v = Versions("d/gone");
+  ASSERT_EQ(Numbers(v), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(v[1].flags, v2::kVersionDeleted);
+  EXPECT_EQ(RestoreVersion("d/gone", 2).payload, "newest");
+  V2Response r = Call(v2::Op::kListDeleted, "");
+  ASSERT_EQ(r.status, kV2ListOk);
+  Result<std::vector<v2::ListEntry>> deleted = v2::DecodeListEntries(r.payload);
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_EQ(deleted->size(), 1u);
+  EXPECT_EQ((*deleted)[0].name, "d/gone");
+  EXPECT_EQ((*deleted)[0].size, 6u);
+  EXPECT_EQ((*deleted)[0].sha256, protocol::Sha256Of("newest"));
+  // The plain list shows the stored file only.
+  r = Call(v2::Op::kList, "");
+  Result<std::vector<v2::ListEntry>> list = v2::DecodeListEntries(r.payload);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "kept");
+  // Uploading the name again goes on numbering after the deleted version.
+  ASSERT_EQ(c_.Backup(kUser, "d/gone", "back"), kV2Ok);
+  const std::vector<v2::VersionEntry> again = Versions("d/gone");
+  ASSERT_EQ(Numbers(again), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(again[1].flags, v2::kVersionDeleted);
+  EXPECT_EQ(again[2].flags, v2::kVersionCurrent);
+  EXPECT_EQ(Call(v2::Op::kListDeleted, "").status, kV2NoFiles);
+}
+
+class ManyVersionsTest : public VersionsTest {
+ protected:
+  std::vector<std::string> Settings() const override { return {"keep_versions=100"}; }
+};
+
+// Two connections (as two nodes would) upload one name at once: every upload gets its own
+// number, none is lost, and the name ends up holding the highest.
+TEST_F(ManyVersionsTest, RacingUploadsOfOneNameAllSurvive) {
+  constexpr int kEach = 8;
+  auto upload = [this](char who, std::vector<uint16_t>* statuses) {
+    V2Client c;
+    if (!c.Connect(daemon_.port()) || c.Login(kUser, secret_) != kV2AuthOk) return;
+    for (int i = 0; i < kEach; ++i) {
+      statuses->push_back(c.Backup(kUser, "race", std::string(1, who) + std::to_string(i)));
+    }
+  };
+  std::vector<uint16_t> a, b;
+  std::thread ta(upload, 'a', &a);
+  std::thread tb(upload, 'b', &b);
+  ta.join();
+  tb.join();
+  ASSERT_EQ(a, std::vector<uint16_t>(kEach, kV2Ok)) << daemon_.Log();
+  ASSERT_EQ(b, std::vector<uint16_t>(kEach, kV2Ok)) << daemon_.Log();
+  const std::vector<v2::VersionEntry> v = Versions("race");
+  ASSERT_EQ(v.size(), 2u * kEach);
+  std::vector<std::string> contents;
+  for (const v2::VersionEntry& e : v) {
+    EXPECT_EQ(e.flags, e.version == 2u * kEach ? v2::kVersionCurrent : 0) << e.version;
+    contents.push_back(RestoreVersion("race", e.version).payload);
+  }
+  std::vector<std::string> want;
+  for (char who : {'a', 'b'}) {
+    for (int i = 0; i < kEach; ++i) want.push_back(std::string(1, who) + std::to_string(i));
+  }
+  std::sort(contents.begin(), contents.end());
+  EXPECT_EQ(contents, want);
+  EXPECT_EQ(Call(v2::Op::kRestore, "race").payload, RestoreVersion("race", 2u * kEach).payload);
+}
+
+class VersionsByAgeTest : public VersionsTest {
+ protected:
+  std::vector<std::string> Settings() const override { return {"keep_versions=2", "keep_days=1"}; }
+};
+
+TEST_F(VersionsByAgeTest, YoungVersionsStayBeyondTheCountOldOnesGo) {
+  for (const char* content : {"1", "2", "3", "4"}) ASSERT_EQ(c_.Backup(kUser, "f", content), kV2Ok);
+  // All younger than a day: kept whatever keep_versions says.
+  ASSERT_EQ(Numbers(Versions("f")), (std::vector<uint64_t>{1, 2, 3, 4}));
+  AgeVersion("f", 1, 2);
+  AgeVersion("f", 2, 2);
+  ASSERT_EQ(c_.Backup(kUser, "f", "5"), kV2Ok);
+  // 5 and 4 by count, 3 because it is younger than a day; 1 and 2 are two days old and go.
+  EXPECT_EQ(Numbers(Versions("f")), (std::vector<uint64_t>{3, 4, 5}));
+  EXPECT_EQ(RestoreVersion("f", 3).payload, "3");
+  AgeVersion("f", 3, 2);
+  ASSERT_EQ(c_.Backup(kUser, "f", "6"), kV2Ok);
+  EXPECT_EQ(Numbers(Versions("f")), (std::vector<uint64_t>{4, 5, 6}));
+  ASSERT_EQ(c_.Backup(kUser, "f", "7"), kV2Ok);
+  EXPECT_EQ(Numbers(Versions("f")), (std::vector<uint64_t>{4, 5, 6, 7}));
+}
+
+class NoHistoryTest : public VersionsTest {
+ protected:
+  std::vector<std::string> Settings() const override { return {}; }
+};
+
+TEST_F(NoHistoryTest, TheDefaultKeepsNoHistoryAndADeleteRemoves) {
+  ASSERT_EQ(c_.Backup(kUser, "a", "one"), kV2Ok);
+  ASSERT_EQ(c_.Backup(kUser, "a", "two"), kV2Ok);
+  for (const std::string& entry : ListDir(UserDir(kUser))) {
+    EXPECT_NE(entry.rfind(".backupd-versions-", 0), 0u) << entry;
+  }
+  const std::vector<v2::VersionEntry> v = Versions("a");
+  ASSERT_EQ(Numbers(v), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(v[0].flags, v2::kVersionCurrent);
+  EXPECT_EQ(RestoreVersion("a", 1).payload, "two");
+  ASSERT_EQ(Call(v2::Op::kDelete, "a").status, kV2Ok);
+  EXPECT_EQ(Call(v2::Op::kListVersions, "a").status, kV2NotFound);
+  EXPECT_EQ(Call(v2::Op::kListDeleted, "").status, kV2NoFiles);
+  EXPECT_EQ(ListDir(UserDir(kUser)), std::vector<std::string>{});
+}
+
+class AppendOnlyTest : public VersionsTest {
+ protected:
+  std::vector<std::string> Settings() const override {
+    return {"append_only_users=9 " + std::to_string(kUser)};
+  }
+};
+
+// The attack: a client taken over tries to destroy the backups it made.
+TEST_F(AppendOnlyTest, DeleteOverwriteAndV1DeleteLeaveHistoryIntact) {
+  ASSERT_EQ(c_.Backup(kUser, "doc", "precious"), kV2Ok);
+  // 1. Delete: refused with 1018 and a message naming why; the connection stays usable.
+  V2Response r = Call(v2::Op::kDelete, "doc");
+  EXPECT_EQ(r.status, kV2Forbidden);
+  EXPECT_NE(r.payload.find("append-only"), std::string::npos) << r.payload;
+  EXPECT_TRUE(daemon_.WaitForLogLine({"append-only", "delete of doc refused"}, Millis(5000)))
+      << daemon_.Log();
+  // 2. Overwrite with garbage, even with keep_versions = 1: the precious version stays.
+  ASSERT_EQ(c_.Backup(kUser, "doc", "ENCRYPTED BY RANSOMWARE"), kV2Ok);
+  ASSERT_EQ(c_.Backup(kUser, "doc", "AGAIN"), kV2Ok);
+  const std::vector<v2::VersionEntry> v = Versions("doc");
+  ASSERT_EQ(Numbers(v), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(RestoreVersion("doc", 1).payload, "precious");
+  // 3. v1, which has no login: its delete gets v1's 1003 and removes nothing.
+  Result<Response> v1 = CallOnce(kUser, protocol::Op::kDelete, "doc");
+  EXPECT_TRUE(HasStatus(v1, kError));
+  EXPECT_EQ(ReadFile(UserDir(kUser) + "/doc"), "AGAIN");
+  EXPECT_EQ(Numbers(Versions("doc")), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(ReadFile(UserDir(kUser) + "/" + HistoryFolder("doc") + "/1"), "precious");
+  // New files are still accepted.
+  EXPECT_EQ(c_.Backup(kUser, "new", "fine"), kV2Ok);
+}
+
+}  // namespace
+}  // namespace backupd::testing
