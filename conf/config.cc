@@ -478,7 +478,8 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
            << "       backupd status [-c FILE]\n"
            << "       backupd user add|del|passwd ID [-c FILE]\n"
            << "       backupd user list [-c FILE]\n"
-           << "       backupd scrub [-c FILE] [ID]\n\n"
+           << "       backupd scrub [-c FILE] [ID]\n"
+           << "       backupd prune [-c FILE] [ID]\n\n"
            << visible << "\n"
            << KeysHelp(FileOptions(&scratch, &seen));
       cmd.help_text = text.str();

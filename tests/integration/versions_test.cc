@@ -203,6 +203,43 @@ TEST_F(ManyVersionsTest, RacingUploadsOfOneNameAllSurvive) {
   EXPECT_EQ(Call(v2::Op::kRestore, "race").payload, RestoreVersion("race", 2u * kEach).payload);
 }
 
+// `backupd prune` run by the administrator with a config that keeps less than the daemon's.
+TEST_F(VersionsTest, PruneAppliesTheConfigsRetentionToEveryHistory) {
+  for (const char* content : {"1", "22", "333"}) ASSERT_EQ(c_.Backup(kUser, "a", content), kV2Ok);
+  for (const char* content : {"4444", "55555"}) ASSERT_EQ(c_.Backup(kUser, "d/b", content), kV2Ok);
+  ASSERT_EQ(Call(v2::Op::kDelete, "d/b").status, kV2Ok);
+  auto prune = [this](const std::string& setting, const std::vector<std::string>& words) {
+    const std::string conf = dir_.Sub("prune.conf");
+    EXPECT_TRUE(WriteFile(conf, *ReadFile(daemon_.config_file()) + "\n" + setting + "\n"));
+    std::vector<std::string> argv{BackupdPath(), "prune", "-c", conf};
+    argv.insert(argv.end(), words.begin(), words.end());
+    ProgramResult r = RunProgram(argv, dir_.path(), Millis(10000));
+    const size_t comma = r.out.rfind(", ");
+    if (comma != std::string::npos) r.out = r.out.substr(0, comma) + ", T s\n";
+    return r;
+  };
+  // Two versions: a loses version 1; d/b, deleted, keeps its two.
+  ProgramResult r = prune("keep_versions = 2", {"7"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out,
+            "user 7: pruned 1 versions, 1 bytes\npruned 1 versions, 1 bytes, 0 not pruned, T s\n");
+  EXPECT_EQ(Numbers(Versions("a")), (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(Numbers(Versions("d/b")), (std::vector<uint64_t>{1, 2}));
+  // No history at all: every old version goes, and the deleted name with its history.
+  r = prune("keep_versions = 1", {});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(
+      r.out,
+      "user 7: pruned 3 versions, 11 bytes\npruned 3 versions, 11 bytes, 0 not pruned, T s\n");
+  EXPECT_EQ(Numbers(Versions("a")), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(Call(v2::Op::kListVersions, "d/b").status, kV2NotFound);
+  EXPECT_EQ(Call(v2::Op::kListDeleted, "").status, kV2NoFiles);
+  EXPECT_EQ(Call(v2::Op::kRestore, "a").payload, "333");
+  r = prune("keep_versions = 1", {"8"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no user 8"), std::string::npos) << r.err;
+}
+
 class VersionsByAgeTest : public VersionsTest {
  protected:
   std::vector<std::string> Settings() const override { return {"keep_versions=2", "keep_days=1"}; }
