@@ -34,6 +34,12 @@ struct ListReplyV2 {
   std::vector<protocol::v2::ListEntry> entries;  // for 211, in the server's (sorted) order
 };
 
+// A LIST_VERSIONS answer: the reply, and for 211 the versions in ascending order.
+struct VersionsReplyV2 {
+  ReplyV2 reply;
+  std::vector<protocol::v2::VersionEntry> versions;
+};
+
 // A file to back up: its local path and the name to store it under.
 struct Upload {
   std::string path;
@@ -80,6 +86,16 @@ class ClientV2 {
   Result<ReplyV2> Delete(std::string_view name);
   Result<ListReplyV2> List();
 
+  // Versions (issue 12): the versions of `name`; version `version` of `name` restored like
+  // RestoreToFile / RestoreToFd; the names with history but no current file, as List's entries.
+  Result<VersionsReplyV2> ListVersions(std::string_view name);
+  Result<ReplyV2> RestoreVersionToFile(std::string_view name, uint64_t version,
+                                       const std::string& output, Existing existing,
+                                       const ProgressFn& progress = {});
+  Result<ReplyV2> RestoreVersionToFd(std::string_view name, uint64_t version, int fd,
+                                     const ProgressFn& progress = {});
+  Result<ListReplyV2> ListDeleted();
+
   bool connected() const { return conn_.is_open(); }
 
  private:
@@ -89,7 +105,14 @@ class ClientV2 {
   // Reads one answer's header (checked) and name; the payload is the caller's to read, except
   // an error's message, which is read into the reply.
   Result<ReplyV2> ReadReply(protocol::v2::Op op, uint64_t* size);
-  Result<ReplyV2> Restore(std::string_view name, int fd, const ProgressFn& progress);
+  // Sends `request` (a restore or restore-version of `name`) and reads its 210 into `fd`.
+  Result<ReplyV2> Restore(protocol::v2::Op op, std::string_view name, const std::string& request,
+                          int fd, const ProgressFn& progress);
+  Result<ReplyV2> RestoreToTemp(protocol::v2::Op op, std::string_view name,
+                                const std::string& request, const std::string& output,
+                                Existing existing, const ProgressFn& progress);
+  // Sends the request of `op` (list or list-deleted) and reads its list entries.
+  Result<ListReplyV2> ReadList(protocol::v2::Op op);
   Status Fail(Status st);
 
   Connection conn_;

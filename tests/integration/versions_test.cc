@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -238,6 +239,77 @@ TEST_F(VersionsTest, PruneAppliesTheConfigsRetentionToEveryHistory) {
   r = prune("keep_versions = 1", {"8"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no user 8"), std::string::npos) << r.err;
+}
+
+// "2026-11-27T16:56:55Z", as backup-client prints a stored time.
+std::string Utc(int64_t ns) {
+  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  char buf[32];
+  gmtime_r(&secs, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// backup-client's version commands against the real daemon.
+TEST_F(VersionsTest, TheClientListsVersionsRestoresByNumberAndTimeAndListsDeleted) {
+  for (const char* content : {"first", "second!", "third"}) {
+    ASSERT_EQ(c_.Backup(kUser, "doc", content), kV2Ok);
+  }
+  AgeVersion("doc", 1, 3);
+  AgeVersion("doc", 2, 1);
+  const std::vector<v2::VersionEntry> v = Versions("doc");
+  ASSERT_EQ(v.size(), 3u);
+  ASSERT_TRUE(WriteSecretFile(dir_.Sub("secret"), secret_));
+  auto client = [this](const std::vector<std::string>& words) {
+    std::vector<std::string> argv{BackupClientPath(),
+                                  "--server",
+                                  "127.0.0.1:" + std::to_string(daemon_.port()),
+                                  "--user",
+                                  std::to_string(kUser),
+                                  "--secret-file",
+                                  dir_.Sub("secret")};
+    argv.insert(argv.end(), words.begin(), words.end());
+    return RunProgram(argv, dir_.path(), Millis(10000));
+  };
+  auto line = [&v](size_t i, const std::string& state) {
+    std::string digest;
+    AppendHex(digest, v[i].sha256.data(), v[i].sha256.size());
+    return std::to_string(v[i].version) + " " + Utc(v[i].stored_ns) + " " +
+           std::to_string(v[i].size) + " " + digest + " " + state + "\n";
+  };
+  ProgramResult r = client({"list", "--versions", "doc"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, line(0, "-") + line(1, "-") + line(2, "current"));
+  r = client({"restore", "doc", "--version", "1", "-o", dir_.Sub("one")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(dir_.Sub("one")), "first");
+  // Two days ago the first version was the newest stored.
+  const int64_t two_days_ago = v[2].stored_ns / 1000000000 - 2 * 86400;
+  r = client({"restore", "doc", "--before", "@" + std::to_string(two_days_ago), "-o", "-"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "first");
+  r = client({"restore", "doc", "--before", Utc(v[2].stored_ns - 43200LL * 1000000000), "-o", "-"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "second!");
+  r = client({"restore", "doc", "--before", "2000-01-01", "-o", dir_.Sub("none")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no version of doc was stored by 2000-01-01T00:00:00Z"), std::string::npos)
+      << r.err;
+  r = client({"restore", "doc", "--version", "9", "-o", dir_.Sub("none")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no version 9 of doc (1001)"), std::string::npos) << r.err;
+  // Deleted: gone from list, shown by list --deleted, still restorable by version.
+  r = client({"delete", "doc"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = client({"list"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = client({"list", "--deleted"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "doc\n");
+  r = client({"restore", "doc", "--version", "3", "-o", "-"});
+  EXPECT_EQ(r.out, "third");
 }
 
 class VersionsByAgeTest : public VersionsTest {
