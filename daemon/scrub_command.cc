@@ -69,8 +69,27 @@ void ReportDamage(std::ostream& out, uint32_t user, const std::string& name,
   ++totals->damaged;
 }
 
-// Checks every file UserDir lists for `user`: its walk, confined beneath the user's folder, never
-// follows a symlink, so neither does scrub.
+// Hashes `file` and compares the bytes with its stored digest; `what` names it in the report.
+void CheckFile(std::ostream& out, uint32_t user, const std::string& what, worker::OpenFile& file,
+               Totals* totals) {
+  ++totals->files;
+  Result<protocol::Digest> actual = DigestOf(file.fd.get(), &totals->bytes);
+  if (!actual.ok()) {
+    ReportDamage(out, user, what, actual.status().message(), totals);
+  } else if (file.digest && !protocol::SameDigest(*file.digest, *actual)) {
+    ReportDamage(out, user, what,
+                 "expected sha256 " + Hex(*file.digest) + ", actual " + Hex(*actual), totals);
+  } else if (file.stale_digest) {
+    ++totals->stale;
+    out << "stale digest: user " << user << " " << EscapeUntrusted(what)
+        << ": the file changed after its upload (size, mtime or inode), not checked\n";
+  } else if (!file.digest) {
+    ++totals->unverifiable;
+  }
+}
+
+// Checks every file UserDir lists for `user`, then every old version in its histories: its walks,
+// confined beneath the user's folder, never follow a symlink, so neither does scrub.
 Status ScrubUser(int storage_fd, uint32_t user, std::ostream& out, Totals* totals) {
   Result<worker::UserDir> dir = worker::UserDir::Open(&worker::RealSys(), storage_fd, user, false);
   if (!dir.ok()) return dir.status();
@@ -78,30 +97,28 @@ Status ScrubUser(int storage_fd, uint32_t user, std::ostream& out, Totals* total
     Result<worker::OpenFile> file = dir->OpenForRead(stored.name);
     // Deleted or replaced by something not a file since the walk read its folder: not stored now.
     if (!file.ok() && file.status().code() == Status::Code::kNotFound) return Status::Ok();
-    ++totals->files;
     if (!file.ok()) {
+      ++totals->files;
       ReportDamage(out, user, stored.name, file.status().message(), totals);
       return Status::Ok();
     }
-    Result<protocol::Digest> actual = DigestOf(file->fd.get(), &totals->bytes);
-    if (!actual.ok()) {
-      ReportDamage(out, user, stored.name, actual.status().message(), totals);
-    } else if (file->digest && !protocol::SameDigest(*file->digest, *actual)) {
-      ReportDamage(out, user, stored.name,
-                   "expected sha256 " + Hex(*file->digest) + ", actual " + Hex(*actual), totals);
-    } else if (file->stale_digest) {
-      ++totals->stale;
-      out << "stale digest: user " << user << " " << EscapeUntrusted(stored.name)
-          << ": the file changed after its upload (size, mtime or inode), not checked\n";
-    } else if (!file->digest) {
-      ++totals->unverifiable;
-    }
+    CheckFile(out, user, stored.name, *file, totals);
     return Status::Ok();
   };
   auto unreadable = [&](const std::string& folder, const Status& why) {
     ReportDamage(out, user, folder + "/", "folder not read: " + why.message(), totals);
   };
-  return dir->List(worker::UserDir::ListOptions::kNamesOnly, visit, unreadable);
+  Status s = dir->List(worker::UserDir::ListOptions::kNamesOnly, visit, unreadable);
+  if (!s.ok()) return s;
+  // Old versions (docs/STORAGE.md, Versions) are stored files too, named with their number.
+  auto old_version = [&](const std::string& name, uint64_t number, worker::OpenFile& file) {
+    CheckFile(out, user, name + " version " + std::to_string(number), file, totals);
+    return Status::Ok();
+  };
+  auto unreadable_version = [&](const std::string& what, const Status& why) {
+    ReportDamage(out, user, what, "history not read: " + why.message(), totals);
+  };
+  return dir->ForEachOldVersion(old_version, unreadable_version);
 }
 
 int Run(const StorageArgs& a, std::ostream& out, std::ostream& err) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/text.h"
+#include "base/unique_fd.h"
 #include "protocol/digest.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/v2_client.h"
@@ -310,6 +311,45 @@ TEST_F(VersionsTest, TheClientListsVersionsRestoresByNumberAndTimeAndListsDelete
   EXPECT_EQ(r.out, "doc\n");
   r = client({"restore", "doc", "--version", "3", "-o", "-"});
   EXPECT_EQ(r.out, "third");
+}
+
+// Bit rot in an old version (the byte flipped, the mtime put back) is found by scrub, named with
+// its version and both digests, and scrub exits 1; the current file is not counted twice.
+TEST_F(VersionsTest, ScrubFindsAByteFlippedInAnOldVersion) {
+  ASSERT_EQ(c_.Backup(kUser, "a", "old bytes"), kV2Ok);
+  ASSERT_EQ(c_.Backup(kUser, "a", "new bytes"), kV2Ok);
+  auto scrub = [this] {
+    return RunProgram({BackupdPath(), "scrub", "-c", daemon_.config_file(), "7"}, dir_.path(),
+                      Millis(10000));
+  };
+  ProgramResult r = scrub();
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("scrubbed 2 files, 0 damaged, 0 without a digest, 0 stale, 18 bytes, ", 0),
+            0u)
+      << r.out;
+  const std::string old = UserDir(kUser) + "/" + HistoryFolder("a") + "/1";
+  {
+    UniqueFd fd(::open(old.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    struct stat st {};
+    ASSERT_EQ(::fstat(fd.get(), &st), 0);
+    ASSERT_EQ(::pwrite(fd.get(), "O", 1, 0), 1);
+    const struct timespec times[2] = {st.st_atim, st.st_mtim};
+    ASSERT_EQ(::futimens(fd.get(), times), 0);
+  }
+  std::string expected;
+  std::string actual;
+  const protocol::Digest want = protocol::Sha256Of("old bytes");
+  const protocol::Digest got = protocol::Sha256Of("Old bytes");
+  AppendHex(expected, want.data(), want.size());
+  AppendHex(actual, got.data(), got.size());
+  r = scrub();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n') + 1), "damaged: user 7 a version 1: expected sha256 " +
+                                                       expected + ", actual " + actual + "\n")
+      << r.out;
+  EXPECT_NE(r.out.find("scrubbed 2 files, 1 damaged,"), std::string::npos) << r.out;
+  EXPECT_EQ(ReadFile(old), "Old bytes");
 }
 
 class VersionsByAgeTest : public VersionsTest {
