@@ -423,6 +423,23 @@ TEST_F(AppendOnlyTest, DeleteOverwriteAndV1DeleteLeaveHistoryIntact) {
   EXPECT_EQ(ReadFile(UserDir(kUser) + "/doc"), "AGAIN");
   EXPECT_EQ(Numbers(Versions("doc")), (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(ReadFile(UserDir(kUser) + "/" + HistoryFolder("doc") + "/1"), "precious");
+  // Both command-line clients print the server's reason and exit 1.
+  ASSERT_TRUE(WriteSecretFile(dir_.Sub("secret"), secret_));
+  for (const std::vector<std::string>& prefix :
+       {std::vector<std::string>{BackupClientPath()},
+        std::vector<std::string>{"/usr/bin/python3", PythonClientPath()}}) {
+    std::vector<std::string> argv = prefix;
+    for (const std::string& word :
+         {std::string("--server"), "127.0.0.1:" + std::to_string(daemon_.port()),
+          std::string("--user"), std::to_string(kUser), std::string("--secret-file"),
+          dir_.Sub("secret"), std::string("delete"), std::string("doc")}) {
+      argv.push_back(word);
+    }
+    ProgramResult run = RunProgram(argv, dir_.path(), Millis(10000));
+    EXPECT_EQ(run.exit_code, 1) << prefix.back() << ": " << run.out << run.err;
+    EXPECT_NE(run.err.find("append-only"), std::string::npos) << prefix.back() << ": " << run.err;
+  }
+  EXPECT_EQ(ReadFile(UserDir(kUser) + "/doc"), "AGAIN");
   // New files are still accepted.
   EXPECT_EQ(c_.Backup(kUser, "new", "fine"), kV2Ok);
 }
