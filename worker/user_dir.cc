@@ -507,8 +507,8 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   // by the administrator only.
   if (history) {
     history->Settle();
-    Pruned pruned;
     if (!policy_.append_only) {
+      Pruned pruned;
       history->Prune(policy_.keep_versions, policy_.keep_days, NowNs(), &pruned);
     }
   }
