@@ -49,12 +49,16 @@ bool StatusFits(Op op, uint16_t status) {
     case Op::kRestore:
       return status == Code(ResponseCode::kRestoreOk);
     case Op::kList:
+    case Op::kListVersions:
+    case Op::kListDeleted:
       return status == Code(ResponseCode::kListOk);
     case Op::kBackupAttrs:
     case Op::kMakeFolder:
       return status == Code(ResponseCode::kOk);
     case Op::kListAttrs:
       return status == Code(ResponseCode::kListOk);
+    case Op::kRestoreVersion:
+      return status == Code(ResponseCode::kRestoreOk);
   }
   return false;
 }
@@ -259,15 +263,15 @@ void ClientV2::Backup(const std::vector<Upload>& uploads, const UploadDone& done
   drain();
 }
 
-Result<ReplyV2> ClientV2::Restore(std::string_view name, int fd, const ProgressFn& progress) {
+Result<ReplyV2> ClientV2::Restore(Op op, std::string_view name, const std::string& request, int fd,
+                                  const ProgressFn& progress) {
   if (!conn_.is_open()) return Status::Closed("not connected");
   Status st = CheckRequestName(name);
   if (!st.ok()) return st;
-  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kRestore, name, 0);
-  st = conn_.WriteAll(prefix.data(), prefix.size());
+  st = conn_.WriteAll(request.data(), request.size());
   if (!st.ok()) return Fail(st);
   uint64_t size = 0;
-  Result<ReplyV2> reply = ReadReply(Op::kRestore, &size);
+  Result<ReplyV2> reply = ReadReply(op, &size);
   if (!reply.ok() || reply->status != Code(ResponseCode::kRestoreOk)) return reply;
   protocol::Sha256 sha;
   std::vector<uint8_t> buf = PayloadBuffer(size);
@@ -293,15 +297,23 @@ Result<ReplyV2> ClientV2::Restore(std::string_view name, int fd, const ProgressF
 }
 
 Result<ReplyV2> ClientV2::RestoreToFd(std::string_view name, int fd, const ProgressFn& progress) {
-  return Restore(name, fd, progress);
+  return Restore(Op::kRestore, name, v2::EncodeRequestPrefix(user_id_, Op::kRestore, name, 0), fd,
+                 progress);
 }
 
 Result<ReplyV2> ClientV2::RestoreToFile(std::string_view name, const std::string& output,
                                         Existing existing, const ProgressFn& progress) {
+  return RestoreToTemp(Op::kRestore, name, v2::EncodeRequestPrefix(user_id_, Op::kRestore, name, 0),
+                       output, existing, progress);
+}
+
+Result<ReplyV2> ClientV2::RestoreToTemp(Op op, std::string_view name, const std::string& request,
+                                        const std::string& output, Existing existing,
+                                        const ProgressFn& progress) {
   if (!conn_.is_open()) return Status::Closed("not connected");
   Result<TempOutput> tmp = TempOutput::Create(output);
   if (!tmp.ok()) return tmp.status();
-  Result<ReplyV2> reply = Restore(name, tmp->fd(), progress);
+  Result<ReplyV2> reply = Restore(op, name, request, tmp->fd(), progress);
   if (!reply.ok() || reply->status != Code(ResponseCode::kRestoreOk) || !reply->digest_ok) {
     return reply;
   }
@@ -344,13 +356,15 @@ Status ClientV2::ReadEntries(uint64_t size, size_t fixed, const std::string& wha
   return Status::Ok();
 }
 
-Result<ListReplyV2> ClientV2::List() {
+Result<ListReplyV2> ClientV2::List() { return ReadList(Op::kList); }
+
+Result<ListReplyV2> ClientV2::ReadList(Op op) {
   if (!conn_.is_open()) return Status::Closed("not connected");
-  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kList, "", 0);
+  const std::string prefix = v2::EncodeRequestPrefix(user_id_, op, "", 0);
   Status st = conn_.WriteAll(prefix.data(), prefix.size());
   if (!st.ok()) return Fail(st);
   uint64_t size = 0;
-  Result<ReplyV2> reply = ReadReply(Op::kList, &size);
+  Result<ReplyV2> reply = ReadReply(op, &size);
   if (!reply.ok()) return reply.status();
   ListReplyV2 list{std::move(*reply), {}};
   if (list.reply.status != Code(ResponseCode::kListOk)) return list;
@@ -407,5 +421,52 @@ Result<ListAttrsReplyV2> ClientV2::ListAttrs() {
   list.reply.bytes = size;
   return list;
 }
+
+Result<VersionsReplyV2> ClientV2::ListVersions(std::string_view name) {
+  if (!conn_.is_open()) return Status::Closed("not connected");
+  Status st = CheckRequestName(name);
+  if (!st.ok()) return st;
+  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kListVersions, name, 0);
+  st = conn_.WriteAll(prefix.data(), prefix.size());
+  if (!st.ok()) return Fail(st);
+  uint64_t size = 0;
+  Result<ReplyV2> reply = ReadReply(Op::kListVersions, &size);
+  if (!reply.ok()) return reply.status();
+  VersionsReplyV2 out{std::move(*reply), {}};
+  if (out.reply.status != Code(ResponseCode::kListOk)) return out;
+  // A name's versions are few (retention keeps them so); a payload that is not a whole number of
+  // entries, or absurdly long, means the stream is out of step.
+  constexpr uint64_t kMaxVersionsBytes = uint64_t{v2::kVersionEntrySize} * 1000000;
+  if (size > kMaxVersionsBytes || size % v2::kVersionEntrySize != 0) {
+    return Fail(Status::Invalid("answer to list-versions: a payload of " + std::to_string(size) +
+                                " bytes"));
+  }
+  std::string payload(size, '\0');
+  st = conn_.ReadExact(payload.data(), payload.size());
+  if (!st.ok()) return Fail(st);
+  Result<std::vector<v2::VersionEntry>> versions = v2::DecodeVersionEntries(payload);
+  if (!versions.ok()) {
+    return Fail(Status::Invalid("answer to list-versions: " + versions.status().message()));
+  }
+  out.versions = std::move(*versions);
+  out.reply.bytes = size;
+  return out;
+}
+
+Result<ReplyV2> ClientV2::RestoreVersionToFile(std::string_view name, uint64_t version,
+                                               const std::string& output, Existing existing,
+                                               const ProgressFn& progress) {
+  return RestoreToTemp(Op::kRestoreVersion, name,
+                       v2::EncodeRestoreVersionRequest(user_id_, name, version), output, existing,
+                       progress);
+}
+
+Result<ReplyV2> ClientV2::RestoreVersionToFd(std::string_view name, uint64_t version, int fd,
+                                             const ProgressFn& progress) {
+  return Restore(Op::kRestoreVersion, name,
+                 v2::EncodeRestoreVersionRequest(user_id_, name, version), fd, progress);
+}
+
+Result<ListReplyV2> ClientV2::ListDeleted() { return ReadList(Op::kListDeleted); }
 
 }  // namespace backupd::client

@@ -40,6 +40,12 @@ struct ListAttrsReplyV2 {
   std::vector<protocol::v2::AttrEntry> entries;  // for 211: files and folders, sorted by name
 };
 
+// A LIST_VERSIONS answer: the reply, and for 211 the versions in ascending order.
+struct VersionsReplyV2 {
+  ReplyV2 reply;
+  std::vector<protocol::v2::VersionEntry> versions;
+};
+
 // A file to back up: its local path and the name to store it under; with `attributes` it goes as
 // BACKUP_ATTRS, so the server keeps its mode and sets its mtime.
 struct Upload {
@@ -92,6 +98,16 @@ class ClientV2 {
   // LIST_ATTRS: every stored file and folder with its kind, mode, size, mtime and digest.
   Result<ListAttrsReplyV2> ListAttrs();
 
+  // Versions (issue 12): the versions of `name`; version `version` of `name` restored like
+  // RestoreToFile / RestoreToFd; the names with history but no current file, as List's entries.
+  Result<VersionsReplyV2> ListVersions(std::string_view name);
+  Result<ReplyV2> RestoreVersionToFile(std::string_view name, uint64_t version,
+                                       const std::string& output, Existing existing,
+                                       const ProgressFn& progress = {});
+  Result<ReplyV2> RestoreVersionToFd(std::string_view name, uint64_t version, int fd,
+                                     const ProgressFn& progress = {});
+  Result<ListReplyV2> ListDeleted();
+
   bool connected() const { return conn_.is_open(); }
 
  private:
@@ -101,11 +117,18 @@ class ClientV2 {
   // Reads one answer's header (checked) and name; the payload is the caller's to read, except
   // an error's message, which is read into the reply.
   Result<ReplyV2> ReadReply(protocol::v2::Op op, uint64_t* size);
-  Result<ReplyV2> Restore(std::string_view name, int fd, const ProgressFn& progress);
   // Reads a 211 payload of `size` bytes entry by entry (each `fixed` bytes besides its name), so
   // memory stays bounded per entry, handing each entry's bytes to `take`.
   Status ReadEntries(uint64_t size, size_t fixed, const std::string& what,
                      const std::function<Status(std::string_view entry)>& take);
+  // Sends `request` (a restore or restore-version of `name`) and reads its 210 into `fd`.
+  Result<ReplyV2> Restore(protocol::v2::Op op, std::string_view name, const std::string& request,
+                          int fd, const ProgressFn& progress);
+  Result<ReplyV2> RestoreToTemp(protocol::v2::Op op, std::string_view name,
+                                const std::string& request, const std::string& output,
+                                Existing existing, const ProgressFn& progress);
+  // Sends the request of `op` (list or list-deleted) and reads its list entries.
+  Result<ListReplyV2> ReadList(protocol::v2::Op op);
   Status Fail(Status st);
 
   Connection conn_;

@@ -6,7 +6,6 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
-#include <ctime>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -23,6 +22,7 @@
 #include "client/progress.h"
 #include "client/restore_tree.h"
 #include "client/tree_walk.h"
+#include "client/versions_command.h"
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 
@@ -75,6 +75,12 @@ constexpr const char* kUsage =
     "  list [-l]               print the user's stored names, one a line (with --long: size,\n"
     "                          modification time and SHA-256 too); a user with no files\n"
     "                          (status 1002) prints nothing and succeeds\n"
+    "  list --deleted [-l]     the same for the names deleted while the server kept history\n"
+    "  list --versions NAME    each kept version of NAME: number, time stored (UTC), size,\n"
+    "                          SHA-256, and current, deleted (deleted after it) or -\n"
+    "  restore NAME --version K | --before TIME [-o OUT]\n"
+    "                          restore version K, or the newest stored by TIME (ISO 8601 in\n"
+    "                          UTC, 2026-11-27T16:56:55Z or 2026-11-27, or @SECONDS)\n"
     "\n"
     "Protocol version 2 (the default) logs in as --user with SCRAM-SHA-256, using the secret\n"
     "on the first line of --secret-file FILE (which only its owner may read: chmod 600 FILE),\n"
@@ -171,6 +177,10 @@ struct Options {
   bool full = false;
   std::vector<std::string> exclude;
   std::vector<std::string> exclude_from;
+  // Versions (protocol v2): list --versions, list --deleted, restore --version / --before.
+  bool versions = false;
+  bool deleted = false;
+  backupd::client::VersionWanted wanted;
   std::string command;
   std::vector<std::string> args;
 };
@@ -211,8 +221,15 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   add("full", po::bool_switch(&opt->full),
       "backup: send every file, changed or not (default: only those whose size or SHA-256 "
       "differ from the server's)");
+  add("versions", po::bool_switch(&opt->versions), "list: the versions of one NAME");
+  add("deleted", po::bool_switch(&opt->deleted), "list: the names deleted with history kept");
+  add("before", po::value<std::string>()->value_name("TIME"),
+      "restore: the newest version stored by TIME");
   po::options_description hidden;
   auto add_hidden = hidden.add_options();
+  // `restore NAME --version K`: --version alone prints the program's version, so the words are
+  // rewritten (VersionOptionWords) before they are parsed.
+  add_hidden("restore-version", po::value<uint64_t>()->value_name("K"));
   add_hidden("command", po::value(&opt->command));
   add_hidden("args", po::value<std::vector<std::string>>());
   po::options_description all;
@@ -220,9 +237,19 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   po::positional_options_description pos;
   pos.add("command", 1).add("args", -1);
 
+  std::vector<std::string> words(argv + 1, argv + argc);
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (words[i] == "--version" && i + 1 < words.size() &&
+        backupd::ParseDecimal(words[i + 1], UINT64_MAX)) {
+      words[i] = "--restore-version=" + words[i + 1];
+      words.erase(words.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    } else if (words[i].rfind("--version=", 0) == 0) {
+      words[i] = "--restore-" + words[i].substr(2);
+    }
+  }
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::store(po::command_line_parser(words).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "backup-client: " << e.what() << "\nTry 'backup-client --help'.\n";
@@ -243,6 +270,15 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (vm.count("output")) opt->output = vm["output"].as<std::string>();
   if (vm.count("ca")) opt->ca = vm["ca"].as<std::string>();
   if (vm.count("args")) opt->args = vm["args"].as<std::vector<std::string>>();
+  if (vm.count("restore-version")) opt->wanted.number = vm["restore-version"].as<uint64_t>();
+  if (vm.count("before")) {
+    Result<int64_t> t = backupd::client::ParseTime(vm["before"].as<std::string>());
+    if (!t.ok()) {
+      std::cerr << "backup-client: --before: " << t.status().message() << "\n";
+      return kExitUsage;
+    }
+    opt->wanted.before_ns = *t;
+  }
 
   auto usage = [](const std::string& msg) {
     std::cerr << "backup-client: " << msg << "\nTry 'backup-client --help'.\n";
@@ -260,6 +296,8 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
     if (opt->args.size() != 1) return usage("restore needs exactly one NAME");
   } else if (cmd == "delete") {
     if (opt->args.empty()) return usage("delete needs at least one NAME");
+  } else if (cmd == "list" && opt->versions) {
+    if (opt->args.size() != 1) return usage("list --versions needs exactly one NAME");
   } else if (cmd == "list") {
     if (!opt->args.empty()) return usage("list takes no arguments");
   } else {
@@ -272,6 +310,20 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (cmd != "backup" &&
       (!opt->exclude.empty() || !opt->exclude_from.empty() || opt->follow_symlinks || opt->full)) {
     return usage("--exclude, --exclude-from, --follow-symlinks and --full are for backup only");
+  }
+  const bool version_wanted = opt->wanted.number || opt->wanted.before_ns;
+  if ((opt->versions || opt->deleted) && cmd != "list") {
+    return usage("--versions and --deleted are for list only");
+  }
+  if (opt->versions && (opt->deleted || opt->long_list)) {
+    return usage("--versions goes with neither --deleted nor --long");
+  }
+  if (version_wanted && cmd != "restore") return usage("--version K and --before are for restore");
+  if (opt->wanted.number && opt->wanted.before_ns) {
+    return usage("give --version K or --before TIME, not both");
+  }
+  if ((version_wanted || opt->versions || opt->deleted) && opt->protocol == 1) {
+    return usage("versions need protocol 2");
   }
   return std::nullopt;
 }
@@ -437,33 +489,15 @@ int RunDelete(C& client, const Options& opt, uint32_t user) {
   return worst;
 }
 
-// "2026-11-27T16:56:55Z": the time in UTC, to the second.
-std::string IsoTime(int64_t ns) {
-  const std::time_t secs =
-      static_cast<std::time_t>(ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000);
-  std::tm tm{};
-  char buf[32];
-  if (gmtime_r(&secs, &tm) == nullptr || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    return "-";
-  return buf;
-}
-
-// The digest in hex, or "-" for none stored (a v1 upload's 32 zero bytes).
-std::string DigestHex(const backupd::protocol::Digest& d) {
-  if (d == backupd::protocol::Digest{}) return "-";
-  std::string out;
-  backupd::AppendHex(out, d.data(), d.size());
-  return out;
-}
-
-int RunListV2(ClientV2& client, bool long_list) {
-  Result<ListReplyV2> r = client.List();
+int RunListV2(ClientV2& client, bool long_list, bool deleted) {
+  Result<ListReplyV2> r = deleted ? client.ListDeleted() : client.List();
   if (!r.ok()) return Outcome(client, "list", r.status());
   if (r->reply.status == static_cast<uint16_t>(v2::ResponseCode::kNoFiles)) return kExitOk;
   int code = Outcome("list", r->reply, v2::ResponseCode::kListOk);
   for (const v2::ListEntry& e : r->entries) {
     if (long_list) {
-      std::cout << e.size << ' ' << IsoTime(e.mtime_ns) << ' ' << DigestHex(e.sha256) << ' ';
+      std::cout << e.size << ' ' << backupd::client::FormatUtc(e.mtime_ns) << ' '
+                << backupd::client::DigestHex(e.sha256) << ' ';
     }
     std::cout << e.name << '\n';
   }
@@ -473,6 +507,27 @@ int RunListV2(ClientV2& client, bool long_list) {
     return kExitFailed;
   }
   return code;
+}
+
+int RunVersionsV2(ClientV2& client, const Options& opt, const std::string& output, uint32_t user,
+                  bool bar) {
+  const std::string& name = opt.args[0];
+  if (opt.command == "list") {
+    const std::string what = "list --versions " + name;
+    Result<ReplyV2> r = backupd::client::ListVersionsCommand(client, name, std::cout);
+    return r.ok() ? Outcome(what, *r, v2::ResponseCode::kListOk)
+                  : Outcome(client, what, r.status());
+  }
+  const std::string what = "restore " + name;
+  ProgressBar progress(name, bar);
+  const auto existing =
+      opt.force ? backupd::client::Existing::kReplace : backupd::client::Existing::kKeep;
+  Result<ReplyV2> r = backupd::client::RestoreVersionCommand(
+      client, name, opt.wanted, output, existing,
+      [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); });
+  progress.Finish();
+  if (!r.ok()) return Outcome(client, what, r.status());
+  return Outcome(what, *r, v2::ResponseCode::kRestoreOk, NotFoundHint(name, user));
 }
 
 // Fills what the command line left unset from client.conf; returns an exit code on an error.
@@ -736,9 +791,12 @@ int Main(int argc, char** argv) {
     ClientV2 client(std::move(*conn), *user);
     if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
     if (opt.command == "backup") return RunBackupV2(client, walk, opt.full, bar, start);
+    if (opt.versions || opt.wanted.number || opt.wanted.before_ns) {
+      return RunVersionsV2(client, opt, output, *user, bar);
+    }
     if (opt.command == "restore") return RunRestoreV2(client, opt, output, *user, bar);
     if (opt.command == "delete") return RunDelete(client, opt, *user);
-    return RunListV2(client, opt.long_list);
+    return RunListV2(client, opt.long_list, opt.deleted);
   }
   Client client(std::move(*conn), *user);
   if (opt.command == "backup") return RunBackup(client, opt, names, bar);

@@ -39,6 +39,9 @@ struct LogTarget {  // "syslog", "stderr" or an absolute path
 struct NonEmpty {
   std::string s;
 };
+struct UserIds {  // user ids (decimal, 32 bits) separated by blanks; repeatable, each line adds
+  std::vector<uint32_t> ids;
+};
 
 std::string Trim(const std::string& s) {
   const char* ws = " \t\r\n";
@@ -139,6 +142,18 @@ void validate(boost::any& v, const std::vector<std::string>& values, NonEmpty*, 
   const std::string& s = Token(v, values);
   if (s.empty()) throw po::invalid_option_value(s);
   v = NonEmpty{s};
+}
+
+void validate(boost::any& v, const std::vector<std::string>& values, UserIds*, int) {
+  const std::string& s = Token(v, values);
+  std::istringstream words(s);
+  UserIds out;
+  for (std::string word; words >> word;) {
+    std::optional<uint64_t> n = ParseDecimal(word, UINT32_MAX);
+    if (!n) throw po::invalid_option_value(s);
+    out.ids.push_back(static_cast<uint32_t>(*n));
+  }
+  v = out;
 }
 
 }  // namespace
@@ -250,6 +265,14 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
       "users' SCRAM verifiers, root-only (backupd user add)");
   add("legacy_v1", Into<LegacyV1>(&cfg->legacy_v1, "off|loopback|on", [](LegacyV1 m) { return m; }),
       "who may use protocol v1, which has no login");
+  add("keep_versions", Num(&cfg->keep_versions),
+      "versions of each file kept, the current one included (1 = no history)");
+  add("keep_days", Num(&cfg->keep_days), "days every version is kept (0 = by count only)");
+  add("append_only_users",
+      po::value<UserIds>()->value_name("ID ...")->notifier([cfg](const UserIds& u) {
+        cfg->append_only_users.insert(cfg->append_only_users.end(), u.ids.begin(), u.ids.end());
+      }),
+      "users who may never delete or shorten history");
   return d;
 }
 
@@ -455,7 +478,8 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
            << "       backupd status [-c FILE]\n"
            << "       backupd user add|del|passwd ID [-c FILE]\n"
            << "       backupd user list [-c FILE]\n"
-           << "       backupd scrub [-c FILE] [ID]\n\n"
+           << "       backupd scrub [-c FILE] [ID]\n"
+           << "       backupd prune [-c FILE] [ID]\n\n"
            << visible << "\n"
            << KeysHelp(FileOptions(&scratch, &seen));
       cmd.help_text = text.str();
@@ -497,10 +521,16 @@ Status Validate(const Config& c) {
   }
   if (c.max_file_size == 0) return bad("max_file_size must be at least 1");
   if (c.max_files_listed == 0) return bad("max_files_listed must be at least 1");
+  if (c.keep_versions == 0) return bad("keep_versions must be at least 1 (the current file)");
   if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty())) {
     return bad("tls_listen needs tls_cert and tls_key (the server's PEM certificate and key)");
   }
   return Status::Ok();
+}
+
+bool Config::IsAppendOnly(uint32_t user_id) const {
+  return std::find(append_only_users.begin(), append_only_users.end(), user_id) !=
+         append_only_users.end();
 }
 
 std::vector<std::string> Warnings(const Config& c) {

@@ -83,6 +83,16 @@ struct Config {
   std::string metrics_file;                           // Prometheus textfile; "" = off
   std::string users_file = "/etc/backupd/users";      // SCRAM verifiers (`backupd user`)
   LegacyV1 legacy_v1 = LegacyV1::kLoopback;
+
+  // Versions of each stored file kept, the current one included, and days every version is kept
+  // whatever keep_versions says. 1 and 0 keep no history: an upload replaces, a delete removes.
+  uint32_t keep_versions = 1;
+  uint32_t keep_days = 0;
+  // Users who may add files and versions but never delete or shorten history (issue 12).
+  std::vector<uint32_t> append_only_users;
+  // Whether uploads and deletes keep history (for every user; append-only users always do).
+  bool KeepsHistory() const { return keep_versions > 1 || keep_days > 0; }
+  bool IsAppendOnly(uint32_t user_id) const;
 };
 
 // What the command line asked for, before the config file is read.

@@ -17,6 +17,7 @@
 #include "daemon/monitor.h"
 #include "daemon/preflight.h"
 #include "daemon/process.h"
+#include "daemon/prune_command.h"
 #include "daemon/scoreboard_client.h"
 #include "daemon/scoreboard_server.h"
 #include "daemon/scrub_command.h"
@@ -36,14 +37,18 @@ int Fail(const backupd::Status& s) {
 // The whole program; main() adds only the last resort for an exception that escapes it.
 int Main(int argc, char** argv) {
   using namespace backupd;
-  // `backupd user ...` and `backupd scrub ...` have their own words and options; they never
-  // start a daemon.
+  // `backupd user ...`, `backupd scrub ...` and `backupd prune ...` have their own words and
+  // options; they never start a daemon.
   if (argc >= 2 && std::string_view(argv[1]) == "user") {
     return daemon::RunUserCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
                                   std::cerr);
   }
   if (argc >= 2 && std::string_view(argv[1]) == "scrub") {
     return daemon::RunScrubCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
+                                   std::cerr);
+  }
+  if (argc >= 2 && std::string_view(argv[1]) == "prune") {
+    return daemon::RunPruneCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
                                    std::cerr);
   }
   Result<conf::CommandLine> cmd = conf::ParseCommandLine(argc, argv);

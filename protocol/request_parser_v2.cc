@@ -63,7 +63,7 @@ void RequestParser::AfterName() {
     request_.name = std::move(n).value();
   }
   const auto op = static_cast<Op>(header_.op);
-  if (IsAuthOp(op)) {
+  if (IsAuthOp(op) || op == Op::kRestoreVersion) {
     state_ = State::kAuthMessage;
   } else if (HasAttributes(op)) {
     state_ = State::kAttributes;
@@ -134,6 +134,11 @@ size_t RequestParser::Feed(const uint8_t* data, size_t len) {
     }
   }
   return used;
+}
+
+uint64_t RequestParser::version() const {
+  if (auth_message_.size() != kRestoreVersionPayloadSize) return 0;
+  return GetU64(reinterpret_cast<const uint8_t*>(auth_message_.data()));
 }
 
 Status RequestParser::Fill(const ByteSource& read) { return internal::FillFields(*this, read); }

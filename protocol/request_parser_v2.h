@@ -63,6 +63,9 @@ class RequestParser {
   const std::string& auth_message() const { return auth_message_; }
   // BACKUP_ATTRS / MAKE_FOLDER: the attributes block, checked, from kPayload (or kDone) on.
   const std::optional<Attributes>& attributes() const { return attributes_; }
+  // RESTORE_VERSION: the version asked for, at kDone (its 8-byte payload, kept like a SCRAM
+  // message in the kAuthMessage state).
+  uint64_t version() const;
 
  private:
   void Fail(ResponseCode code, Status s);

@@ -54,6 +54,9 @@ bool IsKnownOp(uint8_t op) {
     case Op::kBackupAttrs:
     case Op::kMakeFolder:
     case Op::kListAttrs:
+    case Op::kListVersions:
+    case Op::kRestoreVersion:
+    case Op::kListDeleted:
       return true;
   }
   return false;
@@ -63,7 +66,9 @@ bool IsAuthOp(Op op) { return op == Op::kAuthStart || op == Op::kAuthFinish; }
 
 bool HasAttributes(Op op) { return op == Op::kBackupAttrs || op == Op::kMakeFolder; }
 
-bool HasRequestPayload(Op op) { return IsAuthOp(op) || op == Op::kBackup || HasAttributes(op); }
+bool HasRequestPayload(Op op) {
+  return IsAuthOp(op) || op == Op::kBackup || HasAttributes(op) || op == Op::kRestoreVersion;
+}
 
 const char* OpName(uint8_t op) {
   switch (static_cast<Op>(op)) {
@@ -77,6 +82,12 @@ const char* OpName(uint8_t op) {
       return "make-folder";
     case Op::kListAttrs:
       return "list-attrs";
+    case Op::kListVersions:
+      return "list-versions";
+    case Op::kRestoreVersion:
+      return "restore-version";
+    case Op::kListDeleted:
+      return "list-deleted";
     case Op::kBackup:
     case Op::kRestore:
     case Op::kDelete:
@@ -104,6 +115,7 @@ bool IsKnownStatus(uint16_t status) {
     case ResponseCode::kBusy:
     case ResponseCode::kDigestMismatch:
     case ResponseCode::kUnsupported:
+    case ResponseCode::kForbidden:
       return true;
   }
   return false;
@@ -123,7 +135,7 @@ Status CheckVersionAndOp(const RequestHeader& h) {
 
 Status CheckNameLen(const RequestHeader& h) {
   const auto op = static_cast<Op>(h.op);
-  if (op == Op::kList || op == Op::kListAttrs || IsAuthOp(op)) {
+  if (op == Op::kList || op == Op::kListAttrs || op == Op::kListDeleted || IsAuthOp(op)) {
     if (h.name_len != 0) return Status::Invalid(std::string(OpName(h.op)) + " request with a name");
     return Status::Ok();
   }
@@ -151,6 +163,11 @@ Status CheckSize(const RequestHeader& h, uint64_t max_file_size) {
     if (h.size <= kMaxAuthMessageSize) return Status::Ok();
     return Status::TooLarge("authentication message of " + std::to_string(h.size) +
                             " bytes is over " + std::to_string(kMaxAuthMessageSize));
+  }
+  if (op == Op::kRestoreVersion) {
+    if (h.size == kRestoreVersionPayloadSize) return Status::Ok();
+    return Status::Invalid("restore-version request with a payload size of " +
+                           std::to_string(h.size) + " (expected 8)");
   }
   if (h.size != 0) {
     return Status::Invalid(std::string(OpName(h.op)) + " request with a payload size of " +
@@ -194,6 +211,7 @@ Status CheckResponseHeader(const ResponseHeader& h) {
     case ResponseCode::kBusy:
     case ResponseCode::kDigestMismatch:
     case ResponseCode::kUnsupported:
+    case ResponseCode::kForbidden:
       break;
   }
   if (h.size > kMaxMessageSize) {
@@ -354,6 +372,45 @@ Result<std::vector<AttrEntry>> DecodeAttrEntries(std::string_view payload) {
         std::copy_n(p + 21, kDigestSize, e.sha256.begin());
         return Status::Ok();
       });
+}
+
+void AppendVersionEntry(std::string& out, const VersionEntry& entry) {
+  AppendU64(out, entry.version);
+  out.push_back(static_cast<char>(entry.flags));
+  AppendU64(out, static_cast<uint64_t>(entry.stored_ns));
+  AppendU64(out, entry.size);
+  AppendU64(out, static_cast<uint64_t>(entry.mtime_ns));
+  out.append(entry.sha256.begin(), entry.sha256.end());
+}
+
+Result<std::vector<VersionEntry>> DecodeVersionEntries(std::string_view payload) {
+  if (payload.size() % kVersionEntrySize != 0) {
+    return Status::Invalid("version list of " + std::to_string(payload.size()) +
+                           " bytes is not a whole number of entries");
+  }
+  std::vector<VersionEntry> entries;
+  const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
+  for (size_t at = 0; at < payload.size(); at += kVersionEntrySize) {
+    VersionEntry e;
+    e.version = GetU64(p + at);
+    e.flags = p[at + 8];
+    e.stored_ns = static_cast<int64_t>(GetU64(p + at + 9));
+    e.size = GetU64(p + at + 17);
+    e.mtime_ns = static_cast<int64_t>(GetU64(p + at + 25));
+    std::copy_n(p + at + 33, kDigestSize, e.sha256.begin());
+    if (e.version == 0 || (!entries.empty() && entries.back().version >= e.version)) {
+      return Status::Invalid("version entry " + std::to_string(entries.size()) +
+                             " is 0 or out of order");
+    }
+    entries.push_back(e);
+  }
+  return entries;
+}
+
+std::string EncodeRestoreVersionRequest(uint32_t user_id, std::string_view name, uint64_t version) {
+  std::string out = EncodeRequestPrefix(user_id, Op::kRestoreVersion, name, 8);
+  AppendU64(out, version);
+  return out;
 }
 
 namespace {

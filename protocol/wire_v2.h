@@ -32,6 +32,10 @@ enum class Op : uint8_t {
   kBackupAttrs = 103,  // payload = attributes block, then the file; digest of the file only
   kMakeFolder = 104,   // payload = attributes block
   kListAttrs = 203,    // 211 with attribute entries
+  // Versions (issue 12).
+  kListVersions = 204,    // name = a file; answered 211 with version entries
+  kRestoreVersion = 205,  // name = a file, payload = version u64; answered like a restore
+  kListDeleted = 206,     // no name; answered 211 with list entries of deleted names
 };
 
 // v1's six keep their numbers and meanings; every response of every status has the same layout,
@@ -53,6 +57,7 @@ enum class ResponseCode : uint16_t {
   kBusy = 1015,            // try later (login slowed down or refused for this address)
   kDigestMismatch = 1016,  // the upload's bytes do not match its digest; nothing stored
   kUnsupported = 1017,     // version or op this server does not speak
+  kForbidden = 1018,       // an append-only user's request that would delete or shorten history
 };
 
 // Request: user_id u32 | version u8 | op u8 | name_len u16 | size u64 | name | payload |
@@ -66,6 +71,12 @@ inline constexpr size_t kMaxAuthMessageSize = 1024;
 inline constexpr size_t kMaxMessageSize = 1024;
 // A list entry without its name: name_len u16 | ... | size u64 | mtime_ns i64 | sha256.
 inline constexpr size_t kListEntryFixedSize = 2 + 8 + 8 + kDigestSize;
+// A version entry: version u64 | flags u8 | stored_ns i64 | size u64 | mtime_ns i64 | sha256.
+inline constexpr size_t kVersionEntrySize = 8 + 1 + 8 + 8 + 8 + kDigestSize;
+// RESTORE_VERSION's payload: the version number.
+inline constexpr size_t kRestoreVersionPayloadSize = 8;
+inline constexpr uint8_t kVersionCurrent = 1;  // flags bit 0: the current file
+inline constexpr uint8_t kVersionDeleted = 2;  // flags bit 1: deleted after this version
 
 // The attributes block that opens a BACKUP_ATTRS or MAKE_FOLDER payload: mode u32 (permission
 // bits only) | reserved u32 (0) | mtime_ns i64.
@@ -114,6 +125,16 @@ struct AttrEntry {
   Digest sha256{};    // zeros for folders and files without a fresh digest
 };
 
+// One version in a LIST_VERSIONS answer.
+struct VersionEntry {
+  uint64_t version = 0;
+  uint8_t flags = 0;      // kVersionCurrent, kVersionDeleted
+  int64_t stored_ns = 0;  // when the server stored this version
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  Digest sha256{};  // zeros when no fresh digest is stored
+};
+
 RequestHeader DecodeRequestHeader(const std::array<uint8_t, kRequestHeaderSize>& bytes);
 std::array<uint8_t, kRequestHeaderSize> EncodeRequestHeader(const RequestHeader& h);
 ResponseHeader DecodeResponseHeader(const std::array<uint8_t, kResponseHeaderSize>& bytes);
@@ -123,13 +144,13 @@ std::array<uint8_t, kResponseHeaderSize> EncodeResponseHeader(const ResponseHead
 // failure has its own answer, so they are separate: the parser maps them to statuses.
 // Version 2 and a known op; Invalid otherwise (answered 1017).
 Status CheckVersionAndOp(const RequestHeader& h);
-// name_len fits the op: 0 for auth and the lists, 1..kMaxNameLen otherwise; Invalid otherwise
-// (1010).
+// name_len fits the op: 0 for auth and the lists without a name (list, LIST_ATTRS,
+// LIST_DELETED), 1..kMaxNameLen otherwise; Invalid otherwise (1010).
 Status CheckNameLen(const RequestHeader& h);
-// size fits the op: 0 for restore, delete and the lists, 1..kMaxAuthMessageSize for auth, at most
-// max_file_size for backup, kAttributesSize plus at most max_file_size for BACKUP_ATTRS, exactly
-// kAttributesSize for MAKE_FOLDER. Invalid for a size the op forbids (1003), TooLarge over a cap
-// (1011).
+// size fits the op: 0 for restore, delete, the lists and LIST_VERSIONS, exactly 8 for
+// RESTORE_VERSION, 1..kMaxAuthMessageSize for auth, at most max_file_size for backup,
+// kAttributesSize plus at most max_file_size for BACKUP_ATTRS, exactly kAttributesSize for
+// MAKE_FOLDER. Invalid for a size the op forbids (1003), TooLarge over a cap (1011).
 Status CheckSize(const RequestHeader& h, uint64_t max_file_size);
 
 // The 16 bytes of an attributes block.
@@ -141,8 +162,8 @@ bool HasAttributes(Op op);
 
 // True for a known v2 op value.
 bool IsKnownOp(uint8_t op);
-// True for the ops that carry a payload: the auth ops (kept by the parser), backup and
-// BACKUP_ATTRS (streamed after its attributes block) and MAKE_FOLDER (the block alone).
+// True for the ops that carry a payload: the auth ops and RESTORE_VERSION (kept by the parser),
+// backup and BACKUP_ATTRS (streamed after its attributes block) and MAKE_FOLDER (the block alone).
 bool HasRequestPayload(Op op);
 bool IsAuthOp(Op op);
 // "auth-start", "auth-finish", or v1's OpName for the ops both versions share.
@@ -179,6 +200,13 @@ void AppendListEntry(std::string& out, const ListEntry& entry);
 // Splits a whole 211 payload into its entries. Invalid if an entry is cut short, has an empty name
 // or one over kMaxNameLen, or the names are not strictly ascending bytewise.
 Result<std::vector<ListEntry>> DecodeListEntries(std::string_view payload);
+// Appends one LIST_VERSIONS entry; the caller keeps versions ascending.
+void AppendVersionEntry(std::string& out, const VersionEntry& entry);
+// Splits a whole LIST_VERSIONS payload. Invalid if its size is not a multiple of
+// kVersionEntrySize, a version is 0, or the versions are not strictly ascending.
+Result<std::vector<VersionEntry>> DecodeVersionEntries(std::string_view payload);
+// RESTORE_VERSION's whole request.
+std::string EncodeRestoreVersionRequest(uint32_t user_id, std::string_view name, uint64_t version);
 
 // Appends one LIST_ATTRS entry to `out`; the caller keeps entries sorted bytewise by name.
 void AppendAttrEntry(std::string& out, const AttrEntry& entry);

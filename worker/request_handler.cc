@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -119,6 +120,7 @@ Result<UserDir> Request::Folder(bool create) {
 void Request::Backup() {
   std::vector<char> buf = PayloadBuffer(parser_.payload_left());
   Result<UserDir> dir = Folder(true);
+  if (dir.ok()) dir->policy = VersionPolicyFor(ctx_, user_id());
   Result<Upload> upload = dir.ok() ? dir->BeginUpload(name()) : Result<Upload>(dir.status());
   if (!upload.ok()) {
     out_.keep_open = DiscardPayload(buf);
@@ -167,7 +169,11 @@ void Request::Restore() {
 
 void Request::Delete() {
   Result<UserDir> dir = Folder(false);
+  if (dir.ok()) dir->policy = VersionPolicyFor(ctx_, user_id());
   Status s = dir.ok() ? dir->Remove(name()) : dir.status();
+  if (!s.ok() && dir.ok() && dir->policy.append_only && s.code() == Status::Code::kDenied) {
+    WarnAboutUser(ctx_, user_id(), "append-only: v1 delete of " + name() + " refused");
+  }
   if (!s.ok()) {
     Fail(StorageErrorCode(s), s);
     return;
@@ -251,6 +257,13 @@ Handled Request::Run() {
 }
 
 }  // namespace
+
+VersionPolicy VersionPolicyFor(const HandlerContext& ctx, uint32_t user_id) {
+  VersionPolicy policy = ctx.versions;
+  policy.append_only = std::find(ctx.append_only_users.begin(), ctx.append_only_users.end(),
+                                 user_id) != ctx.append_only_users.end();
+  return policy;
+}
 
 void WarnAboutUser(const HandlerContext& ctx, uint32_t user_id, std::string_view line) {
   if (ctx.warn) ctx.warn("user " + std::to_string(user_id) + ": " + std::string(line));

@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "ipc/report.h"
@@ -14,6 +15,7 @@
 #include "worker/folder_source.h"
 #include "worker/pace.h"
 #include "worker/sys.h"
+#include "worker/user_dir.h"
 
 namespace backupd::worker {
 
@@ -36,6 +38,9 @@ struct HandlerContext {
   MinRate min_rate;
   // A list of more files is refused; the worker sets the config's max_files_listed.
   uint64_t max_files_listed = UINT64_MAX;
+  // The config's keep_versions and keep_days, and its append_only_users (VersionPolicyFor).
+  VersionPolicy versions;
+  std::vector<uint32_t> append_only_users;
   std::mt19937_64* rng = nullptr;
   // One line for the daemon's log at warning level (workers open no log file); unset: dropped.
   std::function<void(std::string_view)> warn;
@@ -57,6 +62,9 @@ struct Handled {
 // gets a status.
 Handled HandleRequest(Connection& conn, const HandlerContext& ctx,
                       const RequestDeadlines& deadlines);
+
+// What `user_id`'s uploads and deletes do with history.
+VersionPolicy VersionPolicyFor(const HandlerContext& ctx, uint32_t user_id);
 
 // ctx.warn with the user named first, or nothing when ctx.warn is unset.
 void WarnAboutUser(const HandlerContext& ctx, uint32_t user_id, std::string_view line);

@@ -43,7 +43,7 @@ bool ClosesConnection(ResponseCode c) {
 // Only a status whose request's name was read and valid echoes it (PROTOCOL.md, Part 2).
 bool EchoesName(ResponseCode c) {
   return c == ResponseCode::kNotFound || c == ResponseCode::kError || c == ResponseCode::kNoSpace ||
-         c == ResponseCode::kDigestMismatch;
+         c == ResponseCode::kDigestMismatch || c == ResponseCode::kForbidden;
 }
 
 class RequestV2 {
@@ -88,6 +88,14 @@ class RequestV2 {
   void ListAttrs();
   // A 211 of `format`'s entries, or 1002 with `none` when there are none.
   void SendListing(const ListFormat& format, std::string_view none);
+  // Versions (issue 12): LIST_VERSIONS, RESTORE_VERSION, LIST_DELETED.
+  void ListVersions();
+  void RestoreVersion();
+  void ListDeleted();
+  // Sends `file` as a 210 for the request's name (restore and restore-version).
+  void SendRestore(OpenFile& file);
+  // Sends a 211 whose payload is `entries`, built whole (a name's versions, the deleted names).
+  void SendEntries(const std::string& entries);
   // Reads the rest of a backup whose bytes are not being stored; false if the client went away.
   bool DiscardRest(std::vector<char>& buf);
   struct Stored {
@@ -197,6 +205,7 @@ void RequestV2::Auth() {
   if (op == Op::kAuthFinish && code == ResponseCode::kAuthOk && step->user_dir.valid()) {
     login_.phase = Login::Phase::kLoggedIn;
     login_.dir.emplace(ctx_.sys, std::move(step->user_dir));
+    login_.dir->policy = VersionPolicyFor(ctx_, login_.user_id);
     Reply(code, {}, step->message);
     return;
   }
@@ -281,15 +290,19 @@ Status RequestV2::SendHashed(int fd, uint64_t size) {
 void RequestV2::Restore() {
   Result<OpenFile> file = login_.dir->OpenForRead(name());
   if (!file.ok()) return FailStorage(file.status());
-  std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kRestoreOk, name(), file->size);
+  SendRestore(*file);
+}
+
+void RequestV2::SendRestore(OpenFile& file) {
+  std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kRestoreOk, name(), file.size);
   out_.record.status = CodeOf(ResponseCode::kRestoreOk);
   Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadlines_.request);
-  if (s.ok() && file->digest) {
-    s = conn_.SendFile(file->fd.get(), file->size, deadlines_.request);
-    std::string trailer = v2::EncodeDigestTrailer(*file->digest);
+  if (s.ok() && file.digest) {
+    s = conn_.SendFile(file.fd.get(), file.size, deadlines_.request);
+    std::string trailer = v2::EncodeDigestTrailer(*file.digest);
     if (s.ok()) s = conn_.WriteAll(trailer.data(), trailer.size(), deadlines_.request);
   } else if (s.ok()) {
-    s = SendHashed(file->fd.get(), file->size);
+    s = SendHashed(file.fd.get(), file.size);
   }
   // Part of the payload may be out already: only closing the connection tells the client.
   if (!s.ok()) LostClient(s, "restore");
@@ -297,8 +310,64 @@ void RequestV2::Restore() {
 
 void RequestV2::Delete() {
   Status s = login_.dir->Remove(name(), UserDir::Folders::kIfEmpty);
+  if (!s.ok() && login_.dir->policy.append_only && s.code() == Status::Code::kDenied) {
+    WarnAboutUser(ctx_, login_.user_id, "append-only: delete of " + name() + " refused");
+    return Fail(ResponseCode::kForbidden, s.message(), s);
+  }
   if (!s.ok()) return FailStorage(s);
   Reply(ResponseCode::kOk, name(), {});
+}
+
+void RequestV2::SendEntries(const std::string& entries) {
+  const std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kListOk, {}, entries.size());
+  out_.record.status = CodeOf(ResponseCode::kListOk);
+  Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadlines_.request);
+  if (s.ok()) s = conn_.WriteAll(entries.data(), entries.size(), deadlines_.request);
+  if (!s.ok()) LostClient(s, "list");
+}
+
+void RequestV2::ListVersions() {
+  Result<std::vector<FileVersion>> versions = login_.dir->Versions(name());
+  if (!versions.ok()) {
+    if (versions.status().code() != Status::Code::kNotFound) return FailStorage(versions.status());
+    return Fail(ResponseCode::kNotFound, "no file or history named " + name(), versions.status());
+  }
+  std::string entries;
+  for (const FileVersion& v : *versions) {
+    const uint8_t flags =
+        (v.current ? v2::kVersionCurrent : 0) | (v.deleted ? v2::kVersionDeleted : 0);
+    v2::AppendVersionEntry(entries, {v.number, flags, v.stored_ns, v.size, v.mtime_ns,
+                                     v.digest.value_or(protocol::Digest{})});
+  }
+  SendEntries(entries);
+}
+
+void RequestV2::RestoreVersion() {
+  const uint64_t version = parser_.version();
+  Result<OpenFile> file = login_.dir->OpenVersion(name(), version);
+  if (!file.ok() && file.status().code() == Status::Code::kNotFound) {
+    return Fail(ResponseCode::kNotFound, "no version " + std::to_string(version) + " of " + name(),
+                file.status());
+  }
+  if (!file.ok()) return FailStorage(file.status());
+  SendRestore(*file);
+}
+
+void RequestV2::ListDeleted() {
+  Result<std::vector<StoredFile>> deleted = login_.dir->ListDeleted(ctx_.max_files_listed);
+  if (!deleted.ok() && deleted.status().code() == Status::Code::kTooLarge) {
+    return Fail(ResponseCode::kError, deleted.status().message(), deleted.status());
+  }
+  if (!deleted.ok()) return FailStorage(deleted.status());
+  if (deleted->empty()) {
+    return Fail(ResponseCode::kNoFiles, "no deleted files", Status::NotFound("no deleted files"));
+  }
+  std::string entries;
+  for (const StoredFile& f : *deleted) {
+    v2::AppendListEntry(entries,
+                        {f.name, f.size, f.mtime_ns, f.digest.value_or(protocol::Digest{})});
+  }
+  SendEntries(entries);
 }
 
 void RequestV2::List() {
@@ -433,6 +502,15 @@ Handled RequestV2::Run() {
       break;
     case Op::kListAttrs:
       ListAttrs();
+      break;
+    case Op::kListVersions:
+      ListVersions();
+      break;
+    case Op::kRestoreVersion:
+      RestoreVersion();
+      break;
+    case Op::kListDeleted:
+      ListDeleted();
       break;
     case Op::kAuthStart:
     case Op::kAuthFinish:

@@ -41,6 +41,9 @@ class KernelSys final : public Sys {
   int RenameAt(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) override {
     return renameat(olddirfd, oldpath, newdirfd, newpath);
   }
+  int LinkAt(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) override {
+    return linkat(olddirfd, oldpath, newdirfd, newpath, 0);
+  }
   int FstatAt(int dirfd, const char* path, struct stat* st, int flags) override {
     return fstatat(dirfd, path, st, flags);
   }

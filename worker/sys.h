@@ -22,6 +22,9 @@ class Sys {
   virtual int MkdirAt(int dirfd, const char* path, mode_t mode) = 0;
   virtual int UnlinkAt(int dirfd, const char* path, int flags) = 0;
   virtual int RenameAt(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) = 0;
+  // linkat(olddirfd, oldpath, newdirfd, newpath, 0): the version store keeps an inode under a
+  // second name instead of copying it.
+  virtual int LinkAt(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) = 0;
   virtual int FstatAt(int dirfd, const char* path, struct stat* st, int flags) = 0;
   virtual ssize_t Read(int fd, void* buf, size_t len) = 0;
   virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;

@@ -159,6 +159,8 @@ struct AllowedWith {
 // min_rate (worker/connection.cc). prctl(PR_GET_SECCOMP): the filter's own check.
 const AllowedWith kRuntimeWith[] = {
     {SCMP_SYS(kill), 1, 0},
+    // The version store's hard links (worker/versions.cc), never with AT_SYMLINK_FOLLOW.
+    {SCMP_SYS(linkat), 4, 0},
     {SCMP_SYS(ioctl), 1, SIOCOUTQ},
     {SCMP_SYS(prctl), 0, PR_GET_SECCOMP},
 };

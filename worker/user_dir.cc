@@ -25,6 +25,7 @@
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 #include "worker/upload_step_hook.h"
+#include "worker/versions.h"
 
 namespace backupd::worker {
 namespace {
@@ -582,6 +583,14 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
                          EncodeSidecar(StampOf(st), *digest, mode_), "digest of " + final_name_);
     if (!s.ok()) return s;
   }
+  // Versions: the new file takes its number in the name's history before it is renamed in.
+  std::optional<History> history;
+  if (policy_.KeepsHistory()) {
+    Result<History> h = History::Open(sys_, dir_fd_.get(), final_name_, true);
+    Status s = h.ok() ? h->AddUpload(tmp_name_, digest ? side.name : std::string()) : h.status();
+    if (!s.ok()) return s;
+    history.emplace(std::move(*h));
+  }
   AtUploadStep(UploadStep::kBeforeRename);
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
     return Status::FromErrno(errno, "rename to " + final_name_);
@@ -601,6 +610,16 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   }
   // Before the client hears of it: an acknowledged upload leaves nothing to sweep.
   record_.Remove();
+  // The upload is stored whatever these say: a racing upload's settle or the next upload's
+  // retention (or backupd prune) finishes what they leave. Append-only users' history is pruned
+  // by the administrator only.
+  if (history) {
+    history->Settle();
+    if (!policy_.append_only) {
+      Pruned pruned;
+      history->Prune(policy_.keep_versions, policy_.keep_days, NowNs(), &pruned);
+    }
+  }
   return Status::Ok();
 }
 
@@ -644,8 +663,10 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
     if (!s.ok()) return s;
     // From here the Upload unlinks the temp file if it is never committed.
     temp.kept = true;
-    return Upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
+    Upload upload(sys_, std::move(*dir), std::move(temp.name), leaf, std::move(temp.fd),
                   std::move(*record));
+    upload.policy_ = policy;
+    return Result<Upload>(std::move(upload));
   }
 }
 
@@ -727,6 +748,9 @@ Status UserDir::Remove(const std::string& name, Folders folders) {
   if (sys_->FstatAt(folder->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return Status::FromErrno(errno, "stat " + name);
   }
+  if (policy.append_only) {
+    return Status::Denied(name + " was not deleted: this user is append-only (history is kept)");
+  }
   // Stored files and empty folders are the user's to delete; anything else (a planted link, a
   // FIFO) is not something List ever showed.
   if (S_ISDIR(st.st_mode) && folders == Folders::kIfEmpty) {
@@ -735,6 +759,14 @@ Status UserDir::Remove(const std::string& name, Folders folders) {
   } else if (!S_ISREG(st.st_mode)) {
     return Status::NotFound(name + " is not a file");
   } else {
+    // Versions: with history kept the file stays in it, marked deleted; without, it goes too.
+    Result<History> history = History::Open(sys_, folder->get(), leaf, policy.KeepsHistory());
+    if (history.ok()) {
+      Status h = policy.KeepsHistory() ? history->MarkDeleted() : history->RemoveAll();
+      if (!h.ok()) return h;
+    } else if (history.status().code() != Status::Code::kNotFound) {
+      return history.status();
+    }
     if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
       return Status::FromErrno(errno, "unlink " + name);
     }
@@ -828,5 +860,39 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
   }
   return Status::Ok();
 }
+
+namespace storage {
+
+std::string SidecarNameOf(std::string_view leaf) { return SidecarName(leaf); }
+
+std::optional<Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
+                                  const struct stat& file, bool* stale) {
+  return ReadSidecar(sys, folder, leaf, StampOf(file), stale);
+}
+
+Result<UniqueFd> OpenFolderOf(Sys* sys, int user_fd, const std::string& name, bool create,
+                              std::string* leaf) {
+  Result<std::vector<std::string>> parts = SplitName(name);
+  if (!parts.ok()) return parts.status();
+  *leaf = parts->back();
+  return WalkFolders(sys, user_fd, *parts, parts->size() - 1, create);
+}
+
+Result<UniqueFd> OpenOrMakeFolder(Sys* sys, int at, const std::string& component, bool create) {
+  return OpenOrMakeDir(sys, at, component, create);
+}
+
+Status ReadEntries(Sys* sys, int folder, const std::string& what,
+                   const std::function<void(const char* name, EntryKind kind)>& visit) {
+  Result<UniqueFd> reading = OpenDir(sys, folder, ".");
+  if (!reading.ok()) return reading.status();
+  return ReadFolder(sys, std::move(*reading), what, [&](const char* name, EntryType type) {
+    visit(name, type == EntryType::kFile     ? EntryKind::kFile
+                : type == EntryType::kFolder ? EntryKind::kFolder
+                                             : EntryKind::kOther);
+  });
+}
+
+}  // namespace storage
 
 }  // namespace backupd::worker

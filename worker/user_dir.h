@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,16 @@ class UploadRecord {
   std::string id_;
 };
 
+// What a user's uploads and deletes do with history (docs/STORAGE.md, "Versions"); the session
+// sets it from the config at login.
+struct VersionPolicy {
+  uint32_t keep_versions = 1;  // the current file included
+  uint32_t keep_days = 0;
+  bool append_only = false;  // never deletes, and only `backupd prune` shortens history
+  // Uploads keep the file they replace and deletes keep the deleted one.
+  bool KeepsHistory() const { return append_only || keep_versions > 1 || keep_days > 0; }
+};
+
 // An upload in progress: a temp file `.backupd-tmp-*` beside its target, and its UploadRecord.
 // Commit() makes it the target atomically and durably; destroying an uncommitted Upload unlinks
 // the temp file, so a failed or interrupted upload leaves the previous version and no leftover.
@@ -57,7 +68,8 @@ class Upload {
 
   // Appends bytes to the temp file (loops over short writes).
   Status Write(const void* data, size_t len);
-  // fsync the file, close it (checked), renameat over the target, fsync the folder. With a
+  // fsync the file, close it (checked), renameat over the target, fsync the folder. With history
+  // kept (the policy), the file enters its name's history first and retention runs after. With a
   // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
   // without one, the target's old sidecar is removed, so no digest outlives the bytes it hashed.
   Status Commit(const std::optional<protocol::Digest>& digest = std::nullopt);
@@ -77,8 +89,9 @@ class Upload {
   std::string final_name_;
   UniqueFd fd_;
   bool committed_ = false;
-  uint32_t mode_ = 0;    // kept in the sidecar; 0: not known
-  UploadRecord record_;  // declared last: removed only after the temp file is gone
+  uint32_t mode_ = 0;     // kept in the sidecar; 0: not known
+  VersionPolicy policy_;  // the UserDir's at BeginUpload
+  UploadRecord record_;   // declared last: removed only after the temp file is gone
 };
 
 // A file opened for restore.
@@ -87,6 +100,23 @@ struct OpenFile {
   uint64_t size = 0;
   std::optional<protocol::Digest> digest;  // the stored one, if its sidecar is fresh
   bool stale_digest = false;               // a sidecar is there, but not for these bytes
+};
+
+// One version of a stored name, as LIST_VERSIONS tells it.
+struct FileVersion {
+  uint64_t number = 0;
+  bool current = false;  // the file the name holds now
+  bool deleted = false;  // the name was deleted after this version
+  int64_t stored_ns = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::optional<protocol::Digest> digest;  // from a fresh sidecar
+};
+
+// What a prune removed.
+struct Pruned {
+  uint64_t versions = 0;
+  uint64_t bytes = 0;
 };
 
 // One stored file (or, with ListFolders::kVisit, folder) as a listing shows it.
@@ -135,7 +165,8 @@ class UserDir {
   // stored file or folder, and is an IoError (ENOTEMPTY) otherwise.
   enum class Folders { kRefuse, kIfEmpty };
   // Unlinks the file and its sidecar and removes the folders it leaves empty (never the user's
-  // own folder).
+  // own folder). With policy.KeepsHistory() the file stays in its history, marked deleted;
+  // without, its history goes too. Denied for an append-only user.
   Status Remove(const std::string& name, Folders folders = Folders::kRefuse);
   // Makes the folder `name` and its missing parents (0700), and writes its sidecar with `mode`
   // and `mtime_ns` atomically (temp file, rename). An IoError when `name` is a stored file.
@@ -161,13 +192,53 @@ class UserDir {
   Status List(ListOptions options, const ListVisitor& visit, const UnreadableFolder& unreadable,
               ListFolders folders = ListFolders::kSkip);
 
+  // Versions (worker/versions.cc). Every version of `name`, ascending; NotFound when it has
+  // neither a current file nor history.
+  Result<std::vector<FileVersion>> Versions(const std::string& name);
+  // Version `number` of `name` for reading (the current file's number too); NotFound if absent.
+  Result<OpenFile> OpenVersion(const std::string& name, uint64_t number);
+  // Every name with history but no current file, bytewise sorted, with its newest version's
+  // size, mtime and digest; TooLarge past `max` names.
+  Result<std::vector<StoredFile>> ListDeleted(uint64_t max);
+  // Applies `retention`'s keep_versions and keep_days to every name's history (backupd prune:
+  // append_only ignored).
+  Status Prune(const VersionPolicy& retention, int64_t now_ns, Pruned* pruned,
+               const UnreadableFolder& unreadable);
+  // Calls `visit` for every old version (not the current file) of every name, as scrub reads
+  // them: the name, the version, and the version opened for reading.
+  using VersionVisitor =
+      std::function<Status(const std::string& name, uint64_t number, OpenFile& file)>;
+  Status ForEachOldVersion(const VersionVisitor& visit, const UnreadableFolder& unreadable);
+
   int fd() const { return fd_.get(); }
+
+  VersionPolicy policy;
 
  private:
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY
   bool swept_ = false;
 };
+
+// The pieces of UserDir the version store (worker/versions.cc) shares, so old versions sit beside
+// the current file with the very same sidecars and confinement.
+namespace storage {
+// The sidecar of the file `leaf` in the same folder.
+std::string SidecarNameOf(std::string_view leaf);
+// The digest in `leaf`'s sidecar in `folder` if it is fresh for `file` (see UserDir).
+std::optional<protocol::Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
+                                            const struct stat& file, bool* stale);
+// The folder holding `name` (made, 0700, with `create`) and its last component.
+Result<UniqueFd> OpenFolderOf(Sys* sys, int user_fd, const std::string& name, bool create,
+                              std::string* leaf);
+// The folder `component` beneath `at`, made 0700 with `create`.
+Result<UniqueFd> OpenOrMakeFolder(Sys* sys, int at, const std::string& component, bool create);
+// Every entry of `folder` but "." and "..": its name, and whether it is a regular file, a
+// folder, or something else.
+enum class EntryKind { kFile, kFolder, kOther };
+Status ReadEntries(Sys* sys, int folder, const std::string& what,
+                   const std::function<void(const char* name, EntryKind kind)>& visit);
+}  // namespace storage
 
 }  // namespace backupd::worker
 

@@ -175,6 +175,9 @@ class Worker {
     session_.handler.min_rate = {std::chrono::seconds(args.config->header_timeout),
                                  args.config->min_rate};
     session_.handler.max_files_listed = args.config->max_files_listed;
+    session_.handler.versions.keep_versions = args.config->keep_versions;
+    session_.handler.versions.keep_days = args.config->keep_days;
+    session_.handler.append_only_users = args.config->append_only_users;
     session_.handler.warn = [this](std::string_view line) {
       reporter_.Log(ipc::Severity::kWarning, line);
     };

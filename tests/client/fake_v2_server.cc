@@ -162,6 +162,11 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       *answer = v2::EncodeMessageResponse(v2::ResponseCode::kUnsupported, "",
                                           "unknown op " + std::to_string(h->op));
       return false;
+    case v2::Op::kListVersions:
+    case v2::Op::kRestoreVersion:
+    case v2::Op::kListDeleted:
+      *answer = v2::EncodeMessageResponse(v2::ResponseCode::kUnsupported, "", "no versions here");
+      return false;
     case v2::Op::kAuthStart:
     case v2::Op::kAuthFinish:
       break;

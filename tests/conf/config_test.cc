@@ -170,6 +170,30 @@ TEST_F(ConfigTest, LegacyV1Modes) {
               HasSubstr(path_ + ":1: legacy_v1: invalid value 'yes'"));
 }
 
+TEST_F(ConfigTest, VersionsAndAppendOnlyUsers) {
+  Result<Config> defaults = LoadText("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_EQ(defaults->keep_versions, 1u);
+  EXPECT_EQ(defaults->keep_days, 0u);
+  EXPECT_FALSE(defaults->KeepsHistory());
+  EXPECT_TRUE(defaults->append_only_users.empty());
+  Result<Config> r = LoadText(
+      "keep_versions = 5\nkeep_days = 30\nappend_only_users = 101 102\n"
+      "append_only_users = 7\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->keep_versions, 5u);
+  EXPECT_EQ(r->keep_days, 30u);
+  EXPECT_TRUE(r->KeepsHistory());
+  EXPECT_EQ(r->append_only_users, (std::vector<uint32_t>{101, 102, 7}));
+  EXPECT_TRUE(r->IsAppendOnly(102));
+  EXPECT_FALSE(r->IsAppendOnly(103));
+  EXPECT_TRUE(LoadText("keep_days = 1\n")->KeepsHistory());
+  EXPECT_THAT(ErrorOf("keep_versions = 0\n"), HasSubstr("keep_versions must be at least 1"));
+  EXPECT_THAT(ErrorOf("append_only_users = 101 x\n"),
+              HasSubstr(path_ + ":1: append_only_users: invalid value '101 x'"));
+  EXPECT_THAT(ErrorOf("append_only_users = -1\n"), HasSubstr("invalid value '-1'"));
+}
+
 TEST_F(ConfigTest, MaxFileSizeSuffixesArePowersOf1024) {
   EXPECT_EQ(LoadText("max_file_size = 1\n")->max_file_size, 1u);
   EXPECT_EQ(LoadText("max_file_size = 2K\n")->max_file_size, 2048u);

@@ -84,6 +84,10 @@ void CheckDone(const v2::RequestParser& p, size_t used) {
     FUZZ_CHECK(p.auth_message().size() == h.size);
     FUZZ_CHECK(h.size >= 1 && h.size <= v2::kMaxAuthMessageSize);
     FUZZ_CHECK(r.payload_size == 0);
+  } else if (op == v2::Op::kRestoreVersion) {
+    // Its version number is kept like an auth message, and is not a file payload.
+    FUZZ_CHECK(p.auth_message().size() == v2::kRestoreVersionPayloadSize);
+    FUZZ_CHECK(r.payload_size == 0);
   } else {
     FUZZ_CHECK(p.auth_message().empty());
     const uint64_t file_size = op == v2::Op::kBackup        ? h.size
@@ -91,7 +95,8 @@ void CheckDone(const v2::RequestParser& p, size_t used) {
                                                             : 0;
     FUZZ_CHECK(r.payload_size == file_size);
   }
-  if (op == v2::Op::kList || op == v2::Op::kListAttrs || v2::IsAuthOp(op)) {
+  if (op == v2::Op::kList || op == v2::Op::kListAttrs || op == v2::Op::kListDeleted ||
+      v2::IsAuthOp(op)) {
     FUZZ_CHECK(r.name.empty());
   } else {
     const backupd::Result<std::string> again = backupd::protocol::NormalizeName(r.name);

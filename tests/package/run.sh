@@ -477,6 +477,35 @@ check "v2 delete" v2client delete notes.txt
 check "the packaged config leaves legacy_v1 at its default, loopback" grep -qx '#legacy_v1 = loopback' "$conf"
 check "v1 from 127.0.0.1 is still served under the default" lists_exactly "$port" photo.bin
 
+echo "# weekly scrub: shipped, off until enabled"
+for f in /lib/systemd/system/backupd-scrub.service /lib/systemd/system/backupd-scrub.timer; do
+  check "$f is installed" test -f "$f"
+done
+scrub_timer_not_enabled() { ! ls /etc/systemd/system/*.wants/backupd-scrub.* >/dev/null 2>&1; }
+check "backupd-scrub.timer is not enabled" scrub_timer_not_enabled
+check "the timer runs weekly and catches up (Persistent=true)" \
+  grep -qx 'Persistent=true' /lib/systemd/system/backupd-scrub.timer
+check "/etc/cron.weekly/backupd is installed and executable" test -x /etc/cron.weekly/backupd
+check "/etc/default/backupd leaves the weekly scrub off" grep -qx 'SCRUB_WEEKLY=no' /etc/default/backupd
+cp -p /etc/default/backupd "$work/default.saved"
+# cron_scrub WANT_RC WANT_OUTPUT: the cron script exits WANT_RC, printing WANT_OUTPUT ("" or a
+# pattern its output must match).
+cron_scrub() {
+  local out rc=0
+  out=$(/etc/cron.weekly/backupd 2>&1) || rc=$?
+  [ "$rc" = "$1" ] || { echo "exit $rc: $out"; return 1; }
+  if [ -z "$2" ]; then [ -z "$out" ] || { echo "printed: $out"; return 1; }; fi
+  [ -z "$2" ] || grep -q "$2" <<<"$out" || { echo "printed: $out"; return 1; }
+}
+check "off: the cron script runs nothing and prints nothing" cron_scrub 0 ""
+# Enabled with a config that cannot be read: it runs scrub, which fails, and says so.
+printf 'SCRUB_WEEKLY=yes\nCONFIG=%s\n' "$work/no-such.conf" >>/etc/default/backupd
+check "enabled: the cron script runs scrub and prints its failure" cron_scrub 2 "backupd scrub:"
+cp -p "$work/default.saved" /etc/default/backupd
+echo "SCRUB_WEEKLY=yes" >>/etc/default/backupd
+check "enabled: a clean store is scrubbed silently" cron_scrub 0 ""
+cp -p "$work/default.saved" /etc/default/backupd
+
 echo "# the packaged default refuses v1 from another address"
 # The installed daemon with the installed config, in a network namespace of its own joined by a
 # veth pair to a second one for the clients (10.199.0.1 and .2): a peer that is not loopback,

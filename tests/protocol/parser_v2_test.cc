@@ -114,6 +114,27 @@ TEST(RequestParserV2, RestoreDeleteAndListStopAfterTheName) {
   EXPECT_EQ(p.request().name, "");
 }
 
+TEST(RequestParserV2, RestoreVersionKeepsItsEightBytes) {
+  RequestParser p(kMax);
+  const std::string req = EncodeRestoreVersionRequest(9, "dir/f", 42);
+  EXPECT_EQ(FeedAll(p, req + "NEXT"), req.size());
+  ASSERT_TRUE(p.done()) << p.error().ToString();
+  EXPECT_EQ(p.request().name, "dir/f");
+  EXPECT_EQ(p.version(), 42u);
+  RequestParser bad(kMax);
+  FeedAll(bad, RawRequest(2, 205, 1, 9, "f"));
+  ASSERT_EQ(bad.state(), State::kError);
+  EXPECT_EQ(bad.error_code(), ResponseCode::kError);
+  RequestParser versions(kMax);
+  const std::string list = EncodeRequestPrefix(9, Op::kListVersions, "f", 0);
+  EXPECT_EQ(FeedAll(versions, list + "NEXT"), list.size());
+  EXPECT_TRUE(versions.done());
+  RequestParser deleted(kMax);
+  const std::string del = EncodeRequestPrefix(9, Op::kListDeleted, "", 0);
+  EXPECT_EQ(FeedAll(deleted, del + "NEXT"), del.size());
+  EXPECT_TRUE(deleted.done());
+}
+
 TEST(RequestParserV2, AuthMessagesAreKept) {
   for (Op op : {Op::kAuthStart, Op::kAuthFinish}) {
     for (const std::string& msg : {std::string("n,,n=101,r=nonce"), std::string(1024, 'm')}) {

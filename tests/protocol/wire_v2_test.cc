@@ -169,14 +169,14 @@ TEST(CheckVersionAndOp, OnlyVersionTwoAndItsOps) {
   for (int op = 0; op <= 255; ++op) {
     const Status s = CheckVersionAndOp(Header(static_cast<uint8_t>(op), 0, 0));
     if (op == 1 || op == 2 || op == 100 || op == 200 || op == 201 || op == 202 || op == 103 ||
-        op == 104 || op == 203) {
+        op == 104 || (op >= 203 && op <= 206)) {
       EXPECT_TRUE(s.ok()) << op;
       ++known;
     } else {
       EXPECT_EQ(s.code(), Status::Code::kInvalid) << op;
     }
   }
-  EXPECT_EQ(known, 9);
+  EXPECT_EQ(known, 12);
   for (int v : {0, 1, 3, 255}) {
     const Status s = CheckVersionAndOp(Header(200, 1, 0, static_cast<uint8_t>(v)));
     EXPECT_EQ(s.code(), Status::Code::kInvalid) << v;
@@ -234,8 +234,8 @@ TEST(Ops, NamesAndPayloads) {
 }
 
 TEST(Statuses, KnownSetKeepsV1sMeanings) {
-  const std::vector<uint16_t> known = {210,  211,  212,  220,  221,  1001, 1002, 1003,
-                                       1010, 1011, 1012, 1013, 1014, 1015, 1016, 1017};
+  const std::vector<uint16_t> known = {210,  211,  212,  220,  221,  1001, 1002, 1003, 1010,
+                                       1011, 1012, 1013, 1014, 1015, 1016, 1017, 1018};
   for (uint16_t s : known) EXPECT_TRUE(IsKnownStatus(s)) << s;
   int count = 0;
   for (int s = 0; s <= 0xFFFF; ++s) count += IsKnownStatus(static_cast<uint16_t>(s));
@@ -278,6 +278,86 @@ TEST(ListEntries, ExactBytes) {
   EXPECT_EQ(out, Hex("05 00") + "a.txt" + Hex("05 00 00 00 00 00 00 00 fe ff ff ff ff ff ff ff") +
                      EncodeDigestTrailer(e.sha256));
   EXPECT_EQ(out.size(), kListEntryFixedSize + 5);
+}
+
+TEST(VersionOps, HeaderChecks) {
+  // LIST_VERSIONS: a name, no payload; RESTORE_VERSION: a name and exactly 8 bytes;
+  // LIST_DELETED: neither.
+  EXPECT_TRUE(CheckNameLen(Header(204, 1, 0)).ok());
+  EXPECT_EQ(CheckNameLen(Header(204, 0, 0)).code(), Status::Code::kInvalid);
+  EXPECT_TRUE(CheckSize(Header(204, 1, 0), 1000).ok());
+  EXPECT_EQ(CheckSize(Header(204, 1, 8), 1000).code(), Status::Code::kInvalid);
+  EXPECT_TRUE(CheckNameLen(Header(205, 3, 8)).ok());
+  EXPECT_TRUE(CheckSize(Header(205, 3, 8), 1000).ok());
+  for (uint64_t size : {0ull, 7ull, 9ull, 1000ull}) {
+    EXPECT_EQ(CheckSize(Header(205, 3, size), 1000).code(), Status::Code::kInvalid) << size;
+  }
+  EXPECT_TRUE(CheckNameLen(Header(206, 0, 0)).ok());
+  EXPECT_EQ(CheckNameLen(Header(206, 1, 0)).code(), Status::Code::kInvalid);
+  EXPECT_EQ(CheckSize(Header(206, 0, 1), 1000).code(), Status::Code::kInvalid);
+  EXPECT_STREQ(OpName(204), "list-versions");
+  EXPECT_STREQ(OpName(205), "restore-version");
+  EXPECT_STREQ(OpName(206), "list-deleted");
+  EXPECT_TRUE(HasRequestPayload(Op::kRestoreVersion));
+  EXPECT_FALSE(HasRequestPayload(Op::kListVersions));
+  // 1018 carries a message like every error, and may echo the name.
+  EXPECT_TRUE(CheckResponseHeader(Response(1018, 4096, 1024)).ok());
+  EXPECT_EQ(CheckResponseHeader(Response(1018, 0, 1025)).code(), Status::Code::kInvalid);
+}
+
+TEST(VersionOps, RestoreVersionRequestBytes) {
+  EXPECT_EQ(EncodeRestoreVersionRequest(7, "a", 0x0102030405060708),
+            Hex("07 00 00 00 02 cd 01 00 08 00 00 00 00 00 00 00") + "a" +
+                Hex("08 07 06 05 04 03 02 01"));
+}
+
+TEST(VersionEntries, ExactBytes) {
+  VersionEntry e;
+  e.version = 3;
+  e.flags = kVersionCurrent | kVersionDeleted;
+  e.stored_ns = 1;
+  e.size = 0x0100;
+  e.mtime_ns = -2;
+  e.sha256 = CountingDigest();
+  std::string out;
+  AppendVersionEntry(out, e);
+  EXPECT_EQ(out, Hex("03 00 00 00 00 00 00 00 03 01 00 00 00 00 00 00 00 00 01 00 00 00 00 00 00"
+                     " fe ff ff ff ff ff ff ff") +
+                     EncodeDigestTrailer(e.sha256));
+  EXPECT_EQ(out.size(), kVersionEntrySize);
+  EXPECT_EQ(kVersionEntrySize, 65u);
+}
+
+TEST(VersionEntries, RoundTripAndRefusals) {
+  std::vector<VersionEntry> in(2);
+  in[0].version = 1;
+  in[0].stored_ns = INT64_MIN;
+  in[0].sha256.fill(0xAB);
+  in[1].version = UINT64_MAX;
+  in[1].flags = kVersionCurrent;
+  in[1].size = UINT64_MAX;
+  in[1].mtime_ns = INT64_MAX;
+  std::string payload;
+  for (const VersionEntry& e : in) AppendVersionEntry(payload, e);
+  const Result<std::vector<VersionEntry>> out = DecodeVersionEntries(payload);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->size(), 2u);
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ((*out)[i].version, in[i].version);
+    EXPECT_EQ((*out)[i].flags, in[i].flags);
+    EXPECT_EQ((*out)[i].stored_ns, in[i].stored_ns);
+    EXPECT_EQ((*out)[i].size, in[i].size);
+    EXPECT_EQ((*out)[i].mtime_ns, in[i].mtime_ns);
+    EXPECT_EQ((*out)[i].sha256, in[i].sha256);
+  }
+  EXPECT_EQ(DecodeVersionEntries(payload.substr(1)).status().code(), Status::Code::kInvalid);
+  std::string reversed;
+  AppendVersionEntry(reversed, in[1]);
+  AppendVersionEntry(reversed, in[0]);
+  EXPECT_EQ(DecodeVersionEntries(reversed).status().code(), Status::Code::kInvalid);
+  std::string zero;
+  AppendVersionEntry(zero, VersionEntry{});
+  EXPECT_EQ(DecodeVersionEntries(zero).status().code(), Status::Code::kInvalid);
 }
 
 TEST(ListEntries, RoundTrip) {

@@ -48,6 +48,7 @@ class MockSys : public Sys {
     ON_CALL(*this, MkdirAt).WillByDefault(::testing::Invoke(real, &Sys::MkdirAt));
     ON_CALL(*this, UnlinkAt).WillByDefault(::testing::Invoke(real, &Sys::UnlinkAt));
     ON_CALL(*this, RenameAt).WillByDefault(::testing::Invoke(real, &Sys::RenameAt));
+    ON_CALL(*this, LinkAt).WillByDefault(::testing::Invoke(real, &Sys::LinkAt));
     ON_CALL(*this, FstatAt).WillByDefault(::testing::Invoke(real, &Sys::FstatAt));
     ON_CALL(*this, Read).WillByDefault(::testing::Invoke(real, &Sys::Read));
     ON_CALL(*this, Write).WillByDefault(::testing::Invoke(real, &Sys::Write));
@@ -60,6 +61,7 @@ class MockSys : public Sys {
   MOCK_METHOD(int, MkdirAt, (int, const char*, mode_t), (override));
   MOCK_METHOD(int, UnlinkAt, (int, const char*, int), (override));
   MOCK_METHOD(int, RenameAt, (int, const char*, int, const char*), (override));
+  MOCK_METHOD(int, LinkAt, (int, const char*, int, const char*), (override));
   MOCK_METHOD(int, FstatAt, (int, const char*, struct stat*, int), (override));
   MOCK_METHOD(ssize_t, Read, (int, void*, size_t), (override));
   MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
