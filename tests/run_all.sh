@@ -66,3 +66,8 @@ if [ "$package_test" = 1 ]; then
   echo "== package"
   tests/package/run.sh
 fi
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== nodes (two daemons on one GlusterFS volume)"
+  tests/nodes/run.sh build-test
+fi
