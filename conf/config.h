@@ -83,6 +83,9 @@ struct Config {
   std::string metrics_file;                           // Prometheus textfile; "" = off
   std::string users_file = "/etc/backupd/users";      // SCRAM verifiers (`backupd user`)
   LegacyV1 legacy_v1 = LegacyV1::kLoopback;
+  // This node's name in the temp files and upload records it leaves on a shared storage
+  // ([A-Za-z0-9._-], 1..64 bytes); Load() sets the hostname when the file names none.
+  std::string node_name;
 };
 
 // What the command line asked for, before the config file is read.

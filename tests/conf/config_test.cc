@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -168,6 +169,20 @@ TEST_F(ConfigTest, LegacyV1Modes) {
   EXPECT_STREQ(LegacyV1Name(LegacyV1::kLoopback), "loopback");
   EXPECT_THAT(ErrorOf("legacy_v1 = yes\n"),
               HasSubstr(path_ + ":1: legacy_v1: invalid value 'yes'"));
+}
+
+TEST_F(ConfigTest, NodeNameDefaultsToTheHostnameAndTakesOnlyFileNameSafeBytes) {
+  char host[HOST_NAME_MAX + 1] = {};
+  ASSERT_EQ(gethostname(host, sizeof host - 1), 0);
+  EXPECT_EQ(LoadText("")->node_name, host);
+  EXPECT_EQ(LoadText("node_name = web-2.dc_1\n")->node_name, "web-2.dc_1");
+  EXPECT_EQ(LoadText("node_name = " + std::string(64, 'n') + "\n")->node_name,
+            std::string(64, 'n'));
+  for (const std::string& bad :
+       std::vector<std::string>{"a/b", "a b", std::string(65, 'n'), "\xc3\xa9"}) {
+    EXPECT_THAT(ErrorOf("node_name = " + bad + "\n"), HasSubstr(path_ + ":1: node_name: invalid"))
+        << bad;
+  }
 }
 
 TEST_F(ConfigTest, MaxFileSizeSuffixesArePowersOf1024) {

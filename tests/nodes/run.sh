@@ -169,6 +169,7 @@ pid_file = $work/$1.pid
 status_socket = $work/$1.status
 users_file = $work/users
 legacy_v1 = off
+node_name = node-$1
 EOF
 }
 port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/$1.log" | head -n 1; }
