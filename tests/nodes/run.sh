@@ -10,7 +10,7 @@
 #     every byte exact;
 #   - 16 concurrent uploads of the same names through both nodes: each name ends with one whole
 #     version one of the clients sent, and no temp file or upload record is left behind;
-#   - backupd -t recognises the volume and names no option once they are off.
+#   - backupd -t names each of those options while on, and none once they are off.
 # Everything is undone by the EXIT trap, failure or not: daemons stopped, mounts gone, volume
 # stopped and deleted, glusterd stopped (if this script started it), /etc/hosts restored.
 #
@@ -210,12 +210,36 @@ if start_nodes; then ok "both nodes start on the volume's two mounts"; else not_
 stale=0
 for i in $(seq 1 20); do raw_round "$i" || stale=$((stale + 1)); done
 echo "# with the default options, $stale of 20 reads through B right after a write through A were not the new content"
+# backupd -t's warnings about the storage, one a line.
+check_t() { "$backupd" -t -c "$work/$1.conf" 2>&1 | tee "$work/t-$1.out" | grep "warning: storage is on GlusterFS"; }
+# gluster's own word on option $1 of the volume: on, off, ...
+option_value() { g volume get "$volume" "$1" | awk -v o="$1" '$1 == o { print $2 }'; }
+t_names_the_options_on() {
+  local out o named=0
+  out=$(check_t a)
+  for o in "${raw_options[@]}"; do
+    if [ "$(option_value "$o")" = off ]; then
+      grep -q "$o" <<<"$out" && { echo "names $o, which is off: $out"; return 1; }
+    else
+      grep -q "$o = on" <<<"$out" || { echo "does not name $o:"; cat "$work/t-a.out"; return 1; }
+      named=$((named + 1))
+    fi
+  done
+  echo "$named options on by default, each named"
+  [ "$named" -gt 0 ]
+}
+check "backupd -t recognises GlusterFS and names each caching option that is on" t_names_the_options_on
 stop_nodes
 unmount_all
 
 echo "# read-after-write options off, remounted"
 for o in "${raw_options[@]}"; do check "gluster volume set $o off" g volume set "$volume" "$o" off; done
 check "both mounts again" mount_both
+t_is_quiet() {
+  mountpoint -q "$work/mnt-b" && [ -d "$work/mnt-b/storage" ] &&
+    "$backupd" -t -c "$work/b.conf" >/dev/null 2>&1 && ! check_t b
+}
+check "backupd -t on the volume with the options off warns about nothing" t_is_quiet
 if start_nodes; then ok "both nodes start again"; else not_ok "both nodes start again"; exit 1; fi
 
 hundred_rounds() {
