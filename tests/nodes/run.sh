@@ -10,7 +10,9 @@
 #     every byte exact;
 #   - 16 concurrent uploads of the same names through both nodes: each name ends with one whole
 #     version one of the clients sent, and no temp file or upload record is left behind;
-#   - backupd -t names each of those options while on, and none once they are off.
+#   - backupd -t names each of those options while on, and none once they are off;
+#   - the per-user lock of scrub and pruning (a flock on <uid>/.backupd-lock) holds across the
+#     two mounts: a scrub through B waits while it is held through A.
 # Everything is undone by the EXIT trap, failure or not: daemons stopped, mounts gone, volume
 # stopped and deleted, glusterd stopped (if this script started it), /etc/hosts restored.
 #
@@ -297,4 +299,18 @@ no_leftovers() {
 check "16 concurrent uploads of the same names through both nodes all succeed" race
 check "each name ends with one whole version one client sent, through both nodes" one_whole_version
 check "no temp file or upload record is left behind" no_leftovers
+
+scrub_b() { "$backupd" scrub -c "$work/b.conf" "$user_id"; }
+check "backupd scrub through node B finds every file of the race whole" scrub_b
+lock_file=storage/$user_id/.backupd-lock
+lock_crosses() { flock -n "$work/mnt-a/$lock_file" -c "! flock -n '$work/mnt-b/$lock_file' true"; }
+check "a user's lock taken through mount A holds through mount B" lock_crosses
+# While A's side holds the lock, a scrub through B waits in it: killed by the timeout (124).
+scrub_waits() {
+  local rc=0
+  flock "$work/mnt-a/$lock_file" timeout 5 "$backupd" scrub -c "$work/b.conf" "$user_id" || rc=$?
+  [ "$rc" = 124 ] || echo "scrub under the lock exited $rc, not 124 (killed while waiting)"
+  [ "$rc" = 124 ]
+}
+check "a scrub through node B waits while the user's lock is held through mount A" scrub_waits
 stop_nodes
