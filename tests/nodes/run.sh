@@ -42,6 +42,7 @@ failed=0
 started_glusterd=0
 volume_made=0
 node_pids=()
+proxy_pid=
 
 ok() {
   passed=$((passed + 1))
@@ -97,6 +98,7 @@ unmount_all() {
   done
 }
 cleanup() {
+  [ -n "$proxy_pid" ] && kill -TERM "$proxy_pid" 2>/dev/null
   stop_nodes
   unmount_all
   if [ "$volume_made" = 1 ]; then
@@ -252,6 +254,18 @@ hundred_rounds() {
 }
 check "write through A, read through B at once, 100 times: all byte-exact" hundred_rounds
 
+# Measured, not judged: 64 MiB backed up through A and restored through B.
+head -c $((64 << 20)) /dev/urandom >"$work/data/big.bin"
+t0=$(date +%s%N)
+client a backup --name big.bin "$work/data/big.bin" >/dev/null
+t1=$(date +%s%N)
+client b restore big.bin -o - >"$work/out/big.bin"
+t2=$(date +%s%N)
+big_same() { cmp "$work/data/big.bin" "$work/out/big.bin"; }
+check "64 MiB backed up through A comes back whole through B" big_same
+echo "# 64 MiB: backup through A $(((t1 - t0) / 1000000)) ms, restore through B $(((t2 - t1) / 1000000)) ms"
+rm -f "$work/data/big.bin" "$work/out/big.bin"
+
 names=(same-0.bin same-1.bin dir/same-2.bin dir/same-3.bin)
 # racer K: client K uploads its own version of every name through node a (K even) or b (K odd).
 racer() {
@@ -299,6 +313,63 @@ no_leftovers() {
 check "16 concurrent uploads of the same names through both nodes all succeed" race
 check "each name ends with one whole version one client sent, through both nodes" one_whole_version
 check "no temp file or upload record is left behind" no_leftovers
+
+echo "# HAProxy in front of both nodes (docs/SCALING.md's config)"
+# A port nobody listens on now (HAProxy binds it moments later; it cannot report a port 0).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    [ -z "$(ss -Htln "sport = :$p")" ] && echo "$p" && return
+  done
+}
+proxy_port=$(free_port)
+cat >"$work/haproxy.cfg" <<EOF
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 330s
+  timeout server 330s
+frontend backupd
+  bind 127.0.0.1:$proxy_port
+  default_backend backupd_nodes
+backend backupd_nodes
+  balance roundrobin
+  server node-a 127.0.0.1:$port_a check inter 2s
+  server node-b 127.0.0.1:$port_b check inter 2s
+EOF
+proxy_up() { [ -n "$(ss -Htln "sport = :$proxy_port")" ]; }
+# proxied ARGS...: backup-client through HAProxy.
+proxied() {
+  timeout 60 "$client_bin" --server "127.0.0.1:$proxy_port" --user "$user_id" \
+    --secret-file "$work/secret" "$@"
+}
+# Round robin sends each connection to the other node: a backup and its restore never meet on one.
+through_proxy() {
+  local i
+  for i in $(seq 1 10); do
+    head -c $((1000 + i * 311)) /dev/urandom >"$work/data/proxied.bin"
+    proxied backup --name proxied.bin "$work/data/proxied.bin" >/dev/null &&
+      proxied restore proxied.bin -o - >"$work/out/proxied.bin" &&
+      cmp "$work/data/proxied.bin" "$work/out/proxied.bin" || return 1
+  done
+}
+if command -v haproxy >/dev/null && haproxy -c -q -f "$work/haproxy.cfg"; then
+  haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  proxy_pid=$!
+  check "HAProxy listens" eventually 20 proxy_up
+  check "backup and restore through HAProxy (round robin over both nodes), 10 times byte-exact" \
+    through_proxy
+  both_served() { grep -q 'name="proxied.bin"' "$work/a.log" && grep -q 'name="proxied.bin"' "$work/b.log"; }
+  check "HAProxy spread those connections over both nodes" both_served
+  kill -TERM "$proxy_pid" 2>/dev/null
+  wait "$proxy_pid" 2>/dev/null
+  proxy_pid=
+else
+  echo "# no haproxy here (apt-get install haproxy): the proxy step is left out"
+fi
 
 scrub_b() { "$backupd" scrub -c "$work/b.conf" "$user_id"; }
 check "backupd scrub through node B finds every file of the race whole" scrub_b
