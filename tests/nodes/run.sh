@@ -1,9 +1,9 @@
 #!/bin/bash
 # Two-node test (root): two backupd daemons from the build tree share one real GlusterFS volume,
-# as docs/SCALING.md sets it up. Installs glusterfs-server if missing, maps the brick host name
-# to 127.0.0.2 in /etc/hosts (gluster refuses localhost and 127.0.0.1 by name), starts glusterd,
-# makes a one-brick volume under /var/tmp, mounts it twice with FUSE (one mount per node), and
-# checks with the C++ backup-client:
+# as docs/SCALING.md sets it up. Installs glusterfs-server, glusterfs-client and haproxy if
+# missing, maps the brick host name to 127.0.0.2 in /etc/hosts (gluster refuses localhost and
+# 127.0.0.1 by name), starts glusterd, makes a one-brick volume under /var/tmp, mounts it twice
+# with FUSE (one mount per node), and checks with the C++ backup-client:
 #   - what the volume does with its default options: a restore through B right after a backup
 #     through A, counted, not judged (the issue saw the previous content 19 times in 20);
 #   - with the read-after-write options off: write through A, read through B at once, 100 times,
@@ -11,6 +11,7 @@
 #   - 16 concurrent uploads of the same names through both nodes: each name ends with one whole
 #     version one of the clients sent, and no temp file or upload record is left behind;
 #   - backupd -t names each of those options while on, and none once they are off;
+#   - HAProxy (docs/SCALING.md's config, round robin) in front: backups and restores through it;
 #   - the per-user lock of scrub and pruning (a flock on <uid>/.backupd-lock) holds across the
 #     two mounts: a scrub through B waits while it is held through A.
 # Everything is undone by the EXIT trap, failure or not: daemons stopped, mounts gone, volume
@@ -127,11 +128,15 @@ for f in "$backupd" "$client_bin"; do
     exit 2
   }
 done
-if ! command -v glusterd >/dev/null || ! command -v mount.glusterfs >/dev/null; then
-  echo "== installing glusterfs-server glusterfs-client"
+missing=()
+command -v glusterd >/dev/null || missing+=(glusterfs-server)
+command -v mount.glusterfs >/dev/null || missing+=(glusterfs-client)
+command -v haproxy >/dev/null || missing+=(haproxy)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq glusterfs-server glusterfs-client \
-    >/dev/null || skip "glusterfs-server cannot be installed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+    skip "${missing[*]} cannot be installed"
 fi
 
 trap cleanup EXIT
@@ -385,3 +390,4 @@ scrub_waits() {
 }
 check "a scrub through node B waits while the user's lock is held through mount A" scrub_waits
 stop_nodes
+[ "$failed" = 0 ]
