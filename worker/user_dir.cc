@@ -70,6 +70,16 @@ UploadNode& ThisNode() {
 // again, the name resolves. NFS clients retry such lookups a few times; so do we.
 bool Stale(int err) { return err == ESTALE; }
 
+// openat2 beneath `at`, looking the name up again (a bounded few times) when it answers ESTALE.
+int OpenBeneath(Sys* sys, int at, const char* path, uint64_t flags, uint64_t mode) {
+  int fd = -1;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    fd = sys->OpenAt2(at, path, flags, mode, kResolve);
+    if (fd >= 0 || !Stale(errno)) break;
+  }
+  return fd;
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
@@ -109,8 +119,8 @@ std::string EncodeSidecar(const Stamp& stamp, const Digest& digest) {
 // is set when a sidecar exists but is not one for `file` (scrub tells that from no sidecar).
 std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
                                   bool* stale = nullptr) {
-  UniqueFd fd(sys->OpenAt2(folder, SidecarName(leaf).c_str(),
-                           O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+  UniqueFd fd(OpenBeneath(sys, folder, SidecarName(leaf).c_str(),
+                          O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
   if (!fd.valid()) return std::nullopt;
   if (stale != nullptr) *stale = true;
   // One byte more than a sidecar holds, to tell a longer file from a good one.
@@ -172,16 +182,6 @@ Result<std::vector<std::string>> SplitName(const std::string& name) {
     if (StartsWith(part, kReservedPrefix)) return Status::Invalid("reserved name: " + name);
   }
   return Result<std::vector<std::string>>(std::move(parts));
-}
-
-// openat2 beneath `at`, looking the name up again (a bounded few times) when it answers ESTALE.
-int OpenBeneath(Sys* sys, int at, const char* path, uint64_t flags, uint64_t mode) {
-  int fd = -1;
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    fd = sys->OpenAt2(at, path, flags, mode, kResolve);
-    if (fd >= 0 || !Stale(errno)) break;
-  }
-  return fd;
 }
 
 Result<UniqueFd> OpenDir(Sys* sys, int at, const std::string& path) {
@@ -398,7 +398,7 @@ std::vector<std::string> FolderParts(const std::string& folder) {
 // The folder path in the record `id` of `records`; nothing if it cannot be read whole.
 std::optional<std::string> ReadRecord(Sys* sys, int records, const std::string& id) {
   UniqueFd fd(
-      sys->OpenAt2(records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+      OpenBeneath(sys, records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
   if (!fd.valid()) return std::nullopt;
   std::string folder(protocol::kMaxNameLen + 1, '\0');
   size_t got = 0;
