@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cerrno>
+#include <climits>
 #include <filesystem>
 #include <sstream>
 
@@ -42,6 +43,17 @@ struct NonEmpty {
 struct UserIds {  // user ids (decimal, 32 bits) separated by blanks; repeatable, each line adds
   std::vector<uint32_t> ids;
 };
+
+struct NodeName {  // what IsNodeName accepts
+  std::string s;
+};
+
+// A node_name: it goes into file names beside other nodes' (docs/STORAGE.md).
+bool IsNodeName(const std::string& s) {
+  return !s.empty() && s.size() <= 64 &&
+         s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+             std::string::npos;
+}
 
 std::string Trim(const std::string& s) {
   const char* ws = " \t\r\n";
@@ -154,6 +166,12 @@ void validate(boost::any& v, const std::vector<std::string>& values, UserIds*, i
     out.ids.push_back(static_cast<uint32_t>(*n));
   }
   v = out;
+}
+
+void validate(boost::any& v, const std::vector<std::string>& values, NodeName*, int) {
+  const std::string& s = Token(v, values);
+  if (!IsNodeName(s)) throw po::invalid_option_value(s);
+  v = NodeName{s};
 }
 
 }  // namespace
@@ -273,6 +291,10 @@ po::options_description FileOptions(Config* cfg, ListsSeen* seen) {
         cfg->append_only_users.insert(cfg->append_only_users.end(), u.ids.begin(), u.ids.end());
       }),
       "users who may never delete or shorten history");
+  add("node_name",
+      Into<NodeName>(&cfg->node_name, "[A-Za-z0-9._-]{1,64}",
+                     [](const NodeName& n) { return n.s; }),
+      "this node's name in shared storage's temp files (default: the hostname)");
   return d;
 }
 
@@ -405,6 +427,15 @@ Result<Config> Load(const CommandLine& cmd) {
     std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
     if (ec) return Status::Invalid(std::string(key) + ": cannot make '" + *path + "' absolute");
     *path = absolute.lexically_normal().string();
+  }
+
+  if (cfg.node_name.empty()) {
+    char host[HOST_NAME_MAX + 1] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || !IsNodeName(host)) {
+      return Status::Invalid(std::string("node_name: the hostname '") + host +
+                             "' is no node name; set node_name ([A-Za-z0-9._-], 1..64 bytes)");
+    }
+    cfg.node_name = host;
   }
 
   Status valid = Validate(cfg);

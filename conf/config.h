@@ -93,6 +93,10 @@ struct Config {
   // Whether uploads and deletes keep history (for every user; append-only users always do).
   bool KeepsHistory() const { return keep_versions > 1 || keep_days > 0; }
   bool IsAppendOnly(uint32_t user_id) const;
+
+  // This node's name in the temp files and upload records it leaves on a shared storage
+  // ([A-Za-z0-9._-], 1..64 bytes); Load() sets the hostname when the file names none.
+  std::string node_name;
 };
 
 // What the command line asked for, before the config file is read.

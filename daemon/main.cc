@@ -21,6 +21,7 @@
 #include "daemon/scoreboard_client.h"
 #include "daemon/scoreboard_server.h"
 #include "daemon/scrub_command.h"
+#include "daemon/shared_storage.h"
 #include "daemon/signals.h"
 #include "daemon/supervisor.h"
 #include "daemon/tls_context.h"
@@ -91,6 +92,10 @@ int Main(int argc, char** argv) {
     if (!s.ok()) return Fail(s);
     Result<daemon::Users> users = daemon::LoadUsersOrNone(config->users_file);
     if (!users.ok()) return Fail(users.status());
+    for (const std::string& w : daemon::SharedStorageWarnings(
+             daemon::FindStorageMount(config->storage), daemon::RunGlusterGet)) {
+      std::cerr << "backupd: warning: " << w << "\n";
+    }
     std::cout << "backupd: configuration " << cmd->config_path << " is OK\n";
     return 0;
   }

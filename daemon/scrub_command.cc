@@ -22,6 +22,7 @@
 #include "protocol/digest.h"
 #include "worker/sys.h"
 #include "worker/user_dir.h"
+#include "worker/user_lock.h"
 
 namespace backupd::daemon {
 namespace {
@@ -93,6 +94,10 @@ void CheckFile(std::ostream& out, uint32_t user, const std::string& what, worker
 Status ScrubUser(int storage_fd, uint32_t user, std::ostream& out, Totals* totals) {
   Result<worker::UserDir> dir = worker::UserDir::Open(&worker::RealSys(), storage_fd, user, false);
   if (!dir.ok()) return dir.status();
+  // A scrub or pruning of this user on any node of the storage finishes first.
+  Result<worker::UserLock> lock =
+      worker::UserLock::Take(&worker::RealSys(), dir->fd(), worker::UserLock::Wait::kYes);
+  if (!lock.ok()) return lock.status();
   auto visit = [&](const worker::StoredFile& stored) {
     Result<worker::OpenFile> file = dir->OpenForRead(stored.name);
     // Deleted or replaced by something not a file since the walk read its folder: not stored now.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 checkout: installs what it needs (as root), checks
 # formatting, builds with warnings as errors, runs ctest, fuzzes every parser for a bounded time
-# (Clang), runs ctest again in an ASan+UBSan build, then the README's commands and the Debian
-# package test.
+# (Clang), runs ctest again in an ASan+UBSan build, then the README's commands, the Debian
+# package test and the two-node test on a real GlusterFS volume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,4 +65,9 @@ fi
 if [ "$package_test" = 1 ]; then
   echo "== package"
   tests/package/run.sh
+fi
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== nodes (two daemons on one GlusterFS volume)"
+  tests/nodes/run.sh build-test
 fi

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -66,6 +67,31 @@ constexpr size_t kFolderSidecarSize = kFolderSidecarMagic.size() + 4 + 4 + 8;
 // Attempts before giving up on a name that keeps colliding or a folder that keeps vanishing.
 constexpr int kAttempts = 4;
 
+// Which node this process's uploads are (SetUploadNode), and when another node's are dead.
+struct UploadNode {
+  std::string name = "local";
+  int64_t foreign_after_seconds = 600;
+};
+UploadNode& ThisNode() {
+  static UploadNode node;
+  return node;
+}
+
+// A network file system answers ESTALE when a handle it holds names something another node
+// replaced or removed (GlusterFS did, after concurrent uploads through two nodes): looked up
+// again, the name resolves. NFS clients retry such lookups a few times; so do we.
+bool Stale(int err) { return err == ESTALE; }
+
+// openat2 beneath `at`, looking the name up again (a bounded few times) when it answers ESTALE.
+int OpenBeneath(Sys* sys, int at, const char* path, uint64_t flags, uint64_t mode) {
+  int fd = -1;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    fd = sys->OpenAt2(at, path, flags, mode, kResolve);
+    if (fd >= 0 || !Stale(errno)) break;
+  }
+  return fd;
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
@@ -111,8 +137,8 @@ uint32_t KeptMode(uint32_t mode) { return mode <= protocol::v2::kMaxMode ? mode 
 // `mode`, when given, gets the mode a fresh sidecar keeps (0: none kept).
 std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
                                   bool* stale = nullptr, uint32_t* mode = nullptr) {
-  UniqueFd fd(sys->OpenAt2(folder, SidecarName(leaf).c_str(),
-                           O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+  UniqueFd fd(OpenBeneath(sys, folder, SidecarName(leaf).c_str(),
+                          O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
   if (!fd.valid()) return std::nullopt;
   if (stale != nullptr) *stale = true;
   // One byte more than a sidecar holds, to tell a longer file from a good one.
@@ -211,7 +237,7 @@ Result<std::vector<std::string>> SplitName(const std::string& name) {
 }
 
 Result<UniqueFd> OpenDir(Sys* sys, int at, const std::string& path) {
-  UniqueFd fd(sys->OpenAt2(at, path.c_str(), kDirFlags, 0, kResolve));
+  UniqueFd fd(OpenBeneath(sys, at, path.c_str(), kDirFlags, 0));
   if (!fd.valid()) return Status::FromErrno(errno, "open folder " + path);
   return Result<UniqueFd>(std::move(fd));
 }
@@ -220,10 +246,12 @@ Result<UniqueFd> OpenDir(Sys* sys, int at, const std::string& path) {
 Result<UniqueFd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, bool create) {
   bool created = false;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    UniqueFd dir(sys->OpenAt2(at, component.c_str(), kDirFlags, 0, kResolve));
+    UniqueFd dir(OpenBeneath(sys, at, component.c_str(), kDirFlags, 0));
     if (dir.valid()) {
       // mkdirat's mode is filtered by the umask; the contract is exactly 0700.
       if (created && sys->Fchmod(dir.get(), kDirMode) != 0) {
+        // ESTALE: another node removed the folder just made (an emptied records folder): again.
+        if (Stale(errno)) continue;
         return Status::FromErrno(errno, "chmod folder " + component);
       }
       return Result<UniqueFd>(std::move(dir));
@@ -258,8 +286,8 @@ Result<UniqueFd> WalkFolders(Sys* sys, int top, const std::vector<std::string>& 
   return dir;
 }
 
-// "<pid>-<random hex>": an upload's id, naming its temp files and its UploadRecord. The pid tells
-// a sweep whether the writer still lives.
+// "<node>-<pid>-<random hex>": an upload's id, naming its temp files and its UploadRecord. The
+// node and pid tell a sweep whether the writer still lives.
 Result<std::string> UploadId(Sys* sys) {
   unsigned char bytes[8];
   size_t got = 0;
@@ -271,19 +299,32 @@ Result<std::string> UploadId(Sys* sys) {
     }
     got += static_cast<size_t>(n);
   }
-  std::string id = std::to_string(::getpid()) + "-";
+  std::string id = ThisNode().name + "-" + std::to_string(::getpid()) + "-";
   AppendHex(id, bytes, sizeof bytes);
   return id;
 }
 
 std::string TempNameOf(std::string_view id) { return std::string(kTmpPrefix).append(id); }
 
-// Whether the writer of upload `id` is gone: kill(pid, 0) answers ESRCH only for a pid that no
-// longer exists; a live one (or one we may not signal) keeps its files. Our own pid is alive.
-bool WriterIsDead(const std::string& id) {
+// Whether the writer of upload `id` (whose record is in `records`) is gone. One of this node's
+// (or a record from before node names, "<pid>-<random>"): kill(pid, 0) answers ESRCH only for a
+// pid that no longer exists; a live one (or one we may not signal) keeps its files, and our own
+// pid is alive. Another node's pid means nothing here: its record's age decides, as no upload
+// lives longer than request_timeout.
+bool WriterIsDead(Sys* sys, int records, const std::string& id) {
+  const size_t random_dash = id.rfind('-');
+  if (random_dash == std::string::npos || random_dash == 0) return false;
+  const size_t pid_dash = id.rfind('-', random_dash - 1);
+  const size_t pid_at = pid_dash == std::string::npos ? 0 : pid_dash + 1;
+  if (pid_dash != std::string::npos && id.compare(0, pid_dash, ThisNode().name) != 0) {
+    struct stat st {};
+    if (sys->FstatAt(records, id.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+    return static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(st.st_mtim.tv_sec) >
+           ThisNode().foreign_after_seconds;
+  }
   char* end = nullptr;
-  const long pid = std::strtol(id.c_str(), &end, 10);
-  if (pid <= 0 || end == nullptr || *end != '-' || pid == ::getpid()) return false;
+  const long pid = std::strtol(id.c_str() + pid_at, &end, 10);
+  if (pid <= 0 || end != id.c_str() + random_dash || pid == ::getpid()) return false;
   return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
@@ -306,6 +347,8 @@ struct TempFile {
 Status CreateTemp(TempFile& temp, const std::string& name, const std::string& what) {
   UniqueFd fd(temp.sys->OpenAt2(temp.dir, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
                                 kFileMode, kResolve));
+  // A folder another node removed under us is as gone as one removed here (ENOENT).
+  if (!fd.valid() && Stale(errno)) return Status::NotFound("create temp file for " + what);
   if (!fd.valid()) return Status::FromErrno(errno, "create temp file for " + what);
   temp.name = name;
   temp.fd = std::move(fd);
@@ -445,7 +488,7 @@ std::vector<std::string> FolderParts(const std::string& folder) {
 // The folder path in the record `id` of `records`; nothing if it cannot be read whole.
 std::optional<std::string> ReadRecord(Sys* sys, int records, const std::string& id) {
   UniqueFd fd(
-      sys->OpenAt2(records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
+      OpenBeneath(sys, records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
   if (!fd.valid()) return std::nullopt;
   std::string folder(protocol::kMaxNameLen + 1, '\0');
   size_t got = 0;
@@ -472,7 +515,9 @@ void SweepDeadUploads(Sys* sys, int user_fd) {
   std::vector<std::string> dead;
   ReadFolder(sys, std::move(*reading), std::string(kRecordsFolder),
              [&](const char* name, EntryType type) {
-               if (type == EntryType::kFile && WriterIsDead(name)) dead.emplace_back(name);
+               if (type == EntryType::kFile && WriterIsDead(sys, records.get(), name)) {
+                 dead.emplace_back(name);
+               }
              });
   for (const std::string& id : dead) {
     std::optional<std::string> folder = ReadRecord(sys, records.get(), id);
@@ -502,8 +547,9 @@ Result<UploadRecord> UploadRecord::Create(Sys* sys, int user_fd, const std::stri
     if (!records.ok()) return records.status();
     UniqueFd fd(sys->OpenAt2(records->get(), id.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
                              kFileMode, kResolve));
-    // ENOENT: the last upload of another session removed the records folder in between.
-    if (!fd.valid() && errno == ENOENT) continue;
+    // ENOENT (ESTALE, on another node): the last upload of another session removed the records
+    // folder in between.
+    if (!fd.valid() && (errno == ENOENT || Stale(errno))) continue;
     if (!fd.valid()) return Status::FromErrno(errno, "create the record of an upload");
     UploadRecord record(sys, std::move(*user), std::move(*records), id);
     Status s = WriteFully(sys, fd.get(), folder.data(), folder.size(), "the record of an upload");
@@ -623,6 +669,10 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   return Status::Ok();
 }
 
+void SetUploadNode(const std::string& node, int64_t foreign_after_seconds) {
+  ThisNode() = {node, foreign_after_seconds};
+}
+
 Result<UserDir> UserDir::Open(Sys* sys, int storage_fd, uint32_t user_id, bool create) {
   Result<UniqueFd> dir = OpenOrMakeDir(sys, storage_fd, std::to_string(user_id), create);
   if (!dir.ok()) return dir.status();
@@ -716,13 +766,19 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
-  Result<UniqueFd> folder = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, false);
-  if (!folder.ok()) return folder.status();
-  // O_NONBLOCK so a FIFO planted under the name cannot hang the worker in open(); it changes
-  // nothing for the regular files we go on to accept.
-  UniqueFd fd(sys_->OpenAt2(folder->get(), leaf.c_str(),
-                            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
-  if (!fd.valid()) return Status::FromErrno(errno, "open " + name);
+  Result<UniqueFd> folder = Status::NotFound(name);
+  UniqueFd fd;
+  for (int attempt = 1;; ++attempt) {
+    folder = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, false);
+    if (!folder.ok()) return folder.status();
+    // O_NONBLOCK so a FIFO planted under the name cannot hang the worker in open(); it changes
+    // nothing for the regular files we go on to accept.
+    fd.reset(OpenBeneath(sys_, folder->get(), leaf.c_str(),
+                         O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
+    if (fd.valid()) break;
+    // Still stale: the handle of the folder itself is; walk down to it again.
+    if (!Stale(errno) || attempt == kAttempts) return Status::FromErrno(errno, "open " + name);
+  }
   struct stat st {};
   if (sys_->FstatAt(fd.get(), "", &st, AT_EMPTY_PATH) != 0) {
     return Status::FromErrno(errno, "stat " + name);

@@ -18,12 +18,18 @@
 
 namespace backupd::worker {
 
+// Names this process's uploads (temp files and records) after `node`, conf's node_name, and lets
+// its sweeps remove another node's once older than `foreign_after_seconds`: no pid of theirs can
+// be checked from here. Process-wide, like the pid those names also carry; a worker sets it
+// before serving ("local" and 600 s until then).
+void SetUploadNode(const std::string& node, int64_t foreign_after_seconds);
+
 // The record of an upload in progress, so that the temp files of a writer killed mid-upload (which
 // never unlinked them) can be found without reading any folder of stored files:
-// `.backupd-uploads/<id>` in the user's folder, `<id>` being "<pid>-<random hex>" of the upload's
-// temp files `.backupd-tmp-<id>` (and `.backupd-tmp-<id>-sha256`, its digest's), and holding the
-// path of the folder they are in, relative to the user's. Destroying it removes it, and the
-// records folder with its last record.
+// `.backupd-uploads/<id>` in the user's folder, `<id>` being "<node>-<pid>-<random hex>" of the
+// upload's temp files `.backupd-tmp-<id>` (and `.backupd-tmp-<id>-sha256`, its digest's), and
+// holding the path of the folder they are in, relative to the user's. Destroying it removes it, and
+// the records folder with its last record.
 class UploadRecord {
  public:
   // Writes the record of `id`, whose temp files are in `folder` ("" for the user's own).

@@ -43,6 +43,7 @@
 #include "worker/session.h"
 #include "worker/syscall_filter.h"
 #include "worker/tls_transport.h"
+#include "worker/user_dir.h"
 
 namespace backupd::worker {
 
@@ -438,6 +439,8 @@ void WorkerMain(const WorkerArgs& args) {
   if (!limited.ok()) Die(reporter, "worker: " + limited.ToString());
   Status filtered = InstallSyscallFilter(FilterFor::kWorker);
   if (!filtered.ok()) Die(reporter, "worker: " + filtered.ToString());
+  // Twice the longest request: no upload of another node's can still be running after that.
+  SetUploadNode(args.config->node_name, 2 * int64_t{args.config->request_timeout});
   Worker(args, wait_mask).Run();
   ::_exit(0);
 }

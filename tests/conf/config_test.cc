@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -192,6 +193,20 @@ TEST_F(ConfigTest, VersionsAndAppendOnlyUsers) {
   EXPECT_THAT(ErrorOf("append_only_users = 101 x\n"),
               HasSubstr(path_ + ":1: append_only_users: invalid value '101 x'"));
   EXPECT_THAT(ErrorOf("append_only_users = -1\n"), HasSubstr("invalid value '-1'"));
+}
+
+TEST_F(ConfigTest, NodeNameDefaultsToTheHostnameAndTakesOnlyFileNameSafeBytes) {
+  char host[HOST_NAME_MAX + 1] = {};
+  ASSERT_EQ(gethostname(host, sizeof host - 1), 0);
+  EXPECT_EQ(LoadText("")->node_name, host);
+  EXPECT_EQ(LoadText("node_name = web-2.dc_1\n")->node_name, "web-2.dc_1");
+  EXPECT_EQ(LoadText("node_name = " + std::string(64, 'n') + "\n")->node_name,
+            std::string(64, 'n'));
+  for (const std::string& bad :
+       std::vector<std::string>{"a/b", "a b", std::string(65, 'n'), "\xc3\xa9"}) {
+    EXPECT_THAT(ErrorOf("node_name = " + bad + "\n"), HasSubstr(path_ + ":1: node_name: invalid"))
+        << bad;
+  }
 }
 
 TEST_F(ConfigTest, MaxFileSizeSuffixesArePowersOf1024) {

@@ -1,12 +1,19 @@
 // test process (root): `backupd scrub` run for real over a store that real v2 uploads filled — a
 // byte flipped behind the server's back is found and named with both digests, a v1-style file
 // without a sidecar is counted, a rewritten file's sidecar is stale, planted symlinks are not
-// followed, and scrub reads as the worker user, not as root.
+// followed, scrub reads as the worker user, not as root, and waits for the user's lock.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/text.h"
@@ -192,6 +199,53 @@ TEST_F(ScrubTest, AnUnknownUserOrBadUsageIsAClearError) {
   r = RunProgram({BackupdPath(), "scrub", "-c", dir_.Sub("missing.conf")}, dir_.path(), kTimeout);
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_EQ(r.out, "");
+}
+
+// The pid of a process whose command line holds every one of `words`, if there is one.
+std::optional<pid_t> ProcessWith(const std::vector<std::string>& words) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    bool all = true;
+    for (const std::string& w : words) all = all && cmdline.find(w) != std::string::npos;
+    if (all) return static_cast<pid_t>(std::stol(name));
+  }
+  return std::nullopt;
+}
+
+// Whether `pid` is inside flock(2) (x86_64 syscall 73), as /proc/PID/syscall says.
+bool InFlock(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+  std::string nr;
+  return static_cast<bool>(in >> nr) && nr == std::to_string(SYS_flock);
+}
+
+// A scrub (or a pruning) of a user on any node waits while another holds the user's lock: here
+// the test holds it, as another node's job would, and the scrub is seen waiting in flock, then
+// finishes once it is let go.
+TEST_F(ScrubTest, AScrubWaitsWhileAnotherJobHoldsTheUsersLock) {
+  const std::string lock_path = UserDir(kUser) + "/.backupd-lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+  ASSERT_TRUE(lock.valid());
+  ASSERT_EQ(::fchown(lock.get(), NobodyUid(), NogroupGid()), 0);
+  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  ProgramResult r;
+  std::thread scrub([&] { r = Scrub({"7"}); });
+  std::optional<pid_t> pid;
+  const bool waited = Eventually(
+      [&] {
+        pid = ProcessWith({"scrub", daemon_.config_file()});
+        return pid && InFlock(*pid);
+      },
+      kTimeout);
+  lock.reset();
+  scrub.join();
+  EXPECT_TRUE(waited) << "scrub never waited in flock: " << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(WithoutTime(r.out), "scrubbed 3 files, 0 damaged, 0 without a digest, 0 stale, " +
+                                    std::to_string(Bytes()) + " bytes, T s\n");
 }
 
 }  // namespace

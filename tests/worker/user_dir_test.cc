@@ -910,5 +910,170 @@ TEST_F(UserDirTest, OnlyTheFirstUploadThroughAUserDirSweeps) {
   EXPECT_FALSE(HasTempFile(UserPath() / "a"));
 }
 
+// Sets this process's node for one test, and puts the default back after it.
+class NodeScope {
+ public:
+  NodeScope(const std::string& node, int64_t foreign_after_seconds) {
+    SetUploadNode(node, foreign_after_seconds);
+  }
+  NodeScope(const NodeScope&) = delete;
+  NodeScope& operator=(const NodeScope&) = delete;
+  ~NodeScope() { SetUploadNode("local", 600); }
+};
+
+// The names in `folder` that start with `prefix`.
+std::vector<std::string> NamesStartingWith(const fs::path& folder, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(folder)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(prefix, 0) == 0) out.push_back(n);
+  }
+  return out;
+}
+
+// Plants what a writer on `node` killed mid-upload of "a/f" leaves: its record and temp file,
+// both `age_seconds` old.
+void PlantUpload(const fs::path& user, const std::string& id, int64_t age_seconds) {
+  fs::create_directories(user / ".backupd-uploads");
+  fs::create_directories(user / "a");
+  WritePath(user / ".backupd-uploads" / id, "a");
+  WritePath(user / "a" / (".backupd-tmp-" + id), "partial");
+  const timespec then{static_cast<time_t>(::time(nullptr) - age_seconds), 0};
+  const timespec times[2] = {then, then};
+  for (const fs::path& p : {user / ".backupd-uploads" / id, user / "a" / (".backupd-tmp-" + id)}) {
+    ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), times, 0), 0) << p;
+  }
+}
+
+TEST_F(UserDirTest, TempFilesAndRecordsCarryTheNodeNameThenThePid) {
+  NodeScope node("web-2.dc_1", 600);
+  UserDir dir = OpenUser(kUser);
+  Result<Upload> upload = dir.BeginUpload("a/f");
+  ASSERT_TRUE(upload.ok()) << upload.status().ToString();
+  const std::string id = "web-2.dc_1-" + std::to_string(::getpid()) + "-";
+  const std::vector<std::string> temps = NamesStartingWith(UserPath() / "a", ".backupd-tmp-");
+  ASSERT_EQ(temps.size(), 1u);
+  EXPECT_EQ(temps[0].rfind(".backupd-tmp-" + id, 0), 0u) << temps[0];
+  const std::vector<std::string> records = NamesStartingWith(UserPath() / ".backupd-uploads", "");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0], temps[0].substr(std::string(".backupd-tmp-").size()));
+  EXPECT_EQ(records[0].size(), id.size() + 16) << "8 random bytes in hex after the pid";
+}
+
+// A pid from another node says nothing about a process here: a fresh record of another node is
+// kept whatever its pid, and one older than the age given goes with its temp file.
+TEST_F(UserDirTest, AnotherNodesUploadIsSweptByAgeNeverByPid) {
+  NodeScope node("here", 600);
+  // 2^22 + 1 is above pid_max's limit: no process has that pid here, which fooled the old sweep.
+  const std::string fresh = "there-4194305-00000000000000aa";
+  const std::string old = "there-4194305-00000000000000bb";
+  PlantUpload(UserPath(), fresh, 599);
+  PlantUpload(UserPath(), old, 700);
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "g", "x").ok());
+  EXPECT_THAT(Tree(UserPath()), ElementsAre(".backupd-uploads", ".backupd-uploads/" + fresh, "a",
+                                            "a/.backupd-tmp-" + fresh, "g"));
+}
+
+TEST_F(UserDirTest, ThisNodesDeadWriterIsSweptByPidHoweverYoung) {
+  NodeScope node("here", 600);
+  PlantUpload(UserPath(), "here-4194305-00000000000000aa", 0);
+  // A record from before node names: "<pid>-<random>", judged by pid as this node's.
+  PlantUpload(UserPath(), "4194305-00000000000000bb", 0);
+  // One of ours whose writer lives (this process) stays.
+  const std::string live = "here-" + std::to_string(::getpid()) + "-00000000000000cc";
+  PlantUpload(UserPath(), live, 10000);
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "g", "x").ok());
+  EXPECT_THAT(Tree(UserPath()), ElementsAre(".backupd-uploads", ".backupd-uploads/" + live, "a",
+                                            "a/.backupd-tmp-" + live, "g"));
+}
+
+// GlusterFS answered ESTALE to a restore after concurrent uploads through two nodes, and a retry
+// worked: a lookup that fails so is made again, a bounded few times.
+TEST_F(UserDirTest, AStaleLookupIsRetriedAndThenServes) {
+  NiceMock<MockSys> sys;
+  UserDir dir = OpenUser(kUser, &sys);
+  ASSERT_TRUE(Store(dir, "a/f", "content").ok());
+  int stale_left = 2;
+  ON_CALL(sys, OpenAt2)
+      .WillByDefault(
+          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+            if (std::string(path) == "f" && stale_left > 0) {
+              --stale_left;
+              errno = ESTALE;
+              return -1;
+            }
+            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
+          });
+  Result<std::string> got = Restore(dir, "a/f");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "content");
+  EXPECT_EQ(stale_left, 0);
+}
+
+TEST_F(UserDirTest, AHandleThatStaysStaleFailsTheRestoreAfterAFewTries) {
+  NiceMock<MockSys> sys;
+  UserDir dir = OpenUser(kUser, &sys);
+  ASSERT_TRUE(Store(dir, "a/f", "content").ok());
+  int tries = 0;
+  ON_CALL(sys, OpenAt2)
+      .WillByDefault(
+          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+            if (std::string(path) == "f") {
+              ++tries;
+              errno = ESTALE;
+              return -1;
+            }
+            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
+          });
+  Result<OpenFile> file = dir.OpenForRead("a/f");
+  ASSERT_FALSE(file.ok());
+  EXPECT_THAT(file.status().message(), ::testing::HasSubstr("Stale file handle"));
+  EXPECT_GT(tries, 1);
+  EXPECT_LE(tries, 16);
+}
+
+// The ESTALE tests/nodes/run.sh met: another node removed the emptied records folder just after
+// this one made it, so chmod-ing it answered ESTALE (and the upload failed with 1003). It is made
+// again and the upload stores.
+TEST_F(UserDirTest, AFolderThatWentStaleJustAfterItsMkdirIsMadeAgain) {
+  NiceMock<MockSys> sys;
+  UserDir dir = OpenUser(kUser, &sys);
+  bool stale_once = true;
+  ON_CALL(sys, Fchmod).WillByDefault([&](int fd, mode_t mode) {
+    if (stale_once && mode == 0700) {
+      stale_once = false;
+      errno = ESTALE;
+      return -1;
+    }
+    return RealSys().Fchmod(fd, mode);
+  });
+  ASSERT_TRUE(Store(dir, "a/f", "content").ok());
+  EXPECT_FALSE(stale_once);
+  EXPECT_EQ(ReadPath(UserPath() / "a" / "f"), "content");
+}
+
+// A temp file created in a folder whose handle went stale (removed and made again by another
+// node) is created again after a fresh walk.
+TEST_F(UserDirTest, ATempFileCreatedInAStaleFolderIsCreatedAgainAfterAFreshWalk) {
+  NiceMock<MockSys> sys;
+  UserDir dir = OpenUser(kUser, &sys);
+  bool stale_once = true;
+  ON_CALL(sys, OpenAt2)
+      .WillByDefault(
+          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+            if (stale_once && std::string(path).rfind(".backupd-tmp-", 0) == 0) {
+              stale_once = false;
+              errno = ESTALE;
+              return -1;
+            }
+            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
+          });
+  ASSERT_TRUE(Store(dir, "a/f", "content").ok());
+  EXPECT_FALSE(stale_once);
+  EXPECT_EQ(ReadPath(UserPath() / "a" / "f"), "content");
+}
+
 }  // namespace
 }  // namespace backupd::worker
