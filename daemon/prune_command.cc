@@ -13,6 +13,7 @@
 #include "daemon/storage_command.h"
 #include "worker/sys.h"
 #include "worker/user_dir.h"
+#include "worker/user_lock.h"
 #include "worker/versions.h"
 
 namespace backupd::daemon {
@@ -45,6 +46,10 @@ int Run(const StorageArgs& a, std::ostream& out, std::ostream& err) {
                                    storage->config.storage + "/" + std::to_string(user)));
     }
     if (!dir.ok()) return fail(dir.status());
+    // A scrub or pruning of this user on any node of the storage finishes first.
+    Result<worker::UserLock> lock =
+        worker::UserLock::Take(&worker::RealSys(), dir->fd(), worker::UserLock::Wait::kYes);
+    if (!lock.ok()) return fail(lock.status());
     worker::Pruned pruned;
     auto unreadable = [&](const std::string& what, const Status& why) {
       const std::string line = "not pruned: user " + std::to_string(user) + " " +

@@ -1,4 +1,4 @@
-// worker user (scrub, and retention when it comes): the advisory lock on one user's folder that
+// worker user (scrub and prune): the advisory lock on one user's folder that
 // jobs walking all of it take, so two never run on one user at once, on any node of a storage.
 #ifndef BACKUPD_WORKER_USER_LOCK_H_
 #define BACKUPD_WORKER_USER_LOCK_H_

@@ -554,6 +554,27 @@ std::vector<pid_t> ProcessesWhere(const std::function<bool(pid_t)>& keep) {
 
 }  // namespace
 
+std::optional<pid_t> ProcessWith(const std::vector<std::string>& words) {
+  std::optional<pid_t> found;
+  ProcessesWhere([&](pid_t pid) {
+    if (found) return false;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+    const std::string cmdline((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    bool all = !cmdline.empty();
+    for (const std::string& w : words) all = all && cmdline.find(w) != std::string::npos;
+    if (all) found = pid;
+    return false;
+  });
+  return found;
+}
+
+bool InFlock(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+  std::string nr;
+  return static_cast<bool>(in >> nr) && nr == std::to_string(SYS_flock);
+}
+
 std::vector<pid_t> ChildrenOf(pid_t ppid) {
   return ProcessesWhere([ppid](pid_t pid) {
     char state = 0;

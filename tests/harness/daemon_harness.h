@@ -178,6 +178,12 @@ bool Eventually(Pred pred, Millis timeout) {
   }
 }
 
+// The pid of a process whose command line holds every one of `words`, if there is one.
+std::optional<pid_t> ProcessWith(const std::vector<std::string>& words);
+
+// Whether `pid` is inside flock(2) now, as /proc/PID/syscall says: a job seen waiting for a lock.
+bool InFlock(pid_t pid);
+
 // A line of /proc/PID/status, e.g. "Uid" -> "65534\t65534\t65534\t65534"; nullopt if absent.
 std::optional<std::string> ProcStatusField(pid_t pid, const std::string& key);
 // readlink(/proc/PID/<what>), e.g. "root", "cwd", "fd/3".

@@ -201,27 +201,6 @@ TEST_F(ScrubTest, AnUnknownUserOrBadUsageIsAClearError) {
   EXPECT_EQ(r.out, "");
 }
 
-// The pid of a process whose command line holds every one of `words`, if there is one.
-std::optional<pid_t> ProcessWith(const std::vector<std::string>& words) {
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    bool all = true;
-    for (const std::string& w : words) all = all && cmdline.find(w) != std::string::npos;
-    if (all) return static_cast<pid_t>(std::stol(name));
-  }
-  return std::nullopt;
-}
-
-// Whether `pid` is inside flock(2) (x86_64 syscall 73), as /proc/PID/syscall says.
-bool InFlock(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-  std::string nr;
-  return static_cast<bool>(in >> nr) && nr == std::to_string(SYS_flock);
-}
-
 // A scrub (or a pruning) of a user on any node waits while another holds the user's lock: here
 // the test holds it, as another node's job would, and the scrub is seen waiting in flock, then
 // finishes once it is let go.

@@ -3,6 +3,7 @@
 // RESTORE_VERSION and LIST_DELETED byte for byte, a delete that keeps history, racing uploads of
 // one name that both survive, and append-only users attacked over v2 and v1.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -240,6 +241,36 @@ TEST_F(VersionsTest, PruneAppliesTheConfigsRetentionToEveryHistory) {
   r = prune("keep_versions = 1", {"8"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no user 8"), std::string::npos) << r.err;
+}
+
+// Pruning takes the user's lock as scrub does (worker::UserLock), so two jobs never walk one user
+// at once on any node: here the test holds the lock as another node's job would, and the prune is
+// seen waiting in flock, then prunes once it is let go.
+TEST_F(VersionsTest, APruneWaitsWhileAnotherJobHoldsTheUsersLock) {
+  for (const char* content : {"1", "22", "333"}) ASSERT_EQ(c_.Backup(kUser, "a", content), kV2Ok);
+  const std::string conf = dir_.Sub("lock.conf");
+  ASSERT_TRUE(WriteFile(conf, *ReadFile(daemon_.config_file()) + "\nkeep_versions = 2\n"));
+  UniqueFd lock(
+      ::open((UserDir(kUser) + "/.backupd-lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+  ASSERT_TRUE(lock.valid());
+  ASSERT_EQ(::fchown(lock.get(), NobodyUid(), NogroupGid()), 0);
+  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  ProgramResult r;
+  std::thread prune([&] {
+    r = RunProgram({BackupdPath(), "prune", "-c", conf}, dir_.path(), Millis(20000));
+  });
+  const bool waited = Eventually(
+      [&] {
+        std::optional<pid_t> pid = ProcessWith({"prune", conf});
+        return pid && InFlock(*pid);
+      },
+      Millis(10000));
+  EXPECT_EQ(Numbers(Versions("a")), (std::vector<uint64_t>{1, 2, 3}));
+  lock.reset();
+  prune.join();
+  EXPECT_TRUE(waited) << "prune never waited in flock: " << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Numbers(Versions("a")), (std::vector<uint64_t>{2, 3}));
 }
 
 // "2026-11-27T16:56:55Z", as backup-client prints a stored time.
