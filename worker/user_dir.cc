@@ -651,6 +651,12 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   } else if (sys_->UnlinkAt(dir_fd_.get(), sidecar.c_str(), 0) != 0 && errno != ENOENT) {
     return Status::FromErrno(errno, "remove old digest of " + final_name_);
   }
+  if (history) {
+    // A racing upload's settle may have linked our version in under the name first; rename(2)
+    // onto another link of the same inode then does nothing and leaves the temp names behind.
+    sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
+    if (digest) sys_->UnlinkAt(dir_fd_.get(), side.name.c_str(), 0);
+  }
   if (sys_->Fsync(dir_fd_.get()) != 0) {
     return Status::FromErrno(errno, "fsync folder of " + final_name_);
   }

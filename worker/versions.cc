@@ -298,6 +298,10 @@ Status History::Settle() {
     } else {
       sys_->UnlinkAt(folder_, sidecar.c_str(), 0);
     }
+    // rename(2) of a name onto another link of the same inode does nothing and leaves the source:
+    // a racing settle that put the same version back first would leave our temp names behind.
+    sys_->UnlinkAt(folder_, temp.c_str(), 0);
+    sys_->UnlinkAt(folder_, side.c_str(), 0);
   }
   return Status::Ok();
 }
