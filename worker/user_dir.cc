@@ -442,7 +442,9 @@ Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string fina
       record_(std::move(record)) {}
 
 Upload::~Upload() {
-  if (dir_fd_.valid() && !committed_) sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
+  if (!dir_fd_.valid()) return;
+  if (!side_tmp_.empty()) sys_->UnlinkAt(dir_fd_.get(), side_tmp_.c_str(), 0);
+  if (!committed_) sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
 }
 
 Status Upload::Write(const void* data, size_t len) {
@@ -451,9 +453,16 @@ Status Upload::Write(const void* data, size_t len) {
 }
 
 Status Upload::Commit(const std::optional<Digest>& digest) {
-  if (!fd_.valid() || committed_) {
-    return Status::Invalid("upload of " + final_name_ + " is finished");
-  }
+  Status s = Seal(digest);
+  if (s.ok()) s = Publish();
+  if (s.ok()) s = SyncFolder();
+  if (s.ok()) Finish();
+  return s;
+}
+
+Status Upload::Seal(const std::optional<Digest>& digest) {
+  if (!fd_.valid() || sealed_) return Status::Invalid("upload of " + final_name_ + " is finished");
+  sealed_ = true;
   // The sidecar's stamp: fsync and rename change none of size, mtime and inode.
   struct stat st {};
   if (sys_->FstatAt(fd_.get(), "", &st, AT_EMPTY_PATH) != 0) {
@@ -467,12 +476,19 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   // The sidecar is made durable before the data goes in, so a full disk refuses the upload
   // instead of storing it without its digest; a crash between the two renames leaves the old
   // sidecar, which the new inode makes stale.
-  const std::string sidecar = SidecarName(final_name_);
+  if (!digest) return Status::Ok();
   TempFile side(sys_, dir_fd_.get());
-  if (digest) {
-    Status s = WriteTemp(side, tmp_name_ + std::string(kSidecarTempSuffix),
-                         EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
-    if (!s.ok()) return s;
+  Status s = WriteTemp(side, tmp_name_ + std::string(kSidecarTempSuffix),
+                       EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
+  if (!s.ok()) return s;
+  side.kept = true;
+  side_tmp_ = side.name;
+  return Status::Ok();
+}
+
+Status Upload::Publish() {
+  if (!sealed_ || fd_.valid() || committed_) {
+    return Status::Invalid("upload of " + final_name_ + " is not sealed");
   }
   AtUploadStep(UploadStep::kBeforeRename);
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
@@ -480,19 +496,22 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   }
   committed_ = true;
   AtUploadStep(UploadStep::kAfterRename);
-  if (digest) {
-    if (sys_->RenameAt(dir_fd_.get(), side.name.c_str(), dir_fd_.get(), sidecar.c_str()) != 0) {
+  const std::string sidecar = SidecarName(final_name_);
+  if (!side_tmp_.empty()) {
+    if (sys_->RenameAt(dir_fd_.get(), side_tmp_.c_str(), dir_fd_.get(), sidecar.c_str()) != 0) {
       return Status::FromErrno(errno, "rename digest of " + final_name_);
     }
-    side.kept = true;
+    side_tmp_.clear();
   } else if (sys_->UnlinkAt(dir_fd_.get(), sidecar.c_str(), 0) != 0 && errno != ENOENT) {
     return Status::FromErrno(errno, "remove old digest of " + final_name_);
   }
+  return Status::Ok();
+}
+
+Status Upload::SyncFolder() {
   if (sys_->Fsync(dir_fd_.get()) != 0) {
     return Status::FromErrno(errno, "fsync folder of " + final_name_);
   }
-  // Before the client hears of it: an acknowledged upload leaves nothing to sweep.
-  record_.Remove();
   return Status::Ok();
 }
 

@@ -60,7 +60,20 @@ class Upload {
   // fsync the file, close it (checked), renameat over the target, fsync the folder. With a
   // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
   // without one, the target's old sidecar is removed, so no digest outlives the bytes it hashed.
+  // The same as Seal, Publish, SyncFolder and Finish in turn.
   Status Commit(const std::optional<protocol::Digest>& digest = std::nullopt);
+  // Commit's steps, for a caller making several uploads durable with one SyncFolder per folder
+  // (UploadBatch); each in this order, each once, none after a failed one.
+  // The temp file synced and closed, and the digest's sidecar written durably beside it.
+  Status Seal(const std::optional<protocol::Digest>& digest);
+  // The temp file renamed over the target, then the sidecar in (or the old one removed).
+  Status Publish();
+  // The folder synced, so the renames survive a crash.
+  Status SyncFolder();
+  // The upload record removed: nothing left to sweep once the client hears of it.
+  void Finish() { record_.Remove(); }
+  // The target's folder.
+  int folder_fd() const { return dir_fd_.get(); }
   // The temp file's descriptor (for splice/copy_file_range fast paths).
   int fd() const { return fd_.get(); }
 
@@ -73,6 +86,8 @@ class Upload {
   std::string tmp_name_;  // relative to dir_fd_
   std::string final_name_;
   UniqueFd fd_;
+  std::string side_tmp_;  // the sealed digest's temp sidecar, relative to dir_fd_, until renamed
+  bool sealed_ = false;
   bool committed_ = false;
   UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
