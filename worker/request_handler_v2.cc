@@ -96,11 +96,10 @@ class RequestV2 {
   struct Stored {
     enum Outcome { kDone, kClientLost, kStorageFailed, kMismatch } outcome;
     Status why;
-    std::optional<Upload> upload =
-        std::nullopt;  // kDone: sealed and published, its folder unsynced
+    std::optional<Upload> upload = std::nullopt;  // kDone: staged, to be committed in the batch
   };
-  // Streams a backup into a temp file and seals and publishes it if its digest matches. Unless
-  // kDone the temp file is gone when this returns, so no answer goes out while it still exists.
+  // Streams a backup into a temp file and stages it (Upload::Stage) if its digest matches.
+  // Unless kDone the temp file is gone when this returns, so no answer goes out while it exists.
   Stored Store();
   Status SendHashed(int fd, uint64_t size);
 
@@ -261,8 +260,7 @@ RequestV2::Stored RequestV2::Store() {
   const protocol::Digest sent = *parser_.request().digest;
   if (!protocol::SameDigest(hash.Finish(), sent))
     return {Stored::kMismatch, Status::Invalid("digest mismatch")};
-  Status c = upload->Seal(sent);
-  if (c.ok()) c = upload->Publish();
+  Status c = upload->Stage(sent);
   if (!c.ok()) return {Stored::kStorageFailed, c};
   return {Stored::kDone, c, std::move(*upload)};
 }

@@ -4,6 +4,7 @@
 #define BACKUPD_WORKER_SYS_H_
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -26,6 +27,8 @@ class Sys {
   virtual ssize_t Read(int fd, void* buf, size_t len) = 0;
   virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;
   virtual int Fsync(int fd) = 0;
+  virtual int Syncfs(int fd) = 0;
+  virtual int Fstatfs(int fd, struct statfs* st) = 0;
   virtual int Fchmod(int fd, mode_t mode) = 0;
   // getrandom(2): the kernel's CSPRNG without a /dev/urandom (absent inside the chroot).
   virtual ssize_t GetRandom(void* buf, size_t len, unsigned int flags) = 0;

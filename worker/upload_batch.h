@@ -1,6 +1,6 @@
 // worker session child (unprivileged, confined to one user's folder): a v2 connection's uploads
-// stored but not yet answered, made durable together — one fsync per distinct folder for the
-// whole batch — before their answers go out, in the order the requests came.
+// stored but not yet answered, made durable together — one syncfs and one fsync per distinct
+// folder for the whole batch — before their answers go out, in the order the requests came.
 #ifndef BACKUPD_WORKER_UPLOAD_BATCH_H_
 #define BACKUPD_WORKER_UPLOAD_BATCH_H_
 
@@ -17,13 +17,12 @@
 
 namespace backupd::worker {
 
-// Each Upload in it is sealed and published (its bytes and sidecar synced, renamed in); what it
-// still owes before the client may hear of it is its folder's fsync. Dropping a batch unanswered
-// (the connection ended) leaves its files in place, their folders perhaps unsynced: nobody was
-// told they were stored.
+// Each Upload in it is staged: its bytes and sidecar written to temp files, digest checked, nothing
+// synced or renamed. Dropping a batch uncommitted (the connection ended) unlinks them all: nobody
+// was told they were stored.
 class UploadBatch {
  public:
-  // What may wait for one folder sync: past either, the batch is committed and answered.
+  // What may wait for one commit: past either, the batch is committed and answered.
   static constexpr size_t kMaxUploads = 64;
   static constexpr uint64_t kMaxBytes = uint64_t{4} << 20;
 
@@ -37,13 +36,12 @@ class UploadBatch {
 
   bool empty() const { return pending_.empty(); }
   bool full() const { return pending_.size() >= kMaxUploads || bytes_ >= kMaxBytes; }
-  // A sealed and published upload of `size` bytes, to be answered as `name`.
+  // A staged upload of `size` bytes (Upload::Stage), to be answered as `name`.
   void Add(Upload upload, std::string name, uint64_t size);
   // The access-log record of the upload added last, whose answer is left to a later request.
   void SetLastRecord(const ipc::Report& record) { pending_.back().record = record; }
-  // Syncs each distinct folder once (told apart by device and inode: every upload opened its
-  // own descriptor of it) and finishes the uploads whose folder synced; each one's outcome, in
-  // the order they were added. Leaves the batch empty.
+  // Makes the uploads durable (synced, renamed in, each distinct folder synced once) and
+  // finishes them; each one's outcome, in the order they were added. Leaves the batch empty.
   std::vector<Done> Commit(Sys* sys);
 
  private:

@@ -264,17 +264,6 @@ Status CreateTemp(TempFile& temp, const std::string& name, const std::string& wh
   return Status::Ok();
 }
 
-// Writes `bytes` durably into the new temp file `name` in temp.dir, ready to be renamed into
-// place.
-Status WriteTemp(TempFile& temp, const std::string& name, std::string_view bytes,
-                 const std::string& what) {
-  Status s = CreateTemp(temp, name, what);
-  if (s.ok()) s = WriteFully(temp.sys, temp.fd.get(), bytes.data(), bytes.size(), what);
-  if (s.ok() && temp.sys->Fsync(temp.fd.get()) != 0) s = Status::FromErrno(errno, "fsync " + what);
-  if (s.ok()) s = temp.fd.Close("close " + what);
-  return s;
-}
-
 struct CloseDir {
   void operator()(DIR* dir) const { closedir(dir); }
 };
@@ -453,42 +442,56 @@ Status Upload::Write(const void* data, size_t len) {
 }
 
 Status Upload::Commit(const std::optional<Digest>& digest) {
-  Status s = Seal(digest);
+  Status s = Stage(digest);
+  if (s.ok()) s = Sync(false);
   if (s.ok()) s = Publish();
   if (s.ok()) s = SyncFolder();
   if (s.ok()) Finish();
   return s;
 }
 
-Status Upload::Seal(const std::optional<Digest>& digest) {
-  if (!fd_.valid() || sealed_) return Status::Invalid("upload of " + final_name_ + " is finished");
-  sealed_ = true;
+Status Upload::Stage(const std::optional<Digest>& digest) {
+  if (!fd_.valid() || staged_) return Status::Invalid("upload of " + final_name_ + " is finished");
+  staged_ = true;
   // The sidecar's stamp: fsync and rename change none of size, mtime and inode.
   struct stat st {};
   if (sys_->FstatAt(fd_.get(), "", &st, AT_EMPTY_PATH) != 0) {
     return Status::FromErrno(errno, "stat " + final_name_);
   }
-  AtUploadStep(UploadStep::kBeforeFsync);
-  if (sys_->Fsync(fd_.get()) != 0) return Status::FromErrno(errno, "fsync " + final_name_);
-  // close() can be where a network file system reports a lost write, so it is checked too.
-  Status closed = fd_.Close("close " + final_name_);
-  if (!closed.ok()) return closed;
-  // The sidecar is made durable before the data goes in, so a full disk refuses the upload
-  // instead of storing it without its digest; a crash between the two renames leaves the old
-  // sidecar, which the new inode makes stale.
   if (!digest) return Status::Ok();
+  // The sidecar is made durable with the data, before the data goes in, so a full disk refuses
+  // the upload instead of storing it without its digest; a crash between the two renames leaves
+  // the old sidecar, which the new inode makes stale.
   TempFile side(sys_, dir_fd_.get());
-  Status s = WriteTemp(side, tmp_name_ + std::string(kSidecarTempSuffix),
-                       EncodeSidecar(StampOf(st), *digest), "digest of " + final_name_);
+  const std::string what = "digest of " + final_name_;
+  Status s = CreateTemp(side, tmp_name_ + std::string(kSidecarTempSuffix), what);
+  const std::string bytes = EncodeSidecar(StampOf(st), *digest);
+  if (s.ok()) s = WriteFully(sys_, side.fd.get(), bytes.data(), bytes.size(), what);
   if (!s.ok()) return s;
   side.kept = true;
   side_tmp_ = side.name;
+  side_fd_ = std::move(side.fd);
   return Status::Ok();
 }
 
+Status Upload::Sync(bool synced) {
+  if (!staged_ || !fd_.valid()) return Status::Invalid("upload of " + final_name_ + " is finished");
+  AtUploadStep(UploadStep::kBeforeFsync);
+  if (!synced && sys_->Fsync(fd_.get()) != 0) {
+    return Status::FromErrno(errno, "fsync " + final_name_);
+  }
+  // close() can be where a network file system reports a lost write, so it is checked too.
+  Status closed = fd_.Close("close " + final_name_);
+  if (!closed.ok() || !side_fd_.valid()) return closed;
+  if (!synced && sys_->Fsync(side_fd_.get()) != 0) {
+    return Status::FromErrno(errno, "fsync digest of " + final_name_);
+  }
+  return side_fd_.Close("close digest of " + final_name_);
+}
+
 Status Upload::Publish() {
-  if (!sealed_ || fd_.valid() || committed_) {
-    return Status::Invalid("upload of " + final_name_ + " is not sealed");
+  if (!staged_ || fd_.valid() || side_fd_.valid() || committed_) {
+    return Status::Invalid("upload of " + final_name_ + " is not synced");
   }
   AtUploadStep(UploadStep::kBeforeRename);
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {

@@ -60,12 +60,15 @@ class Upload {
   // fsync the file, close it (checked), renameat over the target, fsync the folder. With a
   // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
   // without one, the target's old sidecar is removed, so no digest outlives the bytes it hashed.
-  // The same as Seal, Publish, SyncFolder and Finish in turn.
+  // The same as Stage, Sync(false), Publish, SyncFolder and Finish in turn.
   Status Commit(const std::optional<protocol::Digest>& digest = std::nullopt);
-  // Commit's steps, for a caller making several uploads durable with one SyncFolder per folder
-  // (UploadBatch); each in this order, each once, none after a failed one.
-  // The temp file synced and closed, and the digest's sidecar written durably beside it.
-  Status Seal(const std::optional<protocol::Digest>& digest);
+  // Commit's steps, for a caller making several uploads durable together (UploadBatch); each in
+  // this order, each once, none after a failed one.
+  // The file's stamp taken and the digest's sidecar written beside the temp file, nothing synced.
+  Status Stage(const std::optional<protocol::Digest>& digest);
+  // The temp file and its sidecar fsynced, unless `synced` (a syncfs of their file system made
+  // them durable already), and closed (checked).
+  Status Sync(bool synced);
   // The temp file renamed over the target, then the sidecar in (or the old one removed).
   Status Publish();
   // The folder synced, so the renames survive a crash.
@@ -86,8 +89,9 @@ class Upload {
   std::string tmp_name_;  // relative to dir_fd_
   std::string final_name_;
   UniqueFd fd_;
-  std::string side_tmp_;  // the sealed digest's temp sidecar, relative to dir_fd_, until renamed
-  bool sealed_ = false;
+  std::string side_tmp_;  // the staged digest's temp sidecar, relative to dir_fd_, until renamed
+  UniqueFd side_fd_;
+  bool staged_ = false;
   bool committed_ = false;
   UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
