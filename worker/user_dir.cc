@@ -187,6 +187,13 @@ Result<UniqueFd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, b
   return Status::IoError("folder keeps vanishing: " + component);
 }
 
+// A descriptor of its own for the folder `fd` is open on.
+Result<UniqueFd> Duplicate(int fd, const std::string& folder) {
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) return Status::FromErrno(errno, "dup folder " + folder);
+  return Result<UniqueFd>(std::move(copy));
+}
+
 // Opens the folder reached through the first `depth` components of `parts` beneath `top`, one
 // openat2 per component on its parent's descriptor (making missing ones with `create`). Never the
 // whole path in one call: a name the protocol accepts may be 4096 bytes, which with its NUL is
@@ -544,8 +551,16 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   // which makes the folder anew. Bounded, so deletes racing without end cannot keep it here.
   constexpr int kWalks = 8;
   for (int walk = 1;; ++walk) {
-    Result<UniqueFd> dir = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
+    const bool known = walk == 1 && last_folder_fd_.valid() && folder == last_folder_;
+    Result<UniqueFd> dir = known ? Duplicate(last_folder_fd_.get(), folder)
+                                 : WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
     if (!dir.ok()) return dir.status();
+    if (!known) {
+      Result<UniqueFd> copy = Duplicate(dir->get(), folder);
+      if (!copy.ok()) return copy.status();
+      last_folder_ = folder;
+      last_folder_fd_ = std::move(*copy);
+    }
     struct stat st {};
     if (sys_->FstatAt(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (S_ISDIR(st.st_mode)) return Status::Invalid(name + " is a folder");

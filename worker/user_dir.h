@@ -164,6 +164,11 @@ class UserDir {
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY
   bool swept_ = false;
+  // The last upload's folder (relative to fd_) and a descriptor of it, so that uploads into one
+  // folder in a row do not walk to it again; one removed meanwhile fails the temp file's creation
+  // (ENOENT), which walks anew.
+  std::string last_folder_;
+  UniqueFd last_folder_fd_;
 };
 
 }  // namespace backupd::worker

@@ -974,6 +974,21 @@ TEST_F(UserDirTest, TheTempFileOfALiveWriterIsKeptBySweeps) {
   EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "g"));
 }
 
+// The folder of the last upload is kept open, not walked to again; one pruned since (its last file
+// deleted, here through another UserDir as another session would) is made anew.
+TEST_F(UserDirTest, AnUploadIntoTheFolderOfTheLastOneFindsItEvenAfterItWasPruned) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "a/b/x", "x").ok());
+  ASSERT_TRUE(Store(dir, "a/b/y", "y").ok());
+  UserDir other = OpenUser(kUser);
+  ASSERT_TRUE(other.Remove("a/b/x").ok());
+  ASSERT_TRUE(other.Remove("a/b/y").ok());
+  ASSERT_FALSE(fs::exists(UserPath() / "a"));
+  ASSERT_TRUE(Store(dir, "a/b/z", "z").ok());
+  EXPECT_EQ(ReadPath(UserPath() / "a" / "b" / "z"), "z");
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "a/b", "a/b/z"));
+}
+
 TEST_F(UserDirTest, OnlyTheFirstUploadThroughAUserDirSweeps) {
   UserDir dir = OpenUser(kUser);
   ASSERT_TRUE(Store(dir, "first", "x").ok());
