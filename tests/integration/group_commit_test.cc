@@ -96,6 +96,24 @@ TEST_F(GroupCommitTest, EachUploadOfAPipelinedBatchGetsItsOwnAnswerInOrder) {
   EXPECT_EQ(ReadFile(user + "/e"), "sixth");
 }
 
+// The server reads ahead only on bytes already sent: a client that sends the next request's
+// header and waits for the previous answer before its payload gets that answer, not a stall.
+TEST_F(GroupCommitTest, AnAnswerNeverWaitsForBytesTheClientHasNotSent) {
+  V2Client c;
+  LogIn(c);
+  const std::string second = "second";
+  const std::string next = BackupBytes("b", second);
+  const size_t prefix = next.size() - second.size() - protocol::kDigestSize;
+  ASSERT_TRUE(c.Send(BackupBytes("a", "first") + next.substr(0, prefix)));
+  // V2Client's reads give up after 5 s; the server's request_timeout is longer.
+  V2Response first = c.Read();
+  EXPECT_EQ(first.status, kV2Ok) << daemon_.Log();
+  EXPECT_EQ(ReadFile(UserDir(kUser) + "/a"), "first");
+  ASSERT_TRUE(c.Send(next.substr(prefix)));
+  EXPECT_EQ(c.Read().status, kV2Ok);
+  EXPECT_EQ(ReadFile(UserDir(kUser) + "/b"), second);
+}
+
 // The hook stops the session child right after each upload's rename; while it is stopped, the
 // client must have no answer yet, though the earlier uploads of the batch are renamed in: the
 // answers wait for the batch's folder fsync.
