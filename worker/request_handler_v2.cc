@@ -271,7 +271,7 @@ void RequestV2::Backup() {
     case Stored::kDone:
       login_.batch.Add(std::move(*stored.upload), name(), parser_.header().size);
       // The group commit: while the client's next request is already here, this answer waits
-      // for it, so that one folder fsync serves the batch (docs/PROTOCOL.md, Part 2).
+      // for it, so that one sync serves the batch (docs/PROTOCOL.md, Part 2).
       if (!login_.batch.full() && conn_.HasInput()) {
         out_.deferred = true;
         return;
