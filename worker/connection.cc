@@ -120,9 +120,21 @@ Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
       bytes_in_ += r->n;
       return r->n;
     }
+    if (answer_) {
+      std::function<void()> answer = std::move(answer_);
+      answer_ = nullptr;
+      answer();
+      continue;
+    }
     Status s = Wait(r->wait, deadline, nullptr);
     if (!s.ok()) return s;
   }
+}
+
+bool Connection::HasInput() {
+  if (!unread_.empty()) return true;
+  Result<Io> r = transport_->Peek();
+  return r.ok() && r->n > 0;
 }
 
 void Connection::Unread(const void* buf, size_t n) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,12 @@ class Connection {
   Status WriteAll(const void* buf, size_t n, Deadline deadline);
   // Sends `size` bytes of file_fd from offset 0 (sendfile(2) on a bare socket).
   Status SendFile(int file_fd, uint64_t size, Deadline deadline);
+  // Whether bytes of the stream can be read without waiting.
+  bool HasInput();
+  // `answer` is called, once, before the next read that would have to wait: what is owed to the
+  // client goes out before the server waits on it. Cleared by calling it or by Answered().
+  void AnswerBeforeWaiting(std::function<void()> answer) { answer_ = std::move(answer); }
+  void Answered() { answer_ = nullptr; }
   // Puts bytes just read back in front of the stream: the next reads return them first. The
   // version sniffer reads a connection's first bytes this way without taking them from the parser.
   void Unread(const void* buf, size_t n);
@@ -64,6 +71,7 @@ class Connection {
   std::string unread_;  // bytes given back by Unread, served before the socket's
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
+  std::function<void()> answer_;
   bool paced_ = false;
   MinRate rate_;
   Deadline pace_start_;

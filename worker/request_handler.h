@@ -54,6 +54,10 @@ struct Handled {
   // Set when a deadline cut the client off (header_timeout, min_rate, request_timeout): what it
   // was doing, for the one warning a staller gets.
   std::string stalled;
+  // v2 group commit (worker/upload_batch.h): this request's answer is left to a later one, which
+  // reports it; and the records of earlier requests answered in this call, before this one's.
+  bool deferred = false;
+  std::vector<ipc::Report> earlier;
 };
 
 // Serves the request whose first byte is waiting on `conn`: its header and name must be in by

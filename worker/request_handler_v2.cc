@@ -46,6 +46,12 @@ bool EchoesName(ResponseCode c) {
          c == ResponseCode::kDigestMismatch || c == ResponseCode::kForbidden;
 }
 
+// The message of a storage failure about `name`. UserDir's messages name files relative to the
+// user's folder, never a server path.
+std::string StorageMessage(const Status& s, const std::string& name) {
+  return StorageStatusV2(s) == ResponseCode::kNotFound ? "no file named " + name : s.message();
+}
+
 class RequestV2 {
  public:
   RequestV2(Connection& conn, const HandlerContext& ctx, Authenticator& auth, Login& login,
@@ -69,6 +75,9 @@ class RequestV2 {
   // Pulls the rest of the request's fields; false (the connection to be closed) if the client
   // went away or a field was refused, which is then answered.
   bool FillFields();
+  // Commits the upload batch (the group commit) and sends its answers in order; every answer
+  // and every wait for the client goes after it, so the answers keep the requests' order.
+  void FlushBatch();
   // Sends a whole response whose payload is `payload` (a message, a SCRAM message, or nothing).
   void Reply(ResponseCode code, std::string_view name, std::string_view payload);
   // An error response with its message; `why` goes to the access log.
@@ -101,9 +110,10 @@ class RequestV2 {
   struct Stored {
     enum Outcome { kDone, kClientLost, kStorageFailed, kMismatch } outcome;
     Status why;
+    std::optional<Upload> upload = std::nullopt;  // kDone: staged, to be committed in the batch
   };
-  // Streams a backup into a temp file and commits it if its digest matches. The temp file is gone
-  // when this returns, so no answer goes out while it still exists.
+  // Streams a backup into a temp file and stages it (Upload::Stage) if its digest matches.
+  // Unless kDone the temp file is gone when this returns, so no answer goes out while it exists.
   Stored Store();
   Status SendHashed(int fd, uint64_t size);
 
@@ -117,7 +127,29 @@ class RequestV2 {
   RequestParser parser_;
 };
 
+void RequestV2::FlushBatch() {
+  if (login_.batch.empty()) return;
+  conn_.Answered();
+  std::string answers;
+  for (UploadBatch::Done& d : login_.batch.Commit(ctx_.sys)) {
+    const ResponseCode code = d.status.ok() ? ResponseCode::kOk : StorageStatusV2(d.status);
+    const bool named = d.status.ok() || EchoesName(code);
+    answers += v2::EncodeMessageResponse(code, named ? d.name : std::string(),
+                                         d.status.ok() ? "" : StorageMessage(d.status, d.name));
+    // The request at hand, when it is in the batch, is the one without a record yet.
+    ipc::Report& record = d.record ? *d.record : out_.record;
+    record.status = CodeOf(code);
+    if (!d.status.ok()) ipc::SetField(record.detail, d.status.ToString());
+    if (ClosesConnection(code)) out_.keep_open = false;
+    if (d.record) out_.earlier.push_back(*d.record);
+  }
+  if (!conn_.WriteAll(answers.data(), answers.size(), deadlines_.request).ok()) {
+    out_.keep_open = false;
+  }
+}
+
 void RequestV2::Reply(ResponseCode code, std::string_view name, std::string_view payload) {
+  FlushBatch();
   std::string bytes = v2::EncodeMessageResponse(code, name, payload);
   out_.record.status = CodeOf(code);
   if (ClosesConnection(code)) out_.keep_open = false;
@@ -130,12 +162,12 @@ void RequestV2::Fail(ResponseCode code, std::string_view message, const Status& 
 }
 
 void RequestV2::FailStorage(const Status& s) {
-  const ResponseCode code = StorageStatusV2(s);
-  // UserDir's messages name files relative to the user's folder, never a server path.
-  Fail(code, code == ResponseCode::kNotFound ? "no file named " + name() : s.message(), s);
+  Fail(StorageStatusV2(s), StorageMessage(s, name()), s);
 }
 
 void RequestV2::LostClient(const Status& why, std::string_view doing) {
+  // The batch's uploads are whole and stored: they are committed, and answered if it can be.
+  FlushBatch();
   out_.keep_open = false;
   ipc::SetField(out_.record.detail, why.ToString());
   out_.stalled = StallNote(why, doing, conn_.bytes_in() - bytes_in0_);
@@ -247,15 +279,23 @@ RequestV2::Stored RequestV2::Store() {
     Status t = upload->SetAttributes(a->mode, a->mtime_ns);
     if (!t.ok()) return {Stored::kStorageFailed, t};
   }
-  Status c = upload->Commit(sent);
-  return {c.ok() ? Stored::kDone : Stored::kStorageFailed, c};
+  Status c = upload->Stage(sent);
+  if (!c.ok()) return {Stored::kStorageFailed, c};
+  return {Stored::kDone, c, std::move(*upload)};
 }
 
 void RequestV2::Backup() {
   Stored stored = Store();
   switch (stored.outcome) {
     case Stored::kDone:
-      return Reply(ResponseCode::kOk, name(), {});
+      login_.batch.Add(std::move(*stored.upload), name(), parser_.header().size);
+      // The group commit: while the client's next request is already here, this answer waits
+      // for it, so that one sync serves the batch (docs/PROTOCOL.md, Part 2).
+      if (!login_.batch.full() && conn_.HasInput()) {
+        out_.deferred = true;
+        return;
+      }
+      return FlushBatch();
     case Stored::kClientLost:
       return LostClient(stored.why, "upload");
     case Stored::kStorageFailed:
@@ -430,6 +470,7 @@ void RequestV2::SendListing(const ListFormat& format, std::string_view none) {
 Handled RequestV2::Run() {
   out_.keep_open = true;
   ipc::SetField(out_.record.peer, conn_.peer());
+  if (!login_.batch.empty()) conn_.AnswerBeforeWaiting([this] { FlushBatch(); });
   // The header alone first: a request the login does not allow is refused before its name.
   std::array<uint8_t, v2::kRequestHeaderSize> head{};
   size_t have = 0;
@@ -479,6 +520,7 @@ Handled RequestV2::Run() {
     return out_;
   }
   if (!FillFields()) return out_;
+  if (op != Op::kBackup) FlushBatch();
   // From here on the client is held to min_rate: the payload, and reading the answer.
   conn_.BeginPace(ctx_.min_rate);
   switch (op) {
@@ -540,6 +582,8 @@ Handled HandleRequestV2(Connection& conn, const HandlerContext& ctx, Authenticat
                         Login& login, const RequestDeadlines& deadlines) {
   Handled h = Measured(conn, [&] { return RequestV2(conn, ctx, auth, login, deadlines).Run(); });
   conn.EndPace();
+  conn.Answered();
+  if (h.deferred) login.batch.SetLastRecord(h.record);
   return h;
 }
 

@@ -11,6 +11,7 @@
 #include "worker/authenticator.h"
 #include "worker/connection.h"
 #include "worker/request_handler.h"
+#include "worker/upload_batch.h"
 #include "worker/user_dir.h"
 
 namespace backupd::worker {
@@ -21,6 +22,7 @@ struct Login {
   Phase phase = Phase::kNone;
   uint32_t user_id = 0;        // from AUTH_START on
   std::optional<UserDir> dir;  // once logged in: the folder the authenticator handed over
+  UploadBatch batch;           // uploads stored, their answers waiting for the group commit
 };
 
 // Serves the v2 request whose first byte is waiting on `conn`: AUTH_* through `auth`, the file

@@ -163,14 +163,16 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
     Handled h = what == v2::Sniffed::kV1
                     ? HandleRequest(conn, handler, deadlines)
                     : HandleRequestV2(conn, handler, *ctx.auth, login, deadlines);
-    ctx.report(h.record);
+    for (const ipc::Report& r : h.earlier) ctx.report(r);
+    if (!h.deferred) ctx.report(h.record);
     if (!h.stalled.empty()) stalled(h.stalled);
     if (!h.keep_open) {
       Linger(conn);
       return;
     }
     if (!had_folder && login.dir.has_value() && !EnterFolder(conn, ctx, login.dir->fd())) return;
-    if (ctx.stopping()) return;
+    // A deferred answer is owed: the next request, already here, is served and answers it.
+    if (!h.deferred && ctx.stopping()) return;
   }
 }
 

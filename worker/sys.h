@@ -4,6 +4,7 @@
 #define BACKUPD_WORKER_SYS_H_
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -29,6 +30,8 @@ class Sys {
   virtual ssize_t Read(int fd, void* buf, size_t len) = 0;
   virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;
   virtual int Fsync(int fd) = 0;
+  virtual int Syncfs(int fd) = 0;
+  virtual int Fstatfs(int fd, struct statfs* st) = 0;
   virtual int Fchmod(int fd, mode_t mode) = 0;
   // futimens(2): a stored file's mtime as the client had it (issue 12).
   virtual int Futimens(int fd, const struct timespec times[2]) = 0;

@@ -86,6 +86,10 @@ constexpr int kRuntime[] = {
     SCMP_SYS(getdents64),
     SCMP_SYS(fsync),
     SCMP_SYS(fdatasync),
+    // The group commit of a batch of uploads (upload_batch.cc): one syncfs where fstatfs shows a
+    // file system whose syncfs waits for the data.
+    SCMP_SYS(syncfs),
+    SCMP_SYS(fstatfs),
     SCMP_SYS(fchmod),
     // futimens (glibc: utimensat on the descriptor): a BACKUP_ATTRS file's mtime.
     SCMP_SYS(utimensat),

@@ -267,6 +267,13 @@ Result<UniqueFd> OpenOrMakeDir(Sys* sys, int at, const std::string& component, b
   return Status::IoError("folder keeps vanishing: " + component);
 }
 
+// A descriptor of its own for the folder `fd` is open on.
+Result<UniqueFd> Duplicate(int fd, const std::string& folder) {
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) return Status::FromErrno(errno, "dup folder " + folder);
+  return Result<UniqueFd>(std::move(copy));
+}
+
 // Opens the folder reached through the first `depth` components of `parts` beneath `top`, one
 // openat2 per component on its parent's descriptor (making missing ones with `create`). Never the
 // whole path in one call: a name the protocol accepts may be 4096 bytes, which with its NUL is
@@ -359,8 +366,7 @@ Status CreateTemp(TempFile& temp, const std::string& name, const std::string& wh
   return Status::Ok();
 }
 
-// Writes `bytes` durably into the new temp file `name` in temp.dir, ready to be renamed into
-// place.
+// A whole small file (a sidecar) written, fsynced and closed as `name`, beside its target.
 Status WriteTemp(TempFile& temp, const std::string& name, std::string_view bytes,
                  const std::string& what) {
   Status s = CreateTemp(temp, name, what);
@@ -578,7 +584,9 @@ Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string fina
       record_(std::move(record)) {}
 
 Upload::~Upload() {
-  if (dir_fd_.valid() && !committed_) sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
+  if (!dir_fd_.valid()) return;
+  if (!side_tmp_.empty()) sys_->UnlinkAt(dir_fd_.get(), side_tmp_.c_str(), 0);
+  if (!committed_) sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
 }
 
 Status Upload::Write(const void* data, size_t len) {
@@ -606,36 +614,64 @@ Status Upload::SetAttributes(uint32_t mode, int64_t mtime_ns) {
 }
 
 Status Upload::Commit(const std::optional<Digest>& digest) {
-  if (!fd_.valid() || committed_) {
-    return Status::Invalid("upload of " + final_name_ + " is finished");
-  }
+  Status s = Stage(digest);
+  if (s.ok()) s = Sync(false);
+  if (s.ok()) s = Publish();
+  if (s.ok()) s = SyncFolder();
+  if (s.ok()) Finish();
+  return s;
+}
+
+Status Upload::Stage(const std::optional<Digest>& digest) {
+  if (!fd_.valid() || staged_) return Status::Invalid("upload of " + final_name_ + " is finished");
+  staged_ = true;
   // The sidecar's stamp: fsync and rename change none of size, mtime and inode.
   struct stat st {};
   if (sys_->FstatAt(fd_.get(), "", &st, AT_EMPTY_PATH) != 0) {
     return Status::FromErrno(errno, "stat " + final_name_);
   }
+  if (!digest) return Status::Ok();
+  // The sidecar is made durable with the data, before the data goes in, so a full disk refuses
+  // the upload instead of storing it without its digest; a crash between the two renames leaves
+  // the old sidecar, which the new inode makes stale.
+  TempFile side(sys_, dir_fd_.get());
+  const std::string what = "digest of " + final_name_;
+  Status s = CreateTemp(side, tmp_name_ + std::string(kSidecarTempSuffix), what);
+  const std::string bytes = EncodeSidecar(StampOf(st), *digest, mode_);
+  if (s.ok()) s = WriteFully(sys_, side.fd.get(), bytes.data(), bytes.size(), what);
+  if (!s.ok()) return s;
+  side.kept = true;
+  side_tmp_ = side.name;
+  side_fd_ = std::move(side.fd);
+  return Status::Ok();
+}
+
+Status Upload::Sync(bool synced) {
+  if (!staged_ || !fd_.valid()) return Status::Invalid("upload of " + final_name_ + " is finished");
   AtUploadStep(UploadStep::kBeforeFsync);
-  if (sys_->Fsync(fd_.get()) != 0) return Status::FromErrno(errno, "fsync " + final_name_);
+  if (!synced && sys_->Fsync(fd_.get()) != 0) {
+    return Status::FromErrno(errno, "fsync " + final_name_);
+  }
   // close() can be where a network file system reports a lost write, so it is checked too.
   Status closed = fd_.Close("close " + final_name_);
-  if (!closed.ok()) return closed;
-  // The sidecar is made durable before the data goes in, so a full disk refuses the upload
-  // instead of storing it without its digest; a crash between the two renames leaves the old
-  // sidecar, which the new inode makes stale.
-  const std::string sidecar = SidecarName(final_name_);
-  TempFile side(sys_, dir_fd_.get());
-  if (digest) {
-    Status s = WriteTemp(side, tmp_name_ + std::string(kSidecarTempSuffix),
-                         EncodeSidecar(StampOf(st), *digest, mode_), "digest of " + final_name_);
-    if (!s.ok()) return s;
+  if (!closed.ok() || !side_fd_.valid()) return closed;
+  if (!synced && sys_->Fsync(side_fd_.get()) != 0) {
+    return Status::FromErrno(errno, "fsync digest of " + final_name_);
   }
-  // Versions: the new file takes its number in the name's history before it is renamed in.
-  std::optional<History> history;
-  if (policy_.KeepsHistory()) {
+  return side_fd_.Close("close digest of " + final_name_);
+}
+
+Status Upload::Publish() {
+  if (!staged_ || fd_.valid() || side_fd_.valid() || committed_) {
+    return Status::Invalid("upload of " + final_name_ + " is not synced");
+  }
+  // Versions: the new file, durable now, takes its number in the name's history before it is
+  // renamed in.
+  const bool history = policy_.KeepsHistory();
+  if (history) {
     Result<History> h = History::Open(sys_, dir_fd_.get(), final_name_, true);
-    Status s = h.ok() ? h->AddUpload(tmp_name_, digest ? side.name : std::string()) : h.status();
+    Status s = h.ok() ? h->AddUpload(tmp_name_, side_tmp_) : h.status();
     if (!s.ok()) return s;
-    history.emplace(std::move(*h));
   }
   AtUploadStep(UploadStep::kBeforeRename);
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
@@ -643,11 +679,13 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
   }
   committed_ = true;
   AtUploadStep(UploadStep::kAfterRename);
-  if (digest) {
-    if (sys_->RenameAt(dir_fd_.get(), side.name.c_str(), dir_fd_.get(), sidecar.c_str()) != 0) {
+  const std::string sidecar = SidecarName(final_name_);
+  const std::string side_name = side_tmp_;
+  if (!side_tmp_.empty()) {
+    if (sys_->RenameAt(dir_fd_.get(), side_tmp_.c_str(), dir_fd_.get(), sidecar.c_str()) != 0) {
       return Status::FromErrno(errno, "rename digest of " + final_name_);
     }
-    side.kept = true;
+    side_tmp_.clear();
   } else if (sys_->UnlinkAt(dir_fd_.get(), sidecar.c_str(), 0) != 0 && errno != ENOENT) {
     return Status::FromErrno(errno, "remove old digest of " + final_name_);
   }
@@ -655,24 +693,32 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
     // A racing upload's settle may have linked our version in under the name first; rename(2)
     // onto another link of the same inode then does nothing and leaves the temp names behind.
     sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
-    if (digest) sys_->UnlinkAt(dir_fd_.get(), side.name.c_str(), 0);
+    if (!side_name.empty()) sys_->UnlinkAt(dir_fd_.get(), side_name.c_str(), 0);
   }
+  return Status::Ok();
+}
+
+Status Upload::SyncFolder() {
   if (sys_->Fsync(dir_fd_.get()) != 0) {
     return Status::FromErrno(errno, "fsync folder of " + final_name_);
   }
+  return Status::Ok();
+}
+
+void Upload::Finish() {
   // Before the client hears of it: an acknowledged upload leaves nothing to sweep.
   record_.Remove();
+  if (!policy_.KeepsHistory()) return;
   // The upload is stored whatever these say: a racing upload's settle or the next upload's
   // retention (or backupd prune) finishes what they leave. Append-only users' history is pruned
   // by the administrator only.
-  if (history) {
-    history->Settle();
-    if (!policy_.append_only) {
-      Pruned pruned;
-      history->Prune(policy_.keep_versions, policy_.keep_days, NowNs(), &pruned);
-    }
+  Result<History> history = History::Open(sys_, dir_fd_.get(), final_name_, false);
+  if (!history.ok()) return;
+  history->Settle();
+  if (!policy_.append_only) {
+    Pruned pruned;
+    history->Prune(policy_.keep_versions, policy_.keep_days, NowNs(), &pruned);
   }
-  return Status::Ok();
 }
 
 void SetUploadNode(const std::string& node, int64_t foreign_after_seconds) {
@@ -705,8 +751,16 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
   // which makes the folder anew. Bounded, so deletes racing without end cannot keep it here.
   constexpr int kWalks = 8;
   for (int walk = 1;; ++walk) {
-    Result<UniqueFd> dir = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
+    const bool known = walk == 1 && last_folder_fd_.valid() && folder == last_folder_;
+    Result<UniqueFd> dir = known ? Duplicate(last_folder_fd_.get(), folder)
+                                 : WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
     if (!dir.ok()) return dir.status();
+    if (!known) {
+      Result<UniqueFd> copy = Duplicate(dir->get(), folder);
+      if (!copy.ok()) return copy.status();
+      last_folder_ = folder;
+      last_folder_fd_ = std::move(*copy);
+    }
     struct stat st {};
     if (sys_->FstatAt(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (S_ISDIR(st.st_mode)) return Status::Invalid(name + " is a folder");

@@ -78,10 +78,27 @@ class Upload {
   // kept (the policy), the file enters its name's history first and retention runs after. With a
   // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
   // without one, the target's old sidecar is removed, so no digest outlives the bytes it hashed.
+  // The same as Stage, Sync(false), Publish, SyncFolder and Finish in turn.
   Status Commit(const std::optional<protocol::Digest>& digest = std::nullopt);
   // BACKUP_ATTRS, once every byte is written: sets the temp file's mtime (futimens, so Commit's
   // sidecar stamp matches it) and keeps `mode` for the digest sidecar; the file stays 0600.
   Status SetAttributes(uint32_t mode, int64_t mtime_ns);
+  // Commit's steps, for a caller making several uploads durable together (UploadBatch); each in
+  // this order, each once, none after a failed one.
+  // The file's stamp taken and the digest's sidecar written beside the temp file, nothing synced.
+  Status Stage(const std::optional<protocol::Digest>& digest);
+  // The temp file and its sidecar fsynced, unless `synced` (a syncfs of their file system made
+  // them durable already), and closed (checked).
+  Status Sync(bool synced);
+  // The temp file renamed over the target, then the sidecar in (or the old one removed).
+  Status Publish();
+  // The folder synced, so the renames survive a crash.
+  Status SyncFolder();
+  // The upload record removed: nothing left to sweep once the client hears of it; then, with
+  // history kept, the name's history settled and its retention applied.
+  void Finish();
+  // The target's folder.
+  int folder_fd() const { return dir_fd_.get(); }
   // The temp file's descriptor (for splice/copy_file_range fast paths).
   int fd() const { return fd_.get(); }
 
@@ -94,6 +111,9 @@ class Upload {
   std::string tmp_name_;  // relative to dir_fd_
   std::string final_name_;
   UniqueFd fd_;
+  std::string side_tmp_;  // the staged digest's temp sidecar, relative to dir_fd_, until renamed
+  UniqueFd side_fd_;
+  bool staged_ = false;
   bool committed_ = false;
   uint32_t mode_ = 0;     // kept in the sidecar; 0: not known
   VersionPolicy policy_;  // the UserDir's at BeginUpload
@@ -224,6 +244,11 @@ class UserDir {
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY
   bool swept_ = false;
+  // The last upload's folder (relative to fd_) and a descriptor of it, so that uploads into one
+  // folder in a row do not walk to it again; one removed meanwhile fails the temp file's creation
+  // (ENOENT), which walks anew.
+  std::string last_folder_;
+  UniqueFd last_folder_fd_;
 };
 
 // The pieces of UserDir the version store (worker/versions.cc) shares, so old versions sit beside

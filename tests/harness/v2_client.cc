@@ -70,6 +70,11 @@ uint16_t V2Client::Backup(uint32_t user, const std::string& name, const std::str
   return Read().status;
 }
 
+bool V2Client::HasResponse() {
+  char c;
+  return ::recv(fd_.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 bool V2Client::ReadExactly(void* buf, size_t n) {
   auto* p = static_cast<char*>(buf);
   while (n > 0) {

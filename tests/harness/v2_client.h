@@ -24,6 +24,8 @@ class V2Client {
   bool Send(std::string_view bytes);
   // The next response; status 0 when the server closed the connection instead.
   V2Response Read();
+  // Whether response bytes are waiting to be read, without reading them or waiting.
+  bool HasResponse();
   // The SCRAM login as `user` with `secret`; the status that ended it (221 when logged in, and
   // then the server's signature has been checked too).
   uint16_t Login(uint32_t user, const std::string& secret);

@@ -3,8 +3,10 @@
 #include "worker/user_dir.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 
 #include "protocol/digest.h"
 #include "tests/harness/temp_dir.h"
+#include "worker/upload_batch.h"
 
 namespace backupd::worker {
 namespace {
@@ -53,6 +56,8 @@ class MockSys : public Sys {
     ON_CALL(*this, Read).WillByDefault(::testing::Invoke(real, &Sys::Read));
     ON_CALL(*this, Write).WillByDefault(::testing::Invoke(real, &Sys::Write));
     ON_CALL(*this, Fsync).WillByDefault(::testing::Invoke(real, &Sys::Fsync));
+    ON_CALL(*this, Syncfs).WillByDefault(::testing::Invoke(real, &Sys::Syncfs));
+    ON_CALL(*this, Fstatfs).WillByDefault(::testing::Invoke(real, &Sys::Fstatfs));
     ON_CALL(*this, Fchmod).WillByDefault(::testing::Invoke(real, &Sys::Fchmod));
     ON_CALL(*this, Futimens).WillByDefault(::testing::Invoke(real, &Sys::Futimens));
     ON_CALL(*this, GetRandom).WillByDefault(::testing::Invoke(real, &Sys::GetRandom));
@@ -66,6 +71,8 @@ class MockSys : public Sys {
   MOCK_METHOD(ssize_t, Read, (int, void*, size_t), (override));
   MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
   MOCK_METHOD(int, Fsync, (int), (override));
+  MOCK_METHOD(int, Syncfs, (int), (override));
+  MOCK_METHOD(int, Fstatfs, (int, struct statfs*), (override));
   MOCK_METHOD(int, Fchmod, (int, mode_t), (override));
   MOCK_METHOD(int, Futimens, (int, const struct timespec*), (override));
   MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
@@ -703,6 +710,80 @@ TEST_F(UserDirFaultTest, FullDiskForTheDigestRefusesTheUploadAndKeepsTheOldVersi
   ExpectOldVersionAndNoLeftover();
 }
 
+// The file system the batch tests pretend the user's folder is on.
+void PretendFileSystem(MockSys& sys, long type) {
+  EXPECT_CALL(sys, Fstatfs(_, _)).WillRepeatedly([type](int, struct statfs* st) {
+    *st = {};
+    st->f_type = type;
+    return 0;
+  });
+}
+
+// Stages an upload of `content` as `name` (with its digest) into `batch`.
+void StageInto(UploadBatch& batch, UserDir& dir, const std::string& name,
+               const std::string& content) {
+  Result<Upload> upload = dir.BeginUpload(name);
+  ASSERT_TRUE(upload.ok()) << upload.status().ToString();
+  ASSERT_TRUE(upload->Write(content.data(), content.size()).ok());
+  ASSERT_TRUE(upload->Stage(protocol::Sha256Of(content)).ok());
+  batch.Add(std::move(*upload), name, content.size());
+}
+
+TEST_F(UserDirFaultTest, ABatchIsMadeDurableByOneSyncfsBeforeAnyRenameThenOneFsyncPerFolder) {
+  PretendFileSystem(sys_, EXT4_SUPER_MAGIC);
+  UserDir dir = OpenUser(kUser, &sys_);
+  UploadBatch batch;
+  StageInto(batch, dir, "f", "new");
+  StageInto(batch, dir, "a/x", "x");
+  StageInto(batch, dir, "a/y", "y");
+  {
+    ::testing::InSequence seq;
+    EXPECT_CALL(sys_, Syncfs(_));
+    // Each data file, then its sidecar.
+    EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(6);
+    // The user's folder and a/, once each.
+    EXPECT_CALL(sys_, Fsync(_)).Times(2);
+  }
+  for (const UploadBatch::Done& d : batch.Commit(&sys_)) {
+    EXPECT_TRUE(d.status.ok()) << d.name << ": " << d.status.ToString();
+  }
+  EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
+  EXPECT_EQ(ReadPath(UserPath() / "a" / "y"), "y");
+  EXPECT_FALSE(HasTempFile(UserPath()));
+}
+
+TEST_F(UserDirFaultTest, ABatchWhoseSyncfsFailsRenamesNothingAndFailsEachUpload) {
+  PretendFileSystem(sys_, EXT4_SUPER_MAGIC);
+  UserDir dir = OpenUser(kUser, &sys_);
+  UploadBatch batch;
+  StageInto(batch, dir, "f", "new");
+  StageInto(batch, dir, "g", "g");
+  EXPECT_CALL(sys_, Syncfs(_)).WillOnce(SetErrnoAndReturn(EIO, -1));
+  EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(0);
+  std::vector<UploadBatch::Done> done = batch.Commit(&sys_);
+  ASSERT_EQ(done.size(), 2u);
+  for (const UploadBatch::Done& d : done) {
+    EXPECT_EQ(d.status.code(), Status::Code::kIoError) << d.name << ": " << d.status.ToString();
+  }
+  ExpectOldVersionAndNoLeftover();
+}
+
+// FUSE (a GlusterFS node's, say) need not pass syncfs on to the server: an fsync per file there.
+TEST_F(UserDirFaultTest, ABatchOnAFileSystemWithoutADurableSyncfsFsyncsEachFile) {
+  PretendFileSystem(sys_, FUSE_SUPER_MAGIC);
+  UserDir dir = OpenUser(kUser, &sys_);
+  UploadBatch batch;
+  StageInto(batch, dir, "f", "new");
+  StageInto(batch, dir, "g", "g");
+  EXPECT_CALL(sys_, Syncfs(_)).Times(0);
+  // Each file and its sidecar, then the folder once.
+  EXPECT_CALL(sys_, Fsync(_)).Times(5);
+  for (const UploadBatch::Done& d : batch.Commit(&sys_)) {
+    EXPECT_TRUE(d.status.ok()) << d.name << ": " << d.status.ToString();
+  }
+  EXPECT_EQ(ReadPath(UserPath() / "g"), "g");
+}
+
 TEST_F(UserDirFaultTest, CommitFsyncsFileThenRenamesThenFsyncsFolder) {
   UserDir dir = OpenUser(kUser, &sys_);
   Result<Upload> upload = dir.BeginUpload("f");
@@ -895,6 +976,21 @@ TEST_F(UserDirTest, TheTempFileOfALiveWriterIsKeptBySweeps) {
   writer.End('f');
   // The writer's own Upload removed its temp file, its record and the records folder.
   EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "g"));
+}
+
+// The folder of the last upload is kept open, not walked to again; one pruned since (its last file
+// deleted, here through another UserDir as another session would) is made anew.
+TEST_F(UserDirTest, AnUploadIntoTheFolderOfTheLastOneFindsItEvenAfterItWasPruned) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "a/b/x", "x").ok());
+  ASSERT_TRUE(Store(dir, "a/b/y", "y").ok());
+  UserDir other = OpenUser(kUser);
+  ASSERT_TRUE(other.Remove("a/b/x").ok());
+  ASSERT_TRUE(other.Remove("a/b/y").ok());
+  ASSERT_FALSE(fs::exists(UserPath() / "a"));
+  ASSERT_TRUE(Store(dir, "a/b/z", "z").ok());
+  EXPECT_EQ(ReadPath(UserPath() / "a" / "b" / "z"), "z");
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "a/b", "a/b/z"));
 }
 
 TEST_F(UserDirTest, OnlyTheFirstUploadThroughAUserDirSweeps) {

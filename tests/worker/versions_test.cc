@@ -60,6 +60,8 @@ class LinkFailingSys : public Sys {
   ssize_t Read(int fd, void* b, size_t n) override { return RealSys().Read(fd, b, n); }
   ssize_t Write(int fd, const void* b, size_t n) override { return RealSys().Write(fd, b, n); }
   int Fsync(int fd) override { return RealSys().Fsync(fd); }
+  int Syncfs(int fd) override { return RealSys().Syncfs(fd); }
+  int Fstatfs(int fd, struct statfs* st) override { return RealSys().Fstatfs(fd, st); }
   int Fchmod(int fd, mode_t m) override { return RealSys().Fchmod(fd, m); }
   int Futimens(int fd, const struct timespec times[2]) override {
     return RealSys().Futimens(fd, times);

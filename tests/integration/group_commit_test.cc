@@ -1,0 +1,160 @@
+// test process (root): the group commit of pipelined v2 uploads through the real daemon — every
+// upload of a batch answered with its own status, in order, and no answer sent before the
+// batch's files are renamed in.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/digest.h"
+#include "protocol/wire_v2.h"
+#include "tests/harness/v2_client.h"
+#include "tests/integration/daemon_test.h"
+
+namespace backupd::testing {
+namespace {
+
+namespace v2 = protocol::v2;
+
+constexpr uint32_t kUser = 7;
+constexpr uint16_t kV2Ok = static_cast<uint16_t>(v2::ResponseCode::kOk);
+constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(v2::ResponseCode::kAuthOk);
+constexpr uint16_t kV2Mismatch = static_cast<uint16_t>(v2::ResponseCode::kDigestMismatch);
+constexpr Millis kTimeout{10000};
+
+// A whole v2 backup request of `content` as `name`, carrying `digest`.
+std::string BackupBytes(const std::string& name, const std::string& content,
+                        const protocol::Digest& digest) {
+  return v2::EncodeRequestPrefix(kUser, v2::Op::kBackup, name, content.size()) + content +
+         v2::EncodeDigestTrailer(digest);
+}
+
+std::string BackupBytes(const std::string& name, const std::string& content) {
+  return BackupBytes(name, content, protocol::Sha256Of(content));
+}
+
+// User 7 registered with `backupd user add`; `stop_at`, when given, arms the upload step hook
+// (test builds only) in the daemon's processes.
+class GroupCommitTest : public DaemonTest {
+ protected:
+  DaemonOptions Options() const override { return {{"users_file=" + dir_.Sub("users")}}; }
+  virtual const char* StopAt() const { return nullptr; }
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+    Result<std::string> secret =
+        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
+    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+    secret_ = *secret;
+    // The daemon's processes inherit the environment it is started with.
+    if (StopAt() != nullptr) ::setenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP", StopAt(), 1);
+    DaemonTest::SetUp();
+    ::unsetenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP");
+  }
+
+  void LogIn(V2Client& c) {
+    ASSERT_TRUE(c.Connect(daemon_.port()));
+    ASSERT_EQ(c.Login(kUser, secret_), kV2AuthOk) << daemon_.Log();
+  }
+
+  std::vector<std::string> Leftovers(const std::string& folder) const {
+    std::vector<std::string> out;
+    for (std::string& name : ListDir(folder)) {
+      if (name.rfind(".backupd-tmp-", 0) == 0 || name == ".backupd-uploads") out.push_back(name);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::string secret_;
+};
+
+TEST_F(GroupCommitTest, EachUploadOfAPipelinedBatchGetsItsOwnAnswerInOrder) {
+  V2Client c;
+  LogIn(c);
+  const std::string bad = "bytes that do not match the digest sent";
+  // Sent in one write, so each next request is already there when an upload ends: one batch.
+  ASSERT_TRUE(c.Send(BackupBytes("a", "first") + BackupBytes("sub/b", "second") +
+                     BackupBytes("c", bad, protocol::Sha256Of("other bytes")) +
+                     BackupBytes("sub/d", "fourth") + BackupBytes("a", "fifth")));
+  const std::vector<uint16_t> want = {kV2Ok, kV2Ok, kV2Mismatch, kV2Ok, kV2Ok};
+  for (size_t i = 0; i < want.size(); ++i) {
+    V2Response r = c.Read();
+    EXPECT_EQ(r.status, want[i]) << "answer " << i << ": " << r.payload << "\n" << daemon_.Log();
+  }
+  const std::string user = UserDir(kUser);
+  EXPECT_EQ(ReadFile(user + "/a"), "fifth");
+  EXPECT_EQ(ReadFile(user + "/sub/b"), "second");
+  EXPECT_EQ(ReadFile(user + "/sub/d"), "fourth");
+  EXPECT_EQ(ReadFile(user + "/c"), std::nullopt) << "a mismatched upload was stored";
+  EXPECT_TRUE(Leftovers(user).empty());
+  EXPECT_TRUE(Leftovers(user + "/sub").empty());
+  // The connection goes on after the batch: a later single upload is answered at once.
+  EXPECT_EQ(c.Backup(kUser, "e", "sixth"), kV2Ok);
+  EXPECT_EQ(ReadFile(user + "/e"), "sixth");
+}
+
+// The server reads ahead only on bytes already sent: a client that sends the next request's
+// header and waits for the previous answer before its payload gets that answer, not a stall.
+TEST_F(GroupCommitTest, AnAnswerNeverWaitsForBytesTheClientHasNotSent) {
+  V2Client c;
+  LogIn(c);
+  const std::string second = "second";
+  const std::string next = BackupBytes("b", second);
+  const size_t prefix = next.size() - second.size() - protocol::kDigestSize;
+  ASSERT_TRUE(c.Send(BackupBytes("a", "first") + next.substr(0, prefix)));
+  // V2Client's reads give up after 5 s; the server's request_timeout is longer.
+  V2Response first = c.Read();
+  EXPECT_EQ(first.status, kV2Ok) << daemon_.Log();
+  EXPECT_EQ(ReadFile(UserDir(kUser) + "/a"), "first");
+  ASSERT_TRUE(c.Send(next.substr(prefix)));
+  EXPECT_EQ(c.Read().status, kV2Ok);
+  EXPECT_EQ(ReadFile(UserDir(kUser) + "/b"), second);
+}
+
+// The hook stops the session child right after each upload's rename; while it is stopped, the
+// client must have no answer yet, though the earlier uploads of the batch are renamed in: the
+// answers wait for the batch's folder fsync.
+class GroupCommitStepTest : public GroupCommitTest {
+ protected:
+  const char* StopAt() const override { return "after-rename"; }
+};
+
+TEST_F(GroupCommitStepTest, NoAnswerIsSentBeforeTheBatchIsRenamedIn) {
+#ifndef BACKUPD_TEST_HOOKS
+  GTEST_SKIP() << "built without BACKUPD_TEST_HOOKS";
+#endif
+  V2Client c;
+  LogIn(c);
+  const std::vector<std::string> names = {"one", "two", "three"};
+  std::string requests;
+  for (const std::string& name : names) requests += BackupBytes(name, "content of " + name);
+  ASSERT_TRUE(c.Send(requests));
+  const std::string user = UserDir(kUser);
+  for (const std::string& name : names) {
+    pid_t stopped = -1;
+    ASSERT_TRUE(Eventually(
+        [&] {
+          if (!ReadFile(user + "/" + name)) return false;
+          for (pid_t p : DescendantsOf(daemon_.pid())) {
+            if (ProcessStopped(p)) stopped = p;
+          }
+          return stopped > 0;
+        },
+        kTimeout))
+        << "no session child stopped after renaming " << name << "\n"
+        << daemon_.Log();
+    EXPECT_FALSE(c.HasResponse()) << "an answer went out before " << name << " was renamed in";
+    ASSERT_EQ(::kill(stopped, SIGCONT), 0);
+  }
+  for (const std::string& name : names) {
+    V2Response r = c.Read();
+    EXPECT_EQ(r.status, kV2Ok) << name << ": " << r.payload;
+    EXPECT_EQ(ReadFile(user + "/" + name), "content of " + name);
+  }
+}
+
+}  // namespace
+}  // namespace backupd::testing
