@@ -38,9 +38,9 @@ def small(side, paths):
 
     return [
         ("calls/s, one backup-client call per file",
-         per_call(lambda p: [*c.cxx(), "backup", p], "backup-client")),
+         per_call(lambda p: [*c.backup(), p], "backup-client")),
         ("files/s, all in one backup-client call (v2)",
-         lambda: len(paths) / timed([*c.cxx(), "backup", *paths], "backup-client")),
+         lambda: len(paths) / timed([*c.backup(), *paths], "backup-client")),
         ("calls/s, one Python-client call per file",
          per_call(lambda p: [*c.py(), "backup", p], "backup_client.py")),
     ]
@@ -63,7 +63,7 @@ def bulk(side, data, out):
     tasks = []
     for mode in ("v2", "v1"):
         tasks.append((f"MB/s, {mode} upload", lambda mode=mode: mb / timed(
-            [*c.cxx(mode), "backup", data, "--name", "big"], "backup")))
+            [*c.backup(mode), data, "--name", "big"], "backup")))
         tasks.append((f"MB/s, {mode} restore", restore(mode)))
     return tasks
 

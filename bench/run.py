@@ -127,6 +127,20 @@ class Clients:
     def cxx(self, mode="v2"):
         return [self.binary, *self.options(mode)]
 
+    def backup(self, mode="v2"):
+        """backup-client's backup: every file sent, as a first run sends it. A repeat run of a v2
+        client sends only what changed, so without --full a benchmark that backs up the same
+        files again would time a list and a comparison instead of uploads."""
+        full = ["--full"] if mode != "v1" and self.knows_full() else []
+        return [*self.cxx(mode), "backup", *full]
+
+    def knows_full(self):
+        """Whether this build's backup-client has --full (ab.py also runs older builds)."""
+        if not hasattr(self, "_full"):
+            out = subprocess.run([self.binary, "--help"], capture_output=True, text=True).stdout
+            self._full = "--full" in out
+        return self._full
+
     def py(self):
         return [*self.python, *self.options("v2")]
 
@@ -198,7 +212,7 @@ def bulk(env, size, data, runs, warmup):
         restored)))
     for mode in ("v2", "v1", "tls"):
         tasks.append((f"{mode}_upload", upload(
-            [*c.cxx(mode), "backup", data, "--name", "big"], f"backup-client {mode} backup")))
+            [*c.backup(mode), data, "--name", "big"], f"backup-client {mode} backup")))
         tasks.append((f"{mode}_restore", restore(
             [*c.cxx(mode), "restore", "big", "-o", restored, "--force"],
             f"backup-client {mode} restore", restored)))
@@ -241,9 +255,9 @@ def small_files(env, paths, runs, warmup):
         return lambda: len(paths) / timed(argv, what)
 
     tasks = [
-        ("small_calls_backupd", per_call(lambda p: [*c.cxx(), "backup", p], "backup-client")),
+        ("small_calls_backupd", per_call(lambda p: [*c.backup(), p], "backup-client")),
         ("small_calls_rsync", per_call(lambda p: [*rsync_args, p, rsync.url("small/")], "rsync")),
-        ("small_one_call_backupd", one_call([*c.cxx(), "backup", *paths], "backup-client")),
+        ("small_one_call_backupd", one_call([*c.backup(), *paths], "backup-client")),
         ("small_one_call_rsync", one_call([*rsync_args, "-r", folder + "/", rsync.url("tree/")],
                                           "rsync -r")),
     ]
@@ -270,7 +284,7 @@ def concurrent_clients(env, n, calls, payloads):
         name = f"clients/c{i}"
         latencies, errors = [], []
         for _ in range(iterations):
-            for argv in ([*c.cxx(), "backup", path, "--name", name],
+            for argv in ([*c.backup(), path, "--name", name],
                          [*c.cxx(), "restore", name, "-o", "-"],
                          [*c.cxx(), "delete", name]):
                 t0 = time.perf_counter()
@@ -347,7 +361,7 @@ def size_sweep(env, sizes, data, runs, warmup):
         rsync_args = ["rsync", "-I", "--whole-file", "--sockopts=TCP_NODELAY"]
         name = f"sweep/{size}"
         values = take_turns([
-            ("backupd_upload", lambda: timed([*c.cxx(), "backup", src, "--name", name], "backup")),
+            ("backupd_upload", lambda: timed([*c.backup(), src, "--name", name], "backup")),
             ("backupd_restore", restore([*c.cxx(), "restore", name, "-o", restored, "--force"])),
             ("rsync_upload", lambda: timed([*rsync_args, "--fsync", src, rsync.url(f"s{size}")],
                                            "rsync upload")),
@@ -366,7 +380,7 @@ def worker_memory(env, data):
     c, daemon = env["clients"], env["daemon"]
     restored = os.path.join(env["out"], "restored")
     result = {}
-    for op, argv in (("upload", [*c.cxx(), "backup", data, "--name", "memory"]),
+    for op, argv in (("upload", [*c.backup(), data, "--name", "memory"]),
                      ("restore", [*c.cxx(), "restore", "memory", "-o", restored, "--force"])):
         before = {w: proc_status_kib(w, "VmRSS") for w in daemon.workers()}
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
