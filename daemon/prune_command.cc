@@ -85,17 +85,7 @@ int Run(const StorageArgs& a, std::ostream& out, std::ostream& err) {
 }  // namespace
 
 int RunPruneCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  bool help = false;
-  Result<StorageArgs> a = ParseStorageArgs(args, &help);
-  if (help) {
-    out << kUsage;
-    return 0;
-  }
-  if (!a.ok()) {
-    err << "backupd prune: " << a.status().message() << "\n" << kUsage;
-    return 2;
-  }
-  return Run(*a, out, err);
+  return RunStorageCommand("prune", kUsage, args, out, err, Run);
 }
 
 }  // namespace backupd::daemon

@@ -98,4 +98,20 @@ Result<Storage> OpenStorageAsWorkerUser(const StorageArgs& a) {
   return Result<Storage>(std::move(out));
 }
 
+int RunStorageCommand(std::string_view name, std::string_view usage,
+                      const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                      const StorageJob& run) {
+  bool help = false;
+  Result<StorageArgs> a = ParseStorageArgs(args, &help);
+  if (help) {
+    out << usage;
+    return 0;
+  }
+  if (!a.ok()) {
+    err << "backupd " << name << ": " << a.status().message() << "\n" << usage;
+    return 2;
+  }
+  return run(*a, out, err);
+}
+
 }  // namespace backupd::daemon

@@ -4,8 +4,11 @@
 #define BACKUPD_DAEMON_STORAGE_COMMAND_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -32,6 +35,13 @@ struct Storage {
 // Loads the config, sets up the log (as `name`'s), opens the storage and drops to the worker
 // user. Invalid for a USER that is not a user id.
 Result<Storage> OpenStorageAsWorkerUser(const StorageArgs& args);
+
+// The whole of `backupd NAME args`: `usage` on -h (exit 0), the error and `usage` on bad words
+// (exit 2), else what `run` returns.
+using StorageJob = std::function<int(const StorageArgs&, std::ostream& out, std::ostream& err)>;
+int RunStorageCommand(std::string_view name, std::string_view usage,
+                      const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                      const StorageJob& run);
 
 }  // namespace backupd::daemon
 

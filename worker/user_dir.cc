@@ -92,6 +92,22 @@ int OpenBeneath(Sys* sys, int at, const char* path, uint64_t flags, uint64_t mod
   return fd;
 }
 
+// Up to `max` bytes of the small file `name` beneath `folder` into `buf`: how many, or nullopt
+// when it cannot be opened. Callers ask one byte more than a good file holds, to tell a longer
+// file from it.
+std::optional<size_t> ReadSmall(Sys* sys, int folder, const char* name, uint8_t* buf, size_t max) {
+  UniqueFd fd(OpenBeneath(sys, folder, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
+  if (!fd.valid()) return std::nullopt;
+  size_t got = 0;
+  while (got < max) {
+    ssize_t n = sys->Read(fd.get(), buf + got, max - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
@@ -137,19 +153,12 @@ uint32_t KeptMode(uint32_t mode) { return mode <= protocol::v2::kMaxMode ? mode 
 // `mode`, when given, gets the mode a fresh sidecar keeps (0: none kept).
 std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
                                   bool* stale = nullptr, uint32_t* mode = nullptr) {
-  UniqueFd fd(OpenBeneath(sys, folder, SidecarName(leaf).c_str(),
-                          O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
-  if (!fd.valid()) return std::nullopt;
-  if (stale != nullptr) *stale = true;
-  // One byte more than a sidecar holds, to tell a longer file from a good one.
   uint8_t buf[kSidecarWithModeSize + 1];
-  size_t got = 0;
-  while (got < sizeof buf) {
-    ssize_t n = sys->Read(fd.get(), buf + got, sizeof buf - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
+  const std::optional<size_t> read =
+      ReadSmall(sys, folder, SidecarName(leaf).c_str(), buf, sizeof buf);
+  if (!read) return std::nullopt;
+  if (stale != nullptr) *stale = true;
+  const size_t got = *read;
   if ((got != kSidecarSize && got != kSidecarWithModeSize) ||
       std::string_view(reinterpret_cast<const char*>(buf), kSidecarMagic.size()) != kSidecarMagic) {
     return std::nullopt;
@@ -179,17 +188,9 @@ std::string EncodeFolderSidecar(uint32_t mode, int64_t mtime_ns) {
 // The mode and mtime_ns kept in the folder `folder`'s sidecar into `file`; left 0 (not known)
 // when it has none or it cannot be read.
 void ReadFolderSidecar(Sys* sys, int folder, StoredFile& file) {
-  UniqueFd fd(sys->OpenAt2(folder, std::string(kFolderSidecar).c_str(),
-                           O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0, kResolve));
-  if (!fd.valid()) return;
   uint8_t buf[kFolderSidecarSize + 1];
-  size_t got = 0;
-  while (got < sizeof buf) {
-    ssize_t n = sys->Read(fd.get(), buf + got, sizeof buf - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
+  const std::optional<size_t> got =
+      ReadSmall(sys, folder, std::string(kFolderSidecar).c_str(), buf, sizeof buf);
   if (got != kFolderSidecarSize ||
       std::string_view(reinterpret_cast<const char*>(buf), kFolderSidecarMagic.size()) !=
           kFolderSidecarMagic) {
@@ -731,20 +732,26 @@ Result<UserDir> UserDir::Open(Sys* sys, int storage_fd, uint32_t user_id, bool c
   return UserDir(sys, std::move(*dir));
 }
 
-Result<Upload> UserDir::BeginUpload(const std::string& name) {
-  Result<std::vector<std::string>> parts = SplitName(name);
-  if (!parts.ok()) return parts.status();
-  const std::string& leaf = parts->back();
+Result<UploadRecord> UserDir::StartWrite(const std::string& folder, std::string* id) {
   if (!swept_) {
     SweepDeadUploads(sys_, fd_.get());
     swept_ = true;
   }
-  Result<std::string> id = UploadId(sys_);
-  if (!id.ok()) return id.status();
+  Result<std::string> made = UploadId(sys_);
+  if (!made.ok()) return made.status();
+  *id = std::move(*made);
+  // The record first: a writer killed at any later step leaves a temp file a sweep can find.
+  return UploadRecord::Create(sys_, fd_.get(), *id, folder);
+}
+
+Result<Upload> UserDir::BeginUpload(const std::string& name) {
+  Result<std::vector<std::string>> parts = SplitName(name);
+  if (!parts.ok()) return parts.status();
+  const std::string& leaf = parts->back();
   std::string folder;
   for (size_t i = 0; i + 1 < parts->size(); ++i) folder += (i == 0 ? "" : "/") + (*parts)[i];
-  // The record first: a writer killed at any later step leaves a temp file a sweep can find.
-  Result<UploadRecord> record = UploadRecord::Create(sys_, fd_.get(), *id, folder);
+  std::string id;
+  Result<UploadRecord> record = StartWrite(folder, &id);
   if (!record.ok()) return record.status();
   // A delete of the folder's last file prunes the emptied folder; between this upload's walk and
   // its temp file's creation that leaves it creating in a removed folder (ENOENT): walk again,
@@ -768,7 +775,7 @@ Result<Upload> UserDir::BeginUpload(const std::string& name) {
       return Status::FromErrno(errno, "stat " + name);
     }
     TempFile temp(sys_, dir->get());
-    Status s = CreateTemp(temp, TempNameOf(*id), name);
+    Status s = CreateTemp(temp, TempNameOf(id), name);
     if (s.code() == Status::Code::kNotFound && walk < kWalks) continue;
     if (!s.ok()) return s;
     // From here the Upload unlinks the temp file if it is never committed.
@@ -784,15 +791,10 @@ Status UserDir::MakeFolder(const std::string& name, uint32_t mode, int64_t mtime
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
-  if (!swept_) {
-    SweepDeadUploads(sys_, fd_.get());
-    swept_ = true;
-  }
-  Result<std::string> id = UploadId(sys_);
-  if (!id.ok()) return id.status();
   // The sidecar's temp file is an upload's, in the folder itself: a writer killed before the
   // rename leaves it for the sweep, as an upload's.
-  Result<UploadRecord> record = UploadRecord::Create(sys_, fd_.get(), *id, name);
+  std::string id;
+  Result<UploadRecord> record = StartWrite(name, &id);
   if (!record.ok()) return record.status();
   for (int walk = 1;; ++walk) {
     Result<UniqueFd> parent = WalkFolders(sys_, fd_.get(), *parts, parts->size() - 1, true);
@@ -806,7 +808,7 @@ Status UserDir::MakeFolder(const std::string& name, uint32_t mode, int64_t mtime
     if (!folder.ok()) return folder.status();
     const std::string what = "attributes of folder " + name;
     TempFile temp(sys_, folder->get());
-    Status s = WriteTemp(temp, TempNameOf(*id), EncodeFolderSidecar(mode, mtime_ns), what);
+    Status s = WriteTemp(temp, TempNameOf(id), EncodeFolderSidecar(mode, mtime_ns), what);
     // A delete pruned or removed the folder after it was opened: make it anew.
     if (s.code() == Status::Code::kNotFound && walk < kAttempts) continue;
     if (!s.ok()) return s;
@@ -980,6 +982,11 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
 namespace storage {
 
 std::string SidecarNameOf(std::string_view leaf) { return SidecarName(leaf); }
+
+std::optional<size_t> ReadSmallFile(Sys* sys, int folder, const char* name, uint8_t* buf,
+                                    size_t max) {
+  return ReadSmall(sys, folder, name, buf, max);
+}
 
 std::optional<Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
                                   const struct stat& file, bool* stale) {

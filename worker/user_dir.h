@@ -241,6 +241,10 @@ class UserDir {
   VersionPolicy policy;
 
  private:
+  // What every write (an upload, a folder's sidecar) does first: the sweep, on the first write
+  // through this UserDir; a fresh id in `id`; and the record of a write into `folder`.
+  Result<UploadRecord> StartWrite(const std::string& folder, std::string* id);
+
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY
   bool swept_ = false;
@@ -256,6 +260,10 @@ class UserDir {
 namespace storage {
 // The sidecar of the file `leaf` in the same folder.
 std::string SidecarNameOf(std::string_view leaf);
+// Up to `max` bytes of the small file `name` beneath `folder` (ESTALE retried) into `buf`: how
+// many, or nullopt when it cannot be opened.
+std::optional<size_t> ReadSmallFile(Sys* sys, int folder, const char* name, uint8_t* buf,
+                                    size_t max);
 // The digest in `leaf`'s sidecar in `folder` if it is fresh for `file` (see UserDir).
 std::optional<protocol::Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
                                             const struct stat& file, bool* stale);

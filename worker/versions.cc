@@ -145,19 +145,11 @@ bool History::IsFolderName(std::string_view entry) {
 }
 
 std::string History::LeafIn(Sys* sys, int history_fd) {
-  UniqueFd fd(sys->OpenAt2(history_fd, kLeafFile, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0,
-                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS));
-  if (!fd.valid()) return {};
-  char buf[NAME_MAX + 2];
-  size_t got = 0;
-  while (got < sizeof buf) {
-    ssize_t n = sys->Read(fd.get(), buf + got, sizeof buf - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  if (got == 0 || got > NAME_MAX) return {};
-  return std::string(buf, got);
+  uint8_t buf[NAME_MAX + 2];
+  const std::optional<size_t> got =
+      storage::ReadSmallFile(sys, history_fd, kLeafFile, buf, sizeof buf);
+  if (!got || *got == 0 || *got > NAME_MAX) return {};
+  return std::string(reinterpret_cast<const char*>(buf), *got);
 }
 
 Result<History> History::Open(Sys* sys, int folder, const std::string& leaf, bool create) {
