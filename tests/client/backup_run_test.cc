@@ -4,8 +4,10 @@
 // folder.
 #include "client/backup_run.h"
 
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -239,6 +241,69 @@ TEST_F(BackupRunTest, ModesTimesAndEmptyFoldersRoundTrip) {
   });
   EXPECT_EQ(TreeSnapshot(out), before);
   EXPECT_EQ(TreeSnapshot(root_), before);
+}
+
+// The attacker is the server: it lists a setuid file and a setgid folder. An ordinary user
+// (nobody, in a child process) restoring them gets neither bit; the rest of each mode is kept.
+TEST_F(BackupRunTest, AServerCannotMakeAnOrdinaryUsersRestoreSetuidOrSetgid) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  Write(dir_.Sub("payload"), "#!/bin/sh\n");
+  OnConnection([&](ClientV2& client) {
+    const std::vector<Upload> ups = {
+        {"", "evil/bin", protocol::v2::Attributes{02750, 1}, true},
+        {dir_.Sub("payload"), "evil/bin/run", protocol::v2::Attributes{06755, 1}}};
+    client.Backup(
+        ups, [](size_t, const Result<ReplyV2>& r) { EXPECT_TRUE(r.ok() && r->status == 212); });
+  });
+  ASSERT_EQ(server_.file_attributes().at("evil/bin/run").mode, 06755u);
+  ASSERT_EQ(server_.folders().at("evil/bin").mode, 02750u);
+  const uid_t nobody = 65534;
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+  const std::string out = dir_.Sub("out");
+  ASSERT_EQ(mkdir(out.c_str(), 0700), 0);
+  ASSERT_EQ(chown(out.c_str(), nobody, nobody), 0);
+
+  // The child is the client; this process serves it, so no thread is running across the fork.
+  constexpr int kCannotDrop = 4;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(sv[1]);
+    if (setgroups(0, nullptr) != 0 || setresgid(nobody, nobody, nobody) != 0 ||
+        setresuid(nobody, nobody, nobody) != 0) {
+      _exit(kCannotDrop);
+    }
+    ClientV2 client(Connection::Adopt(sv[0], std::chrono::seconds(10)), 42);
+    Result<ReplyV2> login = client.Login("fake-secret-for-tests");
+    Result<ListAttrsReplyV2> listed = client.ListAttrs();
+    if (!login.ok() || !listed.ok()) _exit(3);
+    std::vector<std::string> refused;
+    RestoreTreeHooks hooks;
+    hooks.failed = [](const std::string&, const std::string&) {};
+    hooks.exists = [](const std::string&) {};
+    hooks.restored = [](const RestoreTarget&, const Result<ReplyV2>& r) {
+      return r.ok() && r->status == 210;
+    };
+    _exit(RestoreTree(client, SelectUnder("evil", listed->entries, &refused), out, Existing::kKeep,
+                      hooks) == 0
+              ? 0
+              : 5);
+  }
+  close(sv[0]);
+  server_.Serve(sv[1]);
+  close(sv[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == kCannotDrop) GTEST_SKIP() << "cannot become nobody";
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  const struct stat file = Stat(out + "/bin/run");
+  EXPECT_EQ(file.st_uid, nobody);
+  EXPECT_EQ(file.st_mode & 07777, 0755u);
+  EXPECT_EQ(Stat(out + "/bin").st_mode & 07777, 0750u);
+  EXPECT_EQ(Read(out + "/bin/run"), "#!/bin/sh\n");
 }
 
 // A non-root restore never sets setuid or setgid (the sticky bit it may); root restores them.
