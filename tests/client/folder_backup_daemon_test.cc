@@ -1,8 +1,8 @@
 // test process (root): backup-client's folder runs against the real backupd (tests/harness) — a
 // nested tree round-trips byte for byte, with its modes, mtimes and empty folders; a repeat run
 // sends nothing, one change (of content, or only of the mtime) sends one file, --checksum finds a
-// change that keeps size and mtime, and 10,000 files go over one connection, as the daemon's
-// access log shows.
+// change that keeps size and mtime, and 10,000 files (or 10,101 folders) go over one connection,
+// as the daemon's access log shows.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -189,6 +190,10 @@ TEST_F(FolderBackupDaemonTest, ModesTimesAndEmptyFoldersRoundTripExactly) {
   r = Client({"restore", "t", "-o", work_ + "/back"});
   ASSERT_EQ(r.exit_code, 0) << Output(r);
   EXPECT_EQ(TreeSnapshot(work_ + "/back"), tree);
+  // An empty folder alone comes back as a folder, with its mode and time.
+  r = Client({"restore", "t/a/empty2", "-o", work_ + "/e"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(TreeSnapshot(work_ + "/e"), ". folder 0750 0 1400000005.000000035\n");
 
   // Nothing changed: nothing sent, no folder made again, not a byte read to hash.
   r = Client({"backup", "t"});
@@ -216,11 +221,11 @@ TEST_F(FolderBackupDaemonTest, ModesTimesAndEmptyFoldersRoundTripExactly) {
   ExpectSummary(r, "scanned 3, sent 1, unchanged 2, failed 0, bytes sent 1000");
   EXPECT_EQ(ReadFile(UserDir() + "/t/f600"), changed);
 
-  // Five runs and a restore, one listing each: five files stored, and never a folder again.
+  // Five runs and two restores, one listing each: five files stored, and never a folder again.
   const std::vector<std::string> stored = {"access ", "op=backup-attrs", "status=212"};
   ASSERT_TRUE(daemon_.WaitForLog(
       [&](const std::string& log) {
-        return LinesWith(log, {"access ", "op=list-attrs"}).size() == 6 &&
+        return LinesWith(log, {"access ", "op=list-attrs"}).size() == 7 &&
                LinesWith(log, stored).size() == 5;
       },
       kLogTimeout))
@@ -274,6 +279,46 @@ TEST_F(FolderBackupDaemonTest, TenThousandFilesUseOneConnection) {
       kLogTimeout));
   EXPECT_EQ(LogLines(stored), static_cast<size_t>(kFiles));
   EXPECT_EQ(LogLines({"access ", "op=auth-start"}), 2u);
+}
+
+// MAKE_FOLDER is pipelined as uploads are: 10,101 folders (10,000 of them empty) in one run, on
+// one connection, and none again in a repeat run.
+TEST_F(FolderBackupDaemonTest, TenThousandEmptyFoldersUseOneConnection) {
+  MakeFolders({"dirs"});
+  for (int d = 0; d < 100; ++d) {
+    const std::string sub = "dirs/d" + std::to_string(d);
+    MakeFolders({sub});
+    for (int e = 0; e < 100; ++e) MakeFolders({sub + "/e" + std::to_string(e)});
+  }
+  ProgramResult r = Client({"backup", "dirs"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 0, sent 0, unchanged 0, failed 0, bytes sent 0");
+  std::cout << "10,101 folders made in: " << r.out;
+  struct stat sb {};
+  ASSERT_EQ(stat((UserDir() + "/dirs/d42/e7").c_str(), &sb), 0);
+  EXPECT_TRUE(S_ISDIR(sb.st_mode));
+
+  const std::vector<std::string> made = {"access ", "op=make-folder", "status=212"};
+  constexpr size_t kFolders = 10101;
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) { return LinesWith(log, made).size() == kFolders; }, kLogTimeout))
+      << LogLines(made) << " folders logged";
+  std::set<std::string> peers;
+  for (const std::string& line : LinesWith(daemon_.Log(), made)) {
+    const size_t at = line.find("access ") + 7;
+    peers.insert(line.substr(at, line.find(" user=") - at));
+  }
+  EXPECT_EQ(peers.size(), 1u);
+
+  r = Client({"backup", "dirs"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  std::cout << "a repeat run over 10,101 folders: " << r.out;
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) {
+        return LinesWith(log, {"access ", "op=list-attrs"}).size() == 2;
+      },
+      kLogTimeout));
+  EXPECT_EQ(LogLines(made), kFolders);
 }
 
 }  // namespace
