@@ -39,30 +39,43 @@ Result<protocol::Digest> HashFile(const std::string& path) {
   }
 }
 
-RunPlan PlanRun(const std::vector<WalkEntry>& entries, const std::vector<v2::ListEntry>& stored) {
+namespace {
+
+// The server's entry named `name`, or null.
+const v2::AttrEntry* Find(const std::vector<v2::AttrEntry>& stored, const std::string& name) {
+  auto it =
+      std::lower_bound(stored.begin(), stored.end(), name,
+                       [](const v2::AttrEntry& s, const std::string& n) { return s.name < n; });
+  return it != stored.end() && it->name == name ? &*it : nullptr;
+}
+
+}  // namespace
+
+RunPlan PlanRun(const std::vector<WalkEntry>& entries, const std::vector<v2::AttrEntry>& stored,
+                Compare compare) {
   RunPlan plan;
   for (const WalkEntry& e : entries) {
-    // Folders are kept by MAKE_FOLDER once the attribute ops land (issue 12); today a folder is
-    // stored by the files it holds.
-    if (e.kind != WalkEntry::Kind::kFile) continue;
-    auto it = std::lower_bound(
-        stored.begin(), stored.end(), e.name,
-        [](const v2::ListEntry& s, const std::string& name) { return s.name < name; });
-    bool changed = it == stored.end() || it->name != e.name || it->size != e.size ||
-                   it->sha256 == protocol::Digest{};
-    if (!changed) {
-      Result<protocol::Digest> local = HashFile(e.path);
-      if (!local.ok()) {
-        plan.failures.push_back({e.path, local.status().message()});
-        continue;
+    const bool folder = e.kind == WalkEntry::Kind::kFolder;
+    const v2::EntryKind kind = folder ? v2::EntryKind::kFolder : v2::EntryKind::kFile;
+    const v2::AttrEntry* s = Find(stored, e.name);
+    bool changed = s == nullptr || s->kind != kind || s->attributes.mode != e.mode ||
+                   s->attributes.mtime_ns != e.mtime_ns || s->size != e.size;
+    if (!changed && !folder && compare == Compare::kChecksum) {
+      changed = s->sha256 == protocol::Digest{};
+      if (!changed) {
+        Result<protocol::Digest> local = HashFile(e.path);
+        if (!local.ok()) {
+          plan.failures.push_back({e.path, local.status().message()});
+          continue;
+        }
+        changed = *local != s->sha256;
       }
-      changed = *local != it->sha256;
     }
     if (!changed) {
-      ++plan.unchanged;
+      if (!folder) ++plan.unchanged;
       continue;
     }
-    plan.uploads.push_back({e.path, e.name});
+    plan.uploads.push_back({e.path, e.name, v2::Attributes{e.mode, e.mtime_ns}, folder});
     plan.sizes.push_back(e.size);
   }
   return plan;
@@ -70,26 +83,28 @@ RunPlan PlanRun(const std::vector<WalkEntry>& entries, const std::vector<v2::Lis
 
 Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks,
                             Compare compare) {
-  std::vector<v2::ListEntry> stored;
-  if (compare == Compare::kChanged) {
-    Result<ListReplyV2> listed = client.List();
+  std::vector<v2::AttrEntry> stored;
+  if (compare != Compare::kAll) {
+    Result<ListAttrsReplyV2> listed = client.ListAttrs();
     if (!listed.ok()) return listed.status();
     const uint16_t status = listed->reply.status;
     if (status != static_cast<uint16_t>(v2::ResponseCode::kListOk) &&
         status != static_cast<uint16_t>(v2::ResponseCode::kNoFiles)) {
-      return Status::IoError("list: " + listed->reply.message + " (" + std::to_string(status) +
-                             ")");
+      return Status::IoError("list-attrs: " + listed->reply.message + " (" +
+                             std::to_string(status) + ")");
     }
     stored = std::move(listed->entries);
   }
   RunCounts counts;
   for (const WalkFailure& f : walk.failures) hooks.failed(f.path, f.why);
   counts.failed = walk.failures.size();
-  RunPlan plan = PlanRun(walk.entries, stored);
+  RunPlan plan = PlanRun(walk.entries, stored, compare);
   for (const WalkFailure& f : plan.failures) hooks.failed(f.path, f.why);
   counts.failed += plan.failures.size();
   counts.unchanged = plan.unchanged;
-  counts.scanned = counts.failed + counts.unchanged + plan.uploads.size();
+  const auto files_total = static_cast<uint64_t>(std::count_if(
+      plan.uploads.begin(), plan.uploads.end(), [](const Upload& u) { return !u.folder; }));
+  counts.scanned = counts.failed + counts.unchanged + files_total;
 
   uint64_t bytes_total = 0;
   for (uint64_t size : plan.sizes) bytes_total += size;
@@ -101,11 +116,14 @@ Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunH
       plan.uploads,
       [&](size_t i, const Result<ReplyV2>& outcome) {
         reported = i + 1;
-        ++files_done;
+        const bool file = !plan.uploads[i].folder;
+        if (file) ++files_done;
         if (hooks.uploaded(plan.uploads[i], outcome)) {
-          ++counts.sent;
+          counts.sent += file ? 1 : 0;
           counts.bytes_sent += plan.sizes[i];
         } else {
+          // A folder that was not made counts as scanned and failed, as the walk's failures do.
+          counts.scanned += file ? 0 : 1;
           ++counts.failed;
         }
       },
@@ -115,12 +133,13 @@ Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunH
           in_flight = i;
         }
         if (hooks.progress) {
-          hooks.progress(files_done, plan.uploads.size(), bytes_finished + done, bytes_total);
+          hooks.progress(files_done, files_total, bytes_finished + done, bytes_total);
         }
       });
   // After a lost connection the files not reported were not stored.
   for (size_t i = reported; i < plan.uploads.size(); ++i) {
     hooks.failed(plan.uploads[i].path, "not sent: the connection was lost");
+    counts.scanned += plan.uploads[i].folder ? 1 : 0;
     ++counts.failed;
   }
   return counts;

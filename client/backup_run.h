@@ -16,7 +16,8 @@
 
 namespace backupd::client {
 
-// scanned = sent + unchanged + failed: every file found, and every entry the walk could not read.
+// Of files: scanned = sent + unchanged + failed, every file found, and every entry the walk could
+// not read and folder the server could not make (a folder made or already kept is not counted).
 struct RunCounts {
   uint64_t scanned = 0;
   uint64_t sent = 0;
@@ -31,35 +32,39 @@ std::string FormatSummary(const RunCounts& counts, std::chrono::nanoseconds elap
 // The SHA-256 of the file at `path`; an error says which step failed ("open: ..."), not the path.
 Result<protocol::Digest> HashFile(const std::string& path);
 
-// Which walked files need sending, given the server's listing (sorted by name, as v2 sends it):
-// a name the server lacks, another size, or (same size) another digest than the local file's,
-// which is hashed only then. A stored digest of zeros (a v1 upload) never matches.
+// Which files a run sends: the changed ones (after one LIST_ATTRS), the changed ones with the
+// content of same-size same-mtime files compared too (as rsync's --checksum), or every one (as
+// rsync's --ignore-times; no list is asked for).
+enum class Compare { kChanged, kChecksum, kAll };
+
+// Which walked entries need sending, given the server's attribute listing (sorted by name, as v2
+// sends it). A file goes when the server lacks it or holds another size, mtime or mode (nothing
+// is hashed); with kChecksum also when, all three the same, its SHA-256 differs from the stored
+// one, which it does when none is stored. A folder goes (MAKE_FOLDER) unless the server keeps it
+// with the same mode and mtime. Every upload carries its attributes.
 struct RunPlan {
   std::vector<Upload> uploads;
-  std::vector<uint64_t> sizes;  // of each upload, as walked
-  uint64_t unchanged = 0;
+  std::vector<uint64_t> sizes;        // of each upload, as walked (0 for a folder)
+  uint64_t unchanged = 0;             // files
   std::vector<WalkFailure> failures;  // files that could not be hashed
 };
 RunPlan PlanRun(const std::vector<WalkEntry>& entries,
-                const std::vector<protocol::v2::ListEntry>& stored);
+                const std::vector<protocol::v2::AttrEntry>& stored, Compare compare);
 
 struct RunHooks {
   // Each file that failed, with why (walk, hash, or a local error before sending).
   std::function<void(const std::string& path, const std::string& why)> failed;
-  // Each upload's outcome, as ClientV2::Backup reports it; returns true when it stored the file.
+  // Each upload's outcome (a file or a folder), as ClientV2::Backup reports it; returns true when
+  // the server stored it.
   std::function<bool(const Upload& upload, const Result<ReplyV2>& outcome)> uploaded;
-  // Progress: files done of all to send, payload bytes done of all to send.
+  // Progress: files done of all to send, payload bytes done of all to send (folders not counted).
   std::function<void(uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t bytes_total)>
       progress;
 };
 
-// Which files a run sends: the changed ones (after one list request), or every one (as rsync's
-// --ignore-times; no list is asked for).
-enum class Compare { kChanged, kAll };
-
-// Runs the backup of `walk` over `client` (logged in): one list request, then one pipelined
-// ClientV2::Backup of the changed files. Not OK when the listing failed (nothing was sent then):
-// a lost connection, or an error status other than 1002 (no files yet).
+// Runs the backup of `walk` over `client` (logged in): one LIST_ATTRS (unless kAll), then one
+// pipelined ClientV2::Backup of the changed files and folders. Not OK when the listing failed
+// (nothing was sent then): a lost connection, or an error status other than 1002 (nothing yet).
 Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks,
                             Compare compare = Compare::kChanged);
 

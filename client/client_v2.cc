@@ -217,14 +217,21 @@ void ClientV2::Backup(const std::vector<Upload>& uploads, const UploadDone& done
     }
     const Upload& up = uploads[i];
     Status st = CheckRequestName(up.name);
+    if (st.ok() && up.folder && !up.attributes) {
+      st = Status::Invalid(up.path + ": a folder goes with its attributes");
+    }
     UniqueFd file;
     struct stat sb {};
-    if (st.ok()) {
+    if (st.ok() && !up.folder) {
       file = UniqueFd(open(up.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
       if (!file.valid()) st = Status::FromErrno(errno, up.path);
     }
-    if (st.ok() && fstat(file.get(), &sb) < 0) st = Status::FromErrno(errno, up.path);
-    if (st.ok() && !S_ISREG(sb.st_mode)) st = Status::Invalid(up.path + ": not a regular file");
+    if (st.ok() && !up.folder && fstat(file.get(), &sb) < 0) {
+      st = Status::FromErrno(errno, up.path);
+    }
+    if (st.ok() && !up.folder && !S_ISREG(sb.st_mode)) {
+      st = Status::Invalid(up.path + ": not a regular file");
+    }
     if (!st.ok()) {
       // Outcomes are reported in order, so the answers before this file come first.
       if (!drain()) return;
@@ -236,8 +243,14 @@ void ClientV2::Backup(const std::vector<Upload>& uploads, const UploadDone& done
            (pending.size() >= kMaxPipelined || pending_bytes + cost > kMaxPendingAnswerBytes)) {
       if (!read_oldest()) return;
     }
-    const auto size = static_cast<uint64_t>(sb.st_size);
-    st = SendUpload(file.get(), size, up, i, progress);
+    if (up.folder) {
+      const std::string request =
+          v2::EncodeRequestPrefix(user_id_, Op::kMakeFolder, up.name, v2::kAttributesSize) +
+          v2::EncodeAttributes(*up.attributes);
+      st = conn_.WriteAll(request.data(), request.size());
+    } else {
+      st = SendUpload(file.get(), static_cast<uint64_t>(sb.st_size), up, i, progress);
+    }
     if (!st.ok() && !conn_.is_open()) {
       // A local read failure mid-file: the stream is cut, no answer can be read any more.
       done(i, st);
@@ -302,14 +315,16 @@ Result<ReplyV2> ClientV2::RestoreToFd(std::string_view name, int fd, const Progr
 }
 
 Result<ReplyV2> ClientV2::RestoreToFile(std::string_view name, const std::string& output,
-                                        Existing existing, const ProgressFn& progress) {
+                                        Existing existing, const ProgressFn& progress,
+                                        const OutputAttributes& attributes) {
   return RestoreToTemp(Op::kRestore, name, v2::EncodeRequestPrefix(user_id_, Op::kRestore, name, 0),
-                       output, existing, progress);
+                       output, existing, progress, attributes);
 }
 
 Result<ReplyV2> ClientV2::RestoreToTemp(Op op, std::string_view name, const std::string& request,
                                         const std::string& output, Existing existing,
-                                        const ProgressFn& progress) {
+                                        const ProgressFn& progress,
+                                        const OutputAttributes& attributes) {
   if (!conn_.is_open()) return Status::Closed("not connected");
   Result<TempOutput> tmp = TempOutput::Create(output);
   if (!tmp.ok()) return tmp.status();
@@ -317,7 +332,7 @@ Result<ReplyV2> ClientV2::RestoreToTemp(Op op, std::string_view name, const std:
   if (!reply.ok() || reply->status != Code(ResponseCode::kRestoreOk) || !reply->digest_ok) {
     return reply;
   }
-  Status st = tmp->Commit(existing);
+  Status st = tmp->Commit(existing, attributes);
   if (!st.ok()) return st;
   return reply;
 }
@@ -381,19 +396,6 @@ Result<ListReplyV2> ClientV2::ReadList(Op op) {
   if (!st.ok()) return st;
   list.reply.bytes = size;
   return list;
-}
-
-Result<ReplyV2> ClientV2::MakeFolder(std::string_view name, uint32_t mode, int64_t mtime_ns) {
-  if (!conn_.is_open()) return Status::Closed("not connected");
-  Status st = CheckRequestName(name);
-  if (!st.ok()) return st;
-  const std::string request =
-      v2::EncodeRequestPrefix(user_id_, Op::kMakeFolder, name, v2::kAttributesSize) +
-      v2::EncodeAttributes({mode, mtime_ns});
-  st = conn_.WriteAll(request.data(), request.size());
-  if (!st.ok()) return Fail(st);
-  uint64_t ignored = 0;
-  return ReadReply(Op::kMakeFolder, &ignored);
 }
 
 Result<ListAttrsReplyV2> ClientV2::ListAttrs() {

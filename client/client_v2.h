@@ -47,11 +47,13 @@ struct VersionsReplyV2 {
 };
 
 // A file to back up: its local path and the name to store it under; with `attributes` it goes as
-// BACKUP_ATTRS, so the server keeps its mode and sets its mtime.
+// BACKUP_ATTRS, so the server keeps its mode and sets its mtime. With `folder`, a folder to keep:
+// MAKE_FOLDER with `attributes` (required), nothing read from `path`.
 struct Upload {
   std::string path;
   std::string name;
   std::optional<protocol::v2::Attributes> attributes = std::nullopt;
+  bool folder = false;
 };
 
 // Pipelined uploads keep at most this many answers outstanding, and at most kMaxPendingAnswerBytes
@@ -75,11 +77,12 @@ class ClientV2 {
   // which the server has closed the connection.
   Result<ReplyV2> Login(const std::string& secret);
 
-  // Uploads each file with its SHA-256 as the trailer, streaming it (any size), sending the next
-  // request before the previous answer arrives (within kMaxPipelined / kMaxPendingAnswerBytes).
-  // `done` is called for each file in order with its outcome: a ReplyV2, or a local Status (the
-  // file could not be opened: nothing was sent for it) or the connection's failure, after which
-  // the files not yet reported were not stored and are not reported.
+  // Uploads each file with its SHA-256 as the trailer, streaming it (any size), and makes each
+  // folder, sending the next request before the previous answer arrives (within kMaxPipelined /
+  // kMaxPendingAnswerBytes). `done` is called for each upload in order with its outcome: a
+  // ReplyV2, or a local Status (the file could not be opened: nothing was sent for it) or the
+  // connection's failure, after which the uploads not yet reported were not done and are not
+  // reported.
   using UploadDone = std::function<void(size_t index, const Result<ReplyV2>& outcome)>;
   using UploadProgress = std::function<void(size_t index, uint64_t done, uint64_t total)>;
   void Backup(const std::vector<Upload>& uploads, const UploadDone& done,
@@ -87,14 +90,14 @@ class ClientV2 {
 
   // Restores `name` into `output` through a TempOutput, committed only when the digest trailer
   // matches the bytes written; otherwise nothing is left and the reply has digest_ok false.
+  // `attributes` are given to the file before it takes the name `output`.
   Result<ReplyV2> RestoreToFile(std::string_view name, const std::string& output, Existing existing,
-                                const ProgressFn& progress = {});
+                                const ProgressFn& progress = {},
+                                const OutputAttributes& attributes = {});
   // Restores `name` to `fd` as it arrives; digest_ok tells whether what was written is right.
   Result<ReplyV2> RestoreToFd(std::string_view name, int fd, const ProgressFn& progress = {});
   Result<ReplyV2> Delete(std::string_view name);
   Result<ListReplyV2> List();
-  // MAKE_FOLDER: 212 once the folder `name` exists with `mode` and `mtime_ns` kept.
-  Result<ReplyV2> MakeFolder(std::string_view name, uint32_t mode, int64_t mtime_ns);
   // LIST_ATTRS: every stored file and folder with its kind, mode, size, mtime and digest.
   Result<ListAttrsReplyV2> ListAttrs();
 
@@ -126,7 +129,8 @@ class ClientV2 {
                           int fd, const ProgressFn& progress);
   Result<ReplyV2> RestoreToTemp(protocol::v2::Op op, std::string_view name,
                                 const std::string& request, const std::string& output,
-                                Existing existing, const ProgressFn& progress);
+                                Existing existing, const ProgressFn& progress,
+                                const OutputAttributes& attributes = {});
   // Sends the request of `op` (list or list-deleted) and reads its list entries.
   Result<ListReplyV2> ReadList(protocol::v2::Op op);
   Status Fail(Status st);

@@ -61,16 +61,20 @@ constexpr const char* kUsage =
     "  backup [PATH...]        store each file PATH under its path with the leading '/'\n"
     "                          stripped (as tar does), or under --name NAME for a single file;\n"
     "                          a folder PATH's files under the folder's path so written, then\n"
-    "                          the path below it. Without PATH: 'paths' in client.conf. Only\n"
-    "                          files whose size or SHA-256 differ from the server's are sent;\n"
-    "                          the run ends with 'scanned N, sent N, unchanged N, failed N,\n"
-    "                          bytes sent N, T s' on standard output.\n"
+    "                          the path below it. Without PATH: 'paths' in client.conf. Each\n"
+    "                          file goes with its mode and modification time, and each folder\n"
+    "                          (empty ones too) is kept with its own. Only files whose size,\n"
+    "                          mtime or mode differ from the server's are sent (nothing is\n"
+    "                          hashed; --checksum compares SHA-256 too); the run ends with\n"
+    "                          'scanned N, sent N, unchanged N, failed N, bytes sent N, T s'\n"
+    "                          on standard output.\n"
     "  restore NAME [-o OUT]   fetch NAME into OUT (default: the last component of NAME in the\n"
     "                          current folder; '-o -' writes to standard output). An existing\n"
     "                          OUT is kept unless --force is given; then it is replaced only\n"
     "                          once the whole file has arrived and its digest matched.\n"
-    "                          When no file is named NAME but files are stored under NAME/,\n"
-    "                          they are restored below the folder OUT.\n"
+    "                          When no file is named NAME but a folder is, its files and\n"
+    "                          folders are restored below the folder OUT with their modes\n"
+    "                          (setuid and setgid only for root) and modification times.\n"
     "  delete NAME...          remove each NAME\n"
     "  list [-l]               print the user's stored names, one a line (with --long: size,\n"
     "                          modification time and SHA-256 too); a user with no files\n"
@@ -175,6 +179,7 @@ struct Options {
   bool force = false;
   bool follow_symlinks = false;
   bool full = false;
+  bool checksum = false;
   std::vector<std::string> exclude;
   std::vector<std::string> exclude_from;
   // Versions (protocol v2): list --versions, list --deleted, restore --version / --before.
@@ -219,8 +224,11 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   add("follow-symlinks", po::bool_switch(&opt->follow_symlinks),
       "backup: follow symlinks in folders (default: skip them with a note)");
   add("full", po::bool_switch(&opt->full),
-      "backup: send every file, changed or not (default: only those whose size or SHA-256 "
+      "backup: send every file, changed or not (default: only those whose size, mtime or mode "
       "differ from the server's)");
+  add("checksum", po::bool_switch(&opt->checksum),
+      "backup: also send a file whose size, mtime and mode match but whose SHA-256 differs "
+      "(reads every such file)");
   add("versions", po::bool_switch(&opt->versions), "list: the versions of one NAME");
   add("deleted", po::bool_switch(&opt->deleted), "list: the names deleted with history kept");
   add("before", po::value<std::string>()->value_name("TIME"),
@@ -307,10 +315,12 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* opt) {
   if (opt->output && cmd != "restore") return usage("--output is for restore only");
   if (opt->force && cmd != "restore") return usage("--force is for restore only");
   if (opt->long_list && cmd != "list") return usage("--long is for list only");
-  if (cmd != "backup" &&
-      (!opt->exclude.empty() || !opt->exclude_from.empty() || opt->follow_symlinks || opt->full)) {
-    return usage("--exclude, --exclude-from, --follow-symlinks and --full are for backup only");
+  if (cmd != "backup" && (!opt->exclude.empty() || !opt->exclude_from.empty() ||
+                          opt->follow_symlinks || opt->full || opt->checksum)) {
+    return usage(
+        "--exclude, --exclude-from, --follow-symlinks, --full and --checksum are for backup only");
   }
+  if (opt->full && opt->checksum) return usage("give --full or --checksum, not both");
   const bool version_wanted = opt->wanted.number || opt->wanted.before_ns;
   if ((opt->versions || opt->deleted) && cmd != "list") {
     return usage("--versions and --deleted are for list only");
@@ -403,7 +413,8 @@ int Outcome(const ClientV2& client, const std::string& what, const Status& st) {
 }
 
 // One backup run over v2: the list, the changed files, the summary line on standard output.
-int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk, bool full, bool bar,
+int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk,
+                backupd::client::Compare compare, bool bar,
                 std::chrono::steady_clock::time_point start) {
   int worst = kExitOk;
   backupd::client::RunProgress progress(bar);
@@ -425,9 +436,8 @@ int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk, bool 
   hooks.progress = [&](uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t total) {
     progress.Update(files, files_total, bytes, total);
   };
-  Result<backupd::client::RunCounts> counts = backupd::client::RunBackup(
-      client, walk, hooks,
-      full ? backupd::client::Compare::kAll : backupd::client::Compare::kChanged);
+  Result<backupd::client::RunCounts> counts =
+      backupd::client::RunBackup(client, walk, hooks, compare);
   progress.Finish();
   if (!counts.ok()) {
     worst = Outcome(client, "backup: list what is stored", counts.status());
@@ -632,7 +642,7 @@ int RunRestoreFolder(ClientV2& client, const Options& opt,
 }
 
 // v2's restore: NAME is a file when the server has a file of that exact name; otherwise, when
-// it holds files under NAME/, a folder restored into OUT.
+// it holds a folder NAME or files under NAME/, a folder restored into OUT.
 int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output, uint32_t user,
                  bool bar) {
   const std::string& name = opt.args[0];
@@ -656,7 +666,7 @@ int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output
     not_found = *r;
   }
   Result<std::string> prefix = backupd::client::StoredPrefix(name);
-  Result<ListReplyV2> listed = client.List();
+  Result<backupd::client::ListAttrsReplyV2> listed = client.ListAttrs();
   if (!listed.ok()) return Outcome(client, "restore " + name, listed.status());
   std::vector<std::string> refused;
   std::vector<backupd::client::RestoreTarget> targets;
@@ -670,7 +680,7 @@ int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output
   }
   // OUT is a folder and NAME no folder: a file of that name is refused as any existing OUT is.
   const bool is_file = std::any_of(listed->entries.begin(), listed->entries.end(),
-                                   [&](const v2::ListEntry& e) { return e.name == name; });
+                                   [&](const v2::AttrEntry& e) { return e.name == name; });
   if (!is_file) {
     Error("restore " + name, "no file or folder named '" + name + "'" + NotFoundHint(name, user));
     return kExitFailed;
@@ -790,7 +800,13 @@ int Main(int argc, char** argv) {
   if (opt.protocol == 2) {
     ClientV2 client(std::move(*conn), *user);
     if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
-    if (opt.command == "backup") return RunBackupV2(client, walk, opt.full, bar, start);
+    if (opt.command == "backup") {
+      using backupd::client::Compare;
+      const Compare compare = opt.full       ? Compare::kAll
+                              : opt.checksum ? Compare::kChecksum
+                                             : Compare::kChanged;
+      return RunBackupV2(client, walk, compare, bar, start);
+    }
     if (opt.versions || opt.wanted.number || opt.wanted.before_ns) {
       return RunVersionsV2(client, opt, output, *user, bar);
     }

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "base/timespec.h"
+
 namespace backupd::client {
 namespace {
 
@@ -47,8 +49,14 @@ TempOutput::~TempOutput() {
 }
 
 // The folder is fsynced so the rename itself survives a crash.
-Status TempOutput::Commit(Existing existing) {
-  if (fchmod(fd_.get(), CreationMode()) < 0) return Status::FromErrno(errno, "chmod " + tmp_);
+Status TempOutput::Commit(Existing existing, const OutputAttributes& attributes) {
+  const mode_t mode = attributes.mode != 0 ? attributes.mode : CreationMode();
+  if (fchmod(fd_.get(), mode) < 0) return Status::FromErrno(errno, "chmod " + tmp_);
+  if (attributes.mtime_ns) {
+    // The access time is not kept: it becomes the restore's.
+    const timespec times[2] = {{0, UTIME_NOW}, EpochNsToTimespec(*attributes.mtime_ns)};
+    if (futimens(fd_.get(), times) < 0) return Status::FromErrno(errno, "set the time of " + tmp_);
+  }
   if (fsync(fd_.get()) < 0) return Status::FromErrno(errno, "fsync " + tmp_);
   // RENAME_NOREPLACE: a file created at `output` while the payload arrived is kept, atomically.
   const unsigned flags = existing == Existing::kKeep ? RENAME_NOREPLACE : 0;

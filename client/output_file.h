@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -14,9 +15,16 @@ namespace backupd::client {
 // What a restore does to an output file that already exists.
 enum class Existing { kReplace, kKeep };
 
-// A temp file beside `output` that becomes `output` only by Commit: fsynced, mode 0666 & ~umask,
-// renamed, the folder fsynced. Destroyed uncommitted (an error, a digest mismatch) it is removed,
-// so a failed restore leaves neither a partial `output` nor a temp file. Move-only.
+// What a restored file gets besides its bytes: `mode` (0: not known, so 0666 & ~umask as a plain
+// create gives) and, when known, its modification time.
+struct OutputAttributes {
+  uint32_t mode = 0;
+  std::optional<int64_t> mtime_ns;
+};
+
+// A temp file beside `output` that becomes `output` only by Commit: given its mode and time,
+// fsynced, renamed, the folder fsynced. Destroyed uncommitted (an error, a digest mismatch) it is
+// removed, so a failed restore leaves neither a partial `output` nor a temp file. Move-only.
 class TempOutput {
  public:
   static Result<TempOutput> Create(const std::string& output);
@@ -25,8 +33,9 @@ class TempOutput {
   ~TempOutput();
 
   int fd() const { return fd_.get(); }
-  // With Existing::kKeep the rename never replaces a file, even one created meanwhile.
-  Status Commit(Existing existing);
+  // With Existing::kKeep the rename never replaces a file, even one created meanwhile. The mode
+  // is applied as given (the caller decides which bits a restore may set).
+  Status Commit(Existing existing, const OutputAttributes& attributes = {});
 
  private:
   TempOutput(UniqueFd fd, std::string tmp, std::string output, std::string dir);

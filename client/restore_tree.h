@@ -15,19 +15,29 @@
 
 namespace backupd::client {
 
-// A stored file a folder restore takes, and its path below the output folder.
+// A stored file or folder a folder restore takes, its path below the output folder (empty for
+// the restored folder itself) and the attributes the server keeps for it (a mode of 0 and, for a
+// folder, an mtime of 0 are not known).
 struct RestoreTarget {
   std::string name;
   std::string relative;
+  protocol::v2::EntryKind kind = protocol::v2::EntryKind::kFile;
+  protocol::v2::Attributes attributes;
 };
 
-// The names in `stored` under `prefix` ("docs" takes "docs/..."; an empty prefix takes all), each
-// with the rest of its name as its relative path. Names are the server's, so untrusted: one that
-// is not already in the server's own normal form (protocol::NormalizeName: no leading '/', no
-// empty, "." or ".." component, no NUL) is refused, with why, into `refused`.
+// The entries of `stored` under `prefix` ("docs" takes "docs/..." and the folder "docs"; an empty
+// prefix takes all), each with the rest of its name as its relative path. Names are the
+// server's, so untrusted: one that is not already in the server's own normal form
+// (protocol::NormalizeName: no leading '/', no empty, "." or ".." component, no NUL) is refused,
+// with why, into `refused`.
 std::vector<RestoreTarget> SelectUnder(std::string_view prefix,
-                                       const std::vector<protocol::v2::ListEntry>& stored,
+                                       const std::vector<protocol::v2::AttrEntry>& stored,
                                        std::vector<std::string>* refused);
+
+// The permission bits a restore gives: all for root (as tar -p restores a system), the setuid and
+// setgid bits never for anyone else, who would otherwise turn what the server sent into a program
+// that runs as them for whoever starts it.
+uint32_t RestorableMode(uint32_t mode);
 
 struct RestoreTreeHooks {
   // A name refused or a local folder that could not be made: the name (or path) and why.
@@ -38,10 +48,13 @@ struct RestoreTreeHooks {
   std::function<bool(const RestoreTarget& target, const Result<ReplyV2>& outcome)> restored;
 };
 
-// Restores `targets` into `dir` (made, 0777 & ~umask, if missing; its parent must exist),
-// recreating the folders between (never following a symlink on the way: a folder component that
-// is not a real folder fails that file). Returns how many files failed; stops early only when the
-// connection is lost.
+// Restores `targets` into `dir` (made, 0777 & ~umask, if missing; its parent must exist): every
+// folder (empty ones too) and the folders between, never following a symlink on the way (a folder
+// component that is not a real folder fails what is below it); each file with its mtime and its
+// RestorableMode; then each folder's mode and mtime, deepest first, as writing into a folder
+// changes its mtime and a folder's mode may forbid writing. `dir` itself takes the attributes of
+// the target with an empty relative path only when this call made it. Returns how many files and
+// folders failed; stops early only when the connection is lost.
 size_t RestoreTree(ClientV2& client, const std::vector<RestoreTarget>& targets,
                    const std::string& dir, Existing existing, const RestoreTreeHooks& hooks);
 

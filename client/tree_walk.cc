@@ -71,7 +71,8 @@ void WalkOne(const std::string& root, const std::string& prefix, const WalkOptio
           fts_set(fts.get(), ent, FTS_SKIP);
           continue;
         }
-        if (ent->fts_level > 0) {
+        // A walked PATH's own folder is kept too, unless it has no stored name ("." or "/").
+        if (ent->fts_level > 0 || !prefix.empty()) {
           const struct stat& sb = *ent->fts_statp;
           AddEntry({Kind::kFolder, path, name, static_cast<uint32_t>(sb.st_mode & 07777),
                     MtimeNs(sb), 0},

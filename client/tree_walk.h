@@ -12,7 +12,8 @@
 
 namespace backupd::client {
 
-// One thing found: a regular file or a folder (a walked PATH's own folder is not an entry).
+// One thing found: a regular file or a folder (a walked PATH's own folder too, unless its stored
+// name is empty: "." or "/").
 struct WalkEntry {
   enum class Kind { kFile, kFolder };
   Kind kind = Kind::kFile;

@@ -190,9 +190,24 @@ class CppClientTest(Base, unittest.TestCase):
         r = self.run_client(s, "backup", "tree")
         self.expect(r, 0)
         self.assertEqual(self.summary(r), (4, 0, 4, 0, 0))
+        # A change is seen by its mtime (set here, so no clock tick can hide it); nothing is read.
+        c = os.path.join(self.dir, "tree/sub/deeper/c.txt")
         self.write("tree/sub/deeper/c.txt", "SEE")
+        os.utime(c, ns=(1500000000123456789, 1500000000123456789))
         r = self.run_client(s, "backup", "tree")
         self.assertEqual(self.summary(r), (4, 1, 3, 0, 3))
+        # Same size, same mtime, other bytes: only --checksum reads the file and sends it.
+        self.write("tree/sub/deeper/c.txt", "Sea")
+        os.utime(c, ns=(1500000000123456789, 1500000000123456789))
+        self.assertEqual(self.summary(self.run_client(s, "backup", "tree")), (4, 0, 4, 0, 0))
+        r = self.run_client(s, "backup", "tree", "--checksum")
+        self.assertEqual(self.summary(r), (4, 1, 3, 0, 3))
+        self.write("tree/sub/deeper/c.txt", "SEE")
+        os.utime(c, ns=(1500000000123456789, 1500000000123456789))
+        self.assertEqual(self.summary(self.run_client(s, "backup", "tree", "--checksum")),
+                         (4, 1, 3, 0, 3))
+        self.expect(self.run_client(s, "backup", "tree", "--full", "--checksum"), 2,
+                    "give --full or --checksum, not both")
         # --full sends everything again, as rsync -I does.
         r = self.run_client(s, "backup", "tree", "--full")
         self.assertEqual(self.summary(r), (4, 4, 0, 0, 19))

@@ -1,4 +1,5 @@
-// tests: the scripted v2 server — the login, the four ops, and the faults the tests ask for.
+// tests: the scripted v2 server — the login, the file and attribute ops, and the faults the tests
+// ask for.
 #include "tests/client/fake_v2_server.h"
 
 #include <poll.h>
@@ -47,6 +48,19 @@ std::optional<v2::RequestHeader> ReadHeader(int fd) {
   std::array<uint8_t, v2::kRequestHeaderSize> bytes{};
   std::copy(raw->begin(), raw->end(), bytes.begin());
   return v2::DecodeRequestHeader(bytes);
+}
+
+// The mtime every listing gives a file uploaded without attributes.
+constexpr int64_t kFixedMtime = 1700000000123456789;
+
+std::optional<v2::Attributes> ReadAttributes(int fd) {
+  std::optional<std::string> raw = ReadN(fd, v2::kAttributesSize);
+  if (!raw) return std::nullopt;
+  std::array<uint8_t, v2::kAttributesSize> bytes{};
+  std::copy(raw->begin(), raw->end(), bytes.begin());
+  Result<v2::Attributes> a = v2::DecodeAttributes(bytes);
+  if (!a.ok()) return std::nullopt;
+  return *a;
 }
 
 protocol::Digest Sha(const std::string& data) {
@@ -102,8 +116,16 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
   std::optional<std::string> name = ReadN(fd, h->name_len);
   if (!name) return false;
   switch (static_cast<v2::Op>(h->op)) {
-    case v2::Op::kBackup: {
-      std::optional<std::string> data = ReadN(fd, h->size);
+    case v2::Op::kBackup:
+    case v2::Op::kBackupAttrs: {
+      const bool with_attributes = h->op == static_cast<uint8_t>(v2::Op::kBackupAttrs);
+      std::optional<v2::Attributes> attributes;
+      if (with_attributes) {
+        attributes = ReadAttributes(fd);
+        if (!attributes) return false;
+      }
+      std::optional<std::string> data =
+          ReadN(fd, h->size - (with_attributes ? v2::kAttributesSize : 0));
       std::optional<std::string> digest = ReadN(fd, protocol::kDigestSize);
       if (!data || !digest) return false;
       ++uploads_;
@@ -114,8 +136,50 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
                                             "the upload's bytes do not match its digest");
       } else {
         files_[*name] = std::move(*data);
+        if (attributes) {
+          file_attributes_[*name] = *attributes;
+        } else {
+          file_attributes_.erase(*name);
+        }
         *answer = v2::EncodeMessageResponse(v2::ResponseCode::kOk, *name, "");
       }
+      return true;
+    }
+    case v2::Op::kMakeFolder: {
+      std::optional<v2::Attributes> attributes = ReadAttributes(fd);
+      if (!attributes) return false;
+      ++folders_made_;
+      if (files_.count(*name) != 0) {
+        *answer =
+            v2::EncodeMessageResponse(v2::ResponseCode::kError, *name, "a file, not a folder");
+      } else {
+        folders_[*name] = *attributes;
+        *answer = v2::EncodeMessageResponse(v2::ResponseCode::kOk, *name, "");
+      }
+      return true;
+    }
+    case v2::Op::kListAttrs: {
+      if (options_.refuse_list) {
+        *answer = v2::EncodeMessageResponse(v2::ResponseCode::kError, "", "cannot list today");
+        return true;
+      }
+      std::map<std::string, v2::AttrEntry> sorted;
+      for (const auto& [folder, a] : folders_) {
+        sorted[folder] = {folder, v2::EntryKind::kFolder, a, 0, {}};
+      }
+      for (const auto& [file, data] : files_) {
+        auto it = file_attributes_.find(file);
+        const v2::Attributes a =
+            it != file_attributes_.end() ? it->second : v2::Attributes{0, kFixedMtime};
+        sorted[file] = {file, v2::EntryKind::kFile, a, data.size(), Sha(data)};
+      }
+      if (sorted.empty()) {
+        *answer = v2::EncodeMessageResponse(v2::ResponseCode::kNoFiles, "", "nothing stored");
+        return true;
+      }
+      std::string entries;
+      for (const auto& [entry_name, e] : sorted) v2::AppendAttrEntry(entries, e);
+      *answer = v2::EncodeResponsePrefix(v2::ResponseCode::kListOk, "", entries.size()) + entries;
       return true;
     }
     case v2::Op::kRestore: {
@@ -132,6 +196,7 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       return true;
     }
     case v2::Op::kDelete:
+      file_attributes_.erase(*name);
       if (files_.erase(*name) == 0) {
         *answer =
             v2::EncodeMessageResponse(v2::ResponseCode::kNotFound, *name, "no file named " + *name);
@@ -150,18 +215,11 @@ bool FakeV2Server::Answer(int fd, std::string* answer) {
       }
       std::string entries;
       for (const auto& [file, data] : files_) {
-        v2::AppendListEntry(entries, {file, data.size(), 1700000000123456789, Sha(data)});
+        v2::AppendListEntry(entries, {file, data.size(), kFixedMtime, Sha(data)});
       }
       *answer = v2::EncodeResponsePrefix(v2::ResponseCode::kListOk, "", entries.size()) + entries;
       return true;
     }
-    case v2::Op::kBackupAttrs:
-    case v2::Op::kMakeFolder:
-    case v2::Op::kListAttrs:
-      // As a server from before issue 12 answers its ops: unknown, and the connection closes.
-      *answer = v2::EncodeMessageResponse(v2::ResponseCode::kUnsupported, "",
-                                          "unknown op " + std::to_string(h->op));
-      return false;
     case v2::Op::kListVersions:
     case v2::Op::kRestoreVersion:
     case v2::Op::kListDeleted:

@@ -8,6 +8,8 @@
 #include <map>
 #include <string>
 
+#include "protocol/wire_v2.h"
+
 namespace backupd::testing {
 
 struct FakeV2Options {
@@ -16,13 +18,15 @@ struct FakeV2Options {
   enum class Login { kOk, kForgedSignature, kBusy } login = Login::kOk;
   bool refuse_upload_digest = false;    // answer every upload 1016
   bool corrupt_restore_digest = false;  // send a wrong digest after a restored file
-  bool refuse_list = false;             // answer every list 1003
+  bool refuse_list = false;             // answer every list (202 and 203) 1003
   // Read every request that arrives within a short while before answering any, so a client that
   // pipelines is told apart from one that waits for each answer.
   bool hold_answers = false;
 };
 
-// Serves connections one at a time; the files outlive a connection.
+// Serves connections one at a time; the files outlive a connection. LIST_ATTRS lists the folders
+// made with MAKE_FOLDER (not, as backupd does, every file's parents too); a file uploaded with op
+// 100 has mode 0 and a fixed mtime.
 class FakeV2Server {
  public:
   explicit FakeV2Server(FakeV2Options options) : options_(std::move(options)) {}
@@ -30,7 +34,14 @@ class FakeV2Server {
   void Serve(int fd);
 
   const std::map<std::string, std::string>& files() const { return files_; }
-  // Backup requests received, and their payload bytes, over all connections.
+  // The mode and mtime kept for each file (sent with BACKUP_ATTRS) and each folder made.
+  const std::map<std::string, protocol::v2::Attributes>& file_attributes() const {
+    return file_attributes_;
+  }
+  const std::map<std::string, protocol::v2::Attributes>& folders() const { return folders_; }
+  // MAKE_FOLDER requests received, over all connections.
+  size_t folders_made() const { return folders_made_; }
+  // Backup requests (ops 100 and 103) received, and their file bytes, over all connections.
   size_t uploads() const { return uploads_; }
   uint64_t upload_bytes() const { return upload_bytes_; }
   // With hold_answers: the most requests that had arrived before the first of them was answered.
@@ -43,6 +54,9 @@ class FakeV2Server {
 
   FakeV2Options options_;
   std::map<std::string, std::string> files_;
+  std::map<std::string, protocol::v2::Attributes> file_attributes_;
+  std::map<std::string, protocol::v2::Attributes> folders_;
+  size_t folders_made_ = 0;
   size_t most_held_ = 0;
   size_t uploads_ = 0;
   uint64_t upload_bytes_ = 0;

@@ -1,12 +1,16 @@
 // test process (root): backup-client's folder runs against the real backupd (tests/harness) — a
-// nested tree round-trips byte for byte, a repeat run sends nothing, one change sends one file,
-// and 10,000 files go over one connection, as the daemon's access log shows.
+// nested tree round-trips byte for byte, with its modes, mtimes and empty folders; a repeat run
+// sends nothing, one change (of content, or only of the mtime) sends one file, --checksum finds a
+// change that keeps size and mtime, and 10,000 files (or 10,101 folders) go over one connection,
+// as the daemon's access log shows.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -15,6 +19,7 @@
 
 #include "tests/harness/daemon_harness.h"
 #include "tests/harness/temp_dir.h"
+#include "tests/harness/tree_snapshot.h"
 
 namespace backupd::testing {
 namespace {
@@ -143,6 +148,93 @@ TEST_F(FolderBackupDaemonTest, ATreeRoundTripsAndRepeatRunsSendOnlyChanges) {
   EXPECT_EQ(ReadFile(work_ + "/mid.txt"), "middle\n");
 }
 
+// Sets both times of `path` to sec.nsec.
+void SetTimes(const std::string& path, int64_t sec, long nsec) {
+  const timespec times[2] = {{sec, nsec}, {sec, nsec}};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
+}
+
+TEST_F(FolderBackupDaemonTest, ModesTimesAndEmptyFoldersRoundTripExactly) {
+  MakeFolders({"t", "t/a", "t/a/b", "t/empty", "t/a/empty2"});
+  const std::vector<std::pair<std::string, mode_t>> files = {
+      {"t/f600", 0600}, {"t/a/f640", 0640}, {"t/a/b/f755", 0755}};
+  int i = 0;
+  for (const auto& [name, mode] : files) {
+    ASSERT_TRUE(WriteFile(work_ + "/" + name, RandomBytes(1000, ++i)));
+    ASSERT_EQ(chmod((work_ + "/" + name).c_str(), mode), 0);
+    SetTimes(work_ + "/" + name, 1500000000 + i, 100000001L * i);
+  }
+  const std::vector<std::pair<std::string, mode_t>> folders = {
+      {"t/a/b", 0700}, {"t/a/empty2", 0750}, {"t/a", 0750}, {"t/empty", 0700}, {"t", 0750}};
+  for (const auto& [name, mode] : folders) {
+    ASSERT_EQ(chmod((work_ + "/" + name).c_str(), mode), 0);
+    ++i;
+    SetTimes(work_ + "/" + name, 1400000000 + i, 7L * i);
+  }
+  const std::string tree = TreeSnapshot(work_ + "/t");
+  ASSERT_NE(tree.find("a/b/f755 file 0755 1000 1500000003.300000003 "), std::string::npos) << tree;
+  ASSERT_NE(tree.find("a/empty2 folder 0750 0 1400000005.000000035\n"), std::string::npos) << tree;
+
+  ProgramResult r = Client({"backup", "t"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 3000");
+  // The server keeps its own modes: files 0600, whatever was sent.
+  struct stat sb {};
+  ASSERT_EQ(stat((UserDir() + "/t/a/b/f755").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 07777, 0600u);
+  const std::vector<std::string> made = {"access ", "op=make-folder", "status=212"};
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) { return LinesWith(log, made).size() == 5; }, kLogTimeout))
+      << daemon_.Log();
+
+  r = Client({"restore", "t", "-o", work_ + "/back"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(TreeSnapshot(work_ + "/back"), tree);
+  // An empty folder alone comes back as a folder, with its mode and time.
+  r = Client({"restore", "t/a/empty2", "-o", work_ + "/e"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(TreeSnapshot(work_ + "/e"), ". folder 0750 0 1400000005.000000035\n");
+
+  // Nothing changed: nothing sent, no folder made again, not a byte read to hash.
+  r = Client({"backup", "t"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 3, sent 0, unchanged 3, failed 0, bytes sent 0");
+
+  // touch: the one file goes, with its new time.
+  SetTimes(work_ + "/t/a/f640", 1600000000, 5);
+  r = Client({"backup", "t"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 3, sent 1, unchanged 2, failed 0, bytes sent 1000");
+  ASSERT_EQ(stat((UserDir() + "/t/a/f640").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mtim.tv_sec, 1600000000);
+  EXPECT_EQ(sb.st_mtim.tv_nsec, 5);
+
+  // Same size and mtime, other bytes: unchanged by default; --checksum sends it.
+  const std::string changed = RandomBytes(1000, 99);
+  ASSERT_TRUE(WriteFile(work_ + "/t/f600", changed));
+  SetTimes(work_ + "/t/f600", 1500000001, 100000001);
+  r = Client({"backup", "t"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 3, sent 0, unchanged 3, failed 0, bytes sent 0");
+  r = Client({"backup", "t", "--checksum"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 3, sent 1, unchanged 2, failed 0, bytes sent 1000");
+  EXPECT_EQ(ReadFile(UserDir() + "/t/f600"), changed);
+
+  // Five runs and two restores, one listing each: five files stored, and never a folder again.
+  const std::vector<std::string> stored = {"access ", "op=backup-attrs", "status=212"};
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) {
+        return LinesWith(log, {"access ", "op=list-attrs"}).size() == 7 &&
+               LinesWith(log, stored).size() == 5;
+      },
+      kLogTimeout))
+      << daemon_.Log();
+  EXPECT_EQ(LogLines(made), 5u);
+  EXPECT_EQ(LinesWith(daemon_.Log(), {"access ", "op=backup-attrs", "name=\"t/a/f640\""}).size(),
+            2u);
+}
+
 TEST_F(FolderBackupDaemonTest, TenThousandFilesUseOneConnection) {
   MakeFolders({"many"});
   constexpr int kFiles = 10000;
@@ -187,6 +279,46 @@ TEST_F(FolderBackupDaemonTest, TenThousandFilesUseOneConnection) {
       kLogTimeout));
   EXPECT_EQ(LogLines(stored), static_cast<size_t>(kFiles));
   EXPECT_EQ(LogLines({"access ", "op=auth-start"}), 2u);
+}
+
+// MAKE_FOLDER is pipelined as uploads are: 10,101 folders (10,000 of them empty) in one run, on
+// one connection, and none again in a repeat run.
+TEST_F(FolderBackupDaemonTest, TenThousandEmptyFoldersUseOneConnection) {
+  MakeFolders({"dirs"});
+  for (int d = 0; d < 100; ++d) {
+    const std::string sub = "dirs/d" + std::to_string(d);
+    MakeFolders({sub});
+    for (int e = 0; e < 100; ++e) MakeFolders({sub + "/e" + std::to_string(e)});
+  }
+  ProgramResult r = Client({"backup", "dirs"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 0, sent 0, unchanged 0, failed 0, bytes sent 0");
+  std::cout << "10,101 folders made in: " << r.out;
+  struct stat sb {};
+  ASSERT_EQ(stat((UserDir() + "/dirs/d42/e7").c_str(), &sb), 0);
+  EXPECT_TRUE(S_ISDIR(sb.st_mode));
+
+  const std::vector<std::string> made = {"access ", "op=make-folder", "status=212"};
+  constexpr size_t kFolders = 10101;
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) { return LinesWith(log, made).size() == kFolders; }, kLogTimeout))
+      << LogLines(made) << " folders logged";
+  std::set<std::string> peers;
+  for (const std::string& line : LinesWith(daemon_.Log(), made)) {
+    const size_t at = line.find("access ") + 7;
+    peers.insert(line.substr(at, line.find(" user=") - at));
+  }
+  EXPECT_EQ(peers.size(), 1u);
+
+  r = Client({"backup", "dirs"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  std::cout << "a repeat run over 10,101 folders: " << r.out;
+  ASSERT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) {
+        return LinesWith(log, {"access ", "op=list-attrs"}).size() == 2;
+      },
+      kLogTimeout));
+  EXPECT_EQ(LogLines(made), kFolders);
 }
 
 }  // namespace

@@ -131,7 +131,9 @@ TEST_F(WalkTest, AFolderIsStoredUnderItsPathWithKindModeSizeAndTime) {
   WalkResult r = Walk({"docs"}, {});
   EXPECT_TRUE(r.failures.empty());
   std::map<std::string, WalkEntry> e = ByName(r);
-  ASSERT_EQ(e.size(), 5u);
+  ASSERT_EQ(e.size(), 6u);
+  EXPECT_EQ(e["docs"].kind, WalkEntry::Kind::kFolder);
+  EXPECT_EQ(e["docs"].mode, 0755u);
   EXPECT_EQ(e["docs/top.txt"].kind, WalkEntry::Kind::kFile);
   EXPECT_EQ(e["docs/top.txt"].size, 3u);
   EXPECT_EQ(e["docs/top.txt"].mode, 0640u);
@@ -151,6 +153,7 @@ TEST_F(WalkTest, AFolderIsStoredUnderItsPathWithKindModeSizeAndTime) {
   e = ByName(Walk({"."}, {}));
   EXPECT_EQ(e.count("a/b/deep.o"), 1u);
   EXPECT_EQ(e.count("top.txt"), 1u);
+  EXPECT_EQ(e.count(""), 0u);
   // A file PATH keeps today's name.
   e = ByName(Walk({root_ + "/top.txt"}, {}));
   ASSERT_EQ(e.size(), 1u);
@@ -219,7 +222,8 @@ TEST_F(WalkTest, NamesTheServerWouldRefuseAndMissingPathsAreFailures) {
 }
 
 // As an ordinary user (nobody, in a child process): a folder it may not read is a failure of the
-// walk, and a file it may not read fails when it must be hashed; the rest is still found.
+// walk, and a file it may not read fails when --checksum must hash it (and only then); the rest
+// is still found.
 TEST_F(WalkTest, WhatCannotBeReadIsAFailureNamedWithWhy) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
   ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
@@ -246,13 +250,23 @@ TEST_F(WalkTest, WhatCannotBeReadIsAFailureNamedWithWhy) {
     }
     WalkResult r = Walk({root_}, {});
     const std::string prefix = root_.substr(1);
-    std::vector<protocol::v2::ListEntry> stored = {{prefix + "/secret.txt", 6, 0, {}}};
-    stored[0].sha256[0] = 1;
-    RunPlan plan = PlanRun(r.entries, stored);
+    // The server holds secret.txt with its size, mode and mtime: only --checksum reads it.
+    std::vector<protocol::v2::AttrEntry> stored;
+    for (const WalkEntry& e : r.entries) {
+      if (e.name == prefix + "/secret.txt") {
+        stored.push_back(
+            {e.name, protocol::v2::EntryKind::kFile, {e.mode, e.mtime_ns}, e.size, {}});
+        stored[0].sha256[0] = 1;
+      }
+    }
+    const size_t unread = PlanRun(r.entries, stored, Compare::kChanged).failures.size();
+    RunPlan plan = PlanRun(r.entries, stored, Compare::kChecksum);
+    size_t files = 0;
+    for (const Upload& u : plan.uploads) files += u.folder ? 0 : 1;
     std::string report;
     for (const WalkFailure& f : r.failures) report += "walk " + f.path + ": " + f.why + "\n";
     for (const WalkFailure& f : plan.failures) report += "plan " + f.path + ": " + f.why + "\n";
-    report += "uploads " + std::to_string(plan.uploads.size()) + "\n";
+    report += "unread " + std::to_string(unread) + ", file uploads " + std::to_string(files) + "\n";
     _exit(write(fds[1], report.data(), report.size()) == static_cast<ssize_t>(report.size()) ? 0
                                                                                              : 3);
   }
@@ -267,7 +281,7 @@ TEST_F(WalkTest, WhatCannotBeReadIsAFailureNamedWithWhy) {
   if (WEXITSTATUS(status) == kCannotDrop) GTEST_SKIP() << "cannot become nobody";
   ASSERT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(report, "walk " + root_ + "/locked: Permission denied\n" + "plan " + root_ +
-                        "/secret.txt: open: Permission denied\n" + "uploads 2\n");
+                        "/secret.txt: open: Permission denied\n" + "unread 0, file uploads 2\n");
 }
 
 }  // namespace

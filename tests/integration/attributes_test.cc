@@ -217,16 +217,15 @@ TEST_F(AttributesTest, ClientV2UploadsWithAttributesMakesFoldersAndListsThem) {
   ASSERT_TRUE(login.ok());
   ASSERT_EQ(login->status, Code(v2::ResponseCode::kAuthOk));
 
+  // The folder is made in the same pipelined run as the files.
   std::vector<client::Upload> uploads = {{local, "t/with", v2::Attributes{0640, -7}},
+                                         {"", "t/empty", v2::Attributes{0705, 99}, true},
                                          {local, "t/without"}};
   std::vector<uint16_t> statuses;
   cli.Backup(uploads, [&](size_t, const Result<client::ReplyV2>& r) {
     statuses.push_back(r.ok() ? r->status : 0);
   });
-  EXPECT_EQ(statuses, (std::vector<uint16_t>{212, 212}));
-  Result<client::ReplyV2> made = cli.MakeFolder("t/empty", 0705, 99);
-  ASSERT_TRUE(made.ok());
-  EXPECT_EQ(made->status, 212);
+  EXPECT_EQ(statuses, (std::vector<uint16_t>{212, 212, 212}));
 
   Result<client::ListAttrsReplyV2> list = cli.ListAttrs();
   ASSERT_TRUE(list.ok()) << list.status().ToString();
