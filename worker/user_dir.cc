@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/text.h"
+#include "base/timespec.h"
 #include "protocol/digest.h"
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
@@ -597,16 +598,8 @@ Status Upload::Write(const void* data, size_t len) {
 
 Status Upload::SetAttributes(uint32_t mode, int64_t mtime_ns) {
   if (!fd_.valid()) return Status::Invalid("upload of " + final_name_ + " is finished");
-  constexpr int64_t kNanos = 1000000000;
-  int64_t sec = mtime_ns / kNanos;
-  int64_t nsec = mtime_ns % kNanos;
-  if (nsec < 0) {  // before the epoch: timespec's nanoseconds are never negative
-    nsec += kNanos;
-    --sec;
-  }
   // The access time is left alone: only the modification time is the client's.
-  const struct timespec times[2] = {{0, UTIME_OMIT},
-                                    {static_cast<time_t>(sec), static_cast<long>(nsec)}};
+  const struct timespec times[2] = {{0, UTIME_OMIT}, EpochNsToTimespec(mtime_ns)};
   if (sys_->Futimens(fd_.get(), times) != 0) {
     return Status::FromErrno(errno, "set the mtime of " + final_name_);
   }
