@@ -373,54 +373,48 @@ Status ClientV2::ReadEntries(uint64_t size, size_t fixed, const std::string& wha
 
 Result<ListReplyV2> ClientV2::List() { return ReadList(Op::kList); }
 
-Result<ListReplyV2> ClientV2::ReadList(Op op) {
+template <typename Entry>
+Result<ReplyV2> ClientV2::ReadListing(Op op, size_t fixed, const std::string& what,
+                                      Result<std::vector<Entry>> (*decode)(std::string_view),
+                                      std::vector<Entry>* entries) {
   if (!conn_.is_open()) return Status::Closed("not connected");
   const std::string prefix = v2::EncodeRequestPrefix(user_id_, op, "", 0);
   Status st = conn_.WriteAll(prefix.data(), prefix.size());
   if (!st.ok()) return Fail(st);
   uint64_t size = 0;
   Result<ReplyV2> reply = ReadReply(op, &size);
-  if (!reply.ok()) return reply.status();
-  ListReplyV2 list{std::move(*reply), {}};
-  if (list.reply.status != Code(ResponseCode::kListOk)) return list;
-  st = ReadEntries(size, v2::kListEntryFixedSize, "answer to list", [&](std::string_view entry) {
-    Result<std::vector<v2::ListEntry>> decoded = v2::DecodeListEntries(entry);
+  if (!reply.ok() || reply->status != Code(ResponseCode::kListOk)) return reply;
+  st = ReadEntries(size, fixed, what, [&](std::string_view entry) {
+    Result<std::vector<Entry>> decoded = decode(entry);
     if (!decoded.ok()) return decoded.status();
-    v2::ListEntry& e = decoded->front();
-    if (!list.entries.empty() && !(list.entries.back().name < e.name)) {
+    Entry& e = decoded->front();
+    if (!entries->empty() && !(entries->back().name < e.name)) {
       return Status::Invalid("names out of order");
     }
-    list.entries.push_back(std::move(e));
+    entries->push_back(std::move(e));
     return Status::Ok();
   });
   if (!st.ok()) return st;
-  list.reply.bytes = size;
+  reply->bytes = size;
+  return reply;
+}
+
+Result<ListReplyV2> ClientV2::ReadList(Op op) {
+  ListReplyV2 list;
+  Result<ReplyV2> reply = ReadListing<v2::ListEntry>(op, v2::kListEntryFixedSize, "answer to list",
+                                                     &v2::DecodeListEntries, &list.entries);
+  if (!reply.ok()) return reply.status();
+  list.reply = std::move(*reply);
   return list;
 }
 
 Result<ListAttrsReplyV2> ClientV2::ListAttrs() {
-  if (!conn_.is_open()) return Status::Closed("not connected");
-  const std::string prefix = v2::EncodeRequestPrefix(user_id_, Op::kListAttrs, "", 0);
-  Status st = conn_.WriteAll(prefix.data(), prefix.size());
-  if (!st.ok()) return Fail(st);
-  uint64_t size = 0;
-  Result<ReplyV2> reply = ReadReply(Op::kListAttrs, &size);
+  ListAttrsReplyV2 list;
+  Result<ReplyV2> reply =
+      ReadListing<v2::AttrEntry>(Op::kListAttrs, v2::kAttrEntryFixedSize, "answer to list-attrs",
+                                 &v2::DecodeAttrEntries, &list.entries);
   if (!reply.ok()) return reply.status();
-  ListAttrsReplyV2 list{std::move(*reply), {}};
-  if (list.reply.status != Code(ResponseCode::kListOk)) return list;
-  st = ReadEntries(size, v2::kAttrEntryFixedSize, "answer to list-attrs",
-                   [&](std::string_view entry) {
-                     Result<std::vector<v2::AttrEntry>> decoded = v2::DecodeAttrEntries(entry);
-                     if (!decoded.ok()) return decoded.status();
-                     v2::AttrEntry& e = decoded->front();
-                     if (!list.entries.empty() && !(list.entries.back().name < e.name)) {
-                       return Status::Invalid("names out of order");
-                     }
-                     list.entries.push_back(std::move(e));
-                     return Status::Ok();
-                   });
-  if (!st.ok()) return st;
-  list.reply.bytes = size;
+  list.reply = std::move(*reply);
   return list;
 }
 

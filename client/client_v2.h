@@ -133,6 +133,12 @@ class ClientV2 {
                                 const OutputAttributes& attributes = {});
   // Sends the request of `op` (list or list-deleted) and reads its list entries.
   Result<ListReplyV2> ReadList(protocol::v2::Op op);
+  // Sends `op` (a listing without a name) and, for 211, reads its entries one by one with
+  // `decode` into `entries`, each name after the one before.
+  template <typename Entry>
+  Result<ReplyV2> ReadListing(protocol::v2::Op op, size_t fixed, const std::string& what,
+                              Result<std::vector<Entry>> (*decode)(std::string_view),
+                              std::vector<Entry>* entries);
   Status Fail(Status st);
 
   Connection conn_;
