@@ -28,6 +28,8 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/lib.sh
+. "$repo/tests/lib.sh"
 build=$(cd "${1:-$repo/build-test}" && pwd) || exit 2
 backupd=$build/bin/backupd
 client_bin=$build/bin/backup-client
@@ -39,41 +41,11 @@ user_id=4545
 # The options whose caches serve a reader on one mount what another mount just replaced.
 raw_options=(performance.quick-read performance.io-cache performance.stat-prefetch
   performance.read-ahead performance.open-behind)
-passed=0
-failed=0
 started_glusterd=0
 volume_made=0
 node_pids=()
 proxy_pid=
 
-ok() {
-  passed=$((passed + 1))
-  echo "ok   - $1"
-}
-not_ok() {
-  failed=$((failed + 1))
-  echo "FAIL - $1"
-}
-# check DESCRIPTION COMMAND...: runs COMMAND (output kept for a failure) and records the result.
-check() {
-  local what=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    ok "$what"
-  else
-    not_ok "$what"
-    [ -n "$out" ] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/       | /'
-  fi
-}
-# eventually SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
-eventually() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.1
-  done
-}
 skip() {
   if [ -n "${CI:-}" ]; then
     not_ok "glusterd runs here (CI must run this test): $1"
