@@ -18,7 +18,7 @@
 #include "protocol/digest.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/v2_client.h"
-#include "tests/integration/daemon_test.h"
+#include "tests/integration/v2_user_test.h"
 
 namespace backupd::testing {
 namespace {
@@ -26,9 +26,6 @@ namespace {
 namespace v2 = protocol::v2;
 
 constexpr uint32_t kUser = 7;
-constexpr uint16_t kV2Ok = static_cast<uint16_t>(v2::ResponseCode::kOk);
-constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(v2::ResponseCode::kAuthOk);
-constexpr uint16_t kV2ListOk = static_cast<uint16_t>(v2::ResponseCode::kListOk);
 constexpr uint16_t kV2RestoreOk = static_cast<uint16_t>(v2::ResponseCode::kRestoreOk);
 constexpr uint16_t kV2NotFound = static_cast<uint16_t>(v2::ResponseCode::kNotFound);
 constexpr uint16_t kV2NoFiles = static_cast<uint16_t>(v2::ResponseCode::kNoFiles);
@@ -42,23 +39,13 @@ std::string HistoryFolder(const std::string& leaf) {
 }
 
 // A user with a login, and a daemon with the versions settings a test gives.
-class VersionsTest : public DaemonTest {
+class VersionsTest : public V2UserTest {
  protected:
-  virtual std::vector<std::string> Settings() const { return {"keep_versions=3"}; }
-  DaemonOptions Options() const override {
-    DaemonOptions o{{"users_file=" + dir_.Sub("users")}};
-    for (const std::string& s : Settings()) o.overrides.push_back(s);
-    return o;
-  }
+  VersionsTest() : V2UserTest(kUser) {}
+  std::vector<std::string> Settings() const override { return {"keep_versions=3"}; }
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
-    Result<std::string> secret =
-        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    secret_ = *secret;
-    DaemonTest::SetUp();
-    ASSERT_TRUE(c_.Connect(daemon_.port()));
-    ASSERT_EQ(c_.Login(kUser, secret_), kV2AuthOk) << daemon_.Log();
+    V2UserTest::SetUp();
+    if (Started()) LogIn(c_);
   }
 
   V2Response Call(v2::Op op, const std::string& name) {
@@ -92,8 +79,6 @@ class VersionsTest : public DaemonTest {
     ASSERT_EQ(::utimensat(AT_FDCWD, stamp.c_str(), times, 0), 0);
   }
 
-  TempDir dir_;
-  std::string secret_;
   V2Client c_;
 };
 

@@ -1,0 +1,62 @@
+// test process (root): the GoogleTest fixture of the integration tests that log in over protocol
+// v2 as one user registered with `backupd user add`, and the v2 statuses they share.
+#ifndef BACKUPD_TESTS_INTEGRATION_V2_USER_TEST_H_
+#define BACKUPD_TESTS_INTEGRATION_V2_USER_TEST_H_
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "protocol/wire_v2.h"
+#include "tests/harness/temp_dir.h"
+#include "tests/harness/v2_client.h"
+#include "tests/integration/daemon_test.h"
+
+namespace backupd::testing {
+
+inline constexpr uint16_t kV2Ok = static_cast<uint16_t>(protocol::v2::ResponseCode::kOk);
+inline constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(protocol::v2::ResponseCode::kAuthOk);
+inline constexpr uint16_t kV2ListOk = static_cast<uint16_t>(protocol::v2::ResponseCode::kListOk);
+
+// The user is registered before the daemon starts, since the daemon reads its users file then;
+// the daemon gets that users file and a subclass's Settings().
+class V2UserTest : public DaemonTest {
+ protected:
+  explicit V2UserTest(uint32_t user) : user_(user) {}
+
+  virtual std::vector<std::string> Settings() const { return {}; }
+  DaemonOptions Options() const override {
+    DaemonOptions o{{"users_file=" + dir_.Sub("users")}};
+    for (const std::string& s : Settings()) o.overrides.push_back(s);
+    return o;
+  }
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
+    Result<std::string> secret =
+        AddBackupdUser(user_, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
+    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+    secret_ = *secret;
+    DaemonTest::SetUp();
+  }
+  // Whether SetUp left a running daemon to test (it neither skipped nor failed).
+  static bool Started() { return !IsSkipped() && !HasFatalFailure(); }
+
+  // `c` connected and logged in as the user.
+  void LogIn(V2Client& c) {
+    ASSERT_TRUE(c.Connect(daemon_.port()));
+    ASSERT_EQ(c.Login(user_, secret_), kV2AuthOk) << daemon_.Log();
+  }
+
+  TempDir dir_;
+  std::string secret_;
+
+ private:
+  const uint32_t user_;
+};
+
+}  // namespace backupd::testing
+
+#endif  // BACKUPD_TESTS_INTEGRATION_V2_USER_TEST_H_
