@@ -25,6 +25,7 @@
 
 #include "protocol/digest.h"
 #include "tests/harness/temp_dir.h"
+#include "tests/worker/storage_test_util.h"
 #include "worker/upload_batch.h"
 
 namespace backupd::worker {
@@ -42,49 +43,6 @@ using ::testing::SetErrnoAndReturn;
 constexpr uint32_t kUser = 42;
 constexpr uint32_t kOtherUser = 43;
 
-// Forwards to the kernel unless a test says otherwise for one call.
-class MockSys : public Sys {
- public:
-  MockSys() {
-    Sys* real = &RealSys();
-    ON_CALL(*this, OpenAt2).WillByDefault(::testing::Invoke(real, &Sys::OpenAt2));
-    ON_CALL(*this, MkdirAt).WillByDefault(::testing::Invoke(real, &Sys::MkdirAt));
-    ON_CALL(*this, UnlinkAt).WillByDefault(::testing::Invoke(real, &Sys::UnlinkAt));
-    ON_CALL(*this, RenameAt).WillByDefault(::testing::Invoke(real, &Sys::RenameAt));
-    ON_CALL(*this, LinkAt).WillByDefault(::testing::Invoke(real, &Sys::LinkAt));
-    ON_CALL(*this, FstatAt).WillByDefault(::testing::Invoke(real, &Sys::FstatAt));
-    ON_CALL(*this, Read).WillByDefault(::testing::Invoke(real, &Sys::Read));
-    ON_CALL(*this, Write).WillByDefault(::testing::Invoke(real, &Sys::Write));
-    ON_CALL(*this, Fsync).WillByDefault(::testing::Invoke(real, &Sys::Fsync));
-    ON_CALL(*this, Syncfs).WillByDefault(::testing::Invoke(real, &Sys::Syncfs));
-    ON_CALL(*this, Fstatfs).WillByDefault(::testing::Invoke(real, &Sys::Fstatfs));
-    ON_CALL(*this, Fchmod).WillByDefault(::testing::Invoke(real, &Sys::Fchmod));
-    ON_CALL(*this, Futimens).WillByDefault(::testing::Invoke(real, &Sys::Futimens));
-    ON_CALL(*this, GetRandom).WillByDefault(::testing::Invoke(real, &Sys::GetRandom));
-  }
-  MOCK_METHOD(int, OpenAt2, (int, const char*, uint64_t, uint64_t, uint64_t), (override));
-  MOCK_METHOD(int, MkdirAt, (int, const char*, mode_t), (override));
-  MOCK_METHOD(int, UnlinkAt, (int, const char*, int), (override));
-  MOCK_METHOD(int, RenameAt, (int, const char*, int, const char*), (override));
-  MOCK_METHOD(int, LinkAt, (int, const char*, int, const char*), (override));
-  MOCK_METHOD(int, FstatAt, (int, const char*, struct stat*, int), (override));
-  MOCK_METHOD(ssize_t, Read, (int, void*, size_t), (override));
-  MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
-  MOCK_METHOD(int, Fsync, (int), (override));
-  MOCK_METHOD(int, Syncfs, (int), (override));
-  MOCK_METHOD(int, Fstatfs, (int, struct statfs*), (override));
-  MOCK_METHOD(int, Fchmod, (int, mode_t), (override));
-  MOCK_METHOD(int, Futimens, (int, const struct timespec*), (override));
-  MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
-};
-
-std::string ReadPath(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 void WritePath(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
   out << content;
@@ -97,12 +55,6 @@ std::string ReadAll(int fd) {
   ssize_t n;
   while ((n = read(fd, buf, sizeof(buf))) > 0) content.append(buf, static_cast<size_t>(n));
   return content;
-}
-
-mode_t ModeOf(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
 }
 
 // Every name beneath `root` (not following links), relative to it, sorted.
@@ -148,18 +100,12 @@ bool HasTempFile(const fs::path& root) {
   return false;
 }
 
-class UserDirTest : public ::testing::Test {
+class UserDirTest : public StorageTest {
  protected:
   void SetUp() override {
-    storage_ = temp_.Sub("storage");
     outside_ = temp_.Sub("outside");
-    fs::create_directory(storage_);
     fs::create_directory(outside_);
-    storage_fd_ = open(storage_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(storage_fd_, 0);
-  }
-  void TearDown() override {
-    if (storage_fd_ >= 0) close(storage_fd_);
+    StorageTest::SetUp();
   }
 
   UserDir OpenUser(uint32_t user, Sys* sys = &RealSys()) {
@@ -196,10 +142,7 @@ class UserDirTest : public ::testing::Test {
 
   fs::path UserPath(uint32_t user = kUser) const { return storage_ / std::to_string(user); }
 
-  testing::TempDir temp_;
-  fs::path storage_;
   fs::path outside_;
-  int storage_fd_ = -1;
 };
 
 TEST_F(UserDirTest, RoundTripKeepsExactBytes) {
