@@ -268,15 +268,19 @@ race() {
   for k in "${pids[@]}"; do wait "$k" || rc=1; done
   return $rc
 }
+# sent_by_a_client NAME FILE: FILE is byte for byte what one of the 16 racing clients sent as NAME.
+sent_by_a_client() {
+  local k
+  for k in $(seq 0 15); do cmp -s "$2" "$work/race/$k/$1" && return 0; done
+  return 1
+}
 # Each name, restored through either node, is byte for byte one client's version.
 one_whole_version() {
-  local n node k found
+  local n node
   for n in "${names[@]}"; do
     for node in a b; do
       client "$node" restore "$n" -o - >"$work/out/got" || return 1
-      found=
-      for k in $(seq 0 15); do cmp -s "$work/out/got" "$work/race/$k/$n" && found=$k; done
-      [ -n "$found" ] || {
+      sent_by_a_client "$n" "$work/out/got" || {
         echo "$n through $node is no client's version"
         return 1
       }
@@ -297,7 +301,7 @@ check "no temp file or upload record is left behind" no_leftovers
 # With history kept (keep_versions = 64), no upload of the race is lost: each name has 16
 # versions, one per client, whichever node took it, and each is one client's bytes.
 all_in_history() {
-  local n v k found count
+  local n v count
   for n in "${names[@]}"; do
     count=$(client b list --versions "$n" | wc -l)
     [ "$count" = 16 ] || {
@@ -306,9 +310,7 @@ all_in_history() {
     }
     for v in $(client a list --versions "$n" | cut -d' ' -f1); do
       client a restore "$n" --version "$v" -o - >"$work/out/got" || return 1
-      found=
-      for k in $(seq 0 15); do cmp -s "$work/out/got" "$work/race/$k/$n" && found=$k; done
-      [ -n "$found" ] || {
+      sent_by_a_client "$n" "$work/out/got" || {
         echo "$n version $v is no client's version"
         return 1
       }
