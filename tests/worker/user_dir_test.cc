@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <optional>
 #include <sstream>
@@ -93,6 +94,16 @@ Result<std::vector<std::string>> ListNames(UserDir& dir) {
   return names;
 }
 
+// The names in `folder` that start with `prefix`.
+std::vector<std::string> NamesStartingWith(const fs::path& folder, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(folder)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(prefix, 0) == 0) out.push_back(n);
+  }
+  return out;
+}
+
 bool HasTempFile(const fs::path& root) {
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
     if (entry.path().filename().string().rfind(".backupd-tmp-", 0) == 0) return true;
@@ -124,12 +135,7 @@ class UserDirTest : public StorageTest {
   }
   // The files under `folder` whose names start with the sidecar prefix.
   static std::vector<std::string> Sidecars(const fs::path& folder) {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(folder)) {
-      const std::string n = e.path().filename().string();
-      if (n.rfind(".backupd-sha256-", 0) == 0) out.push_back(n);
-    }
-    return out;
+    return NamesStartingWith(folder, ".backupd-sha256-");
   }
 
   static Result<std::string> Restore(UserDir& dir, const std::string& name) {
@@ -960,16 +966,6 @@ class NodeScope {
   ~NodeScope() { SetUploadNode("local", 600); }
 };
 
-// The names in `folder` that start with `prefix`.
-std::vector<std::string> NamesStartingWith(const fs::path& folder, const std::string& prefix) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind(prefix, 0) == 0) out.push_back(n);
-  }
-  return out;
-}
-
 // Plants what a writer on `node` killed mid-upload of "a/f" leaves: its record and temp file,
 // both `age_seconds` old.
 void PlantUpload(const fs::path& user, const std::string& id, int64_t age_seconds) {
@@ -1028,6 +1024,20 @@ TEST_F(UserDirTest, ThisNodesDeadWriterIsSweptByPidHoweverYoung) {
                                             "a/.backupd-tmp-" + live, "g"));
 }
 
+// Makes `sys` answer ESTALE to the opens of the names `stale` picks (it may count them) and
+// forwards the others to the kernel.
+void StaleOpens(MockSys& sys, std::function<bool(const std::string&)> stale) {
+  ON_CALL(sys, OpenAt2)
+      .WillByDefault([stale = std::move(stale)](int dirfd, const char* path, uint64_t flags,
+                                                uint64_t mode, uint64_t resolve) {
+        if (stale(path)) {
+          errno = ESTALE;
+          return -1;
+        }
+        return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
+      });
+}
+
 // GlusterFS answered ESTALE to a restore after concurrent uploads through two nodes, and a retry
 // worked: a lookup that fails so is made again, a bounded few times.
 TEST_F(UserDirTest, AStaleLookupIsRetriedAndThenServes) {
@@ -1035,16 +1045,11 @@ TEST_F(UserDirTest, AStaleLookupIsRetriedAndThenServes) {
   UserDir dir = OpenUser(kUser, &sys);
   ASSERT_TRUE(Store(dir, "a/f", "content").ok());
   int stale_left = 2;
-  ON_CALL(sys, OpenAt2)
-      .WillByDefault(
-          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
-            if (std::string(path) == "f" && stale_left > 0) {
-              --stale_left;
-              errno = ESTALE;
-              return -1;
-            }
-            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
-          });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (path != "f" || stale_left == 0) return false;
+    --stale_left;
+    return true;
+  });
   Result<std::string> got = Restore(dir, "a/f");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, "content");
@@ -1056,16 +1061,11 @@ TEST_F(UserDirTest, AHandleThatStaysStaleFailsTheRestoreAfterAFewTries) {
   UserDir dir = OpenUser(kUser, &sys);
   ASSERT_TRUE(Store(dir, "a/f", "content").ok());
   int tries = 0;
-  ON_CALL(sys, OpenAt2)
-      .WillByDefault(
-          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
-            if (std::string(path) == "f") {
-              ++tries;
-              errno = ESTALE;
-              return -1;
-            }
-            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
-          });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (path != "f") return false;
+    ++tries;
+    return true;
+  });
   Result<OpenFile> file = dir.OpenForRead("a/f");
   ASSERT_FALSE(file.ok());
   EXPECT_THAT(file.status().message(), ::testing::HasSubstr("Stale file handle"));
@@ -1099,16 +1099,11 @@ TEST_F(UserDirTest, ATempFileCreatedInAStaleFolderIsCreatedAgainAfterAFreshWalk)
   NiceMock<MockSys> sys;
   UserDir dir = OpenUser(kUser, &sys);
   bool stale_once = true;
-  ON_CALL(sys, OpenAt2)
-      .WillByDefault(
-          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
-            if (stale_once && std::string(path).rfind(".backupd-tmp-", 0) == 0) {
-              stale_once = false;
-              errno = ESTALE;
-              return -1;
-            }
-            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
-          });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (!stale_once || path.rfind(".backupd-tmp-", 0) != 0) return false;
+    stale_once = false;
+    return true;
+  });
   ASSERT_TRUE(Store(dir, "a/f", "content").ok());
   EXPECT_FALSE(stale_once);
   EXPECT_EQ(ReadPath(UserPath() / "a" / "f"), "content");
