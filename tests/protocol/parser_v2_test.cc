@@ -8,6 +8,7 @@
 
 #include "protocol/wire_v2.h"
 #include "tests/protocol/fake_connection.h"
+#include "tests/protocol/protocol_test_util.h"
 
 namespace backupd::protocol::v2 {
 namespace {
@@ -15,10 +16,6 @@ namespace {
 using State = RequestParser::State;
 
 constexpr uint64_t kMax = 1024;
-
-size_t FeedAll(RequestParser& p, std::string_view bytes) {
-  return p.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-}
 
 Digest DigestOf(uint8_t seed) {
   Digest d{};
