@@ -30,12 +30,8 @@ std::string Backup(std::string_view name, std::string_view payload, uint8_t seed
 
 std::string RawRequest(uint8_t version, uint8_t op, uint16_t name_len, uint64_t size,
                        std::string_view rest) {
-  RequestHeader h;
+  RequestHeader h = Header(op, name_len, size, version);
   h.user_id = 1;
-  h.version = version;
-  h.op = op;
-  h.name_len = name_len;
-  h.size = size;
   const auto b = EncodeRequestHeader(h);
   return std::string(b.begin(), b.end()) + std::string(rest);
 }
