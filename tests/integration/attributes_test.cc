@@ -43,14 +43,10 @@ int64_t MtimeNs(const struct stat& st) {
 }
 
 // User 7 registered with `backupd user add`; a logged-in raw v2 connection per test.
-class AttributesTest : public V2UserTest {
+class AttributesTest : public LoggedInV2UserTest {
  protected:
-  AttributesTest() : V2UserTest(kUser) {}
+  AttributesTest() : LoggedInV2UserTest(kUser) {}
   std::vector<std::string> Settings() const override { return {"legacy_v1=loopback"}; }
-  void SetUp() override {
-    V2UserTest::SetUp();
-    if (Started()) LogIn(c_);
-  }
 
   // LIST_ATTRS over c_: the decoded entries (empty for 1002).
   std::vector<v2::AttrEntry> ListAttrs() {
@@ -64,8 +60,6 @@ class AttributesTest : public V2UserTest {
   }
 
   std::string Stored(const std::string& name) const { return UserDir(kUser) + "/" + name; }
-
-  V2Client c_;
 };
 
 TEST_F(AttributesTest, BackupAttrsStoresTheBytesWithTheSentMtimeAndKeepsTheModeInMetadataOnly) {

@@ -57,6 +57,18 @@ class V2UserTest : public DaemonTest {
   const uint32_t user_;
 };
 
+// The same with `c_` logged in before each test.
+class LoggedInV2UserTest : public V2UserTest {
+ protected:
+  using V2UserTest::V2UserTest;
+  void SetUp() override {
+    V2UserTest::SetUp();
+    if (Started()) LogIn(c_);
+  }
+
+  V2Client c_;
+};
+
 }  // namespace backupd::testing
 
 #endif  // BACKUPD_TESTS_INTEGRATION_V2_USER_TEST_H_

@@ -39,14 +39,10 @@ std::string HistoryFolder(const std::string& leaf) {
 }
 
 // A user with a login, and a daemon with the versions settings a test gives.
-class VersionsTest : public V2UserTest {
+class VersionsTest : public LoggedInV2UserTest {
  protected:
-  VersionsTest() : V2UserTest(kUser) {}
+  VersionsTest() : LoggedInV2UserTest(kUser) {}
   std::vector<std::string> Settings() const override { return {"keep_versions=3"}; }
-  void SetUp() override {
-    V2UserTest::SetUp();
-    if (Started()) LogIn(c_);
-  }
 
   V2Response Call(v2::Op op, const std::string& name) {
     EXPECT_TRUE(c_.Send(v2::EncodeRequestPrefix(kUser, op, name, 0)));
@@ -78,8 +74,6 @@ class VersionsTest : public V2UserTest {
     times[1].tv_sec -= static_cast<time_t>(days) * 86400;
     ASSERT_EQ(::utimensat(AT_FDCWD, stamp.c_str(), times, 0), 0);
   }
-
-  V2Client c_;
 };
 
 TEST_F(VersionsTest, OverwritesKeepTheNewestByCountAndRestoreVersionReturnsEach) {
