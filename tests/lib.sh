@@ -1,6 +1,7 @@
 # Sourced by the root shell tests (tests/nodes/run.sh, tests/package/run.sh): their shared way of
-# recording a step (ok, not_ok, check) and of waiting for one (eventually). The sourcing script
-# prints "$passed passed, $failed failed" itself, when and where its cleanup allows.
+# recording a step (ok, not_ok, check), of waiting for one (eventually) and of picking a port
+# (free_port). The sourcing script prints "$passed passed, $failed failed" itself, when and where
+# its cleanup allows.
 # shellcheck shell=bash
 
 passed=0
@@ -32,5 +33,13 @@ eventually() {
   until "$@" >/dev/null 2>&1; do
     [ "$SECONDS" -ge "$deadline" ] && return 1
     sleep 0.1
+  done
+}
+# free_port: a port nobody listens on now (a daemon binds it moments later).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    [ -z "$(ss -Htln "sport = :$p")" ] && echo "$p" && return
   done
 }

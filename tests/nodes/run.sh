@@ -321,13 +321,6 @@ check "every concurrent upload is kept in history, each one client's whole versi
 
 echo "# HAProxy in front of both nodes (docs/SCALING.md's config)"
 # A port nobody listens on now (HAProxy binds it moments later; it cannot report a port 0).
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    [ -z "$(ss -Htln "sport = :$p")" ] && echo "$p" && return
-  done
-}
 proxy_port=$(free_port)
 cat >"$work/haproxy.cfg" <<EOF
 global

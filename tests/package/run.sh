@@ -71,14 +71,6 @@ no_installed_daemon() { [ -z "$(installed_daemon_pids)" ]; }
 daemon_pid() { cat "$pidfile" 2>/dev/null; }
 is_listening() { [ -n "$(ss -Htln "sport = :$1")" ]; }
 not_listening() { ! is_listening "$1"; }
-# A port nobody listens on now (the daemon binds it moments later).
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    not_listening "$p" && echo "$p" && return
-  done
-}
 package_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
