@@ -198,20 +198,11 @@ TEST_F(ScrubTest, AnUnknownUserOrBadUsageIsAClearError) {
 // the test holds it, as another node's job would, and the scrub is seen waiting in flock, then
 // finishes once it is let go.
 TEST_F(ScrubTest, AScrubWaitsWhileAnotherJobHoldsTheUsersLock) {
-  const std::string lock_path = UserDir(kUser) + "/.backupd-lock";
-  UniqueFd lock(::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
-  ASSERT_TRUE(lock.valid());
-  ASSERT_EQ(::fchown(lock.get(), NobodyUid(), NogroupGid()), 0);
-  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  UniqueFd lock;
+  ASSERT_NO_FATAL_FAILURE(HoldUsersLock(lock));
   ProgramResult r;
   std::thread scrub([&] { r = Scrub({"7"}); });
-  std::optional<pid_t> pid;
-  const bool waited = Eventually(
-      [&] {
-        pid = ProcessWith({"scrub", daemon_.config_file()});
-        return pid && InFlock(*pid);
-      },
-      kTimeout);
+  const bool waited = SeenWaitingInFlock({"scrub", daemon_.config_file()}, kTimeout);
   lock.reset();
   scrub.join();
   EXPECT_TRUE(waited) << "scrub never waited in flock: " << r.out << r.err;

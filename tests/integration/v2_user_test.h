@@ -3,13 +3,17 @@
 #ifndef BACKUPD_TESTS_INTEGRATION_V2_USER_TEST_H_
 #define BACKUPD_TESTS_INTEGRATION_V2_USER_TEST_H_
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/harness/v2_client.h"
@@ -48,6 +52,26 @@ class V2UserTest : public DaemonTest {
   void LogIn(V2Client& c) {
     ASSERT_TRUE(c.Connect(daemon_.port()));
     ASSERT_EQ(c.Login(user_, secret_), kV2AuthOk) << daemon_.Log();
+  }
+
+  // Takes the user's lock (<uid>/.backupd-lock, nobody's, as the workers make it) into `lock`, as
+  // another node's scrub or prune would hold it.
+  void HoldUsersLock(UniqueFd& lock) {
+    lock.reset(
+        ::open((UserDir(user_) + "/.backupd-lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    ASSERT_TRUE(lock.valid());
+    ASSERT_EQ(::fchown(lock.get(), NobodyUid(), NogroupGid()), 0);
+    ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  }
+  // Whether a process whose command line holds every one of `words` is seen waiting in flock(2)
+  // within `timeout`.
+  static bool SeenWaitingInFlock(const std::vector<std::string>& words, Millis timeout) {
+    return Eventually(
+        [&] {
+          std::optional<pid_t> pid = ProcessWith(words);
+          return pid && InFlock(*pid);
+        },
+        timeout);
   }
 
   TempDir dir_;

@@ -229,21 +229,13 @@ TEST_F(VersionsTest, APruneWaitsWhileAnotherJobHoldsTheUsersLock) {
   for (const char* content : {"1", "22", "333"}) ASSERT_EQ(c_.Backup(kUser, "a", content), kV2Ok);
   const std::string conf = dir_.Sub("lock.conf");
   ASSERT_TRUE(WriteFile(conf, *ReadFile(daemon_.config_file()) + "\nkeep_versions = 2\n"));
-  UniqueFd lock(
-      ::open((UserDir(kUser) + "/.backupd-lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
-  ASSERT_TRUE(lock.valid());
-  ASSERT_EQ(::fchown(lock.get(), NobodyUid(), NogroupGid()), 0);
-  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  UniqueFd lock;
+  ASSERT_NO_FATAL_FAILURE(HoldUsersLock(lock));
   ProgramResult r;
   std::thread prune([&] {
     r = RunProgram({BackupdPath(), "prune", "-c", conf}, dir_.path(), Millis(20000));
   });
-  const bool waited = Eventually(
-      [&] {
-        std::optional<pid_t> pid = ProcessWith({"prune", conf});
-        return pid && InFlock(*pid);
-      },
-      Millis(10000));
+  const bool waited = SeenWaitingInFlock({"prune", conf}, Millis(10000));
   EXPECT_EQ(Numbers(Versions("a")), (std::vector<uint64_t>{1, 2, 3}));
   lock.reset();
   prune.join();
