@@ -15,7 +15,7 @@
 #include "protocol/wire_v2.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/harness/v2_client.h"
-#include "tests/integration/daemon_test.h"
+#include "tests/integration/v2_user_test.h"
 
 namespace backupd::testing {
 namespace {
@@ -43,21 +43,10 @@ int64_t MtimeNs(const struct stat& st) {
 }
 
 // User 7 registered with `backupd user add`; a logged-in raw v2 connection per test.
-class AttributesTest : public DaemonTest {
+class AttributesTest : public LoggedInV2UserTest {
  protected:
-  DaemonOptions Options() const override {
-    return {{"users_file=" + dir_.Sub("users"), "legacy_v1=loopback"}};
-  }
-  void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
-    Result<std::string> secret =
-        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    secret_ = *secret;
-    DaemonTest::SetUp();
-    ASSERT_TRUE(c_.Connect(daemon_.port()));
-    ASSERT_EQ(c_.Login(kUser, secret_), Code(v2::ResponseCode::kAuthOk)) << daemon_.Log();
-  }
+  AttributesTest() : LoggedInV2UserTest(kUser) {}
+  std::vector<std::string> Settings() const override { return {"legacy_v1=loopback"}; }
 
   // LIST_ATTRS over c_: the decoded entries (empty for 1002).
   std::vector<v2::AttrEntry> ListAttrs() {
@@ -71,10 +60,6 @@ class AttributesTest : public DaemonTest {
   }
 
   std::string Stored(const std::string& name) const { return UserDir(kUser) + "/" + name; }
-
-  TempDir dir_;
-  std::string secret_;
-  V2Client c_;
 };
 
 TEST_F(AttributesTest, BackupAttrsStoresTheBytesWithTheSentMtimeAndKeepsTheModeInMetadataOnly) {

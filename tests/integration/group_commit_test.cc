@@ -12,7 +12,7 @@
 #include "protocol/digest.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/v2_client.h"
-#include "tests/integration/daemon_test.h"
+#include "tests/integration/v2_user_test.h"
 
 namespace backupd::testing {
 namespace {
@@ -20,8 +20,6 @@ namespace {
 namespace v2 = protocol::v2;
 
 constexpr uint32_t kUser = 7;
-constexpr uint16_t kV2Ok = static_cast<uint16_t>(v2::ResponseCode::kOk);
-constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(v2::ResponseCode::kAuthOk);
 constexpr uint16_t kV2Mismatch = static_cast<uint16_t>(v2::ResponseCode::kDigestMismatch);
 constexpr Millis kTimeout{10000};
 
@@ -38,25 +36,16 @@ std::string BackupBytes(const std::string& name, const std::string& content) {
 
 // User 7 registered with `backupd user add`; `stop_at`, when given, arms the upload step hook
 // (test builds only) in the daemon's processes.
-class GroupCommitTest : public DaemonTest {
+class GroupCommitTest : public V2UserTest {
  protected:
-  DaemonOptions Options() const override { return {{"users_file=" + dir_.Sub("users")}}; }
+  GroupCommitTest() : V2UserTest(kUser) {}
   virtual const char* StopAt() const { return nullptr; }
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
-    Result<std::string> secret =
-        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    secret_ = *secret;
-    // The daemon's processes inherit the environment it is started with.
+    // The daemon's processes inherit the environment it is started with (`backupd user add`,
+    // run first, uploads nothing).
     if (StopAt() != nullptr) ::setenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP", StopAt(), 1);
-    DaemonTest::SetUp();
+    V2UserTest::SetUp();
     ::unsetenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP");
-  }
-
-  void LogIn(V2Client& c) {
-    ASSERT_TRUE(c.Connect(daemon_.port()));
-    ASSERT_EQ(c.Login(kUser, secret_), kV2AuthOk) << daemon_.Log();
   }
 
   std::vector<std::string> Leftovers(const std::string& folder) const {
@@ -66,9 +55,6 @@ class GroupCommitTest : public DaemonTest {
     }
     return out;
   }
-
-  TempDir dir_;
-  std::string secret_;
 };
 
 TEST_F(GroupCommitTest, EachUploadOfAPipelinedBatchGetsItsOwnAnswerInOrder) {

@@ -14,7 +14,7 @@
 #include "protocol/digest.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/v2_client.h"
-#include "tests/integration/daemon_test.h"
+#include "tests/integration/v2_user_test.h"
 
 namespace backupd::testing {
 namespace {
@@ -23,30 +23,12 @@ namespace v2 = protocol::v2;
 using protocol::Op;
 
 constexpr uint32_t kUser = 7;
-constexpr uint16_t kV2ListOk = static_cast<uint16_t>(v2::ResponseCode::kListOk);
-constexpr uint16_t kV2Ok = static_cast<uint16_t>(v2::ResponseCode::kOk);
-constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(v2::ResponseCode::kAuthOk);
 
 // User 7 registered with `backupd user add`, v1 served from loopback.
-class ListTest : public DaemonTest {
+class ListTest : public V2UserTest {
  protected:
-  DaemonOptions Options() const override {
-    return {{"users_file=" + dir_.Sub("users"), "legacy_v1=loopback"}};
-  }
-  void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
-    Result<std::string> secret =
-        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    secret_ = *secret;
-    DaemonTest::SetUp();
-  }
-
-  // A logged-in v2 connection.
-  void LogIn(V2Client& c) {
-    ASSERT_TRUE(c.Connect(daemon_.port()));
-    ASSERT_EQ(c.Login(kUser, secret_), kV2AuthOk) << daemon_.Log();
-  }
+  ListTest() : V2UserTest(kUser) {}
+  std::vector<std::string> Settings() const override { return {"legacy_v1=loopback"}; }
 
   // The user's v2 list over `c`; the decoded entries, or why not.
   static Result<std::vector<v2::ListEntry>> ListV2(V2Client& c) {
@@ -80,9 +62,6 @@ class ListTest : public DaemonTest {
     for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
     return n;
   }
-
-  TempDir dir_;
-  std::string secret_;
 };
 
 TEST_F(ListTest, AnUnreadableFolderIsLeftOutAndNamedInOneEscapedWarningOverV1AndV2) {

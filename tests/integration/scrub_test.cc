@@ -21,7 +21,7 @@
 #include "protocol/digest.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/v2_client.h"
-#include "tests/integration/daemon_test.h"
+#include "tests/integration/v2_user_test.h"
 
 namespace backupd::testing {
 namespace {
@@ -30,8 +30,6 @@ namespace v2 = protocol::v2;
 
 constexpr uint32_t kUser = 7;
 constexpr Millis kTimeout{10000};
-constexpr uint16_t kV2Ok = static_cast<uint16_t>(v2::ResponseCode::kOk);
-constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(v2::ResponseCode::kAuthOk);
 
 std::string HexSha256(const std::string& bytes) {
   const protocol::Digest d = protocol::Sha256Of(bytes);
@@ -50,18 +48,14 @@ std::string WithoutTime(const std::string& out) {
 }
 
 // User 7 with three files uploaded over v2 (so each has its sidecar): a, dir/b, dir/c.
-class ScrubTest : public DaemonTest {
+class ScrubTest : public V2UserTest {
  protected:
-  DaemonOptions Options() const override { return {{"users_file=" + dir_.Sub("users")}}; }
+  ScrubTest() : V2UserTest(kUser) {}
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
-    Result<std::string> secret =
-        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    DaemonTest::SetUp();
+    V2UserTest::SetUp();
+    if (!Started()) return;
     V2Client c;
-    ASSERT_TRUE(c.Connect(daemon_.port()));
-    ASSERT_EQ(c.Login(kUser, *secret), kV2AuthOk) << daemon_.Log();
+    ASSERT_NO_FATAL_FAILURE(LogIn(c));
     for (const auto& [name, content] : files_) {
       ASSERT_EQ(c.Backup(kUser, name, content), kV2Ok) << daemon_.Log();
     }
@@ -97,7 +91,6 @@ class ScrubTest : public DaemonTest {
   const std::vector<std::pair<std::string, std::string>> files_{
       {"a", "first file\n"}, {"dir/b", RandomBytes(200000, 12)}, {"dir/c", "third\n"}};
   uint64_t Bytes() const { return 11 + 200000 + 6; }
-  TempDir dir_;  // the users file and what a test plants outside the store
 };
 
 TEST_F(ScrubTest, AnUndamagedStoreExitsZero) {
@@ -205,20 +198,11 @@ TEST_F(ScrubTest, AnUnknownUserOrBadUsageIsAClearError) {
 // the test holds it, as another node's job would, and the scrub is seen waiting in flock, then
 // finishes once it is let go.
 TEST_F(ScrubTest, AScrubWaitsWhileAnotherJobHoldsTheUsersLock) {
-  const std::string lock_path = UserDir(kUser) + "/.backupd-lock";
-  UniqueFd lock(::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
-  ASSERT_TRUE(lock.valid());
-  ASSERT_EQ(::fchown(lock.get(), NobodyUid(), NogroupGid()), 0);
-  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  UniqueFd lock;
+  ASSERT_NO_FATAL_FAILURE(HoldUsersLock(lock));
   ProgramResult r;
   std::thread scrub([&] { r = Scrub({"7"}); });
-  std::optional<pid_t> pid;
-  const bool waited = Eventually(
-      [&] {
-        pid = ProcessWith({"scrub", daemon_.config_file()});
-        return pid && InFlock(*pid);
-      },
-      kTimeout);
+  const bool waited = SeenWaitingInFlock({"scrub", daemon_.config_file()}, kTimeout);
   lock.reset();
   scrub.join();
   EXPECT_TRUE(waited) << "scrub never waited in flock: " << r.out << r.err;

@@ -18,7 +18,7 @@
 #include "protocol/digest.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/v2_client.h"
-#include "tests/integration/daemon_test.h"
+#include "tests/integration/v2_user_test.h"
 
 namespace backupd::testing {
 namespace {
@@ -26,9 +26,6 @@ namespace {
 namespace v2 = protocol::v2;
 
 constexpr uint32_t kUser = 7;
-constexpr uint16_t kV2Ok = static_cast<uint16_t>(v2::ResponseCode::kOk);
-constexpr uint16_t kV2AuthOk = static_cast<uint16_t>(v2::ResponseCode::kAuthOk);
-constexpr uint16_t kV2ListOk = static_cast<uint16_t>(v2::ResponseCode::kListOk);
 constexpr uint16_t kV2RestoreOk = static_cast<uint16_t>(v2::ResponseCode::kRestoreOk);
 constexpr uint16_t kV2NotFound = static_cast<uint16_t>(v2::ResponseCode::kNotFound);
 constexpr uint16_t kV2NoFiles = static_cast<uint16_t>(v2::ResponseCode::kNoFiles);
@@ -42,24 +39,10 @@ std::string HistoryFolder(const std::string& leaf) {
 }
 
 // A user with a login, and a daemon with the versions settings a test gives.
-class VersionsTest : public DaemonTest {
+class VersionsTest : public LoggedInV2UserTest {
  protected:
-  virtual std::vector<std::string> Settings() const { return {"keep_versions=3"}; }
-  DaemonOptions Options() const override {
-    DaemonOptions o{{"users_file=" + dir_.Sub("users")}};
-    for (const std::string& s : Settings()) o.overrides.push_back(s);
-    return o;
-  }
-  void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: backupd's workers chroot and drop to nobody";
-    Result<std::string> secret =
-        AddBackupdUser(kUser, dir_.Sub("users"), dir_.Sub("none.pid"), dir_.path());
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    secret_ = *secret;
-    DaemonTest::SetUp();
-    ASSERT_TRUE(c_.Connect(daemon_.port()));
-    ASSERT_EQ(c_.Login(kUser, secret_), kV2AuthOk) << daemon_.Log();
-  }
+  VersionsTest() : LoggedInV2UserTest(kUser) {}
+  std::vector<std::string> Settings() const override { return {"keep_versions=3"}; }
 
   V2Response Call(v2::Op op, const std::string& name) {
     EXPECT_TRUE(c_.Send(v2::EncodeRequestPrefix(kUser, op, name, 0)));
@@ -91,10 +74,6 @@ class VersionsTest : public DaemonTest {
     times[1].tv_sec -= static_cast<time_t>(days) * 86400;
     ASSERT_EQ(::utimensat(AT_FDCWD, stamp.c_str(), times, 0), 0);
   }
-
-  TempDir dir_;
-  std::string secret_;
-  V2Client c_;
 };
 
 TEST_F(VersionsTest, OverwritesKeepTheNewestByCountAndRestoreVersionReturnsEach) {
@@ -250,21 +229,13 @@ TEST_F(VersionsTest, APruneWaitsWhileAnotherJobHoldsTheUsersLock) {
   for (const char* content : {"1", "22", "333"}) ASSERT_EQ(c_.Backup(kUser, "a", content), kV2Ok);
   const std::string conf = dir_.Sub("lock.conf");
   ASSERT_TRUE(WriteFile(conf, *ReadFile(daemon_.config_file()) + "\nkeep_versions = 2\n"));
-  UniqueFd lock(
-      ::open((UserDir(kUser) + "/.backupd-lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
-  ASSERT_TRUE(lock.valid());
-  ASSERT_EQ(::fchown(lock.get(), NobodyUid(), NogroupGid()), 0);
-  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  UniqueFd lock;
+  ASSERT_NO_FATAL_FAILURE(HoldUsersLock(lock));
   ProgramResult r;
   std::thread prune([&] {
     r = RunProgram({BackupdPath(), "prune", "-c", conf}, dir_.path(), Millis(20000));
   });
-  const bool waited = Eventually(
-      [&] {
-        std::optional<pid_t> pid = ProcessWith({"prune", conf});
-        return pid && InFlock(*pid);
-      },
-      Millis(10000));
+  const bool waited = SeenWaitingInFlock({"prune", conf}, Millis(10000));
   EXPECT_EQ(Numbers(Versions("a")), (std::vector<uint64_t>{1, 2, 3}));
   lock.reset();
   prune.join();

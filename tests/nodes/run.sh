@@ -28,6 +28,8 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/lib.sh
+. "$repo/tests/lib.sh"
 build=$(cd "${1:-$repo/build-test}" && pwd) || exit 2
 backupd=$build/bin/backupd
 client_bin=$build/bin/backup-client
@@ -39,41 +41,11 @@ user_id=4545
 # The options whose caches serve a reader on one mount what another mount just replaced.
 raw_options=(performance.quick-read performance.io-cache performance.stat-prefetch
   performance.read-ahead performance.open-behind)
-passed=0
-failed=0
 started_glusterd=0
 volume_made=0
 node_pids=()
 proxy_pid=
 
-ok() {
-  passed=$((passed + 1))
-  echo "ok   - $1"
-}
-not_ok() {
-  failed=$((failed + 1))
-  echo "FAIL - $1"
-}
-# check DESCRIPTION COMMAND...: runs COMMAND (output kept for a failure) and records the result.
-check() {
-  local what=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    ok "$what"
-  else
-    not_ok "$what"
-    [ -n "$out" ] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/       | /'
-  fi
-}
-# eventually SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
-eventually() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.1
-  done
-}
 skip() {
   if [ -n "${CI:-}" ]; then
     not_ok "glusterd runs here (CI must run this test): $1"
@@ -296,15 +268,19 @@ race() {
   for k in "${pids[@]}"; do wait "$k" || rc=1; done
   return $rc
 }
+# sent_by_a_client NAME FILE: FILE is byte for byte what one of the 16 racing clients sent as NAME.
+sent_by_a_client() {
+  local k
+  for k in $(seq 0 15); do cmp -s "$2" "$work/race/$k/$1" && return 0; done
+  return 1
+}
 # Each name, restored through either node, is byte for byte one client's version.
 one_whole_version() {
-  local n node k found
+  local n node
   for n in "${names[@]}"; do
     for node in a b; do
       client "$node" restore "$n" -o - >"$work/out/got" || return 1
-      found=
-      for k in $(seq 0 15); do cmp -s "$work/out/got" "$work/race/$k/$n" && found=$k; done
-      [ -n "$found" ] || {
+      sent_by_a_client "$n" "$work/out/got" || {
         echo "$n through $node is no client's version"
         return 1
       }
@@ -325,7 +301,7 @@ check "no temp file or upload record is left behind" no_leftovers
 # With history kept (keep_versions = 64), no upload of the race is lost: each name has 16
 # versions, one per client, whichever node took it, and each is one client's bytes.
 all_in_history() {
-  local n v k found count
+  local n v count
   for n in "${names[@]}"; do
     count=$(client b list --versions "$n" | wc -l)
     [ "$count" = 16 ] || {
@@ -334,9 +310,7 @@ all_in_history() {
     }
     for v in $(client a list --versions "$n" | cut -d' ' -f1); do
       client a restore "$n" --version "$v" -o - >"$work/out/got" || return 1
-      found=
-      for k in $(seq 0 15); do cmp -s "$work/out/got" "$work/race/$k/$n" && found=$k; done
-      [ -n "$found" ] || {
+      sent_by_a_client "$n" "$work/out/got" || {
         echo "$n version $v is no client's version"
         return 1
       }
@@ -347,13 +321,6 @@ check "every concurrent upload is kept in history, each one client's whole versi
 
 echo "# HAProxy in front of both nodes (docs/SCALING.md's config)"
 # A port nobody listens on now (HAProxy binds it moments later; it cannot report a port 0).
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    [ -z "$(ss -Htln "sport = :$p")" ] && echo "$p" && return
-  done
-}
 proxy_port=$(free_port)
 cat >"$work/haproxy.cfg" <<EOF
 global

@@ -21,6 +21,8 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/lib.sh
+. "$repo/tests/lib.sh"
 conf=/etc/backupd.conf
 pidfile=/run/backupd.pid
 storage=/var/lib/backupd
@@ -32,28 +34,7 @@ v2_user=4343
 # Network namespaces of the v1-from-another-address step, named after this run.
 ns_server=backupd-pkg-srv-$$
 ns_client=backupd-pkg-cli-$$
-passed=0
-failed=0
 
-ok() {
-  passed=$((passed + 1))
-  echo "ok   - $1"
-}
-not_ok() {
-  failed=$((failed + 1))
-  echo "FAIL - $1"
-}
-# check DESCRIPTION COMMAND...: runs COMMAND (output kept for a failure) and records the result.
-check() {
-  local what=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    ok "$what"
-  else
-    not_ok "$what"
-    [ -n "$out" ] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/       | /'
-  fi
-}
 # check_rc DESCRIPTION EXPECTED COMMAND...: COMMAND must exit with status EXPECTED.
 check_rc() {
   local what=$1 want=$2 out rc
@@ -66,15 +47,6 @@ check_rc() {
     not_ok "$what (exit $rc, expected $want)"
     [ -n "$out" ] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/       | /'
   fi
-}
-# eventually SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
-eventually() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.1
-  done
 }
 # Ends the test; the EXIT trap cleans up and prints the summary line.
 finished=0
@@ -99,14 +71,6 @@ no_installed_daemon() { [ -z "$(installed_daemon_pids)" ]; }
 daemon_pid() { cat "$pidfile" 2>/dev/null; }
 is_listening() { [ -n "$(ss -Htln "sport = :$1")" ]; }
 not_listening() { ! is_listening "$1"; }
-# A port nobody listens on now (the daemon binds it moments later).
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    not_listening "$p" && echo "$p" && return
-  done
-}
 package_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }

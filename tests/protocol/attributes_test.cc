@@ -7,6 +7,7 @@
 
 #include "protocol/request_parser_v2.h"
 #include "protocol/wire_v2.h"
+#include "tests/protocol/protocol_test_util.h"
 
 namespace backupd::protocol::v2 {
 namespace {
@@ -15,30 +16,10 @@ using State = RequestParser::State;
 
 constexpr uint64_t kMax = 1024;
 
-Digest CountingDigest() {
-  Digest d{};
-  for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<uint8_t>(i);
-  return d;
-}
-
-RequestHeader Header(uint8_t op, uint16_t name_len, uint64_t size) {
-  RequestHeader h;
-  h.user_id = 7;
-  h.version = kVersion;
-  h.op = op;
-  h.name_len = name_len;
-  h.size = size;
-  return h;
-}
-
 std::array<uint8_t, kAttributesSize> Block(std::string_view bytes) {
   std::array<uint8_t, kAttributesSize> b{};
   std::copy(bytes.begin(), bytes.end(), b.begin());
   return b;
-}
-
-size_t FeedAll(RequestParser& p, std::string_view bytes) {
-  return p.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
 }
 
 TEST(Attributes, ExactBytes) {

@@ -8,6 +8,7 @@
 
 #include "protocol/wire.h"
 #include "tests/protocol/fake_connection.h"
+#include "tests/protocol/protocol_test_util.h"
 
 namespace backupd::protocol {
 namespace {
@@ -15,10 +16,6 @@ namespace {
 using State = RequestParser::State;
 
 constexpr uint64_t kMax = 1024;
-
-size_t FeedAll(RequestParser& p, std::string_view bytes) {
-  return p.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-}
 
 std::string Backup(std::string_view name, std::string_view payload, uint32_t user = 9) {
   return EncodeRequestPrefix(user, Op::kBackup, name, static_cast<uint32_t>(payload.size())) +

@@ -8,6 +8,7 @@
 
 #include "protocol/wire_v2.h"
 #include "tests/protocol/fake_connection.h"
+#include "tests/protocol/protocol_test_util.h"
 
 namespace backupd::protocol::v2 {
 namespace {
@@ -15,10 +16,6 @@ namespace {
 using State = RequestParser::State;
 
 constexpr uint64_t kMax = 1024;
-
-size_t FeedAll(RequestParser& p, std::string_view bytes) {
-  return p.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-}
 
 Digest DigestOf(uint8_t seed) {
   Digest d{};
@@ -33,12 +30,8 @@ std::string Backup(std::string_view name, std::string_view payload, uint8_t seed
 
 std::string RawRequest(uint8_t version, uint8_t op, uint16_t name_len, uint64_t size,
                        std::string_view rest) {
-  RequestHeader h;
+  RequestHeader h = Header(op, name_len, size, version);
   h.user_id = 1;
-  h.version = version;
-  h.op = op;
-  h.name_len = name_len;
-  h.size = size;
   const auto b = EncodeRequestHeader(h);
   return std::string(b.begin(), b.end()) + std::string(rest);
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/protocol/protocol_test_util.h"
+
 namespace backupd::protocol::v2 {
 namespace {
 
@@ -26,22 +28,6 @@ std::string Hex(std::string_view hex) {
     }
   }
   return out;
-}
-
-Digest CountingDigest() {
-  Digest d{};
-  for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<uint8_t>(i);
-  return d;
-}
-
-RequestHeader Header(uint8_t op, uint16_t name_len, uint64_t size, uint8_t version = kVersion) {
-  RequestHeader h;
-  h.user_id = 7;
-  h.version = version;
-  h.op = op;
-  h.name_len = name_len;
-  h.size = size;
-  return h;
 }
 
 ResponseHeader Response(uint16_t status, uint16_t name_len, uint64_t size) {

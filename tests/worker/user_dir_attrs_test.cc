@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/digest.h"
-#include "tests/harness/temp_dir.h"
+#include "tests/worker/storage_test_util.h"
 #include "worker/user_dir.h"
 
 namespace backupd::worker {
@@ -26,37 +26,20 @@ namespace fs = std::filesystem;
 
 constexpr uint32_t kUser = 42;
 
-std::string ReadPath(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 int64_t MtimeNs(const fs::path& path) {
   struct stat st {};
   EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-mode_t ModeOf(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
-class UserDirAttrsTest : public ::testing::Test {
+class UserDirAttrsTest : public StorageTest {
  protected:
   void SetUp() override {
-    storage_ = temp_.Sub("storage");
-    fs::create_directory(storage_);
-    storage_fd_ = open(storage_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(storage_fd_, 0);
+    ASSERT_NO_FATAL_FAILURE(StorageTest::SetUp());
     Result<UserDir> dir = UserDir::Open(&RealSys(), storage_fd_, kUser, true);
     ASSERT_TRUE(dir.ok()) << dir.status().ToString();
     dir_.emplace(std::move(dir).value());
   }
-  void TearDown() override { close(storage_fd_); }
 
   Status StoreWithAttrs(const std::string& name, const std::string& content, uint32_t mode,
                         int64_t mtime_ns) {
@@ -86,9 +69,6 @@ class UserDirAttrsTest : public ::testing::Test {
 
   fs::path UserPath() const { return fs::path(storage_) / std::to_string(kUser); }
 
-  testing::TempDir temp_;
-  std::string storage_;
-  int storage_fd_ = -1;
   std::optional<UserDir> dir_;
 };
 

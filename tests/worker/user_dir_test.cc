@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <optional>
 #include <sstream>
@@ -25,6 +26,7 @@
 
 #include "protocol/digest.h"
 #include "tests/harness/temp_dir.h"
+#include "tests/worker/storage_test_util.h"
 #include "worker/upload_batch.h"
 
 namespace backupd::worker {
@@ -42,49 +44,6 @@ using ::testing::SetErrnoAndReturn;
 constexpr uint32_t kUser = 42;
 constexpr uint32_t kOtherUser = 43;
 
-// Forwards to the kernel unless a test says otherwise for one call.
-class MockSys : public Sys {
- public:
-  MockSys() {
-    Sys* real = &RealSys();
-    ON_CALL(*this, OpenAt2).WillByDefault(::testing::Invoke(real, &Sys::OpenAt2));
-    ON_CALL(*this, MkdirAt).WillByDefault(::testing::Invoke(real, &Sys::MkdirAt));
-    ON_CALL(*this, UnlinkAt).WillByDefault(::testing::Invoke(real, &Sys::UnlinkAt));
-    ON_CALL(*this, RenameAt).WillByDefault(::testing::Invoke(real, &Sys::RenameAt));
-    ON_CALL(*this, LinkAt).WillByDefault(::testing::Invoke(real, &Sys::LinkAt));
-    ON_CALL(*this, FstatAt).WillByDefault(::testing::Invoke(real, &Sys::FstatAt));
-    ON_CALL(*this, Read).WillByDefault(::testing::Invoke(real, &Sys::Read));
-    ON_CALL(*this, Write).WillByDefault(::testing::Invoke(real, &Sys::Write));
-    ON_CALL(*this, Fsync).WillByDefault(::testing::Invoke(real, &Sys::Fsync));
-    ON_CALL(*this, Syncfs).WillByDefault(::testing::Invoke(real, &Sys::Syncfs));
-    ON_CALL(*this, Fstatfs).WillByDefault(::testing::Invoke(real, &Sys::Fstatfs));
-    ON_CALL(*this, Fchmod).WillByDefault(::testing::Invoke(real, &Sys::Fchmod));
-    ON_CALL(*this, Futimens).WillByDefault(::testing::Invoke(real, &Sys::Futimens));
-    ON_CALL(*this, GetRandom).WillByDefault(::testing::Invoke(real, &Sys::GetRandom));
-  }
-  MOCK_METHOD(int, OpenAt2, (int, const char*, uint64_t, uint64_t, uint64_t), (override));
-  MOCK_METHOD(int, MkdirAt, (int, const char*, mode_t), (override));
-  MOCK_METHOD(int, UnlinkAt, (int, const char*, int), (override));
-  MOCK_METHOD(int, RenameAt, (int, const char*, int, const char*), (override));
-  MOCK_METHOD(int, LinkAt, (int, const char*, int, const char*), (override));
-  MOCK_METHOD(int, FstatAt, (int, const char*, struct stat*, int), (override));
-  MOCK_METHOD(ssize_t, Read, (int, void*, size_t), (override));
-  MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
-  MOCK_METHOD(int, Fsync, (int), (override));
-  MOCK_METHOD(int, Syncfs, (int), (override));
-  MOCK_METHOD(int, Fstatfs, (int, struct statfs*), (override));
-  MOCK_METHOD(int, Fchmod, (int, mode_t), (override));
-  MOCK_METHOD(int, Futimens, (int, const struct timespec*), (override));
-  MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
-};
-
-std::string ReadPath(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 void WritePath(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
   out << content;
@@ -97,12 +56,6 @@ std::string ReadAll(int fd) {
   ssize_t n;
   while ((n = read(fd, buf, sizeof(buf))) > 0) content.append(buf, static_cast<size_t>(n));
   return content;
-}
-
-mode_t ModeOf(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
 }
 
 // Every name beneath `root` (not following links), relative to it, sorted.
@@ -141,6 +94,16 @@ Result<std::vector<std::string>> ListNames(UserDir& dir) {
   return names;
 }
 
+// The names in `folder` that start with `prefix`.
+std::vector<std::string> NamesStartingWith(const fs::path& folder, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(folder)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(prefix, 0) == 0) out.push_back(n);
+  }
+  return out;
+}
+
 bool HasTempFile(const fs::path& root) {
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
     if (entry.path().filename().string().rfind(".backupd-tmp-", 0) == 0) return true;
@@ -148,18 +111,12 @@ bool HasTempFile(const fs::path& root) {
   return false;
 }
 
-class UserDirTest : public ::testing::Test {
+class UserDirTest : public StorageTest {
  protected:
   void SetUp() override {
-    storage_ = temp_.Sub("storage");
     outside_ = temp_.Sub("outside");
-    fs::create_directory(storage_);
     fs::create_directory(outside_);
-    storage_fd_ = open(storage_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(storage_fd_, 0);
-  }
-  void TearDown() override {
-    if (storage_fd_ >= 0) close(storage_fd_);
+    StorageTest::SetUp();
   }
 
   UserDir OpenUser(uint32_t user, Sys* sys = &RealSys()) {
@@ -178,12 +135,7 @@ class UserDirTest : public ::testing::Test {
   }
   // The files under `folder` whose names start with the sidecar prefix.
   static std::vector<std::string> Sidecars(const fs::path& folder) {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(folder)) {
-      const std::string n = e.path().filename().string();
-      if (n.rfind(".backupd-sha256-", 0) == 0) out.push_back(n);
-    }
-    return out;
+    return NamesStartingWith(folder, ".backupd-sha256-");
   }
 
   static Result<std::string> Restore(UserDir& dir, const std::string& name) {
@@ -196,10 +148,7 @@ class UserDirTest : public ::testing::Test {
 
   fs::path UserPath(uint32_t user = kUser) const { return storage_ / std::to_string(user); }
 
-  testing::TempDir temp_;
-  fs::path storage_;
   fs::path outside_;
-  int storage_fd_ = -1;
 };
 
 TEST_F(UserDirTest, RoundTripKeepsExactBytes) {
@@ -1017,16 +966,6 @@ class NodeScope {
   ~NodeScope() { SetUploadNode("local", 600); }
 };
 
-// The names in `folder` that start with `prefix`.
-std::vector<std::string> NamesStartingWith(const fs::path& folder, const std::string& prefix) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind(prefix, 0) == 0) out.push_back(n);
-  }
-  return out;
-}
-
 // Plants what a writer on `node` killed mid-upload of "a/f" leaves: its record and temp file,
 // both `age_seconds` old.
 void PlantUpload(const fs::path& user, const std::string& id, int64_t age_seconds) {
@@ -1085,6 +1024,20 @@ TEST_F(UserDirTest, ThisNodesDeadWriterIsSweptByPidHoweverYoung) {
                                             "a/.backupd-tmp-" + live, "g"));
 }
 
+// Makes `sys` answer ESTALE to the opens of the names `stale` picks (it may count them) and
+// forwards the others to the kernel.
+void StaleOpens(MockSys& sys, std::function<bool(const std::string&)> stale) {
+  ON_CALL(sys, OpenAt2)
+      .WillByDefault([stale = std::move(stale)](int dirfd, const char* path, uint64_t flags,
+                                                uint64_t mode, uint64_t resolve) {
+        if (stale(path)) {
+          errno = ESTALE;
+          return -1;
+        }
+        return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
+      });
+}
+
 // GlusterFS answered ESTALE to a restore after concurrent uploads through two nodes, and a retry
 // worked: a lookup that fails so is made again, a bounded few times.
 TEST_F(UserDirTest, AStaleLookupIsRetriedAndThenServes) {
@@ -1092,16 +1045,11 @@ TEST_F(UserDirTest, AStaleLookupIsRetriedAndThenServes) {
   UserDir dir = OpenUser(kUser, &sys);
   ASSERT_TRUE(Store(dir, "a/f", "content").ok());
   int stale_left = 2;
-  ON_CALL(sys, OpenAt2)
-      .WillByDefault(
-          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
-            if (std::string(path) == "f" && stale_left > 0) {
-              --stale_left;
-              errno = ESTALE;
-              return -1;
-            }
-            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
-          });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (path != "f" || stale_left == 0) return false;
+    --stale_left;
+    return true;
+  });
   Result<std::string> got = Restore(dir, "a/f");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, "content");
@@ -1113,16 +1061,11 @@ TEST_F(UserDirTest, AHandleThatStaysStaleFailsTheRestoreAfterAFewTries) {
   UserDir dir = OpenUser(kUser, &sys);
   ASSERT_TRUE(Store(dir, "a/f", "content").ok());
   int tries = 0;
-  ON_CALL(sys, OpenAt2)
-      .WillByDefault(
-          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
-            if (std::string(path) == "f") {
-              ++tries;
-              errno = ESTALE;
-              return -1;
-            }
-            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
-          });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (path != "f") return false;
+    ++tries;
+    return true;
+  });
   Result<OpenFile> file = dir.OpenForRead("a/f");
   ASSERT_FALSE(file.ok());
   EXPECT_THAT(file.status().message(), ::testing::HasSubstr("Stale file handle"));
@@ -1156,16 +1099,11 @@ TEST_F(UserDirTest, ATempFileCreatedInAStaleFolderIsCreatedAgainAfterAFreshWalk)
   NiceMock<MockSys> sys;
   UserDir dir = OpenUser(kUser, &sys);
   bool stale_once = true;
-  ON_CALL(sys, OpenAt2)
-      .WillByDefault(
-          [&](int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
-            if (stale_once && std::string(path).rfind(".backupd-tmp-", 0) == 0) {
-              stale_once = false;
-              errno = ESTALE;
-              return -1;
-            }
-            return RealSys().OpenAt2(dirfd, path, flags, mode, resolve);
-          });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (!stale_once || path.rfind(".backupd-tmp-", 0) != 0) return false;
+    stale_once = false;
+    return true;
+  });
   ASSERT_TRUE(Store(dir, "a/f", "content").ok());
   EXPECT_FALSE(stale_once);
   EXPECT_EQ(ReadPath(UserPath() / "a" / "f"), "content");

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/digest.h"
-#include "tests/harness/temp_dir.h"
+#include "tests/worker/storage_test_util.h"
 
 namespace backupd::worker {
 namespace {
@@ -30,58 +30,8 @@ using ::testing::SetErrnoAndReturn;
 
 constexpr uint32_t kUser = 42;
 
-std::string ReadPath(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// Forwards to the kernel but for LinkAt, which a test may make fail.
-class LinkFailingSys : public Sys {
- public:
-  LinkFailingSys() {
-    ON_CALL(*this, LinkAt).WillByDefault([](int a, const char* b, int c, const char* d) {
-      return RealSys().LinkAt(a, b, c, d);
-    });
-  }
-  int OpenAt2(int d, const char* p, uint64_t f, uint64_t m, uint64_t r) override {
-    return RealSys().OpenAt2(d, p, f, m, r);
-  }
-  int MkdirAt(int d, const char* p, mode_t m) override { return RealSys().MkdirAt(d, p, m); }
-  int UnlinkAt(int d, const char* p, int f) override { return RealSys().UnlinkAt(d, p, f); }
-  int RenameAt(int a, const char* b, int c, const char* d) override {
-    return RealSys().RenameAt(a, b, c, d);
-  }
-  MOCK_METHOD(int, LinkAt, (int, const char*, int, const char*), (override));
-  int FstatAt(int d, const char* p, struct stat* st, int f) override {
-    return RealSys().FstatAt(d, p, st, f);
-  }
-  ssize_t Read(int fd, void* b, size_t n) override { return RealSys().Read(fd, b, n); }
-  ssize_t Write(int fd, const void* b, size_t n) override { return RealSys().Write(fd, b, n); }
-  int Fsync(int fd) override { return RealSys().Fsync(fd); }
-  int Syncfs(int fd) override { return RealSys().Syncfs(fd); }
-  int Fstatfs(int fd, struct statfs* st) override { return RealSys().Fstatfs(fd, st); }
-  int Fchmod(int fd, mode_t m) override { return RealSys().Fchmod(fd, m); }
-  int Futimens(int fd, const struct timespec times[2]) override {
-    return RealSys().Futimens(fd, times);
-  }
-  ssize_t GetRandom(void* b, size_t n, unsigned int f) override {
-    return RealSys().GetRandom(b, n, f);
-  }
-};
-
-class VersionStoreTest : public ::testing::Test {
+class VersionStoreTest : public StorageTest {
  protected:
-  void SetUp() override {
-    storage_ = temp_.Sub("storage");
-    fs::create_directory(storage_);
-    storage_fd_ = open(storage_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(storage_fd_, 0);
-  }
-  void TearDown() override {
-    if (storage_fd_ >= 0) close(storage_fd_);
-  }
   UserDir OpenUser(uint32_t keep_versions, Sys* sys = &RealSys()) {
     Result<UserDir> dir = UserDir::Open(sys, storage_fd_, kUser, true);
     EXPECT_TRUE(dir.ok()) << dir.status().ToString();
@@ -114,10 +64,6 @@ class VersionStoreTest : public ::testing::Test {
   fs::path HistoryPath(const std::string& leaf) const {
     return fs::path(storage_) / std::to_string(kUser) / History::FolderName(leaf);
   }
-
-  testing::TempDir temp_;
-  std::string storage_;
-  int storage_fd_ = -1;
 };
 
 TEST_F(VersionStoreTest, ANumberTakenByAnotherWriterIsSkipped) {
@@ -193,7 +139,7 @@ TEST_F(VersionStoreTest, DeletedNamesAreListedAndKeepTheirNewestVersions) {
 }
 
 TEST_F(VersionStoreTest, AFailingLinkStoresNothingAndKeepsTheHistory) {
-  NiceMock<LinkFailingSys> sys;
+  NiceMock<MockSys> sys;
   UserDir dir = OpenUser(5, &sys);
   ASSERT_TRUE(Store(dir, "a", "one").ok());
   EXPECT_CALL(sys, LinkAt(_, _, _, _)).WillOnce(SetErrnoAndReturn(EIO, -1));
