@@ -159,8 +159,11 @@ export HOME=$work/home
 mkdir -p "$HOME"
 if run_block v2; then
   hello_sha256=5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03
-  if grep -Eq "^6 [0-9T:Z-]+ $hello_sha256 tmp/hello.txt\$" <(head -n 1 "$work/v2.out") &&
-    [ "$(tail -n +2 "$work/v2.out")" = hello ]; then
+  # backup's summary line, list's line, the restored bytes.
+  if grep -Eq "^scanned 1, sent 1, unchanged 0, failed 0, bytes sent 6, [0-9]+\.[0-9]{2} s\$" \
+    <(sed -n 1p "$work/v2.out") &&
+    grep -Eq "^6 [0-9T:Z-]+ $hello_sha256 tmp/hello.txt\$" <(sed -n 2p "$work/v2.out") &&
+    [ "$(tail -n +3 "$work/v2.out")" = hello ]; then
     pass "v2: user add, login, list --long with the SHA-256, restore through client.conf"
   else
     fail "v2: output" "$(cat "$work/v2.out")"
