@@ -9,11 +9,9 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <iostream>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,19 +31,6 @@ std::string Output(const ProgramResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
 }
 
-// The lines of `text` that contain every one of `parts`.
-std::vector<std::string> LinesWith(const std::string& text, const std::vector<std::string>& parts) {
-  std::vector<std::string> found;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (std::all_of(parts.begin(), parts.end(),
-                    [&](const std::string& p) { return line.find(p) != std::string::npos; })) {
-      found.push_back(line);
-    }
-  }
-  return found;
-}
-
 class FolderBackupDaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -63,13 +48,7 @@ class FolderBackupDaemonTest : public ::testing::Test {
   }
 
   ProgramResult Client(const std::vector<std::string>& command) {
-    std::vector<std::string> argv = {BackupClientPath(),
-                                     "--server",
-                                     "127.0.0.1:" + std::to_string(daemon_.port()),
-                                     "--user",
-                                     std::to_string(kUser),
-                                     "--secret-file",
-                                     dir_.Sub("secret")};
+    std::vector<std::string> argv = BackupClientV2(daemon_.port(), kUser, dir_.Sub("secret"));
     argv.insert(argv.end(), command.begin(), command.end());
     return RunProgram(argv, work_, kClientTimeout);
   }

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -680,5 +681,24 @@ std::string BackupdPath() { return BACKUPD_PATH; }
 std::string BackupClientPath() { return BACKUP_CLIENT_PATH; }
 std::string PythonClientPath() { return PYTHON_CLIENT_PATH; }
 std::string Python3Path() { return PYTHON3_PATH; }
+
+std::vector<std::string> BackupClientV2(uint16_t port, uint32_t user,
+                                        const std::string& secret_file) {
+  return {BackupClientPath(), "--server",           "127.0.0.1:" + std::to_string(port),
+          "--user",           std::to_string(user), "--secret-file",
+          secret_file};
+}
+
+std::vector<std::string> LinesWith(const std::string& text, const std::vector<std::string>& parts) {
+  std::vector<std::string> found;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (std::all_of(parts.begin(), parts.end(),
+                    [&](const std::string& p) { return line.find(p) != std::string::npos; })) {
+      found.push_back(line);
+    }
+  }
+  return found;
+}
 
 }  // namespace backupd::testing

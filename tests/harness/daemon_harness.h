@@ -230,6 +230,14 @@ std::string BackupClientPath();
 std::string PythonClientPath();
 std::string Python3Path();
 
+// backup-client's words to reach the daemon on 127.0.0.1:`port` over protocol v2 as `user`, its
+// secret in `secret_file`; the command's words follow.
+std::vector<std::string> BackupClientV2(uint16_t port, uint32_t user,
+                                        const std::string& secret_file);
+
+// The lines of `text` (a log) that contain every one of `parts`.
+std::vector<std::string> LinesWith(const std::string& text, const std::vector<std::string>& parts);
+
 }  // namespace backupd::testing
 
 #endif  // BACKUPD_TESTS_HARNESS_DAEMON_HARNESS_H_

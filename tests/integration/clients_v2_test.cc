@@ -50,19 +50,6 @@ std::string Sha256Hex(const std::string& data) {
   return hex;
 }
 
-// The lines of `text` that contain every one of `parts`.
-std::vector<std::string> LinesWith(const std::string& text, const std::vector<std::string>& parts) {
-  std::vector<std::string> found;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (std::all_of(parts.begin(), parts.end(),
-                    [&](const std::string& p) { return line.find(p) != std::string::npos; })) {
-      found.push_back(line);
-    }
-  }
-  return found;
-}
-
 enum class ClientKind { kCpp, kPython };
 
 std::string KindName(const ::testing::TestParamInfo<ClientKind>& info) {

@@ -42,13 +42,7 @@ Status AddUser(const Daemon& daemon) {
 
 // backup-client logged in over protocol v2 as kUser, run in the daemon's temp folder.
 ProgramResult RunClient(const Daemon& daemon, const std::vector<std::string>& command) {
-  std::vector<std::string> argv = {BackupClientPath(),
-                                   "--server",
-                                   "127.0.0.1:" + std::to_string(daemon.port()),
-                                   "--user",
-                                   std::to_string(kUser),
-                                   "--secret-file",
-                                   SecretFile(daemon)};
+  std::vector<std::string> argv = BackupClientV2(daemon.port(), kUser, SecretFile(daemon));
   argv.insert(argv.end(), command.begin(), command.end());
   return RunProgram(argv, daemon.dir(), kTimeout);
 }

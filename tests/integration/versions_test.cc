@@ -265,13 +265,7 @@ TEST_F(VersionsTest, TheClientListsVersionsRestoresByNumberAndTimeAndListsDelete
   ASSERT_EQ(v.size(), 3u);
   ASSERT_TRUE(WriteSecretFile(dir_.Sub("secret"), secret_));
   auto client = [this](const std::vector<std::string>& words) {
-    std::vector<std::string> argv{BackupClientPath(),
-                                  "--server",
-                                  "127.0.0.1:" + std::to_string(daemon_.port()),
-                                  "--user",
-                                  std::to_string(kUser),
-                                  "--secret-file",
-                                  dir_.Sub("secret")};
+    std::vector<std::string> argv = BackupClientV2(daemon_.port(), kUser, dir_.Sub("secret"));
     argv.insert(argv.end(), words.begin(), words.end());
     return RunProgram(argv, dir_.path(), Millis(10000));
   };
