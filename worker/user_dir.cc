@@ -585,6 +585,8 @@ Upload::Upload(Sys* sys, UniqueFd dir_fd, std::string tmp_name, std::string fina
       fd_(std::move(fd)),
       record_(std::move(record)) {}
 
+Upload::Upload(Upload&& other) noexcept = default;
+
 Upload::~Upload() {
   if (!dir_fd_.valid()) return;
   if (!side_tmp_.empty()) sys_->UnlinkAt(dir_fd_.get(), side_tmp_.c_str(), 0);
@@ -661,11 +663,11 @@ Status Upload::Publish() {
   }
   // Versions: the new file, durable now, takes its number in the name's history before it is
   // renamed in.
-  const bool history = policy_.KeepsHistory();
-  if (history) {
+  if (policy_.KeepsHistory()) {
     Result<History> h = History::Open(sys_, dir_fd_.get(), final_name_, true);
     Status s = h.ok() ? h->AddUpload(tmp_name_, side_tmp_) : h.status();
     if (!s.ok()) return s;
+    history_ = std::make_unique<History>(std::move(*h));
   }
   AtUploadStep(UploadStep::kBeforeRename);
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
@@ -683,7 +685,7 @@ Status Upload::Publish() {
   } else if (sys_->UnlinkAt(dir_fd_.get(), sidecar.c_str(), 0) != 0 && errno != ENOENT) {
     return Status::FromErrno(errno, "remove old digest of " + final_name_);
   }
-  if (history) {
+  if (history_) {
     // A racing upload's settle may have linked our version in under the name first; rename(2)
     // onto another link of the same inode then does nothing and leaves the temp names behind.
     sys_->UnlinkAt(dir_fd_.get(), tmp_name_.c_str(), 0);
@@ -702,16 +704,14 @@ Status Upload::SyncFolder() {
 void Upload::Finish() {
   // Before the client hears of it: an acknowledged upload leaves nothing to sweep.
   record_.Remove();
-  if (!policy_.KeepsHistory()) return;
+  if (!history_) return;
   // The upload is stored whatever these say: a racing upload's settle or the next upload's
   // retention (or backupd prune) finishes what they leave. Append-only users' history is pruned
   // by the administrator only.
-  Result<History> history = History::Open(sys_, dir_fd_.get(), final_name_, false);
-  if (!history.ok()) return;
-  history->Settle();
+  history_->Settle();
   if (!policy_.append_only) {
     Pruned pruned;
-    history->Prune(policy_.keep_versions, policy_.keep_days, NowNs(), &pruned);
+    history_->Prune(policy_.keep_versions, policy_.keep_days, NowNs(), &pruned);
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,12 +63,14 @@ struct VersionPolicy {
   bool KeepsHistory() const { return append_only || keep_versions > 1 || keep_days > 0; }
 };
 
+class History;  // worker/versions.h
+
 // An upload in progress: a temp file `.backupd-tmp-*` beside its target, and its UploadRecord.
 // Commit() makes it the target atomically and durably; destroying an uncommitted Upload unlinks
 // the temp file, so a failed or interrupted upload leaves the previous version and no leftover.
 class Upload {
  public:
-  Upload(Upload&& other) noexcept = default;
+  Upload(Upload&& other) noexcept;
   Upload& operator=(Upload&&) = delete;
   Upload(const Upload&) = delete;
   ~Upload();
@@ -117,7 +120,9 @@ class Upload {
   bool committed_ = false;
   uint32_t mode_ = 0;     // kept in the sidecar; 0: not known
   VersionPolicy policy_;  // the UserDir's at BeginUpload
-  UploadRecord record_;   // declared last: removed only after the temp file is gone
+  // The name's history, opened by Publish when it is kept, for Finish to settle and prune.
+  std::unique_ptr<History> history_;
+  UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
 
 // A file opened for restore.
