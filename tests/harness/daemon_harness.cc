@@ -336,7 +336,9 @@ Result<std::vector<pid_t>> Daemon::WaitForWorkers(size_t n, Millis timeout) cons
       if (!ready) break;
       if (geteuid() != 0) continue;
       std::optional<std::string> uid = ProcStatusField(w, "Uid");
-      ready = ProcLink(w, "root") == root && uid && uid->rfind(nobody, 0) == 0;
+      // The filter goes in last (worker_main.cc): until then a worker is still setting up.
+      ready = ProcLink(w, "root") == root && uid && uid->rfind(nobody, 0) == 0 &&
+              ProcStatusField(w, "Seccomp") == "2";
     }
     if (ready) return workers;
     if (Clock::now() >= deadline) {

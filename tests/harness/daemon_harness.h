@@ -98,7 +98,7 @@ class Daemon {
   // `.backupd-empty`.
   std::string WorkerRoot() const;
   // Polls until there are exactly `n` workers, each already chrooted into WorkerRoot() and running
-  // as nobody when the daemon runs as root. Returns them, or Timeout.
+  // as nobody under its syscall filter when the daemon runs as root. Returns them, or Timeout.
   Result<std::vector<pid_t>> WaitForWorkers(size_t n, Millis timeout) const;
 
   // SIGTERM, then waits for the supervisor to exit; returns its wait status.
