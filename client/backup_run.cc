@@ -107,13 +107,14 @@ Status CheckListed(const ReplyV2& reply, const std::string& what) {
   return Status::IoError(what + ": " + reply.message + " (" + std::to_string(reply.status) + ")");
 }
 
-// After its retries a listing is still not whole (`why`): the run goes on without it, sending
-// every file, on a new connection.
-Status GoOnWithoutListing(const Status& why, const Reconnect& reconnect, const RunHooks& hooks) {
+// After `tries` a listing is still not whole (`why`): the run goes on without it, sending every
+// file, on a new connection.
+Status GoOnWithoutListing(int tries, const Status& why, const Reconnect& reconnect,
+                          const RunHooks& hooks) {
   Status st = reconnect();
   if (!st.ok()) return st;
-  hooks.note("no whole list of what is stored after " + std::to_string(kListingRetries + 1) +
-             " tries (" + why.ToString() + "): sending every file, as --full does");
+  hooks.note("no whole list of what is stored after " + std::to_string(tries) + " tries (" +
+             why.ToString() + "): sending every file, as --full does");
   return Status::Ok();
 }
 
@@ -122,13 +123,15 @@ Result<RunPlan> Plan(ClientV2& client, const Reconnect& reconnect,
                      const std::vector<WalkEntry>& entries, const RunHooks& hooks,
                      Compare compare) {
   if (compare == Compare::kAll) return PlanRun(entries, {}, compare);
+  int tries = 1;
   const auto retrying = [&](const Status& why) {
+    ++tries;
     hooks.note("the list of what is stored did not arrive whole (" + why.ToString() +
                "; files changed while it was sent?): asking again");
   };
   Result<ListAttrsReplyV2> listed = ListRetrying(client, reconnect, &ClientV2::ListAttrs, retrying);
   if (!listed.ok()) {
-    Status st = GoOnWithoutListing(listed.status(), reconnect, hooks);
+    Status st = GoOnWithoutListing(tries, listed.status(), reconnect, hooks);
     if (!st.ok()) return st;
     return PlanRun(entries, {}, Compare::kAll);
   }
@@ -140,9 +143,10 @@ Result<RunPlan> Plan(ClientV2& client, const Reconnect& reconnect,
   hooks.note(OldServerNote(v2::Op::kListAttrs, entries));
   Status st = reconnect();
   if (!st.ok()) return st;
+  tries = 1;
   Result<ListReplyV2> files = ListRetrying(client, reconnect, &ClientV2::List, retrying);
   if (!files.ok()) {
-    st = GoOnWithoutListing(files.status(), reconnect, hooks);
+    st = GoOnWithoutListing(tries, files.status(), reconnect, hooks);
     if (!st.ok()) return st;
     return PlanRunForOldServer(entries, nullptr);
   }
