@@ -131,6 +131,7 @@ Result<RunPlan> Plan(ClientV2& client, const Reconnect& reconnect,
   };
   Result<ListAttrsReplyV2> listed = ListRetrying(client, reconnect, &ClientV2::ListAttrs, retrying);
   if (!listed.ok()) {
+    if (!CutOff(listed.status(), client)) return listed.status();
     Status st = GoOnWithoutListing(tries, listed.status(), reconnect, hooks);
     if (!st.ok()) return st;
     return PlanRun(entries, {}, Compare::kAll);
@@ -146,6 +147,7 @@ Result<RunPlan> Plan(ClientV2& client, const Reconnect& reconnect,
   tries = 1;
   Result<ListReplyV2> files = ListRetrying(client, reconnect, &ClientV2::List, retrying);
   if (!files.ok()) {
+    if (!CutOff(files.status(), client)) return files.status();
     st = GoOnWithoutListing(tries, files.status(), reconnect, hooks);
     if (!st.ok()) return st;
     return PlanRunForOldServer(entries, nullptr);

@@ -78,8 +78,9 @@ struct RunHooks {
 // again (ListRetrying); when none arrives whole, every file is sent, as with kAll. A server that
 // answers 1017 (unknown op) to LIST_ATTRS, BACKUP_ATTRS or MAKE_FOLDER has closed the connection
 // and predates issue 12: the run goes on, on a connection from `reconnect`, as
-// PlanRunForOldServer says. Not OK when nothing could be sent: no connection for it, or a listing
-// answered with an error status other than 1002 (nothing yet) or 1017.
+// PlanRunForOldServer says. Not OK when nothing could be sent: no connection for it, a listing
+// lost otherwise than by a close (a timeout, a malformed answer), or one answered with an error
+// status other than 1002 (nothing yet) or 1017.
 Result<RunCounts> RunBackup(ClientV2& client, const Reconnect& reconnect, const WalkResult& walk,
                             const RunHooks& hooks, Compare compare = Compare::kChanged);
 
