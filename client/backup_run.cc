@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -60,6 +61,27 @@ Result<bool> ContentDiffers(const std::string& path, const protocol::Digest& sto
   Result<protocol::Digest> local = HashFile(path);
   if (!local.ok()) return local.status();
   return *local != stored;
+}
+
+// Puts `e` in `plan`: sent when `changed` or, given the digest the server keeps, when the file's
+// content differs from it (the file is hashed); unchanged otherwise.
+void Add(RunPlan& plan, const WalkEntry& e, bool changed, const protocol::Digest* stored,
+         const std::optional<v2::Attributes>& attributes) {
+  if (!changed && stored != nullptr) {
+    Result<bool> differs = ContentDiffers(e.path, *stored);
+    if (!differs.ok()) {
+      plan.failures.push_back({e.path, differs.status().message()});
+      return;
+    }
+    changed = *differs;
+  }
+  const bool folder = e.kind == WalkEntry::Kind::kFolder;
+  if (!changed) {
+    if (!folder) ++plan.unchanged;
+    return;
+  }
+  plan.uploads.push_back({e.path, e.name, attributes, folder});
+  plan.sizes.push_back(e.size);
 }
 
 // The uploads of `plan` from `from` on as a server before issue 12 takes them: files, by op 100.
@@ -166,22 +188,10 @@ RunPlan PlanRun(const std::vector<WalkEntry>& entries, const std::vector<v2::Att
     const bool folder = e.kind == WalkEntry::Kind::kFolder;
     const v2::EntryKind kind = folder ? v2::EntryKind::kFolder : v2::EntryKind::kFile;
     const v2::AttrEntry* s = Find(stored, e.name);
-    bool changed = s == nullptr || s->kind != kind || s->attributes.mode != e.mode ||
-                   s->attributes.mtime_ns != e.mtime_ns || s->size != e.size;
-    if (!changed && !folder && compare == Compare::kChecksum) {
-      Result<bool> differs = ContentDiffers(e.path, s->sha256);
-      if (!differs.ok()) {
-        plan.failures.push_back({e.path, differs.status().message()});
-        continue;
-      }
-      changed = *differs;
-    }
-    if (!changed) {
-      if (!folder) ++plan.unchanged;
-      continue;
-    }
-    plan.uploads.push_back({e.path, e.name, v2::Attributes{e.mode, e.mtime_ns}, folder});
-    plan.sizes.push_back(e.size);
+    const bool changed = s == nullptr || s->kind != kind || s->attributes.mode != e.mode ||
+                         s->attributes.mtime_ns != e.mtime_ns || s->size != e.size;
+    const bool hash = !changed && !folder && compare == Compare::kChecksum;
+    Add(plan, e, changed, hash ? &s->sha256 : nullptr, v2::Attributes{e.mode, e.mtime_ns});
   }
   return plan;
 }
@@ -193,21 +203,8 @@ RunPlan PlanRunForOldServer(const std::vector<WalkEntry>& entries,
   for (const WalkEntry& e : entries) {
     if (e.kind == WalkEntry::Kind::kFolder) continue;
     const v2::ListEntry* s = Find(*stored, e.name);
-    bool changed = s == nullptr || s->size != e.size;
-    if (!changed) {
-      Result<bool> differs = ContentDiffers(e.path, s->sha256);
-      if (!differs.ok()) {
-        plan.failures.push_back({e.path, differs.status().message()});
-        continue;
-      }
-      changed = *differs;
-    }
-    if (!changed) {
-      ++plan.unchanged;
-      continue;
-    }
-    plan.uploads.push_back({e.path, e.name});
-    plan.sizes.push_back(e.size);
+    const bool changed = s == nullptr || s->size != e.size;
+    Add(plan, e, changed, changed ? nullptr : &s->sha256, std::nullopt);
   }
   return plan;
 }
