@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "client/client_v2.h"
+#include "client/listing_retry.h"
 #include "client/tree_walk.h"
 #include "protocol/wire_v2.h"
 
@@ -51,6 +52,13 @@ struct RunPlan {
 RunPlan PlanRun(const std::vector<WalkEntry>& entries,
                 const std::vector<protocol::v2::AttrEntry>& stored, Compare compare);
 
+// The same for a server from before issue 12, which lists files only (LIST, op 202) and stores
+// them only with op 100: a file goes when the server lacks it or holds another size or SHA-256
+// (the file is hashed when the sizes match: such a server's mtime is when it stored the file),
+// every file when `stored` is null; no upload carries attributes and no folder goes.
+RunPlan PlanRunForOldServer(const std::vector<WalkEntry>& entries,
+                            const std::vector<protocol::v2::ListEntry>* stored);
+
 struct RunHooks {
   // Each file that failed, with why (walk, hash, or a local error before sending).
   std::function<void(const std::string& path, const std::string& why)> failed;
@@ -60,13 +68,21 @@ struct RunHooks {
   // Progress: files done of all to send, payload bytes done of all to send (folders not counted).
   std::function<void(uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t bytes_total)>
       progress;
+  // How the run went on after a setback: a listing asked for again or given up on, a server that
+  // predates issue 12.
+  std::function<void(const std::string& note)> note;
 };
 
 // Runs the backup of `walk` over `client` (logged in): one LIST_ATTRS (unless kAll), then one
-// pipelined ClientV2::Backup of the changed files and folders. Not OK when the listing failed
-// (nothing was sent then): a lost connection, or an error status other than 1002 (nothing yet).
-Result<RunCounts> RunBackup(ClientV2& client, const WalkResult& walk, const RunHooks& hooks,
-                            Compare compare = Compare::kChanged);
+// pipelined ClientV2::Backup of the changed files and folders. A listing cut off is asked for
+// again (ListRetrying); when none arrives whole, every file is sent, as with kAll. A server that
+// answers 1017 (unknown op) to LIST_ATTRS, BACKUP_ATTRS or MAKE_FOLDER has closed the connection
+// and predates issue 12: the run goes on, on a connection from `reconnect`, as
+// PlanRunForOldServer says. Not OK when nothing could be sent: no connection for it, a listing
+// lost otherwise than by a close (a timeout, a malformed answer), or one answered with an error
+// status other than 1002 (nothing yet) or 1017.
+Result<RunCounts> RunBackup(ClientV2& client, const Reconnect& reconnect, const WalkResult& walk,
+                            const RunHooks& hooks, Compare compare = Compare::kChanged);
 
 }  // namespace backupd::client
 

@@ -18,6 +18,7 @@
 #include "client/client_config.h"
 #include "client/client_v2.h"
 #include "client/connection.h"
+#include "client/listing_retry.h"
 #include "client/parse.h"
 #include "client/progress.h"
 #include "client/restore_tree.h"
@@ -413,8 +414,8 @@ int Outcome(const ClientV2& client, const std::string& what, const Status& st) {
 }
 
 // One backup run over v2: the list, the changed files, the summary line on standard output.
-int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk,
-                backupd::client::Compare compare, bool bar,
+int RunBackupV2(ClientV2& client, const backupd::client::Reconnect& reconnect,
+                const backupd::client::WalkResult& walk, backupd::client::Compare compare, bool bar,
                 std::chrono::steady_clock::time_point start) {
   int worst = kExitOk;
   backupd::client::RunProgress progress(bar);
@@ -436,8 +437,12 @@ int RunBackupV2(ClientV2& client, const backupd::client::WalkResult& walk,
   hooks.progress = [&](uint64_t files, uint64_t files_total, uint64_t bytes, uint64_t total) {
     progress.Update(files, files_total, bytes, total);
   };
+  hooks.note = [&](const std::string& note) {
+    progress.Finish();
+    Error("backup", note);
+  };
   Result<backupd::client::RunCounts> counts =
-      backupd::client::RunBackup(client, walk, hooks, compare);
+      backupd::client::RunBackup(client, reconnect, walk, hooks, compare);
   progress.Finish();
   if (!counts.ok()) {
     worst = Outcome(client, "backup: list what is stored", counts.status());
@@ -499,8 +504,26 @@ int RunDelete(C& client, const Options& opt, uint32_t user) {
   return worst;
 }
 
-int RunListV2(ClientV2& client, bool long_list, bool deleted) {
-  Result<ListReplyV2> r = deleted ? client.ListDeleted() : client.List();
+// ListRetrying for a command named `what`: each retry and a failure after all of them said on
+// standard error.
+template <typename Reply>
+Result<Reply> ListForCommand(ClientV2& client, const backupd::client::Reconnect& reconnect,
+                             Result<Reply> (ClientV2::*ask)(), const std::string& what) {
+  int retries = 0;
+  Result<Reply> r = backupd::client::ListRetrying(client, reconnect, ask, [&](const Status& why) {
+    ++retries;
+    Error(what, "the list did not arrive whole (" + why.ToString() +
+                    "; files changed while it was sent?): asking again");
+  });
+  if (r.ok() || retries < backupd::client::kListingRetries) return r;
+  return Status::Closed("no whole list after " + std::to_string(retries + 1) +
+                        " tries, the last: " + r.status().ToString());
+}
+
+int RunListV2(ClientV2& client, const backupd::client::Reconnect& reconnect, bool long_list,
+              bool deleted) {
+  Result<ListReplyV2> r =
+      ListForCommand(client, reconnect, deleted ? &ClientV2::ListDeleted : &ClientV2::List, "list");
   if (!r.ok()) return Outcome(client, "list", r.status());
   if (r->reply.status == static_cast<uint16_t>(v2::ResponseCode::kNoFiles)) return kExitOk;
   int code = Outcome("list", r->reply, v2::ResponseCode::kListOk);
@@ -643,8 +666,8 @@ int RunRestoreFolder(ClientV2& client, const Options& opt,
 
 // v2's restore: NAME is a file when the server has a file of that exact name; otherwise, when
 // it holds a folder NAME or files under NAME/, a folder restored into OUT.
-int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output, uint32_t user,
-                 bool bar) {
+int RunRestoreV2(ClientV2& client, const backupd::client::Reconnect& reconnect, const Options& opt,
+                 const std::string& output, uint32_t user, bool bar) {
   const std::string& name = opt.args[0];
   struct stat sb {};
   const bool output_is_folder =
@@ -666,7 +689,19 @@ int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output
     not_found = *r;
   }
   Result<std::string> prefix = backupd::client::StoredPrefix(name);
-  Result<backupd::client::ListAttrsReplyV2> listed = client.ListAttrs();
+  Result<backupd::client::ListAttrsReplyV2> listed =
+      ListForCommand(client, reconnect, &ClientV2::ListAttrs, "restore " + name);
+  if (listed.ok() &&
+      listed->reply.status == static_cast<uint16_t>(v2::ResponseCode::kUnsupported)) {
+    // A server from before issue 12 (1017: it closed the connection) lists its files with LIST.
+    Status st = reconnect();
+    Result<ListReplyV2> files =
+        st.ok() ? ListForCommand(client, reconnect, &ClientV2::List, "restore " + name)
+                : Result<ListReplyV2>(st);
+    if (!files.ok()) return Outcome(client, "restore " + name, files.status());
+    listed = backupd::client::ListAttrsReplyV2{files->reply,
+                                               backupd::client::FilesAsAttrEntries(files->entries)};
+  }
   if (!listed.ok()) return Outcome(client, "restore " + name, listed.status());
   std::vector<std::string> refused;
   std::vector<backupd::client::RestoreTarget> targets;
@@ -688,6 +723,33 @@ int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output
   Error("restore " + name,
         "'" + output + "' exists; not replaced (give --force to replace it, or -o another file)");
   return kExitExists;
+}
+
+// A connection to the server, inside TLS when asked; when there is none, `exit_code` is what that
+// means.
+Result<Connection> OpenConnection(const Options& opt, const backupd::client::Endpoint& endpoint,
+                                  int* exit_code) {
+  Result<Connection> conn =
+      Connection::Open(endpoint, std::chrono::milliseconds(int64_t{opt.timeout} * 1000));
+  if (!conn.ok()) {
+    *exit_code = kExitConnection;
+    return conn;
+  }
+  if (opt.tls) {
+    // OpenSSL writes with write(2), without send's MSG_NOSIGNAL: a server that hangs up must
+    // be an error value, not a SIGPIPE.
+    signal(SIGPIPE, SIG_IGN);
+    backupd::client::TlsOptions tls;
+    tls.ca_file = opt.ca.value_or("");
+    Status st = conn->StartTls(endpoint.host, tls);
+    if (!st.ok()) {
+      *exit_code = st.code() == Status::Code::kDenied    ? kExitUntrusted
+                   : st.code() == Status::Code::kInvalid ? kExitUsage
+                                                         : kExitConnection;
+      return st;
+    }
+  }
+  return conn;
 }
 
 // The v2 login; returns an exit code when it did not succeed.
@@ -777,42 +839,41 @@ int Main(int argc, char** argv) {
     }
   }
 
-  Result<Connection> conn =
-      Connection::Open(*endpoint, std::chrono::milliseconds(int64_t{opt.timeout} * 1000));
+  int exit_code = kExitOk;
+  Result<Connection> conn = OpenConnection(opt, *endpoint, &exit_code);
   if (!conn.ok()) {
     Error("connect", conn.status().ToString());
-    return kExitConnection;
-  }
-  if (opt.tls) {
-    // OpenSSL writes with write(2), without send's MSG_NOSIGNAL: a server that hangs up must
-    // be an error value, not a SIGPIPE.
-    signal(SIGPIPE, SIG_IGN);
-    backupd::client::TlsOptions tls;
-    tls.ca_file = opt.ca.value_or("");
-    Status st = conn->StartTls(endpoint->host, tls);
-    if (!st.ok()) {
-      Error("connect", st.ToString());
-      if (st.code() == Status::Code::kDenied) return kExitUntrusted;
-      return st.code() == Status::Code::kInvalid ? kExitUsage : kExitConnection;
-    }
+    return exit_code;
   }
   const bool bar = !opt.quiet && isatty(STDERR_FILENO) == 1;
   if (opt.protocol == 2) {
     ClientV2 client(std::move(*conn), *user);
     if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
+    // After a listing cut off, or a 1017 from a server before issue 12, the server has closed the
+    // connection: the command goes on on a new one, logged in again.
+    const backupd::client::Reconnect reconnect = [&]() {
+      int ignored = kExitOk;
+      Result<Connection> again = OpenConnection(opt, *endpoint, &ignored);
+      if (!again.ok()) return again.status();
+      client = ClientV2(std::move(*again), *user);
+      Result<ReplyV2> r = client.Login(secret);
+      if (!r.ok()) return r.status();
+      if (r->status == static_cast<uint16_t>(v2::ResponseCode::kAuthOk)) return Status::Ok();
+      return Status::Closed("login again: " + r->message + " (" + std::to_string(r->status) + ")");
+    };
     if (opt.command == "backup") {
       using backupd::client::Compare;
       const Compare compare = opt.full       ? Compare::kAll
                               : opt.checksum ? Compare::kChecksum
                                              : Compare::kChanged;
-      return RunBackupV2(client, walk, compare, bar, start);
+      return RunBackupV2(client, reconnect, walk, compare, bar, start);
     }
     if (opt.versions || opt.wanted.number || opt.wanted.before_ns) {
       return RunVersionsV2(client, opt, output, *user, bar);
     }
-    if (opt.command == "restore") return RunRestoreV2(client, opt, output, *user, bar);
+    if (opt.command == "restore") return RunRestoreV2(client, reconnect, opt, output, *user, bar);
     if (opt.command == "delete") return RunDelete(client, opt, *user);
-    return RunListV2(client, opt.long_list, opt.deleted);
+    return RunListV2(client, reconnect, opt.long_list, opt.deleted);
   }
   Client client(std::move(*conn), *user);
   if (opt.command == "backup") return RunBackup(client, opt, names, bar);

@@ -39,6 +39,15 @@ std::vector<RestoreTarget> SelectUnder(std::string_view prefix,
   return out;
 }
 
+std::vector<v2::AttrEntry> FilesAsAttrEntries(const std::vector<v2::ListEntry>& files) {
+  std::vector<v2::AttrEntry> entries;
+  entries.reserve(files.size());
+  for (const v2::ListEntry& f : files) {
+    entries.push_back({f.name, v2::EntryKind::kFile, {0, f.mtime_ns}, f.size, f.sha256});
+  }
+  return entries;
+}
+
 uint32_t RestorableMode(uint32_t mode) { return mode & (geteuid() == 0 ? 07777u : 01777u); }
 
 namespace {

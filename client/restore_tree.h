@@ -34,6 +34,11 @@ std::vector<RestoreTarget> SelectUnder(std::string_view prefix,
                                        const std::vector<protocol::v2::AttrEntry>& stored,
                                        std::vector<std::string>* refused);
 
+// The files of a LIST (op 202) as SelectUnder takes them: all a server from before issue 12 can
+// tell (no mode, no folder; the mtime is when it stored the file).
+std::vector<protocol::v2::AttrEntry> FilesAsAttrEntries(
+    const std::vector<protocol::v2::ListEntry>& files);
+
 // The permission bits a restore gives: all for root (as tar -p restores a system), the setuid and
 // setgid bits never for anyone else, who would otherwise turn what the server sent into a program
 // that runs as them for whoever starts it.

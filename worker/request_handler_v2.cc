@@ -10,6 +10,7 @@
 
 #include "protocol/digest.h"
 #include "protocol/request_parser_v2.h"
+#include "worker/client_test_hooks.h"
 #include "worker/list_sender.h"
 #include "worker/payload.h"
 
@@ -454,6 +455,7 @@ void RequestV2::SendListing(const ListFormat& format, std::string_view none) {
     Fail(ResponseCode::kNoFiles, none, Status::NotFound("no files"));
     return;
   }
+  AfterListingCounted(dir);
   std::string prefix = v2::EncodeResponsePrefix(ResponseCode::kListOk, {}, count->bytes);
   out_.record.status = CodeOf(ResponseCode::kListOk);
   Status s = conn_.WriteAll(prefix.data(), prefix.size(), deadlines_.request);
@@ -500,6 +502,12 @@ Handled RequestV2::Run() {
   if (parser_.state() == RequestParser::State::kError) {
     out_.keep_open = false;
     Fail(parser_.error_code(), parser_.error().message(), parser_.error());
+    return out_;
+  }
+  if (UnknownBeforeIssue12(h.op)) {
+    out_.keep_open = false;
+    const std::string message = "unknown op " + std::to_string(h.op);
+    Fail(ResponseCode::kUnsupported, message, Status::Invalid(message + " (test hook)"));
     return out_;
   }
   const auto op = static_cast<Op>(h.op);
