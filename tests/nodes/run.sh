@@ -248,7 +248,8 @@ rm -f "$work/data/big.bin" "$work/out/big.bin"
 names=(same-0.bin same-1.bin dir/same-2.bin dir/same-3.bin)
 # racer K: client K uploads its own version of every name through node a (K even) or b (K odd),
 # with --full: the race is of uploads, so no run first lists what is stored (a v2 list walked
-# while other nodes rename names in can be cut off, which fails that client's whole run).
+# while other nodes rename names in can be cut off; the client would ask again, which only slows
+# the race).
 racer() {
   local k=$1 node=a n
   [ $((k % 2)) = 1 ] && node=b
