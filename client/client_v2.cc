@@ -15,6 +15,7 @@
 #include "base/text.h"
 #include "base/unique_fd.h"
 #include "client/chunk_digest.h"
+#include "protocol/digest.h"
 #include "protocol/scram.h"
 
 namespace backupd::client {
@@ -27,6 +28,12 @@ using v2::ResponseCode;
 // Payload bytes move through buffers of this size, or of the file's if smaller: 1 MiB takes a
 // GiB in a thousand reads and writes each way, and SHA-256 (SHA-NI) runs at full speed on it.
 constexpr size_t kChunkSize = 1024 * 1024;
+
+// An upload hashes inline: its bound on one machine is the server's session child, and a client
+// hashing thread only took a core from it (bench/RESULTS.md, issue 11, fourth step).
+std::vector<uint8_t> PayloadBuffer(uint64_t size) {
+  return std::vector<uint8_t>(static_cast<size_t>(std::min<uint64_t>(size, kChunkSize)));
+}
 
 uint16_t Code(ResponseCode c) { return static_cast<uint16_t>(c); }
 
@@ -161,23 +168,23 @@ Status ClientV2::SendUpload(int fd, uint64_t size, const Upload& up, size_t inde
     prefix = v2::EncodeRequestPrefix(user_id_, Op::kBackup, up.name, size);
   }
   Status st = conn_.WriteAll(prefix.data(), prefix.size());
-  ChunkDigest digest(size, kChunkSize);
+  protocol::Sha256 sha;
+  std::vector<uint8_t> buf = PayloadBuffer(size);
   uint64_t sent = 0;
   while (st.ok() && sent < size) {
-    const auto want = static_cast<size_t>(std::min<uint64_t>(digest.capacity(), size - sent));
-    uint8_t* buf = digest.Next();
-    ssize_t n = read(fd, buf, want);
+    const auto want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - sent));
+    ssize_t n = read(fd, buf.data(), want);
     if (n < 0 && errno == EINTR) continue;
     // The header promised `size` bytes: after a short file the stream cannot be resynchronised.
     if (n < 0) return Fail(Status::FromErrno(errno, "read " + path));
     if (n == 0) return Fail(Status::IoError(path + ": file shrank while being sent"));
-    digest.Submit(static_cast<size_t>(n));
-    st = conn_.WriteAll(buf, static_cast<size_t>(n));
+    sha.Update(buf.data(), static_cast<size_t>(n));
+    st = conn_.WriteAll(buf.data(), static_cast<size_t>(n));
     sent += static_cast<uint64_t>(n);
     if (progress) progress(index, sent, size);
   }
   if (!st.ok()) return st;
-  const std::string trailer = v2::EncodeDigestTrailer(digest.Finish());
+  const std::string trailer = v2::EncodeDigestTrailer(sha.Finish());
   return conn_.WriteAll(trailer.data(), trailer.size());
 }
 

@@ -182,8 +182,8 @@ TEST_F(ClientV2Test, RestoreDigestMismatchLeavesNoFile) {
   EXPECT_TRUE(client_->connected());
 }
 
-// Over a MiB (the client's chunk) the digest is computed on the client's hashing thread
-// (ChunkDigest), both ways: it must still be the digest of exactly the bytes moved.
+// Over a MiB (the client's chunk) a restore's digest is computed on the client's hashing thread
+// (ChunkDigest): it must still be the digest of exactly the bytes moved, and an upload's too.
 std::string SeveralChunks() {
   std::string content(3 * 1024 * 1024 + 7, '\0');
   for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 131) >> 9);
