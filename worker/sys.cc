@@ -50,6 +50,9 @@ class KernelSys final : public Sys {
   ssize_t Read(int fd, void* buf, size_t len) override { return read(fd, buf, len); }
   ssize_t Write(int fd, const void* buf, size_t len) override { return write(fd, buf, len); }
   int Fsync(int fd) override { return fsync(fd); }
+  int SyncFileRange(int fd, off_t offset, off_t len, unsigned int flags) override {
+    return sync_file_range(fd, offset, len, flags);
+  }
   int Syncfs(int fd) override { return syncfs(fd); }
   int Fstatfs(int fd, struct statfs* st) override { return fstatfs(fd, st); }
   int Fchmod(int fd, mode_t mode) override { return fchmod(fd, mode); }

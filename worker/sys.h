@@ -30,6 +30,8 @@ class Sys {
   virtual ssize_t Read(int fd, void* buf, size_t len) = 0;
   virtual ssize_t Write(int fd, const void* buf, size_t len) = 0;
   virtual int Fsync(int fd) = 0;
+  // sync_file_range(2): with SYNC_FILE_RANGE_WRITE it starts a range's writeback and returns.
+  virtual int SyncFileRange(int fd, off_t offset, off_t len, unsigned int flags) = 0;
   virtual int Syncfs(int fd) = 0;
   virtual int Fstatfs(int fd, struct statfs* st) = 0;
   virtual int Fchmod(int fd, mode_t mode) = 0;

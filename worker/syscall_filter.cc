@@ -86,6 +86,8 @@ constexpr int kRuntime[] = {
     SCMP_SYS(getdents64),
     SCMP_SYS(fsync),
     SCMP_SYS(fdatasync),
+    // A large upload's writeback started while it arrives (Upload::Write), never waited on.
+    SCMP_SYS(sync_file_range),
     // The group commit of a batch of uploads (upload_batch.cc): one syncfs where fstatfs shows a
     // file system whose syncfs waits for the data.
     SCMP_SYS(syncfs),

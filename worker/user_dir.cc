@@ -595,7 +595,16 @@ Upload::~Upload() {
 
 Status Upload::Write(const void* data, size_t len) {
   if (!fd_.valid()) return Status::Invalid("upload of " + final_name_ + " is finished");
-  return WriteFully(sys_, fd_.get(), data, len, final_name_);
+  Status s = WriteFully(sys_, fd_.get(), data, len, final_name_);
+  if (!s.ok()) return s;
+  written_ += len;
+  if (written_ - written_back_ >= kWritebackStep) {
+    // Only a head start: if it fails the bytes stay dirty, and the fsync writes them (or fails).
+    sys_->SyncFileRange(fd_.get(), static_cast<off_t>(written_back_),
+                        static_cast<off_t>(written_ - written_back_), SYNC_FILE_RANGE_WRITE);
+    written_back_ = written_;
+  }
+  return Status::Ok();
 }
 
 Status Upload::SetAttributes(uint32_t mode, int64_t mtime_ns) {

@@ -75,8 +75,11 @@ class Upload {
   Upload(const Upload&) = delete;
   ~Upload();
 
-  // Appends bytes to the temp file (loops over short writes).
+  // Appends bytes to the temp file (loops over short writes). Every kWritebackStep bytes it
+  // starts their writeback (sync_file_range), so the disk writes while the rest arrives and the
+  // fsync at the end finds little left to do; the fsync stays what makes the file durable.
   Status Write(const void* data, size_t len);
+  static constexpr uint64_t kWritebackStep = 8 * 1024 * 1024;
   // fsync the file, close it (checked), renameat over the target, fsync the folder. With history
   // kept (the policy), the file enters its name's history first and retention runs after. With a
   // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
@@ -114,6 +117,8 @@ class Upload {
   std::string tmp_name_;  // relative to dir_fd_
   std::string final_name_;
   UniqueFd fd_;
+  uint64_t written_ = 0;       // bytes written to fd_
+  uint64_t written_back_ = 0;  // the first bytes whose writeback Write has started
   std::string side_tmp_;  // the staged digest's temp sidecar, relative to dir_fd_, until renamed
   UniqueFd side_fd_;
   bool staged_ = false;

@@ -182,6 +182,45 @@ TEST_F(ClientV2Test, RestoreDigestMismatchLeavesNoFile) {
   EXPECT_TRUE(client_->connected());
 }
 
+// Over a MiB (the client's chunk) a restore's digest is computed on the client's hashing thread
+// (ChunkDigest): it must still be the digest of exactly the bytes moved, and an upload's too.
+std::string SeveralChunks() {
+  std::string content(3 * 1024 * 1024 + 7, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 131) >> 9);
+  return content;
+}
+
+TEST_F(ClientV2Test, AFileOfSeveralChunksGoesBothWaysWithItsDigest) {
+  Start();
+  LogIn();
+  const std::string content = SeveralChunks();
+  Result<ReplyV2> r = BackupOne("big", content);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 212) << "the server found the upload's digest wrong";
+  r = client_->RestoreToFile("big", dir_ + "/out", Existing::kReplace);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 210);
+  EXPECT_TRUE(r->digest_ok);
+  EXPECT_EQ(r->bytes, content.size());
+  EXPECT_EQ(ReadFile(dir_ + "/out"), content);
+}
+
+TEST_F(ClientV2Test, ARestoreOfSeveralChunksWithAWrongDigestLeavesNoFile) {
+  FakeV2Options options;
+  options.corrupt_restore_digest = true;
+  Start(options);
+  LogIn();
+  ASSERT_TRUE(BackupOne("big", SeveralChunks()).ok());
+  unlink((dir_ + "/upload").c_str());
+  Result<ReplyV2> r = client_->RestoreToFile("big", dir_ + "/out", Existing::kReplace);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 210);
+  EXPECT_FALSE(r->digest_ok);
+  EXPECT_EQ(access((dir_ + "/out").c_str(), F_OK), -1);
+  EXPECT_EQ(CountEntries(dir_), 0u) << "a temp file was left behind";
+  EXPECT_TRUE(client_->connected());
+}
+
 TEST_F(ClientV2Test, PipelinesAHundredUploadsOverOneConnection) {
   FakeV2Options options;
   options.hold_answers = true;

@@ -34,6 +34,7 @@ class MockSys : public Sys {
     ON_CALL(*this, Read).WillByDefault(::testing::Invoke(real, &Sys::Read));
     ON_CALL(*this, Write).WillByDefault(::testing::Invoke(real, &Sys::Write));
     ON_CALL(*this, Fsync).WillByDefault(::testing::Invoke(real, &Sys::Fsync));
+    ON_CALL(*this, SyncFileRange).WillByDefault(::testing::Invoke(real, &Sys::SyncFileRange));
     ON_CALL(*this, Syncfs).WillByDefault(::testing::Invoke(real, &Sys::Syncfs));
     ON_CALL(*this, Fstatfs).WillByDefault(::testing::Invoke(real, &Sys::Fstatfs));
     ON_CALL(*this, Fchmod).WillByDefault(::testing::Invoke(real, &Sys::Fchmod));
@@ -49,6 +50,7 @@ class MockSys : public Sys {
   MOCK_METHOD(ssize_t, Read, (int, void*, size_t), (override));
   MOCK_METHOD(ssize_t, Write, (int, const void*, size_t), (override));
   MOCK_METHOD(int, Fsync, (int), (override));
+  MOCK_METHOD(int, SyncFileRange, (int, off_t, off_t, unsigned int), (override));
   MOCK_METHOD(int, Syncfs, (int), (override));
   MOCK_METHOD(int, Fstatfs, (int, struct statfs*), (override));
   MOCK_METHOD(int, Fchmod, (int, mode_t), (override));

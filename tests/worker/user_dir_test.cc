@@ -602,6 +602,45 @@ TEST_F(UserDirFaultTest, ShortWritesAndEintrAreRetried) {
   EXPECT_EQ(ReadPath(UserPath() / "f"), content);
 }
 
+// A large upload starts the writeback of each kWritebackStep bytes as they arrive, each range
+// once and in order, and stores the bytes exactly.
+TEST_F(UserDirFaultTest, ALargeUploadStartsTheWritebackOfEachStepAsItArrives) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  Result<Upload> upload = dir.BeginUpload("f");
+  ASSERT_TRUE(upload.ok());
+  constexpr off_t kStep = Upload::kWritebackStep;
+  {
+    ::testing::InSequence order;
+    EXPECT_CALL(sys_, SyncFileRange(upload->fd(), 0, kStep, SYNC_FILE_RANGE_WRITE));
+    EXPECT_CALL(sys_, SyncFileRange(upload->fd(), kStep, kStep, SYNC_FILE_RANGE_WRITE));
+  }
+  std::string chunk(256 * 1024, '\0');
+  std::string content;
+  // Two steps and a part of a third: two calls.
+  for (int i = 0; content.size() < 2 * Upload::kWritebackStep + 1; ++i) {
+    std::fill(chunk.begin(), chunk.end(), static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(upload->Write(chunk.data(), chunk.size()).ok());
+    content += chunk;
+  }
+  ASSERT_TRUE(upload->Commit().ok());
+  EXPECT_EQ(ReadPath(UserPath() / "f"), content);
+}
+
+// Starting the writeback is only a head start: when it fails, the upload goes on and its fsync
+// makes it durable.
+TEST_F(UserDirFaultTest, AWritebackThatFailsToStartLeavesTheUploadToItsFsync) {
+  UserDir dir = OpenUser(kUser, &sys_);
+  Result<Upload> upload = dir.BeginUpload("f");
+  ASSERT_TRUE(upload.ok());
+  EXPECT_CALL(sys_, SyncFileRange(upload->fd(), _, _, _)).WillOnce(SetErrnoAndReturn(EIO, -1));
+  EXPECT_CALL(sys_, Fsync(_)).Times(AnyNumber());  // the folder's
+  EXPECT_CALL(sys_, Fsync(upload->fd()));
+  const std::string content(Upload::kWritebackStep, 'x');
+  ASSERT_TRUE(upload->Write(content.data(), content.size()).ok());
+  ASSERT_TRUE(upload->Commit().ok());
+  EXPECT_EQ(ReadPath(UserPath() / "f"), content);
+}
+
 TEST_F(UserDirFaultTest, FsyncEioFailsCommitAndKeepsOldVersion) {
   UserDir dir = OpenUser(kUser, &sys_);
   {
