@@ -520,7 +520,9 @@ Handled RequestV2::Run() {
     return out_;
   }
   if (!FillFields()) return out_;
-  if (op != Op::kBackup) FlushBatch();
+  // Uploads join the batch with or without attributes (backup-client sends them with): any other
+  // request is answered after it.
+  if (op != Op::kBackup && op != Op::kBackupAttrs) FlushBatch();
   // From here on the client is held to min_rate: the payload, and reading the answer.
   conn_.BeginPace(ctx_.min_rate);
   switch (op) {
