@@ -21,6 +21,7 @@
 #include "client/parse.h"
 #include "client/progress.h"
 #include "client/restore_tree.h"
+#include "client/scram_cache.h"
 #include "client/tree_walk.h"
 #include "client/versions_command.h"
 #include "protocol/wire.h"
@@ -691,8 +692,9 @@ int RunRestoreV2(ClientV2& client, const Options& opt, const std::string& output
 }
 
 // The v2 login; returns an exit code when it did not succeed.
-std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t user) {
-  Result<ReplyV2> r = client.Login(secret);
+std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t user,
+                         const backupd::client::ScramCache& cache) {
+  Result<ReplyV2> r = client.Login(secret, &cache);
   if (!r.ok()) {
     Error("login", r.status().ToString());
     if (r.status().code() == Status::Code::kDenied) return kExitUntrusted;
@@ -799,7 +801,9 @@ int Main(int argc, char** argv) {
   const bool bar = !opt.quiet && isatty(STDERR_FILENO) == 1;
   if (opt.protocol == 2) {
     ClientV2 client(std::move(*conn), *user);
-    if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
+    const backupd::client::ScramCache cache(*opt.secret_file,
+                                            endpoint->host + ":" + std::to_string(endpoint->port));
+    if (std::optional<int> failed = LogIn(client, secret, *user, cache)) return *failed;
     if (opt.command == "backup") {
       using backupd::client::Compare;
       const Compare compare = opt.full       ? Compare::kAll
