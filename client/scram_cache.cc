@@ -39,6 +39,15 @@ std::optional<protocol::ScramClientKeys> ScramCache::Load(uint32_t user,
 
 void ScramCache::Save(uint32_t user, const std::string& secret,
                       const protocol::ScramClientKeys& keys) const {
+  // Only into a folder nobody else may write to: in /tmp, say, another user could have made the
+  // temp file first and read the keys from it.
+  const size_t slash = path.rfind('/');
+  const std::string folder = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  struct stat sb {};
+  if (stat(folder.c_str(), &sb) != 0 || (sb.st_uid != geteuid() && sb.st_uid != 0) ||
+      (sb.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return;
+  }
   const std::string line = protocol::EncodeScramCache(server, std::to_string(user), secret, keys);
   if (!line.empty()) WriteFileAtomically(path, line + "\n", 0600);
 }

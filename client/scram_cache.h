@@ -24,7 +24,7 @@ struct ScramCache {
   // for another server, user or secret.
   std::optional<protocol::ScramClientKeys> Load(uint32_t user, const std::string& secret) const;
   // Replaces the file with `keys` (a 0600 temp file renamed over it). Best effort: a folder the
-  // user may not write to only means no cache.
+  // user may not write to, or one that others may write to or own, only means no cache.
   void Save(uint32_t user, const std::string& secret, const protocol::ScramClientKeys& keys) const;
 };
 

@@ -66,6 +66,21 @@ TEST(ScramCacheTest, AFileOthersCouldReadOrWriteOrALinkIsNotRead) {
   EXPECT_FALSE(cache.Load(7, kSecret).has_value());
 }
 
+// In a folder others may write to (a sticky /tmp), another user could make the temp file first
+// and read the keys from it: no cache there.
+TEST(ScramCacheTest, NoKeysAreWrittenIntoAFolderOthersMayWriteTo) {
+  testing::TempDir dir;
+  const ScramCache cache(dir.Sub("secret"), "127.0.0.1:1337");
+  for (mode_t mode : {01777, 0770, 0702}) {
+    ASSERT_EQ(::chmod(dir.path().c_str(), mode), 0);
+    cache.Save(7, kSecret, SomeKeys());
+    EXPECT_NE(::access(cache.path.c_str(), F_OK), 0) << std::oct << mode;
+  }
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0700), 0);
+  cache.Save(7, kSecret, SomeKeys());
+  EXPECT_EQ(::access(cache.path.c_str(), F_OK), 0);
+}
+
 TEST(ScramCacheTest, ASaveThatCannotBeWrittenIsNoError) {
   const ScramCache cache("/nonexistent-folder/secret", "127.0.0.1:1337");
   cache.Save(7, kSecret, SomeKeys());
