@@ -254,7 +254,9 @@ bool RequestV2::DiscardRest(std::vector<char>& buf) {
 
 RequestV2::Stored RequestV2::Store() {
   std::vector<char> buf = PayloadBuffer(parser_.payload_left());
-  Result<Upload> upload = login_.dir->BeginUpload(name());
+  Status record = login_.batch.OpenRecord(*login_.dir);
+  Result<Upload> upload =
+      record.ok() ? login_.dir->BeginUpload(name(), login_.batch.record()) : Result<Upload>(record);
   if (!upload.ok()) {
     out_.keep_open = DiscardRest(buf);
     return {Stored::kStorageFailed, upload.status()};

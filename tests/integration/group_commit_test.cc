@@ -139,6 +139,8 @@ class GroupCommitStepTest : public GroupCommitTest {
           << "no session child stopped after renaming " << name << "\n"
           << daemon_.Log();
       EXPECT_FALSE(c.HasResponse()) << "an answer went out before " << name << " was renamed in";
+      // One record names the whole batch's temp files, not one per upload.
+      EXPECT_EQ(ListDir(user + "/.backupd-uploads").size(), 1u) << name;
       ASSERT_EQ(::kill(stopped, SIGCONT), 0);
     }
     for (const std::string& name : names) {
