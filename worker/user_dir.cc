@@ -494,15 +494,15 @@ std::vector<std::string> FolderParts(const std::string& folder) {
   return parts;
 }
 
-// Whose temp files a record names: in a record of one upload (no line end), `id`'s in the one
-// folder; in a batch record (UploadRecord::CreateBatch), "<id>-<n>"'s in the n-th line's folder.
+// Whose temp files a record names: in a record of one upload (no NUL), `id`'s in the one folder;
+// in a batch record (UploadRecord::CreateBatch), "<id>-<n>"'s in the n-th entry's folder.
 struct RecordedTemp {
   std::string folder;
   std::string id;
 };
 
 // What the record `id` of `records` names; nothing if it cannot be read whole. A batch record
-// holds at most one line per upload of a batch, and one for an upload refused meanwhile.
+// holds at most one entry per upload of a batch, and one for an upload refused meanwhile.
 std::optional<std::vector<RecordedTemp>> ReadRecord(Sys* sys, int records, const std::string& id) {
   UniqueFd fd(
       OpenBeneath(sys, records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
@@ -520,13 +520,13 @@ std::optional<std::vector<RecordedTemp>> ReadRecord(Sys* sys, int records, const
   if (got > kMaxRecord) return std::nullopt;
   text.resize(got);
   std::vector<RecordedTemp> temps;
-  if (text.empty() || text.back() != '\n') {
+  if (text.empty() || text.back() != '\0') {
     if (text.size() > protocol::kMaxNameLen) return std::nullopt;
     temps.push_back({std::move(text), id});
     return temps;
   }
   for (size_t start = 0; start < text.size();) {
-    const size_t end = text.find('\n', start);
+    const size_t end = text.find('\0', start);
     temps.push_back({text.substr(start, end - start), id + "-" + std::to_string(temps.size())});
     start = end + 1;
   }
@@ -609,7 +609,8 @@ Result<UploadRecord> UploadRecord::CreateBatch(Sys* sys, int user_fd, const std:
 
 Result<std::string> UploadRecord::Add(const std::string& folder) {
   if (!file_.valid()) return Status::Invalid("not the record of a batch");
-  const std::string line = folder + "\n";
+  // NUL ends each entry: the one byte no name may hold.
+  const std::string line = folder + '\0';
   Status s = WriteFully(sys_, file_.get(), line.data(), line.size(), "the record of an upload");
   if (!s.ok()) return s;
   return id_ + "-" + std::to_string(added_++);

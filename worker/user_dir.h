@@ -37,8 +37,8 @@ class UploadRecord {
   static Result<UploadRecord> Create(Sys* sys, int user_fd, const std::string& id,
                                      const std::string& folder);
   // The record of a batch of uploads, empty at first: each Add names one more upload, with one
-  // line, "<folder>\n", appended; the n-th added (from 0) has the id "<id>-<n>". One record
-  // written and removed per batch instead of one per upload.
+  // entry, "<folder>" and a NUL, appended; the n-th added (from 0) has the id "<id>-<n>". One
+  // record written and removed per batch instead of one per upload.
   static Result<UploadRecord> CreateBatch(Sys* sys, int user_fd, const std::string& id);
   // A batch record's next upload, whose temp files will be in `folder`: its id.
   Result<std::string> Add(const std::string& folder);
