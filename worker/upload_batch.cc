@@ -21,7 +21,7 @@ void UploadBatch::Add(Upload upload, std::string name, uint64_t size) {
 
 Status UploadBatch::OpenRecord(UserDir& dir) {
   // With nothing pending, whatever the record names is gone (stored or refused and unlinked): a
-  // fresh one keeps it to one batch's lines.
+  // fresh one keeps it to one batch's entries.
   if (pending_.empty()) record_.reset();
   return record_ ? Status::Ok() : dir.StartBatch(&record_);
 }

@@ -808,7 +808,7 @@ Result<Upload> UserDir::BeginUpload(const std::string& name, UploadRecord* batch
   std::string folder;
   for (size_t i = 0; i + 1 < parts->size(); ++i) folder += (i == 0 ? "" : "/") + (*parts)[i];
   std::string id;
-  // In a batch the record names this upload with one more line, and the upload holds none.
+  // In a batch the record names this upload with one more entry, and the upload holds none.
   auto join = [&]() -> Result<UploadRecord> {
     Result<std::string> added = batch->Add(folder);
     if (!added.ok()) return added.status();
