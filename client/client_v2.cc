@@ -108,7 +108,7 @@ Result<ReplyV2> ClientV2::ReadReply(Op op, uint64_t* size) {
   return reply;
 }
 
-Result<ReplyV2> ClientV2::Login(const std::string& secret) {
+Result<ReplyV2> ClientV2::Login(const std::string& secret, const ScramCache* cache) {
   if (!conn_.is_open()) return Status::Closed("not connected");
   Result<std::string> nonce = RandomToken(protocol::kScramNonceBytes);
   if (!nonce.ok()) return nonce.status();
@@ -132,6 +132,11 @@ Result<ReplyV2> ClientV2::Login(const std::string& secret) {
   std::string server_first(size, '\0');
   st = conn_.ReadExact(server_first.data(), server_first.size());
   if (!st.ok()) return Fail(st);
+  if (cache != nullptr) {
+    if (std::optional<protocol::ScramClientKeys> keys = cache->Load(user_id_, secret)) {
+      scram.UseKeys(*keys);
+    }
+  }
   Result<std::string> final_message = scram.ClientFinal(server_first);
   if (!final_message.ok()) {
     return Fail(Status::Invalid("the server's login message: " + final_message.status().message()));
@@ -153,6 +158,7 @@ Result<ReplyV2> ClientV2::Login(const std::string& secret) {
     return Fail(Status::Denied("server could not prove it knows user " + user +
                                "'s verifier (not the real backupd?)"));
   }
+  if (cache != nullptr && scram.derived()) cache->Save(user_id_, secret, scram.keys());
   return reply;
 }
 

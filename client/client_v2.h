@@ -15,6 +15,7 @@
 #include "client/connection.h"
 #include "client/output_file.h"
 #include "client/progress.h"
+#include "client/scram_cache.h"
 #include "protocol/wire_v2.h"
 
 namespace backupd::client {
@@ -74,8 +75,10 @@ class ClientV2 {
 
   // The SCRAM-SHA-256 login with `secret`. 221 when logged in (the server's signature checked);
   // 1014 (wrong secret, unknown user), 1015 (busy) or another error status as a ReplyV2, after
-  // which the server has closed the connection.
-  Result<ReplyV2> Login(const std::string& secret);
+  // which the server has closed the connection. With a `cache`, keys kept there for the salt and
+  // iteration count the server names stand in for the PBKDF2, and freshly derived ones are kept
+  // there once the server has proved itself.
+  Result<ReplyV2> Login(const std::string& secret, const ScramCache* cache = nullptr);
 
   // Uploads each file with its SHA-256 as the trailer, streaming it (any size), and makes each
   // folder, sending the next request before the previous answer arrives (within kMaxPipelined /

@@ -22,6 +22,7 @@
 #include "client/parse.h"
 #include "client/progress.h"
 #include "client/restore_tree.h"
+#include "client/scram_cache.h"
 #include "client/tree_walk.h"
 #include "client/versions_command.h"
 #include "protocol/wire.h"
@@ -753,8 +754,9 @@ Result<Connection> OpenConnection(const Options& opt, const backupd::client::End
 }
 
 // The v2 login; returns an exit code when it did not succeed.
-std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t user) {
-  Result<ReplyV2> r = client.Login(secret);
+std::optional<int> LogIn(ClientV2& client, const std::string& secret, uint32_t user,
+                         const backupd::client::ScramCache& cache) {
+  Result<ReplyV2> r = client.Login(secret, &cache);
   if (!r.ok()) {
     Error("login", r.status().ToString());
     if (r.status().code() == Status::Code::kDenied) return kExitUntrusted;
@@ -848,7 +850,9 @@ int Main(int argc, char** argv) {
   const bool bar = !opt.quiet && isatty(STDERR_FILENO) == 1;
   if (opt.protocol == 2) {
     ClientV2 client(std::move(*conn), *user);
-    if (std::optional<int> failed = LogIn(client, secret, *user)) return *failed;
+    const backupd::client::ScramCache cache(*opt.secret_file,
+                                            endpoint->host + ":" + std::to_string(endpoint->port));
+    if (std::optional<int> failed = LogIn(client, secret, *user, cache)) return *failed;
     // After a listing cut off, or a 1017 from a server before issue 12, the server has closed the
     // connection: the command goes on on a new one, logged in again.
     const backupd::client::Reconnect reconnect = [&]() {
@@ -856,7 +860,7 @@ int Main(int argc, char** argv) {
       Result<Connection> again = OpenConnection(opt, *endpoint, &ignored);
       if (!again.ok()) return again.status();
       client = ClientV2(std::move(*again), *user);
-      Result<ReplyV2> r = client.Login(secret);
+      Result<ReplyV2> r = client.Login(secret, &cache);
       if (!r.ok()) return r.status();
       if (r->status == static_cast<uint16_t>(v2::ResponseCode::kAuthOk)) return Status::Ok();
       return Status::Closed("login again: " + r->message + " (" + std::to_string(r->status) + ")");

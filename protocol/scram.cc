@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -147,6 +148,73 @@ ScramVerifier::~ScramVerifier() {
   OPENSSL_cleanse(server_key.data(), server_key.size());
 }
 
+ScramClientKeys::~ScramClientKeys() {
+  OPENSSL_cleanse(client_key.data(), client_key.size());
+  OPENSSL_cleanse(server_key.data(), server_key.size());
+}
+
+namespace {
+
+// The first word of a cache line: its format.
+constexpr std::string_view kCacheFormat = "backupd-scram-cache-1";
+
+// The line without its seal, and the seal: HMAC-SHA-256 of the line keyed by the secret.
+std::string CacheBody(std::string_view server, std::string_view user, const ScramClientKeys& k) {
+  return std::string(kCacheFormat) + " " + std::string(server) + " " + std::string(user) + " " +
+         Base64Encode(k.salt) + " " + std::to_string(k.iterations) + " " + EncodeKey(k.client_key) +
+         " " + EncodeKey(k.server_key);
+}
+
+Result<ScramKey> Seal(std::string_view secret, std::string_view body) {
+  ScramKey mac;
+  Status s = Hmac(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), body, &mac);
+  if (!s.ok()) return s;
+  return mac;
+}
+
+}  // namespace
+
+std::string EncodeScramCache(std::string_view server, std::string_view user,
+                             std::string_view secret, const ScramClientKeys& keys) {
+  std::string body = CacheBody(server, user, keys);
+  Result<ScramKey> mac = Seal(secret, body);
+  if (!mac.ok()) return std::string();
+  return body + " " + EncodeKey(*mac);
+}
+
+std::optional<ScramClientKeys> DecodeScramCache(std::string_view line, std::string_view server,
+                                                std::string_view user, std::string_view secret) {
+  std::vector<std::string_view> words;
+  for (size_t pos = 0; pos <= line.size() && words.size() <= 8;) {
+    size_t end = std::min(line.find(' ', pos), line.size());
+    words.push_back(line.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (words.size() != 8 || words[0] != kCacheFormat || words[1] != server || words[2] != user) {
+    return std::nullopt;
+  }
+  ScramClientKeys keys;
+  std::optional<std::string> salt = Base64Decode(words[3]);
+  std::optional<uint64_t> iterations = ParseDecimal(words[4], kScramMaxIterations);
+  Result<ScramKey> client_key = DecodeKey(words[5], "cached ClientKey");
+  Result<ScramKey> server_key = DecodeKey(words[6], "cached ServerKey");
+  Result<ScramKey> mac = DecodeKey(words[7], "cache seal");
+  if (!salt || !iterations || !client_key.ok() || !server_key.ok() || !mac.ok()) {
+    return std::nullopt;
+  }
+  keys.salt = std::move(*salt);
+  keys.iterations = static_cast<uint32_t>(*iterations);
+  keys.client_key = *client_key;
+  keys.server_key = *server_key;
+  if (!CheckSalt(keys.salt.size(), keys.iterations).ok()) return std::nullopt;
+  // The seal covers the line's own bytes (up to its last space), not a re-encoding of them.
+  Result<ScramKey> want = Seal(secret, line.substr(0, line.rfind(' ')));
+  if (!want.ok() || CRYPTO_memcmp(want->data(), mac->data(), mac->size()) != 0) {
+    return std::nullopt;
+  }
+  return keys;
+}
+
 Result<ScramVerifier> DeriveScramVerifier(std::string_view secret, std::string_view salt,
                                           uint32_t iterations) {
   ScramVerifier verifier;
@@ -201,14 +269,23 @@ Result<std::string> ScramClient::ClientFinal(std::string_view server_first) {
   std::optional<uint64_t> iterations = ParseDecimal((*a)[2], kScramMaxIterations);
   if (!iterations) return Bad("server-first: bad iteration count");
 
+  const auto count = static_cast<uint32_t>(*iterations);
+  Status s = CheckSalt(salt->size(), count);
   ScramVerifier keys;
-  ScramKey client_key;
-  Status s = DeriveKeys(secret_, *salt, static_cast<uint32_t>(*iterations), &client_key, &keys);
-  Wipe(secret_);
-  if (!s.ok()) {
-    OPENSSL_cleanse(client_key.data(), client_key.size());
-    return s;
+  derived_ = !(cached_ && cached_->salt == *salt && cached_->iterations == count);
+  if (s.ok() && derived_) {
+    s = DeriveKeys(secret_, *salt, count, &keys_.client_key, &keys);
+    keys_.salt = *salt;
+    keys_.iterations = count;
+    keys_.server_key = keys.server_key;
+  } else if (s.ok()) {
+    keys_ = *cached_;
+    keys.server_key = keys_.server_key;
+    s = Sha256(keys_.client_key, &keys.stored_key);
   }
+  cached_.reset();
+  Wipe(secret_);
+  if (!s.ok()) return s;
   std::string without_proof = "c=" + std::string(kChannelBinding) + ",r=" + std::string(nonce);
   std::string auth_message =
       client_first_bare_ + "," + std::string(server_first) + "," + without_proof;
@@ -217,8 +294,7 @@ Result<std::string> ScramClient::ClientFinal(std::string_view server_first) {
   if (s.ok()) {
     s = Hmac(keys.server_key.data(), keys.server_key.size(), auth_message, &server_signature_);
   }
-  ScramKey proof = Xor(client_key, client_signature);
-  OPENSSL_cleanse(client_key.data(), client_key.size());
+  ScramKey proof = Xor(keys_.client_key, client_signature);
   if (!s.ok()) return s;
   step_ = Step::kSentFinal;
   return without_proof + ",p=" + EncodeKey(proof);

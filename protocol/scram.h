@@ -60,6 +60,30 @@ Result<ScramVerifier> DeriveScramVerifier(std::string_view secret, std::string_v
 // need no SASLprep and no "=2C" escaping. Nothing is the answer for anything else.
 std::optional<uint32_t> ParseScramUserId(std::string_view user);
 
+// What a client's secret yields for one salt and iteration count: ClientKey and ServerKey
+// (RFC 5802 section 5.1 lets a client keep them, to skip the PBKDF2 of its next login to a
+// server that sends the same salt and count). As good as the secret for logging in to a server
+// holding that verifier; its destructor wipes the keys.
+struct ScramClientKeys {
+  std::string salt;  // raw bytes
+  uint32_t iterations = 0;
+  ScramKey client_key{};
+  ScramKey server_key{};
+
+  ScramClientKeys() = default;
+  ScramClientKeys(const ScramClientKeys&) = default;
+  ScramClientKeys& operator=(const ScramClientKeys&) = default;
+  ~ScramClientKeys();
+};
+
+// One line that keeps `keys` for logins as `user` to `server` (any text without spaces or line
+// ends), sealed with an HMAC keyed by `secret`: DecodeScramCache gives the keys back only for the
+// same server, user and secret, so a changed secret or an edited line is never used.
+std::string EncodeScramCache(std::string_view server, std::string_view user,
+                             std::string_view secret, const ScramClientKeys& keys);
+std::optional<ScramClientKeys> DecodeScramCache(std::string_view line, std::string_view server,
+                                                std::string_view user, std::string_view secret);
+
 // The client side: ClientFirst(), then ClientFinal(server-first), then
 // VerifyServerFinal(server-final), which is what makes the login mutual: only a server holding
 // the verifier's ServerKey can produce it. Any failure ends the exchange (later calls fail too).
@@ -79,6 +103,12 @@ class ScramClient {
   // "c=biws,r=NONCE,p=PROOF". Refuses a server-first that does not extend our nonce, or asks
   // for fewer than kScramIterations or more than kScramMaxIterations.
   Result<std::string> ClientFinal(std::string_view server_first);
+  // Before ClientFinal: keys derived earlier, used instead of the PBKDF2 when the server-first
+  // names their salt and iteration count (and ignored when it names others).
+  void UseKeys(const ScramClientKeys& keys) { cached_ = keys; }
+  // After ClientFinal: the keys it used, and whether it derived them (not taken from UseKeys).
+  const ScramClientKeys& keys() const { return keys_; }
+  bool derived() const { return derived_; }
   // OK only for "v=" with the right ServerSignature (compared in constant time); Denied for a
   // wrong one or a server's "e=" error.
   Status VerifyServerFinal(std::string_view server_final);
@@ -91,6 +121,9 @@ class ScramClient {
   std::string client_nonce_;
   std::string client_first_bare_;
   ScramKey server_signature_{};
+  std::optional<ScramClientKeys> cached_;
+  ScramClientKeys keys_;
+  bool derived_ = false;
 };
 
 // The server side: Start(client-first) names the user; the caller looks the verifier up and

@@ -255,7 +255,9 @@ bool RequestV2::DiscardRest(std::vector<char>& buf) {
 
 RequestV2::Stored RequestV2::Store() {
   std::vector<char> buf = PayloadBuffer(parser_.payload_left());
-  Result<Upload> upload = login_.dir->BeginUpload(name());
+  Status record = login_.batch.OpenRecord(*login_.dir);
+  Result<Upload> upload =
+      record.ok() ? login_.dir->BeginUpload(name(), login_.batch.record()) : Result<Upload>(record);
   if (!upload.ok()) {
     out_.keep_open = DiscardRest(buf);
     return {Stored::kStorageFailed, upload.status()};
@@ -528,7 +530,9 @@ Handled RequestV2::Run() {
     return out_;
   }
   if (!FillFields()) return out_;
-  if (op != Op::kBackup) FlushBatch();
+  // Uploads join the batch with or without attributes (backup-client sends them with): any other
+  // request is answered after it.
+  if (op != Op::kBackup && op != Op::kBackupAttrs) FlushBatch();
   // From here on the client is held to min_rate: the payload, and reading the answer.
   conn_.BeginPace(ctx_.min_rate);
   switch (op) {

@@ -19,6 +19,13 @@ void UploadBatch::Add(Upload upload, std::string name, uint64_t size) {
   bytes_ += size;
 }
 
+Status UploadBatch::OpenRecord(UserDir& dir) {
+  // With nothing pending, whatever the record names is gone (stored or refused and unlinked): a
+  // fresh one keeps it to one batch's entries.
+  if (pending_.empty()) record_.reset();
+  return record_ ? Status::Ok() : dir.StartBatch(&record_);
+}
+
 namespace {
 
 // Whether syncfs(2) on `fd`'s file system waits until its files' data and metadata are on the
@@ -81,6 +88,7 @@ std::vector<UploadBatch::Done> UploadBatch::Commit(Sys* sys) {
   }
   pending_.clear();
   bytes_ = 0;
+  record_.reset();
   return done;
 }
 

@@ -35,6 +35,11 @@ class UploadBatch {
   };
 
   bool empty() const { return pending_.empty(); }
+  // Makes sure of the record naming the temp files of the batch's uploads
+  // (UploadRecord::CreateBatch), made in `dir` for the first upload of a batch and removed by
+  // Commit: one record per batch, not one per upload. Then record() is it, for BeginUpload.
+  Status OpenRecord(UserDir& dir);
+  UploadRecord* record() { return record_ ? &*record_ : nullptr; }
   bool full() const { return pending_.size() >= kMaxUploads || bytes_ >= kMaxBytes; }
   // A staged upload of `size` bytes (Upload::Stage), to be answered as `name`.
   void Add(Upload upload, std::string name, uint64_t size);
@@ -50,6 +55,8 @@ class UploadBatch {
     std::string name;
     std::optional<ipc::Report> record;
   };
+  // Declared before the uploads: removed only after their temp files are gone.
+  std::optional<UploadRecord> record_;
   std::vector<Pending> pending_;
   uint64_t bytes_ = 0;
 };

@@ -26,6 +26,7 @@
 #include "protocol/digest.h"
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
+#include "worker/upload_batch.h"
 #include "worker/upload_step_hook.h"
 #include "worker/versions.h"
 
@@ -493,23 +494,43 @@ std::vector<std::string> FolderParts(const std::string& folder) {
   return parts;
 }
 
-// The folder path in the record `id` of `records`; nothing if it cannot be read whole.
-std::optional<std::string> ReadRecord(Sys* sys, int records, const std::string& id) {
+// Whose temp files a record names: in a record of one upload (no NUL), `id`'s in the one folder;
+// in a batch record (UploadRecord::CreateBatch), "<id>-<n>"'s in the n-th entry's folder.
+struct RecordedTemp {
+  std::string folder;
+  std::string id;
+};
+
+// What the record `id` of `records` names; nothing if it cannot be read whole. A batch record
+// holds at most one entry per upload of a batch, and one for an upload refused meanwhile.
+std::optional<std::vector<RecordedTemp>> ReadRecord(Sys* sys, int records, const std::string& id) {
   UniqueFd fd(
       OpenBeneath(sys, records, id.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
   if (!fd.valid()) return std::nullopt;
-  std::string folder(protocol::kMaxNameLen + 1, '\0');
+  constexpr size_t kMaxRecord = (UploadBatch::kMaxUploads + 1) * (protocol::kMaxNameLen + 1);
+  std::string text(kMaxRecord + 1, '\0');
   size_t got = 0;
-  while (got < folder.size()) {
-    ssize_t n = sys->Read(fd.get(), folder.data() + got, folder.size() - got);
+  while (got < text.size()) {
+    ssize_t n = sys->Read(fd.get(), text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return std::nullopt;
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
-  if (got > protocol::kMaxNameLen) return std::nullopt;
-  folder.resize(got);
-  return folder;
+  if (got > kMaxRecord) return std::nullopt;
+  text.resize(got);
+  std::vector<RecordedTemp> temps;
+  if (text.empty() || text.back() != '\0') {
+    if (text.size() > protocol::kMaxNameLen) return std::nullopt;
+    temps.push_back({std::move(text), id});
+    return temps;
+  }
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = text.find('\0', start);
+    temps.push_back({text.substr(start, end - start), id + "-" + std::to_string(temps.size())});
+    start = end + 1;
+  }
+  return temps;
 }
 
 // Removes the temp files, then the records, of every upload whose writer is dead. A record whose
@@ -528,26 +549,29 @@ void SweepDeadUploads(Sys* sys, int user_fd) {
                }
              });
   for (const std::string& id : dead) {
-    std::optional<std::string> folder = ReadRecord(sys, records.get(), id);
-    if (!folder) continue;
-    const std::vector<std::string> parts = FolderParts(*folder);
-    Result<UniqueFd> dir = WalkFolders(sys, user_fd, parts, parts.size(), false);
-    if (dir.ok()) {
-      const std::string temp = TempNameOf(id);
-      sys->UnlinkAt(dir->get(), temp.c_str(), 0);
-      sys->UnlinkAt(dir->get(), (temp + std::string(kSidecarTempSuffix)).c_str(), 0);
-    } else if (dir.status().code() != Status::Code::kNotFound) {
-      continue;
+    std::optional<std::vector<RecordedTemp>> temps = ReadRecord(sys, records.get(), id);
+    if (!temps) continue;
+    bool swept = true;
+    for (const RecordedTemp& t : *temps) {
+      const std::vector<std::string> parts = FolderParts(t.folder);
+      Result<UniqueFd> dir = WalkFolders(sys, user_fd, parts, parts.size(), false);
+      if (dir.ok()) {
+        const std::string temp = TempNameOf(t.id);
+        sys->UnlinkAt(dir->get(), temp.c_str(), 0);
+        sys->UnlinkAt(dir->get(), (temp + std::string(kSidecarTempSuffix)).c_str(), 0);
+      } else if (dir.status().code() != Status::Code::kNotFound) {
+        swept = false;
+      }
     }
-    sys->UnlinkAt(records.get(), id.c_str(), 0);
+    if (swept) sys->UnlinkAt(records.get(), id.c_str(), 0);
   }
   sys->UnlinkAt(user_fd, std::string(kRecordsFolder).c_str(), AT_REMOVEDIR);
 }
 
 }  // namespace
 
-Result<UploadRecord> UploadRecord::Create(Sys* sys, int user_fd, const std::string& id,
-                                          const std::string& folder) {
+Result<UploadRecord> UploadRecord::Make(Sys* sys, int user_fd, const std::string& id,
+                                        UniqueFd* file) {
   Result<UniqueFd> user = OpenDir(sys, user_fd, ".");
   if (!user.ok()) return user.status();
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
@@ -559,13 +583,37 @@ Result<UploadRecord> UploadRecord::Create(Sys* sys, int user_fd, const std::stri
     // folder in between.
     if (!fd.valid() && (errno == ENOENT || Stale(errno))) continue;
     if (!fd.valid()) return Status::FromErrno(errno, "create the record of an upload");
-    UploadRecord record(sys, std::move(*user), std::move(*records), id);
-    Status s = WriteFully(sys, fd.get(), folder.data(), folder.size(), "the record of an upload");
-    if (s.ok()) s = fd.Close("close the record of an upload");
-    if (!s.ok()) return s;
-    return Result<UploadRecord>(std::move(record));
+    *file = std::move(fd);
+    return UploadRecord(sys, std::move(*user), std::move(*records), id);
   }
   return Status::IoError("the folder of upload records keeps vanishing");
+}
+
+Result<UploadRecord> UploadRecord::Create(Sys* sys, int user_fd, const std::string& id,
+                                          const std::string& folder) {
+  UniqueFd fd;
+  Result<UploadRecord> record = Make(sys, user_fd, id, &fd);
+  if (!record.ok()) return record;
+  Status s = WriteFully(sys, fd.get(), folder.data(), folder.size(), "the record of an upload");
+  if (s.ok()) s = fd.Close("close the record of an upload");
+  if (!s.ok()) return s;
+  return record;
+}
+
+Result<UploadRecord> UploadRecord::CreateBatch(Sys* sys, int user_fd, const std::string& id) {
+  UniqueFd fd;
+  Result<UploadRecord> record = Make(sys, user_fd, id, &fd);
+  if (record.ok()) record->file_ = std::move(fd);
+  return record;
+}
+
+Result<std::string> UploadRecord::Add(const std::string& folder) {
+  if (!file_.valid()) return Status::Invalid("not the record of a batch");
+  // NUL ends each entry: the one byte no name may hold.
+  const std::string line = folder + '\0';
+  Status s = WriteFully(sys_, file_.get(), line.data(), line.size(), "the record of an upload");
+  if (!s.ok()) return s;
+  return id_ + "-" + std::to_string(added_++);
 }
 
 void UploadRecord::Remove() {
@@ -734,7 +782,7 @@ Result<UserDir> UserDir::Open(Sys* sys, int storage_fd, uint32_t user_id, bool c
   return UserDir(sys, std::move(*dir));
 }
 
-Result<UploadRecord> UserDir::StartWrite(const std::string& folder, std::string* id) {
+Status UserDir::NewWriteId(std::string* id) {
   if (!swept_) {
     SweepDeadUploads(sys_, fd_.get());
     swept_ = true;
@@ -742,18 +790,41 @@ Result<UploadRecord> UserDir::StartWrite(const std::string& folder, std::string*
   Result<std::string> made = UploadId(sys_);
   if (!made.ok()) return made.status();
   *id = std::move(*made);
+  return Status::Ok();
+}
+
+Result<UploadRecord> UserDir::StartWrite(const std::string& folder, std::string* id) {
+  Status s = NewWriteId(id);
+  if (!s.ok()) return s;
   // The record first: a writer killed at any later step leaves a temp file a sweep can find.
   return UploadRecord::Create(sys_, fd_.get(), *id, folder);
 }
 
-Result<Upload> UserDir::BeginUpload(const std::string& name) {
+Status UserDir::StartBatch(std::optional<UploadRecord>* record) {
+  std::string id;
+  Status s = NewWriteId(&id);
+  if (!s.ok()) return s;
+  Result<UploadRecord> made = UploadRecord::CreateBatch(sys_, fd_.get(), id);
+  if (!made.ok()) return made.status();
+  record->emplace(std::move(*made));
+  return Status::Ok();
+}
+
+Result<Upload> UserDir::BeginUpload(const std::string& name, UploadRecord* batch) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
   std::string folder;
   for (size_t i = 0; i + 1 < parts->size(); ++i) folder += (i == 0 ? "" : "/") + (*parts)[i];
   std::string id;
-  Result<UploadRecord> record = StartWrite(folder, &id);
+  // In a batch the record names this upload with one more entry, and the upload holds none.
+  auto join = [&]() -> Result<UploadRecord> {
+    Result<std::string> added = batch->Add(folder);
+    if (!added.ok()) return added.status();
+    id = std::move(*added);
+    return UploadRecord::None(sys_);
+  };
+  Result<UploadRecord> record = batch == nullptr ? StartWrite(folder, &id) : join();
   if (!record.ok()) return record.status();
   // A delete of the folder's last file prunes the emptied folder; between this upload's walk and
   // its temp file's creation that leaves it creating in a removed folder (ENOENT): walk again,

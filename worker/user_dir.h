@@ -36,6 +36,12 @@ class UploadRecord {
   // Writes the record of `id`, whose temp files are in `folder` ("" for the user's own).
   static Result<UploadRecord> Create(Sys* sys, int user_fd, const std::string& id,
                                      const std::string& folder);
+  // The record of a batch of uploads, empty at first: each Add names one more upload, with one
+  // entry, "<folder>" and a NUL, appended; the n-th added (from 0) has the id "<id>-<n>". One
+  // record written and removed per batch instead of one per upload.
+  static Result<UploadRecord> CreateBatch(Sys* sys, int user_fd, const std::string& id);
+  // A batch record's next upload, whose temp files will be in `folder`: its id.
+  Result<std::string> Add(const std::string& folder);
   UploadRecord(UploadRecord&& other) noexcept = default;
   UploadRecord& operator=(UploadRecord&&) = delete;
   UploadRecord(const UploadRecord&) = delete;
@@ -45,12 +51,19 @@ class UploadRecord {
   void Remove();
 
  private:
+  friend class UserDir;
   UploadRecord(Sys* sys, UniqueFd user, UniqueFd records, std::string id)
       : sys_(sys), user_(std::move(user)), records_(std::move(records)), id_(std::move(id)) {}
+  // The record file `id` made in the records folder (and the folder if absent), open to write.
+  static Result<UploadRecord> Make(Sys* sys, int user_fd, const std::string& id, UniqueFd* file);
+  // None: what an upload named in a batch record holds (the batch removes the record).
+  static UploadRecord None(Sys* sys) { return UploadRecord(sys, UniqueFd(), UniqueFd(), ""); }
   Sys* sys_;
   UniqueFd user_;     // the user's folder, where the records folder is removed once empty
   UniqueFd records_;  // the records folder
   std::string id_;
+  UniqueFd file_;  // a batch record, open for Add
+  size_t added_ = 0;
 };
 
 // What a user's uploads and deletes do with history (docs/STORAGE.md, "Versions"); the session
@@ -193,7 +206,12 @@ class UserDir {
   // UploadRecord. The first upload through a UserDir first removes the temp files of every writer
   // whose record names a pid that no longer exists (reading the records folder, not the folders
   // of stored files).
-  Result<Upload> BeginUpload(const std::string& name);
+  // With `batch` (a record from StartBatch), the upload's temp files are named in that record
+  // instead of one of their own.
+  Result<Upload> BeginUpload(const std::string& name, UploadRecord* batch = nullptr);
+  // Makes `record` a record for a batch of uploads (UploadRecord::CreateBatch); the first write
+  // through this UserDir sweeps first, as for BeginUpload.
+  Status StartBatch(std::optional<UploadRecord>* record);
   // A regular file for reading; NotFound if absent (or not a regular file).
   Result<OpenFile> OpenForRead(const std::string& name);
   // What Remove does with a folder's name: kRefuse (protocol v1) answers NotFound, as for any
@@ -254,6 +272,8 @@ class UserDir {
   // What every write (an upload, a folder's sidecar) does first: the sweep, on the first write
   // through this UserDir; a fresh id in `id`; and the record of a write into `folder`.
   Result<UploadRecord> StartWrite(const std::string& folder, std::string* id);
+  // The sweep, on the first write through this UserDir, and a fresh id in `id`.
+  Status NewWriteId(std::string* id);
 
   Sys* sys_;
   UniqueFd fd_;  // O_DIRECTORY

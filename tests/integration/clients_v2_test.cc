@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "protocol/scram.h"
 #include "tests/integration/daemon_test.h"
 
 namespace backupd::testing {
@@ -371,6 +373,49 @@ TEST_P(EachClientV2Test, WrongSecretAndUnknownUserExit6) {
   EXPECT_TRUE(
       daemon_.WaitForLogLine({"authentication failed for user 4242 from 127.0.0.1:"}, kLogTimeout))
       << daemon_.Log();
+}
+
+// backup-client keeps the SCRAM keys of a login in `<secret file>.scram-cache` (0600) and uses
+// them only for the salt and iteration count they were derived for (docs/SECURITY.md).
+TEST_F(ClientsV2Test, BackupClientUsesItsScramKeysOnlyForTheSaltTheyWereMadeFor) {
+  ASSERT_TRUE(WriteFile(work_ + "/docs/a.txt", "alpha\n"));
+  const std::string cache = SecretFile(kUserA) + ".scram-cache";
+  ProgramResult r = Run(ClientKind::kCpp, kUserA, {"backup", "docs/a.txt"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  struct stat sb {};
+  ASSERT_EQ(::stat(cache.c_str(), &sb), 0) << "no cache written";
+  EXPECT_EQ(sb.st_mode & 07777, 0600u);
+  const std::optional<std::string> line = ReadFile(cache);
+  ASSERT_TRUE(line.has_value());
+  const std::optional<std::string> secret_line = ReadFile(SecretFile(kUserA));
+  ASSERT_TRUE(secret_line.has_value());
+  const std::string secret = secret_line->substr(0, secret_line->find('\n'));
+  const std::string server = Loopback();
+  std::optional<protocol::ScramClientKeys> keys =
+      protocol::DecodeScramCache(line->substr(0, line->find('\n')), server, "201", secret);
+  ASSERT_TRUE(keys.has_value()) << *line;
+
+  // Wrong keys, sealed as the client would seal them, for another salt and for another count:
+  // the client derives from the secret, logs in, and keeps the right keys again.
+  protocol::ScramClientKeys wrong = *keys;
+  wrong.client_key[0] ^= 1;
+  wrong.server_key[0] ^= 1;
+  protocol::ScramClientKeys other_salt = wrong;
+  other_salt.salt[0] ^= 1;
+  protocol::ScramClientKeys other_count = wrong;
+  other_count.iterations += 1;
+  for (const protocol::ScramClientKeys* k : {&other_salt, &other_count}) {
+    ASSERT_TRUE(WriteFile(cache, protocol::EncodeScramCache(server, "201", secret, *k) + "\n"));
+    ASSERT_EQ(::chmod(cache.c_str(), 0600), 0);
+    r = Run(ClientKind::kCpp, kUserA, {"list"});
+    EXPECT_EQ(r.exit_code, 0) << Output(r);
+    EXPECT_EQ(ReadFile(cache), line);
+  }
+  // For the server's own salt and count the cache is what the client uses: wrong keys there fail.
+  ASSERT_TRUE(WriteFile(cache, protocol::EncodeScramCache(server, "201", secret, wrong) + "\n"));
+  ASSERT_EQ(::chmod(cache.c_str(), 0600), 0);
+  r = Run(ClientKind::kCpp, kUserA, {"list"});
+  EXPECT_NE(r.exit_code, 0) << Output(r);
 }
 
 TEST_P(EachClientV2Test, HundredFilesInOneCallShareOneConnection) {

@@ -34,6 +34,14 @@ std::string BackupBytes(const std::string& name, const std::string& content) {
   return BackupBytes(name, content, protocol::Sha256Of(content));
 }
 
+// The same upload as BACKUP_ATTRS (op 103, what backup-client sends), with mode 0640.
+std::string BackupAttrsBytes(const std::string& name, const std::string& content) {
+  return v2::EncodeRequestPrefix(kUser, v2::Op::kBackupAttrs, name,
+                                 v2::kAttributesSize + content.size()) +
+         v2::EncodeAttributes({0640, 1700000000000000000}) + content +
+         v2::EncodeDigestTrailer(protocol::Sha256Of(content));
+}
+
 // User 7 registered with `backupd user add`; `stop_at`, when given, arms the upload step hook
 // (test builds only) in the daemon's processes.
 class GroupCommitTest : public V2UserTest {
@@ -106,40 +114,56 @@ TEST_F(GroupCommitTest, AnAnswerNeverWaitsForBytesTheClientHasNotSent) {
 class GroupCommitStepTest : public GroupCommitTest {
  protected:
   const char* StopAt() const override { return "after-rename"; }
+
+  // Sends the uploads of `names` in one write (each encoded by `encode`) and checks that none of
+  // them is answered before the last is renamed in: they were committed as one batch.
+  void ExpectOneBatch(const std::vector<std::string>& names,
+                      std::string (*encode)(const std::string&, const std::string&)) {
+    V2Client c;
+    LogIn(c);
+    std::string requests;
+    for (const std::string& name : names) requests += encode(name, "content of " + name);
+    ASSERT_TRUE(c.Send(requests));
+    const std::string user = UserDir(kUser);
+    for (const std::string& name : names) {
+      pid_t stopped = -1;
+      ASSERT_TRUE(Eventually(
+          [&] {
+            if (!ReadFile(user + "/" + name)) return false;
+            for (pid_t p : DescendantsOf(daemon_.pid())) {
+              if (ProcessStopped(p)) stopped = p;
+            }
+            return stopped > 0;
+          },
+          kTimeout))
+          << "no session child stopped after renaming " << name << "\n"
+          << daemon_.Log();
+      EXPECT_FALSE(c.HasResponse()) << "an answer went out before " << name << " was renamed in";
+      // One record names the whole batch's temp files, not one per upload.
+      EXPECT_EQ(ListDir(user + "/.backupd-uploads").size(), 1u) << name;
+      ASSERT_EQ(::kill(stopped, SIGCONT), 0);
+    }
+    for (const std::string& name : names) {
+      V2Response r = c.Read();
+      EXPECT_EQ(r.status, kV2Ok) << name << ": " << r.payload;
+      EXPECT_EQ(ReadFile(user + "/" + name), "content of " + name);
+    }
+  }
 };
 
 TEST_F(GroupCommitStepTest, NoAnswerIsSentBeforeTheBatchIsRenamedIn) {
 #ifndef BACKUPD_TEST_HOOKS
   GTEST_SKIP() << "built without BACKUPD_TEST_HOOKS";
 #endif
-  V2Client c;
-  LogIn(c);
-  const std::vector<std::string> names = {"one", "two", "three"};
-  std::string requests;
-  for (const std::string& name : names) requests += BackupBytes(name, "content of " + name);
-  ASSERT_TRUE(c.Send(requests));
-  const std::string user = UserDir(kUser);
-  for (const std::string& name : names) {
-    pid_t stopped = -1;
-    ASSERT_TRUE(Eventually(
-        [&] {
-          if (!ReadFile(user + "/" + name)) return false;
-          for (pid_t p : DescendantsOf(daemon_.pid())) {
-            if (ProcessStopped(p)) stopped = p;
-          }
-          return stopped > 0;
-        },
-        kTimeout))
-        << "no session child stopped after renaming " << name << "\n"
-        << daemon_.Log();
-    EXPECT_FALSE(c.HasResponse()) << "an answer went out before " << name << " was renamed in";
-    ASSERT_EQ(::kill(stopped, SIGCONT), 0);
-  }
-  for (const std::string& name : names) {
-    V2Response r = c.Read();
-    EXPECT_EQ(r.status, kV2Ok) << name << ": " << r.payload;
-    EXPECT_EQ(ReadFile(user + "/" + name), "content of " + name);
-  }
+  ExpectOneBatch({"one", "two", "three"}, BackupBytes);
+}
+
+// backup-client's uploads carry attributes (BACKUP_ATTRS): they are batched as plain BACKUPs are.
+TEST_F(GroupCommitStepTest, UploadsWithAttributesAreBatchedToo) {
+#ifndef BACKUPD_TEST_HOOKS
+  GTEST_SKIP() << "built without BACKUPD_TEST_HOOKS";
+#endif
+  ExpectOneBatch({"one", "two", "three"}, BackupAttrsBytes);
 }
 
 }  // namespace

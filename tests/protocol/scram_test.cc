@@ -69,8 +69,13 @@ struct Outcome {
   Status server;
   Status client;
 };
-Outcome Exchange(const std::string& client_secret, const ScramVerifier& stored) {
+// With `cached`, the client is given those keys first; `derived`, when given, says whether it
+// ran the PBKDF2 all the same, and `used` gets the keys it used.
+Outcome Exchange(const std::string& client_secret, const ScramVerifier& stored,
+                 const ScramClientKeys* cached = nullptr, bool* derived = nullptr,
+                 ScramClientKeys* used = nullptr) {
   ScramClient client("42", client_secret, kClientNonce);
+  if (cached != nullptr) client.UseKeys(*cached);
   Result<std::string> cf = client.ClientFirst();
   EXPECT_TRUE(cf.ok());
   Result<ScramServer> server = ScramServer::Start(*cf);
@@ -79,6 +84,8 @@ Outcome Exchange(const std::string& client_secret, const ScramVerifier& stored) 
   EXPECT_TRUE(sf.ok());
   Result<std::string> cfin = client.ClientFinal(*sf);
   EXPECT_TRUE(cfin.ok());
+  if (derived != nullptr) *derived = client.derived();
+  if (used != nullptr) *used = client.keys();
   Result<std::string> sfin = server->ServerFinal(*cfin);
   if (!sfin.ok()) return {sfin.status(), Status::Ok()};
   return {Status::Ok(), client.VerifyServerFinal(*sfin)};
@@ -88,6 +95,71 @@ TEST(ScramTest, FullExchangeSucceedsBothWays) {
   Outcome o = Exchange(kSecret, Verifier(kSecret));
   EXPECT_TRUE(o.server.ok()) << o.server.message();
   EXPECT_TRUE(o.client.ok()) << o.client.message();
+}
+
+// RFC 5802 section 5.1's cache: keys are used only for the salt and iteration count they were
+// derived for; a server naming others (a new verifier) gets a proof from the secret.
+TEST(ScramTest, CachedKeysStandInOnlyForTheirSaltAndIterationCount) {
+  ScramClientKeys keys;
+  bool derived = false;
+  ASSERT_TRUE(Exchange(kSecret, Verifier(kSecret), nullptr, &derived, &keys).server.ok());
+  EXPECT_TRUE(derived);
+  EXPECT_EQ(keys.salt, "0123456789abcdef");
+  EXPECT_EQ(keys.iterations, kScramIterations);
+
+  // The same salt and count: the keys stand in for the PBKDF2, and the login holds both ways.
+  Outcome o = Exchange("not-the-secret-at-all", Verifier(kSecret), &keys, &derived);
+  EXPECT_FALSE(derived);
+  EXPECT_TRUE(o.server.ok()) << o.server.message();
+  EXPECT_TRUE(o.client.ok()) << o.client.message();
+
+  // Keys that are wrong for the salt they name are used too, and fail: the cache is what spoke.
+  ScramClientKeys wrong = keys;
+  wrong.client_key[0] ^= 1;
+  EXPECT_EQ(Exchange(kSecret, Verifier(kSecret), &wrong, &derived).server.code(),
+            Status::Code::kDenied);
+  EXPECT_FALSE(derived);
+
+  // Another salt, or another count, and the client derives from the secret instead.
+  Result<ScramVerifier> other_salt =
+      DeriveScramVerifier(kSecret, "fedcba9876543210", kScramIterations);
+  Result<ScramVerifier> other_count =
+      DeriveScramVerifier(kSecret, "0123456789abcdef", kScramIterations + 1);
+  ASSERT_TRUE(other_salt.ok() && other_count.ok());
+  for (const ScramVerifier* v : {&*other_salt, &*other_count}) {
+    o = Exchange(kSecret, *v, &wrong, &derived);
+    EXPECT_TRUE(derived);
+    EXPECT_TRUE(o.server.ok()) << o.server.message();
+    EXPECT_TRUE(o.client.ok()) << o.client.message();
+  }
+}
+
+TEST(ScramTest, ACacheLineGivesItsKeysBackOnlyForItsServerUserAndSecret) {
+  ScramClientKeys keys;
+  ASSERT_TRUE(Exchange(kSecret, Verifier(kSecret), nullptr, nullptr, &keys).server.ok());
+  const std::string line = EncodeScramCache("backup.example:1337", "42", kSecret, keys);
+  std::optional<ScramClientKeys> back =
+      DecodeScramCache(line, "backup.example:1337", "42", kSecret);
+  ASSERT_TRUE(back.has_value()) << line;
+  EXPECT_EQ(back->salt, keys.salt);
+  EXPECT_EQ(back->iterations, keys.iterations);
+  EXPECT_EQ(back->client_key, keys.client_key);
+  EXPECT_EQ(back->server_key, keys.server_key);
+
+  EXPECT_FALSE(DecodeScramCache(line, "other.example:1337", "42", kSecret));
+  EXPECT_FALSE(DecodeScramCache(line, "backup.example:1337", "43", kSecret));
+  EXPECT_FALSE(DecodeScramCache(line, "backup.example:1337", "42", "a new secret"));
+  // Any byte changed breaks the seal (or the format).
+  for (size_t i = 0; i < line.size(); ++i) {
+    std::string edited = line;
+    edited[i] = edited[i] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(DecodeScramCache(edited, "backup.example:1337", "42", kSecret)) << edited;
+  }
+  // A count below the minimum is not taken from a cache either, sealed or not.
+  ScramClientKeys weak = keys;
+  weak.iterations = kScramIterations - 1;
+  EXPECT_FALSE(
+      DecodeScramCache(EncodeScramCache("s:1", "42", kSecret, weak), "s:1", "42", kSecret));
 }
 
 TEST(ScramTest, WrongSecretIsRefused) {

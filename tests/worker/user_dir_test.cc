@@ -1063,6 +1063,50 @@ TEST_F(UserDirTest, ThisNodesDeadWriterIsSweptByPidHoweverYoung) {
                                             "a/.backupd-tmp-" + live, "g"));
 }
 
+// A batch's record (one per batch of pipelined v2 uploads) names each upload's folder, each ended
+// by a NUL (a folder's name may hold a line end);
+// the n-th upload's temp files are "<id>-<n>"'s. A dead writer's are all swept, in every folder.
+TEST_F(UserDirTest, ADeadWritersBatchRecordHasEachOfItsUploadsTempFilesSwept) {
+  NodeScope node("here", 600);
+  const std::string id = "here-4194305-00000000000000dd";
+  fs::create_directories(UserPath() / ".backupd-uploads");
+  fs::create_directories(UserPath() / "a" / "b");
+  fs::create_directories(UserPath() / "x\ny");
+  WritePath(UserPath() / ".backupd-uploads" / id, std::string("a/b\0\0a/b\0x\ny\0", 13));
+  WritePath(UserPath() / "x\ny" / (".backupd-tmp-" + id + "-3"), "fourth");
+  WritePath(UserPath() / "a" / "b" / (".backupd-tmp-" + id + "-0"), "first");
+  WritePath(UserPath() / "a" / "b" / (".backupd-tmp-" + id + "-0-sha256"), "its digest");
+  WritePath(UserPath() / (".backupd-tmp-" + id + "-1"), "second");
+  WritePath(UserPath() / "a" / "b" / (".backupd-tmp-" + id + "-2"), "third");
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "g", "x").ok());
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "a/b", "g", "x\ny"));
+}
+
+// While a batch is open its one record names every upload begun in it, and the uploads hold
+// none of their own; the record goes once the batch is done with it.
+TEST_F(UserDirTest, UploadsOfABatchShareOneRecord) {
+  UserDir dir = OpenUser(kUser);
+  std::optional<UploadRecord> batch;
+  ASSERT_TRUE(dir.StartBatch(&batch).ok());
+  ASSERT_TRUE(batch.has_value());
+  Result<Upload> one = dir.BeginUpload("a/x", &*batch);
+  Result<Upload> two = dir.BeginUpload("y", &*batch);
+  ASSERT_TRUE(one.ok() && two.ok());
+  const std::vector<std::string> records = NamesStartingWith(UserPath() / ".backupd-uploads", "");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(ReadPath(UserPath() / ".backupd-uploads" / records[0]), std::string("a\0\0", 3));
+  EXPECT_EQ(NamesStartingWith(UserPath() / "a", ".backupd-tmp-"),
+            std::vector<std::string>{".backupd-tmp-" + records[0] + "-0"});
+  EXPECT_EQ(NamesStartingWith(UserPath(), ".backupd-tmp-"),
+            std::vector<std::string>{".backupd-tmp-" + records[0] + "-1"});
+  ASSERT_TRUE(one->Commit().ok());
+  ASSERT_TRUE(two->Commit().ok());
+  EXPECT_EQ(NamesStartingWith(UserPath() / ".backupd-uploads", "").size(), 1u);
+  batch.reset();
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("a", "a/x", "y"));
+}
+
 // Makes `sys` answer ESTALE to the opens of the names `stale` picks (it may count them) and
 // forwards the others to the kernel.
 void StaleOpens(MockSys& sys, std::function<bool(const std::string&)> stale) {
