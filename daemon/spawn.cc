@@ -90,6 +90,11 @@ void Supervisor::Spawn() {
   }
   UniqueFd read_end(p[0]);
   UniqueFd write_end(p[1]);
+  if (::fcntl(read_end.get(), F_SETPIPE_SZ, ipc::kReportPipeBytes) < 0) {
+    BACKUPD_LOG(kWarning) << "cannot enlarge a report pipe to " << ipc::kReportPipeBytes
+                          << " bytes (" << std::strerror(errno)
+                          << "): a burst of access records may be lost";
+  }
   // SOCK_SEQPACKET: each request and answer arrives whole or not at all, and a closed end is seen.
   int m[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, m) != 0) {

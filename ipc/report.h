@@ -74,6 +74,10 @@ Status Validate(const Report& report);
 // serves (daemon/monitor.cc): a worker flooding its pipe cannot keep the loop from the others nor
 // grow the supervisor's memory; what is left stays in the pipe for the next turn.
 inline constexpr size_t kMaxReportsPerTurn = 16;
+// A report pipe's capacity (F_SETPIPE_SZ; 1 MiB is Linux's default pipe-max-size): about 1,200
+// reports, so the access records of a burst of batched uploads wait for a busy supervisor rather
+// than being lost (the default 64 KiB held 77).
+inline constexpr int kReportPipeBytes = 1 << 20;
 
 // Reads the whole reports now available on a non-blocking fd into `out`, at most
 // kMaxReportsPerTurn of them. Returns Closed at EOF (the worker is gone), OK otherwise (the pipe

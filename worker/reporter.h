@@ -10,8 +10,9 @@
 
 namespace backupd::worker {
 
-// Sends reports to the supervisor. Reports are best-effort gossip: a failed send is ignored so a
-// stuck supervisor can never stall a request.
+// Sends reports to the supervisor. Reports are best-effort gossip: a send that finds the pipe full
+// is dropped so a stuck supervisor can never stall a request, and the next send that fits is
+// preceded by a warning counting what was lost, so an access log with gaps says so.
 class Reporter {
  public:
   Reporter(int fd, uint32_t generation) : fd_(fd), generation_(generation) {}
@@ -23,8 +24,11 @@ class Reporter {
   void Stalled(std::string_view peer, std::string_view what);
 
  private:
+  void Send(const ipc::Report& report);
+
   int fd_;
   uint32_t generation_;
+  uint64_t lost_ = 0;
 };
 
 }  // namespace backupd::worker

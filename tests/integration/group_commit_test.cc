@@ -108,6 +108,28 @@ TEST_F(GroupCommitTest, AnAnswerNeverWaitsForBytesTheClientHasNotSent) {
   EXPECT_EQ(ReadFile(UserDir(kUser) + "/b"), second);
 }
 
+// Each upload of a batch sends its access record at once, so a burst of batches puts hundreds of
+// records in the worker's report pipe faster than a busy supervisor reads them; a record that does
+// not fit is lost (reports never block a request). Stopped supervisor, 300 uploads: all logged.
+TEST_F(GroupCommitTest, EveryUploadOfABurstIsLoggedThoughTheSupervisorIsBusy) {
+  constexpr int kUploads = 300;
+  V2Client c;
+  LogIn(c);
+  std::string burst;
+  for (int i = 0; i < kUploads; ++i) burst += BackupBytes("burst/f" + std::to_string(i), "x");
+  ASSERT_EQ(::kill(daemon_.pid(), SIGSTOP), 0);
+  const bool sent = c.Send(burst);
+  int ok = 0;
+  for (int i = 0; sent && i < kUploads; ++i) ok += c.Read().status == kV2Ok ? 1 : 0;
+  ASSERT_EQ(::kill(daemon_.pid(), SIGCONT), 0);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(ok, kUploads);
+  const std::vector<std::string> stored = {"access ", "op=backup", "name=\"burst/f", "status=212"};
+  EXPECT_TRUE(daemon_.WaitForLog(
+      [&](const std::string& log) { return LinesWith(log, stored).size() == kUploads; }, kTimeout))
+      << LinesWith(daemon_.Log(), stored).size() << " of " << kUploads << " uploads logged";
+}
+
 // The hook stops the session child right after each upload's rename; while it is stopped, the
 // client must have no answer yet, though the earlier uploads of the batch are renamed in: the
 // answers wait for the batch's folder fsync.
