@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include "base/openssl_error.h"
 
@@ -16,8 +15,8 @@ namespace backupd::worker {
 
 namespace {
 
-// One TLS record's worth: SSL_write sends a full buffer as one record.
-constexpr size_t kFileChunk = 16 * 1024;
+// A pread's worth of a file sent over TLS: sixteen records.
+constexpr size_t kFileChunk = 256 * 1024;
 
 }  // namespace
 
@@ -81,11 +80,23 @@ Result<Io> TlsTransport::Peek() {
 }
 
 Result<Io> TlsTransport::Read(void* buf, size_t max) {
-  size_t got = 0;
+  // SSL_read gives one record (16 KiB) a call: the records read ahead are taken too, so an upload
+  // is written to its file in the caller's chunks rather than a write per record.
+  auto* p = static_cast<char*>(buf);
+  size_t total = 0;
+  do {
+    size_t got = 0;
+    ERR_clear_error();
+    int rc = SSL_read_ex(ssl_, p + total, max - total, &got);
+    if (rc != 1) {
+      // What came before a failure is handed over; the failure shows again at the next call.
+      if (total > 0) break;
+      return Failed(rc, "recv");
+    }
+    total += got;
+  } while (total < max && SSL_has_pending(ssl_) == 1);
   ERR_clear_error();
-  int rc = SSL_read_ex(ssl_, buf, max, &got);
-  if (rc == 1) return Io{got, 0};
-  return Failed(rc, "recv");
+  return Io{total, 0};
 }
 
 Result<Io> TlsTransport::Write(const void* buf, size_t n) {
@@ -97,20 +108,30 @@ Result<Io> TlsTransport::Write(const void* buf, size_t n) {
 }
 
 Result<Io> TlsTransport::SendFile(int file_fd, off_t* offset, size_t max) {
-  if (file_len_ == 0) {
+  if (file_pos_ == file_len_) {
     file_buf_.resize(kFileChunk);
     ssize_t r = ::pread(file_fd, file_buf_.data(), std::min(max, kFileChunk), *offset);
     if (r < 0 && errno == EINTR) return Io{0, POLLOUT};
     if (r < 0) return Status::FromErrno(errno, "read");
     if (r == 0) return Status::IoError("file shrank while it was sent");
+    file_pos_ = 0;
     file_len_ = static_cast<size_t>(r);
   }
-  Result<Io> w = Write(file_buf_.data(), file_len_);
-  if (!w.ok() || w->n == 0) return w;
-  std::memmove(file_buf_.data(), file_buf_.data() + w->n, file_len_ - w->n);
-  file_len_ -= w->n;
-  *offset += static_cast<off_t>(w->n);
-  return w;
+  // SSL_write sends one record a call (SSL_MODE_ENABLE_PARTIAL_WRITE): the chunk's records go
+  // out until the socket is full.
+  size_t sent = 0;
+  while (file_pos_ < file_len_) {
+    Result<Io> w = Write(file_buf_.data() + file_pos_, file_len_ - file_pos_);
+    if (!w.ok()) return w;
+    if (w->n == 0) {
+      if (sent == 0) return w;
+      break;
+    }
+    file_pos_ += w->n;
+    sent += w->n;
+  }
+  *offset += static_cast<off_t>(sent);
+  return Io{sent, 0};
 }
 
 }  // namespace backupd::worker

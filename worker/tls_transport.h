@@ -28,7 +28,7 @@ class TlsTransport : public Transport {
   Result<Io> Peek() override;
   Result<Io> Read(void* buf, size_t max) override;
   Result<Io> Write(const void* buf, size_t n) override;
-  // read(2) into a buffer and SSL_write: sendfile cannot encrypt. Bytes read but not yet
+  // pread(2) into a buffer and SSL_write: sendfile cannot encrypt. Bytes read but not yet
   // accepted by SSL_write wait in the buffer, since a retried SSL_write must be given them again.
   Result<Io> SendFile(int file_fd, off_t* offset, size_t max) override;
 
@@ -41,7 +41,8 @@ class TlsTransport : public Transport {
   UniqueFd fd_;
   SSL* ssl_;
   bool established_ = false;
-  std::vector<char> file_buf_;  // for SendFile: bytes at *offset.. not yet sent
+  std::vector<char> file_buf_;  // for SendFile: [file_pos_, file_len_) are the bytes at *offset..
+  size_t file_pos_ = 0;
   size_t file_len_ = 0;
 };
 
