@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +16,7 @@ namespace backupd::worker {
 
 namespace {
 
-// A pread's worth of a file sent over TLS: sixteen records.
+// A pread's worth of a file sent over TLS: sixteen records, sent with one send(2).
 constexpr size_t kFileChunk = 256 * 1024;
 
 }  // namespace
@@ -38,6 +39,7 @@ TlsTransport::~TlsTransport() {
     SSL_shutdown(ssl_);
   }
   SSL_free(ssl_);
+  BIO_free(sealed_);
   ERR_clear_error();
 }
 
@@ -107,30 +109,56 @@ Result<Io> TlsTransport::Write(const void* buf, size_t n) {
   return Failed(rc, "send");
 }
 
+Status TlsTransport::Seal(const char* p, size_t n) {
+  ERR_clear_error();
+  if (sealed_ == nullptr) sealed_ = BIO_new(BIO_s_mem());
+  if (sealed_ == nullptr) return Status::IoError(TakeOpenSslError("cannot make a memory BIO"));
+  // SSL_set0_wbio takes over a reference and drops one of the BIO it replaces: each swap is
+  // paid for beforehand, so the socket's BIO and sealed_ both outlive it.
+  BIO* socket_bio = SSL_get_wbio(ssl_);
+  BIO_up_ref(socket_bio);
+  BIO_up_ref(sealed_);
+  SSL_set0_wbio(ssl_, sealed_);
+  Status st = Status::Ok();
+  while (n > 0) {
+    size_t written = 0;
+    if (SSL_write_ex(ssl_, p, n, &written) != 1) {
+      st = Status::IoError(TakeOpenSslError("TLS error"));
+      break;
+    }
+    p += written;
+    n -= written;
+  }
+  SSL_set0_wbio(ssl_, socket_bio);
+  return st;
+}
+
 Result<Io> TlsTransport::SendFile(int file_fd, off_t* offset, size_t max) {
-  if (file_pos_ == file_len_) {
+  if (chunk_len_ == 0) {
     file_buf_.resize(kFileChunk);
     ssize_t r = ::pread(file_fd, file_buf_.data(), std::min(max, kFileChunk), *offset);
     if (r < 0 && errno == EINTR) return Io{0, POLLOUT};
     if (r < 0) return Status::FromErrno(errno, "read");
     if (r == 0) return Status::IoError("file shrank while it was sent");
-    file_pos_ = 0;
-    file_len_ = static_cast<size_t>(r);
+    Status sealed = Seal(file_buf_.data(), static_cast<size_t>(r));
+    if (!sealed.ok()) return sealed;
+    chunk_len_ = static_cast<size_t>(r);
+    sealed_sent_ = 0;
   }
-  // SSL_write sends one record a call (SSL_MODE_ENABLE_PARTIAL_WRITE): the chunk's records go
-  // out until the socket is full.
-  size_t sent = 0;
-  while (file_pos_ < file_len_) {
-    Result<Io> w = Write(file_buf_.data() + file_pos_, file_len_ - file_pos_);
-    if (!w.ok()) return w;
-    if (w->n == 0) {
-      if (sent == 0) return w;
-      break;
-    }
-    file_pos_ += w->n;
-    sent += w->n;
+  char* records = nullptr;
+  const auto len = static_cast<size_t>(BIO_get_mem_data(sealed_, &records));
+  while (sealed_sent_ < len) {
+    ssize_t n = ::send(fd_.get(), records + sealed_sent_, len - sealed_sent_, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return Io{0, POLLOUT};
+    if (n < 0) return Status::FromErrno(errno, "send");
+    sealed_sent_ += static_cast<size_t>(n);
   }
-  *offset += static_cast<off_t>(sent);
+  // The chunk counts as sent once all its records are on the socket: SendFile's caller writes
+  // nothing else until then, so no other record can come between them.
+  (void)BIO_reset(sealed_);
+  *offset += static_cast<off_t>(chunk_len_);
+  const size_t sent = chunk_len_;
+  chunk_len_ = 0;
   return Io{sent, 0};
 }
 
