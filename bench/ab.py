@@ -5,11 +5,13 @@ gain is read within one run on a shared machine. Prints each figure for both bui
 ratio (after / before). Run as root, like run.py:
 
   sudo bench/ab.py --before BUILD_OLD --after BUILD_NEW [--py-before DIR --py-after DIR]
-                   [--small N] [--size MIB] [--runs 5]
+                   [--small N] [--size MIB] [--runs 5] [--tls]
 
 --small N: N x 4 KiB files, one backup-client call each and all in one call (v2), and one
-Python-client call each; --size MIB: one upload and restore of that many MiB over v2 and v1.
-Either may be 0 to skip it. The storage goes under --storage-parent (/var/tmp), the data to
+Python-client call each; --size MIB: one upload and restore of that many MiB over v2 and v1, or
+with --tls over v2 and v2+TLS (run.py's TLS rows: the daemon's TLS listener, the client given
+--tls --ca), each build's TLS figure also given as a share of its plain one. Either may be 0 to
+skip it. The storage goes under --storage-parent (/var/tmp), the data to
 tmpfs.
 """
 
@@ -46,7 +48,7 @@ def small(side, paths):
     ]
 
 
-def bulk(side, data, out):
+def bulk(side, data, out, modes):
     c, mb = side["clients"], os.path.getsize(data) / 1e6
     restored = os.path.join(out, "restored")
 
@@ -61,7 +63,7 @@ def bulk(side, data, out):
         return fn
 
     tasks = []
-    for mode in ("v2", "v1"):
+    for mode in modes:
         tasks.append((f"MB/s, {mode} upload", lambda mode=mode: mb / timed(
             [*c.backup(mode), data, "--name", "big"], "backup")))
         tasks.append((f"MB/s, {mode} restore", restore(mode)))
@@ -77,6 +79,7 @@ def main():
     p.add_argument("--small", type=int, default=200, help="4 KiB files (%(default)s)")
     p.add_argument("--size", type=int, default=256, help="MiB for the bulk figures (%(default)s)")
     p.add_argument("--runs", type=int, default=5, help="measured runs (%(default)s)")
+    p.add_argument("--tls", action="store_true", help="bulk over v2 and v2+TLS instead of v2 and v1")
     p.add_argument("--storage-parent", default="/var/tmp")
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -101,10 +104,11 @@ def main():
             if py:
                 clients.python = [sys.executable, os.path.join(py, "backup_client.py")]
             sides.append(dict(name=name, clients=clients))
+        modes = ("v2", "tls") if args.tls else ("v2", "v1")
         tasks = []
         for side in sides:
             side_tasks = (small(side, paths) if args.small else []) + \
-                (bulk(side, data, out) if args.size else [])
+                (bulk(side, data, out, modes) if args.size else [])
             tasks += [((key, side["name"]), fn) for key, fn in side_tasks]
         # Grouped by figure, so that the two builds of one figure run next to each other.
         order = {key: i for i, key in enumerate(dict.fromkeys(key for (key, _), _ in tasks))}
@@ -118,6 +122,14 @@ def main():
             b = figure("", values[(key, "before")])["value"]
             a = figure("", values[(key, "after")])["value"]
             print(f"{key:48} {b:8.1f} {a:8.1f} {a / b:13.2f}")
+        if args.tls and args.size:
+            # issue 11's target: TLS costs < 30 % of plain, so each build's share should be >= 0.70.
+            for op in ("upload", "restore"):
+                share = [figure("", values[(f"MB/s, tls {op}", side)])["value"] /
+                         figure("", values[(f"MB/s, v2 {op}", side)])["value"]
+                         for side in ("before", "after")]
+                print(f"{'tls ' + op + ' / v2 ' + op:48} {share[0]:8.2f} {share[1]:8.2f} "
+                      f"{share[1] / share[0]:13.2f}")
     except (BenchError, OSError, subprocess.SubprocessError) as e:
         print(f"bench/ab.py: FAILED: {e}", file=sys.stderr)
         return 1

@@ -4,11 +4,11 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include "base/openssl_error.h"
 
@@ -16,8 +16,8 @@ namespace backupd::worker {
 
 namespace {
 
-// One TLS record's worth: SSL_write sends a full buffer as one record.
-constexpr size_t kFileChunk = 16 * 1024;
+// A pread's worth of a file sent over TLS: sixteen records, sent with one send(2).
+constexpr size_t kFileChunk = 256 * 1024;
 
 }  // namespace
 
@@ -39,6 +39,7 @@ TlsTransport::~TlsTransport() {
     SSL_shutdown(ssl_);
   }
   SSL_free(ssl_);
+  BIO_free(sealed_);
   ERR_clear_error();
 }
 
@@ -81,11 +82,23 @@ Result<Io> TlsTransport::Peek() {
 }
 
 Result<Io> TlsTransport::Read(void* buf, size_t max) {
-  size_t got = 0;
+  // SSL_read gives one record (16 KiB) a call: the records read ahead are taken too, so an upload
+  // is written to its file in the caller's chunks rather than a write per record.
+  auto* p = static_cast<char*>(buf);
+  size_t total = 0;
+  do {
+    size_t got = 0;
+    ERR_clear_error();
+    int rc = SSL_read_ex(ssl_, p + total, max - total, &got);
+    if (rc != 1) {
+      // What came before a failure is handed over; the failure shows again at the next call.
+      if (total > 0) break;
+      return Failed(rc, "recv");
+    }
+    total += got;
+  } while (total < max && SSL_has_pending(ssl_) == 1);
   ERR_clear_error();
-  int rc = SSL_read_ex(ssl_, buf, max, &got);
-  if (rc == 1) return Io{got, 0};
-  return Failed(rc, "recv");
+  return Io{total, 0};
 }
 
 Result<Io> TlsTransport::Write(const void* buf, size_t n) {
@@ -96,21 +109,57 @@ Result<Io> TlsTransport::Write(const void* buf, size_t n) {
   return Failed(rc, "send");
 }
 
+Status TlsTransport::Seal(const char* p, size_t n) {
+  ERR_clear_error();
+  if (sealed_ == nullptr) sealed_ = BIO_new(BIO_s_mem());
+  if (sealed_ == nullptr) return Status::IoError(TakeOpenSslError("cannot make a memory BIO"));
+  // SSL_set0_wbio takes over a reference and drops one of the BIO it replaces: each swap is
+  // paid for beforehand, so the socket's BIO and sealed_ both outlive it.
+  BIO* socket_bio = SSL_get_wbio(ssl_);
+  BIO_up_ref(socket_bio);
+  BIO_up_ref(sealed_);
+  SSL_set0_wbio(ssl_, sealed_);
+  Status st = Status::Ok();
+  while (n > 0) {
+    size_t written = 0;
+    if (SSL_write_ex(ssl_, p, n, &written) != 1) {
+      st = Status::IoError(TakeOpenSslError("TLS error"));
+      break;
+    }
+    p += written;
+    n -= written;
+  }
+  SSL_set0_wbio(ssl_, socket_bio);
+  return st;
+}
+
 Result<Io> TlsTransport::SendFile(int file_fd, off_t* offset, size_t max) {
-  if (file_len_ == 0) {
+  if (chunk_len_ == 0) {
     file_buf_.resize(kFileChunk);
     ssize_t r = ::pread(file_fd, file_buf_.data(), std::min(max, kFileChunk), *offset);
     if (r < 0 && errno == EINTR) return Io{0, POLLOUT};
     if (r < 0) return Status::FromErrno(errno, "read");
     if (r == 0) return Status::IoError("file shrank while it was sent");
-    file_len_ = static_cast<size_t>(r);
+    Status sealed = Seal(file_buf_.data(), static_cast<size_t>(r));
+    if (!sealed.ok()) return sealed;
+    chunk_len_ = static_cast<size_t>(r);
+    sealed_sent_ = 0;
   }
-  Result<Io> w = Write(file_buf_.data(), file_len_);
-  if (!w.ok() || w->n == 0) return w;
-  std::memmove(file_buf_.data(), file_buf_.data() + w->n, file_len_ - w->n);
-  file_len_ -= w->n;
-  *offset += static_cast<off_t>(w->n);
-  return w;
+  char* records = nullptr;
+  const auto len = static_cast<size_t>(BIO_get_mem_data(sealed_, &records));
+  while (sealed_sent_ < len) {
+    ssize_t n = ::send(fd_.get(), records + sealed_sent_, len - sealed_sent_, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return Io{0, POLLOUT};
+    if (n < 0) return Status::FromErrno(errno, "send");
+    sealed_sent_ += static_cast<size_t>(n);
+  }
+  // The chunk counts as sent once all its records are on the socket: SendFile's caller writes
+  // nothing else until then, so no other record can come between them.
+  (void)BIO_reset(sealed_);
+  *offset += static_cast<off_t>(chunk_len_);
+  const size_t sent = chunk_len_;
+  chunk_len_ = 0;
+  return Io{sent, 0};
 }
 
 }  // namespace backupd::worker

@@ -28,8 +28,9 @@ class TlsTransport : public Transport {
   Result<Io> Peek() override;
   Result<Io> Read(void* buf, size_t max) override;
   Result<Io> Write(const void* buf, size_t n) override;
-  // read(2) into a buffer and SSL_write: sendfile cannot encrypt. Bytes read but not yet
-  // accepted by SSL_write wait in the buffer, since a retried SSL_write must be given them again.
+  // sendfile cannot encrypt: a chunk is pread(2), sealed into TLS records in memory and sent
+  // with send(2), one call for sixteen records rather than one a record. *offset moves past a
+  // chunk once all of its records are on the socket.
   Result<Io> SendFile(int file_fd, off_t* offset, size_t max) override;
 
  private:
@@ -37,12 +38,18 @@ class TlsTransport : public Transport {
   // Turns a failed SSL call's result into "wait for these events" or the error: OpenSSL's reason,
   // or the errno of the socket call `what`.
   Result<Io> Failed(int rc, const char* what);
+  // Encrypts n bytes at p into sealed_ as application data records, in sequence with the rest.
+  Status Seal(const char* p, size_t n);
 
   UniqueFd fd_;
   SSL* ssl_;
   bool established_ = false;
-  std::vector<char> file_buf_;  // for SendFile: bytes at *offset.. not yet sent
-  size_t file_len_ = 0;
+  // SendFile's chunk: the file's bytes at *offset.., and their records, of which sealed_sent_
+  // bytes are on the socket; chunk_len_ is 0 when no chunk waits.
+  std::vector<char> file_buf_;
+  BIO* sealed_ = nullptr;
+  size_t sealed_sent_ = 0;
+  size_t chunk_len_ = 0;
 };
 
 }  // namespace backupd::worker

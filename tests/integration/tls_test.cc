@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 #include "tests/integration/daemon_test.h"
 
@@ -275,6 +276,58 @@ TEST_P(TlsClientsTest, TlsClientOnThePlainPortFailsPromptly) {
 
 INSTANTIATE_TEST_SUITE_P(BothClients, TlsClientsTest,
                          ::testing::Values(ClientKind::kCpp, ClientKind::kPython), KindName);
+
+// The server seals a restore's records a chunk at a time and sends each chunk with one send(2);
+// a client whose receive window is a few KiB makes most of those sends stop part way. Two
+// restores asked at once must arrive whole and in order, the second behind the first's last
+// record.
+TEST_F(TlsTest, PipelinedRestoresReachAClientWithATinyWindowWhole) {
+  const std::string file = daemon_.dir() + "/big.bin";
+  const std::string content = RandomBytes(3 * 1024 * 1024 + 7, 11);
+  ASSERT_TRUE(WriteFile(file, content));
+  ProgramResult r =
+      Client(ClientKind::kCpp, TlsServer(),
+             {"--tls", "--ca", cert(), "--user", "77", "backup", file, "--name", "big.bin"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ASSERT_EQ(ReadFile(UserDir(77) + "/big.bin"), content);
+
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(fd.valid());
+  const int window = 4096;  // set before connect, so the window offered is small from the start
+  ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &window, sizeof window), 0);
+  timeval tv{static_cast<time_t>(kClientTimeout.count() / 1000), 0};
+  ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(tls_port_);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  ASSERT_TRUE(ssl && SSL_set_fd(ssl.get(), fd.get()) == 1 && SSL_connect(ssl.get()) == 1);
+
+  const std::string request = RequestBytes(77, protocol::Op::kRestore, "big.bin");
+  const std::string both = request + request;
+  size_t sent = 0;
+  ASSERT_EQ(SSL_write_ex(ssl.get(), both.data(), both.size(), &sent), 1);
+  ASSERT_EQ(sent, both.size());
+  const std::string answer =
+      protocol::EncodeResponsePrefix(static_cast<uint16_t>(protocol::ResponseCode::kRestoreOk),
+                                     "big.bin", static_cast<uint32_t>(content.size())) +
+      content;
+  const std::string expected = answer + answer;
+  std::string got;
+  std::vector<char> buf(64 * 1024);
+  while (got.size() < expected.size()) {
+    size_t n = 0;
+    if (SSL_read_ex(ssl.get(), buf.data(), buf.size(), &n) != 1) break;
+    got.append(buf.data(), n);
+  }
+  ERR_clear_error();
+  ASSERT_EQ(got.size(), expected.size()) << daemon_.Log();
+  EXPECT_TRUE(got == expected) << "the restored bytes differ";
+}
 
 TEST_F(TlsTest, V1RequestOnTheTlsPortIsRefusedAtOnce) {
   UniqueFd fd = ConnectTcp(tls_port_);
