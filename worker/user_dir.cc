@@ -727,6 +727,18 @@ Status Upload::Publish() {
     history_ = std::make_unique<History>(std::move(*h));
   }
   AtUploadStep(UploadStep::kBeforeRename);
+  // Freeing a large file's blocks takes the rename a tenth of a second per 512 MiB: a descriptor
+  // of the file being replaced (O_PATH: nothing of it is opened) moves that to its close. A file
+  // kept in a history is not freed, and one that cannot be opened is replaced as before.
+  if (!history_) {
+    replaced_.reset(
+        OpenBeneath(sys_, dir_fd_.get(), final_name_.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0));
+    struct stat st {};
+    if (replaced_.valid() &&
+        (sys_->FstatAt(replaced_.get(), "", &st, AT_EMPTY_PATH) != 0 || !S_ISREG(st.st_mode))) {
+      replaced_.reset();
+    }
+  }
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
     return Status::FromErrno(errno, "rename to " + final_name_);
   }

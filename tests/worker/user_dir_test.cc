@@ -740,6 +740,43 @@ TEST_F(UserDirFaultTest, ABatchIsMadeDurableByOneSyncfsBeforeAnyRenameThenOneFsy
   EXPECT_FALSE(HasTempFile(UserPath()));
 }
 
+// Freeing a replaced file's blocks is left to the caller's close, after the answers: the batch
+// hands back a descriptor of each file its uploads replaced, the old inode, already unlinked.
+TEST_F(UserDirTest, ABatchHandsBackTheFilesItReplacedForTheCallerToClose) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "f", "old").ok());
+  struct stat old {};
+  ASSERT_EQ(::stat((UserPath() / "f").c_str(), &old), 0);
+  UploadBatch batch;
+  StageInto(batch, dir, "f", "new");
+  StageInto(batch, dir, "g", "g");
+  std::vector<UploadBatch::Done> done = batch.Commit(&RealSys());
+  ASSERT_EQ(done.size(), 2u);
+  ASSERT_TRUE(done[0].status.ok()) << done[0].status.ToString();
+  ASSERT_TRUE(done[0].replaced.valid());
+  struct stat held {};
+  ASSERT_EQ(::fstat(done[0].replaced.get(), &held), 0);
+  EXPECT_EQ(held.st_ino, old.st_ino);
+  EXPECT_EQ(held.st_nlink, 0u);
+  EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
+  // A new name replaced nothing.
+  EXPECT_FALSE(done[1].replaced.valid());
+}
+
+// With history kept the replaced file lives on as a version: nothing to hold.
+TEST_F(UserDirTest, ABatchHoldsNoReplacedFileThatAHistoryKeeps) {
+  UserDir dir = OpenUser(kUser);
+  dir.policy.keep_versions = 3;
+  ASSERT_TRUE(Store(dir, "f", "old").ok());
+  UploadBatch batch;
+  StageInto(batch, dir, "f", "new");
+  std::vector<UploadBatch::Done> done = batch.Commit(&RealSys());
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_TRUE(done[0].status.ok()) << done[0].status.ToString();
+  EXPECT_FALSE(done[0].replaced.valid());
+  EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
+}
+
 TEST_F(UserDirFaultTest, ABatchWhoseSyncfsFailsRenamesNothingAndFailsEachUpload) {
   PretendFileSystem(sys_, EXT4_SUPER_MAGIC);
   UserDir dir = OpenUser(kUser, &sys_);
