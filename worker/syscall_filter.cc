@@ -92,7 +92,6 @@ constexpr int kRuntime[] = {
     // file system whose syncfs waits for the data.
     SCMP_SYS(syncfs),
     SCMP_SYS(fstatfs),
-    SCMP_SYS(fchmod),
     // futimens (glibc: utimensat on the descriptor): a BACKUP_ATTRS file's mtime.
     SCMP_SYS(utimensat),
     SCMP_SYS(pread64),

@@ -278,23 +278,6 @@ TEST_F(UserDirTest, EmptyFileRoundTrips) {
   EXPECT_EQ(*back, "");
 }
 
-TEST_F(UserDirTest, ModesAreSetDespiteUmask) {
-  // A umask that strips owner bits: the modes must come out exact anyway.
-  mode_t old_mask = umask(0277);
-  Status st;
-  {
-    UserDir dir = OpenUser(kUser);
-    st = Store(dir, "a/b/c.txt", "x");
-  }
-  umask(old_mask);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  EXPECT_EQ(ModeOf(UserPath()), 0700u);
-  EXPECT_EQ(ModeOf(UserPath() / "a"), 0700u);
-  EXPECT_EQ(ModeOf(UserPath() / "a" / "b"), 0700u);
-  EXPECT_EQ(ModeOf(UserPath() / "a" / "b" / "c.txt"), 0600u);
-  EXPECT_EQ(ReadPath(UserPath() / "a" / "b" / "c.txt"), "x");
-}
-
 TEST_F(UserDirTest, OverwriteKeepsOnlyTheNewContent) {
   UserDir dir = OpenUser(kUser);
   ASSERT_TRUE(Store(dir, "f", "the first, longer version").ok());
@@ -1191,26 +1174,6 @@ TEST_F(UserDirTest, AHandleThatStaysStaleFailsTheRestoreAfterAFewTries) {
   EXPECT_THAT(file.status().message(), ::testing::HasSubstr("Stale file handle"));
   EXPECT_GT(tries, 1);
   EXPECT_LE(tries, 16);
-}
-
-// The ESTALE tests/nodes/run.sh met: another node removed the emptied records folder just after
-// this one made it, so chmod-ing it answered ESTALE (and the upload failed with 1003). It is made
-// again and the upload stores.
-TEST_F(UserDirTest, AFolderThatWentStaleJustAfterItsMkdirIsMadeAgain) {
-  NiceMock<MockSys> sys;
-  UserDir dir = OpenUser(kUser, &sys);
-  bool stale_once = true;
-  ON_CALL(sys, Fchmod).WillByDefault([&](int fd, mode_t mode) {
-    if (stale_once && mode == 0700) {
-      stale_once = false;
-      errno = ESTALE;
-      return -1;
-    }
-    return RealSys().Fchmod(fd, mode);
-  });
-  ASSERT_TRUE(Store(dir, "a/f", "content").ok());
-  EXPECT_FALSE(stale_once);
-  EXPECT_EQ(ReadPath(UserPath() / "a" / "f"), "content");
 }
 
 // A temp file created in a folder whose handle went stale (removed and made again by another
