@@ -1176,6 +1176,28 @@ TEST_F(UserDirTest, AHandleThatStaysStaleFailsTheRestoreAfterAFewTries) {
   EXPECT_LE(tries, 16);
 }
 
+// The ESTALE tests/nodes/run.sh met: another node removed the emptied records folder just after
+// this one made it, so the next step on it answered ESTALE (and the upload failed with 1003). The
+// open of the folder just made is looked up again, and the upload stores.
+TEST_F(UserDirTest, AFolderThatWentStaleJustAfterItsMkdirIsMadeAgain) {
+  NiceMock<MockSys> sys;
+  UserDir dir = OpenUser(kUser, &sys);
+  bool made = false;
+  bool stale_once = true;
+  ON_CALL(sys, MkdirAt).WillByDefault([&](int at, const char* path, mode_t mode) {
+    if (std::string(path) == "a") made = true;
+    return RealSys().MkdirAt(at, path, mode);
+  });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (!made || !stale_once || path != "a") return false;
+    stale_once = false;
+    return true;
+  });
+  ASSERT_TRUE(Store(dir, "a/f", "content").ok());
+  EXPECT_FALSE(stale_once);
+  EXPECT_EQ(ReadPath(UserPath() / "a" / "f"), "content");
+}
+
 // A temp file created in a folder whose handle went stale (removed and made again by another
 // node) is created again after a fresh walk.
 TEST_F(UserDirTest, ATempFileCreatedInAStaleFolderIsCreatedAgainAfterAFreshWalk) {
