@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,8 @@ Result<std::vector<uint32_t>> UserFolders(int storage_fd) {
 }
 
 Status DropToWorker(const worker::Identity& id) {
+  // The workers' umask (worker/privdrop.cc): scrub and prune make files with the same code.
+  ::umask(077);
   if (!id.drop) return Status::Ok();
   const gid_t groups[1] = {id.gid};
   if (::setgroups(1, groups) != 0) return Status::FromErrno(errno, "setgroups");

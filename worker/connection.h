@@ -58,6 +58,8 @@ class Connection {
   // Leaves the connection to the process forked to serve it: see Transport::HandOff. Nothing may
   // be called on this Connection afterwards.
   void HandOff() { transport_->HandOff(); }
+  // See Transport::EndWriting.
+  void EndWriting() { transport_->EndWriting(); }
   // The socket, for a forked child to keep open when it closes everything else.
   int fd() const { return transport_->fd(); }
   const std::string& peer() const { return peer_; }

@@ -36,7 +36,12 @@ constexpr char kEmptyRootName[] = ".backupd-empty";
 // nothing in it. The storage folder is the worker user's, so whatever sits at that name may have
 // been swapped in by a worker: anything but an empty root:root 0555 folder is refused.
 UniqueFd OpenEmptyRoot(int storage_fd) {
-  if (::mkdirat(storage_fd, kEmptyRootName, 0555) != 0 && errno != EEXIST) Die("mkdir empty root");
+  // mkdirat's mode passes through the umask backupd was started with (027 would make it 0550,
+  // refused below); this process is not threaded yet, so the umask may change for the call.
+  const mode_t inherited = ::umask(0);
+  const int made = ::mkdirat(storage_fd, kEmptyRootName, 0555);
+  ::umask(inherited);
+  if (made != 0 && errno != EEXIST) Die("mkdir empty root");
   UniqueFd fd(
       ::openat(storage_fd, kEmptyRootName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) Die("open empty root");
@@ -115,6 +120,10 @@ void ConfineAndDropPrivileges(const std::string& storage, const Identity& id) {
       Die("verify the empty capability bounding set");
     }
   }
+  // Everything a worker makes is its user's alone (files 0600, folders 0700, docs/STORAGE.md):
+  // with this umask the create calls give exactly those modes, whatever umask backupd was started
+  // with, and no upload needs an fchmod.
+  ::umask(077);
   // The folders the monitor hands over lie outside the chroot, so `..` from one leads out of it;
   // not out of this fence, in which each session child's (its user's folder) nests. Without
   // Landlock the worker says so once it runs (worker_main.cc) and goes on with the chroot alone.

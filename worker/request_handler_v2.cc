@@ -132,7 +132,9 @@ void RequestV2::FlushBatch() {
   if (login_.batch.empty()) return;
   conn_.Answered();
   std::string answers;
-  for (UploadBatch::Done& d : login_.batch.Commit(ctx_.sys)) {
+  // Held until the answers are out: closing the files the uploads replaced frees their blocks.
+  std::vector<UploadBatch::Done> done = login_.batch.Commit(ctx_.sys);
+  for (UploadBatch::Done& d : done) {
     const ResponseCode code = d.status.ok() ? ResponseCode::kOk : StorageStatusV2(d.status);
     const bool named = d.status.ok() || EchoesName(code);
     answers += v2::EncodeMessageResponse(code, named ? d.name : std::string(),

@@ -8,6 +8,7 @@
 #include "protocol/wire.h"
 #include "protocol/wire_v2.h"
 #include "worker/request_handler_v2.h"
+#include "worker/upload_step_hook.h"
 
 namespace backupd::worker {
 
@@ -22,6 +23,10 @@ constexpr std::chrono::milliseconds kLingerTime{200};
 constexpr size_t kLingerBytes = 64 * 1024;
 
 void Linger(Connection& conn) {
+  // The client sees the end at once, not after the drain: a cut-off listing's client learns
+  // only from it that it should ask again (client/listing_retry.h).
+  conn.EndWriting();
+  AtUploadStep(UploadStep::kDraining);
   const Deadline until = Clock::now() + kLingerTime;
   std::array<char, 4096> buf;
   for (size_t drained = 0; drained < kLingerBytes;) {

@@ -55,7 +55,6 @@ class KernelSys final : public Sys {
   }
   int Syncfs(int fd) override { return syncfs(fd); }
   int Fstatfs(int fd, struct statfs* st) override { return fstatfs(fd, st); }
-  int Fchmod(int fd, mode_t mode) override { return fchmod(fd, mode); }
   int Futimens(int fd, const struct timespec times[2]) override { return futimens(fd, times); }
   ssize_t GetRandom(void* buf, size_t len, unsigned int flags) override {
     return getrandom(buf, len, flags);

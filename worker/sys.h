@@ -34,7 +34,6 @@ class Sys {
   virtual int SyncFileRange(int fd, off_t offset, off_t len, unsigned int flags) = 0;
   virtual int Syncfs(int fd) = 0;
   virtual int Fstatfs(int fd, struct statfs* st) = 0;
-  virtual int Fchmod(int fd, mode_t mode) = 0;
   // futimens(2): a stored file's mtime as the client had it (issue 12).
   virtual int Futimens(int fd, const struct timespec times[2]) = 0;
   // getrandom(2): the kernel's CSPRNG without a /dev/urandom (absent inside the chroot).

@@ -73,6 +73,8 @@ constexpr int kRuntime[] = {
     SCMP_SYS(recvfrom),
     SCMP_SYS(sendto),
     SCMP_SYS(sendfile),
+    // The end of a connection the server closes: FIN at once, then the drain (session.cc).
+    SCMP_SYS(shutdown),
     SCMP_SYS(sendmsg),
     SCMP_SYS(recvmsg),
     // UserDir: every lookup is openat2 beneath the user's folder (open and openat are not here:
@@ -92,7 +94,6 @@ constexpr int kRuntime[] = {
     // file system whose syncfs waits for the data.
     SCMP_SYS(syncfs),
     SCMP_SYS(fstatfs),
-    SCMP_SYS(fchmod),
     // futimens (glibc: utimensat on the descriptor): a BACKUP_ATTRS file's mtime.
     SCMP_SYS(utimensat),
     SCMP_SYS(pread64),

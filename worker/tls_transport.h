@@ -24,6 +24,7 @@ class TlsTransport : public Transport {
     established_ = false;
     fd_.reset();
   }
+  void EndWriting() override {}
   Result<Io> Handshake() override;
   Result<Io> Peek() override;
   Result<Io> Read(void* buf, size_t max) override;

@@ -41,4 +41,9 @@ Result<Io> PlainTransport::SendFile(int file_fd, off_t* offset, size_t max) {
   return Outcome(w, POLLOUT, "sendfile");
 }
 
+void PlainTransport::EndWriting() {
+  // Failing, it changes nothing: the close that follows ends the connection all the same.
+  ::shutdown(fd_.get(), SHUT_WR);
+}
+
 }  // namespace backupd::worker

@@ -37,6 +37,10 @@ class Transport {
   // Closes this process's copy of the socket without a word to the client (no TLS close_notify):
   // another process — the session child forked for the connection — speaks on it now.
   virtual void HandOff() = 0;
+  // Tells the client that no more bytes come, while this process can still read what it sends:
+  // a bare socket's FIN (shutdown(SHUT_WR)). TLS leaves it to the close_notify its destructor
+  // sends.
+  virtual void EndWriting() = 0;
 };
 
 // The bare socket: recv, send, sendfile(2); no handshake.
@@ -50,6 +54,7 @@ class PlainTransport : public Transport {
   Result<Io> Write(const void* buf, size_t n) override;
   Result<Io> SendFile(int file_fd, off_t* offset, size_t max) override;
   void HandOff() override { fd_.reset(); }
+  void EndWriting() override;
 
  private:
   UniqueFd fd_;

@@ -65,7 +65,8 @@ std::vector<UploadBatch::Done> UploadBatch::Commit(Sys* sys) {
     Status status = synced;
     if (status.ok()) status = p.upload.Sync(whole);
     if (status.ok()) status = p.upload.Publish();
-    done.push_back({std::move(p.name), std::move(status), std::move(p.record)});
+    done.push_back(
+        {std::move(p.name), std::move(status), std::move(p.record), p.upload.TakeReplaced()});
   }
   struct Synced {
     dev_t dev;

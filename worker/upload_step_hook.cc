@@ -18,6 +18,7 @@ std::optional<UploadStep> ArmedStep() {
   if (std::strcmp(name, "before-fsync") == 0) return UploadStep::kBeforeFsync;
   if (std::strcmp(name, "before-rename") == 0) return UploadStep::kBeforeRename;
   if (std::strcmp(name, "after-rename") == 0) return UploadStep::kAfterRename;
+  if (std::strcmp(name, "draining") == 0) return UploadStep::kDraining;
   return std::nullopt;
 }
 

@@ -120,6 +120,9 @@ class Upload {
   int folder_fd() const { return dir_fd_.get(); }
   // The temp file's descriptor (for splice/copy_file_range fast paths).
   int fd() const { return fd_.get(); }
+  // The file Publish replaced, when it was not kept in a history: held open so that its blocks
+  // are freed when the caller closes it, after the answer, not inside the rename. Empty if none.
+  UniqueFd TakeReplaced() { return std::move(replaced_); }
 
  private:
   friend class UserDir;
@@ -140,6 +143,7 @@ class Upload {
   VersionPolicy policy_;  // the UserDir's at BeginUpload
   // The name's history, opened by Publish when it is kept, for Finish to settle and prune.
   std::unique_ptr<History> history_;
+  UniqueFd replaced_;    // see TakeReplaced
   UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
 

@@ -59,9 +59,7 @@ bool SameFile(const struct stat& a, const struct stat& b) {
 bool MakeEmpty(Sys* sys, int dir, const std::string& name) {
   UniqueFd fd(sys->OpenAt2(dir, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, kFileMode,
                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS));
-  if (!fd.valid()) return errno == EEXIST;
-  sys->Fchmod(fd.get(), kFileMode);
-  return true;
+  return fd.valid() || errno == EEXIST;
 }
 
 // Every folder beneath the user's, depth-first, with the histories in it: `visit` gets the
@@ -159,7 +157,6 @@ Result<History> History::Open(Sys* sys, int folder, const std::string& leaf, boo
     UniqueFd fd(sys->OpenAt2(dir->get(), kLeafFile, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
                              kFileMode, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS));
     if (fd.valid()) {
-      sys->Fchmod(fd.get(), kFileMode);
       if (sys->Write(fd.get(), leaf.data(), leaf.size()) != static_cast<ssize_t>(leaf.size())) {
         return Status::FromErrno(errno, "write the history of " + leaf);
       }

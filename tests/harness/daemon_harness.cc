@@ -189,6 +189,7 @@ Status Daemon::Start(const DaemonOptions& options) {
         (setgroups(0, nullptr) != 0 || setgid(NogroupGid()) != 0 || setuid(NobodyUid()) != 0)) {
       _exit(125);
     }
+    if (options.umask) ::umask(*options.umask);
     ExecChild(nullptr, fds[1], fds[1], argv.data(), mounts_, dev_null);
   }
   close(fds[1]);

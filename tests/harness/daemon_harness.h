@@ -51,6 +51,8 @@ struct DaemonOptions {
   // handed to nobody so the daemon can create its storage there, and the program run is a copy
   // in it, so a build tree nobody may not enter still works.
   bool as_nobody = false;
+  // The umask backupd inherits (the test's when unset), to show its modes do not depend on it.
+  std::optional<mode_t> umask = std::nullopt;
   // Unless kHost: `log = syslog`, in PrivateMounts under dir() (see SetSyslogListening).
   DevLog dev_log = DevLog::kHost;
 };

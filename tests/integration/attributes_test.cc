@@ -1,11 +1,13 @@
 // test process (root): the issue 12 attribute ops against the real daemon — BACKUP_ATTRS stores
 // the bytes with the sent mtime (stat of the stored file) and the mode only in metadata, bad
 // attribute blocks are refused, MAKE_FOLDER's empty folder shows in LIST_ATTRS until deleted,
-// and ClientV2 speaks all three.
+// and ClientV2 speaks all three; and every file and folder a worker makes is 0600 or 0700 whatever
+// umask backupd was started with.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -229,6 +231,39 @@ TEST_F(AttributesTest, ClientV2UploadsWithAttributesMakesFoldersAndListsThem) {
   struct stat st {};
   ASSERT_EQ(::lstat(Stored("t/with").c_str(), &st), 0);
   EXPECT_EQ(MtimeNs(st), -7);
+}
+
+// backupd started with a umask that strips the owner's own bits (0277): the workers' own umask
+// (077, worker/privdrop.cc) is what makes the create calls' modes exact, without an fchmod. (A
+// umask of 0 would prove nothing: 0600 and 0700 pass through it unchanged.)
+class OwnerStrippingUmaskTest : public AttributesTest {
+ protected:
+  DaemonOptions Options() const override {
+    DaemonOptions o = AttributesTest::Options();
+    o.umask = 0277;
+    return o;
+  }
+};
+
+TEST_F(OwnerStrippingUmaskTest,
+       StoredFilesSidecarsAndFoldersAreTheWorkerUsersAloneWhateverTheUmask) {
+  const std::string content = "private";
+  ASSERT_TRUE(
+      c_.Send(BackupAttrs("docs/a.txt", content, 0666, kMtime, protocol::Sha256Of(content))));
+  ASSERT_EQ(c_.Read().status, Code(v2::ResponseCode::kOk)) << daemon_.Log();
+  ASSERT_TRUE(c_.Send(MakeFolder("empty", 0777, kMtime)));
+  ASSERT_EQ(c_.Read().status, Code(v2::ResponseCode::kOk)) << daemon_.Log();
+  EXPECT_TRUE(OwnedByNobodyWithMode(Stored("docs"), S_IFDIR, 0700));
+  EXPECT_TRUE(OwnedByNobodyWithMode(Stored("docs/a.txt"), S_IFREG, 0600));
+  std::vector<std::string> sidecars;
+  for (const auto& e : std::filesystem::directory_iterator(Stored("docs"))) {
+    const std::string leaf = e.path().filename().string();
+    if (leaf.rfind(".backupd-sha256-", 0) == 0) sidecars.push_back(e.path().string());
+  }
+  ASSERT_EQ(sidecars.size(), 1u);
+  EXPECT_TRUE(OwnedByNobodyWithMode(sidecars[0], S_IFREG, 0600));
+  EXPECT_TRUE(OwnedByNobodyWithMode(Stored("empty"), S_IFDIR, 0700));
+  EXPECT_TRUE(OwnedByNobodyWithMode(Stored("empty/.backupd-folder"), S_IFREG, 0600));
 }
 
 }  // namespace

@@ -1,12 +1,15 @@
 // test process (root): protocol v2 against the real daemon over raw sockets — requests before a
-// login refused, and foreign protocols on the plain port refused promptly (logins: login_test.cc).
+// login refused, foreign protocols on the plain port refused promptly, and a connection the server
+// ends seen ending right after its answer (logins: login_test.cc).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 
 #include "base/unique_fd.h"
@@ -81,6 +84,48 @@ TEST_F(ProtocolV2Test, ForeignProtocolsOnThePlainPortAreRefusedPromptly) {
   }
   // The daemon still serves version 1.
   EXPECT_TRUE(HasStatus(CallOnce(4103, protocol::Op::kList, ""), kNoFiles));
+}
+
+// The upload step hook (test builds only) stops the server of a connection it ends at the start
+// of its drain, after its answer.
+class DrainingTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    ::setenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP", "draining", 1);
+    DaemonTest::SetUp();
+    ::unsetenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP");
+  }
+};
+
+// A client that learns only from the end that it must ask again (a cut-off listing) does not
+// wait for the server's drain (up to 200 ms) to see it: the end comes while the server, stopped
+// before its drain, still holds the connection.
+TEST_F(DrainingTest, TheClientSeesTheEndBeforeTheServerDrainsAndCloses) {
+#ifndef BACKUPD_TEST_HOOKS
+  GTEST_SKIP() << "built without BACKUPD_TEST_HOOKS";
+#endif
+  UniqueFd fd = ConnectTo(daemon_.port(), std::chrono::seconds(10));
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(SendAll(fd.get(), v2::EncodeRequestPrefix(4102, v2::Op::kList, "", 0)));
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd.get(), buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(n, 0) << "no end of the stream within 10 s";
+  EXPECT_EQ(got, V2Message(1013, "log in first (AUTH_START)"));
+  pid_t stopped = -1;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (pid_t p : DescendantsOf(daemon_.pid())) {
+          if (ProcessStopped(p)) stopped = p;
+        }
+        return stopped > 0;
+      },
+      Millis(10000)))
+      << daemon_.Log();
+  if (stopped > 0) {
+    ASSERT_EQ(::kill(stopped, SIGCONT), 0);
+  }
 }
 
 }  // namespace

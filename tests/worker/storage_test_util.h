@@ -37,7 +37,6 @@ class MockSys : public Sys {
     ON_CALL(*this, SyncFileRange).WillByDefault(::testing::Invoke(real, &Sys::SyncFileRange));
     ON_CALL(*this, Syncfs).WillByDefault(::testing::Invoke(real, &Sys::Syncfs));
     ON_CALL(*this, Fstatfs).WillByDefault(::testing::Invoke(real, &Sys::Fstatfs));
-    ON_CALL(*this, Fchmod).WillByDefault(::testing::Invoke(real, &Sys::Fchmod));
     ON_CALL(*this, Futimens).WillByDefault(::testing::Invoke(real, &Sys::Futimens));
     ON_CALL(*this, GetRandom).WillByDefault(::testing::Invoke(real, &Sys::GetRandom));
   }
@@ -53,7 +52,6 @@ class MockSys : public Sys {
   MOCK_METHOD(int, SyncFileRange, (int, off_t, off_t, unsigned int), (override));
   MOCK_METHOD(int, Syncfs, (int), (override));
   MOCK_METHOD(int, Fstatfs, (int, struct statfs*), (override));
-  MOCK_METHOD(int, Fchmod, (int, mode_t), (override));
   MOCK_METHOD(int, Futimens, (int, const struct timespec*), (override));
   MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
 };

@@ -278,23 +278,6 @@ TEST_F(UserDirTest, EmptyFileRoundTrips) {
   EXPECT_EQ(*back, "");
 }
 
-TEST_F(UserDirTest, ModesAreSetDespiteUmask) {
-  // A umask that strips owner bits: the modes must come out exact anyway.
-  mode_t old_mask = umask(0277);
-  Status st;
-  {
-    UserDir dir = OpenUser(kUser);
-    st = Store(dir, "a/b/c.txt", "x");
-  }
-  umask(old_mask);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  EXPECT_EQ(ModeOf(UserPath()), 0700u);
-  EXPECT_EQ(ModeOf(UserPath() / "a"), 0700u);
-  EXPECT_EQ(ModeOf(UserPath() / "a" / "b"), 0700u);
-  EXPECT_EQ(ModeOf(UserPath() / "a" / "b" / "c.txt"), 0600u);
-  EXPECT_EQ(ReadPath(UserPath() / "a" / "b" / "c.txt"), "x");
-}
-
 TEST_F(UserDirTest, OverwriteKeepsOnlyTheNewContent) {
   UserDir dir = OpenUser(kUser);
   ASSERT_TRUE(Store(dir, "f", "the first, longer version").ok());
@@ -740,6 +723,43 @@ TEST_F(UserDirFaultTest, ABatchIsMadeDurableByOneSyncfsBeforeAnyRenameThenOneFsy
   EXPECT_FALSE(HasTempFile(UserPath()));
 }
 
+// Freeing a replaced file's blocks is left to the caller's close, after the answers: the batch
+// hands back a descriptor of each file its uploads replaced, the old inode, already unlinked.
+TEST_F(UserDirTest, ABatchHandsBackTheFilesItReplacedForTheCallerToClose) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "f", "old").ok());
+  struct stat old {};
+  ASSERT_EQ(::stat((UserPath() / "f").c_str(), &old), 0);
+  UploadBatch batch;
+  StageInto(batch, dir, "f", "new");
+  StageInto(batch, dir, "g", "g");
+  std::vector<UploadBatch::Done> done = batch.Commit(&RealSys());
+  ASSERT_EQ(done.size(), 2u);
+  ASSERT_TRUE(done[0].status.ok()) << done[0].status.ToString();
+  ASSERT_TRUE(done[0].replaced.valid());
+  struct stat held {};
+  ASSERT_EQ(::fstat(done[0].replaced.get(), &held), 0);
+  EXPECT_EQ(held.st_ino, old.st_ino);
+  EXPECT_EQ(held.st_nlink, 0u);
+  EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
+  // A new name replaced nothing.
+  EXPECT_FALSE(done[1].replaced.valid());
+}
+
+// With history kept the replaced file lives on as a version: nothing to hold.
+TEST_F(UserDirTest, ABatchHoldsNoReplacedFileThatAHistoryKeeps) {
+  UserDir dir = OpenUser(kUser);
+  dir.policy.keep_versions = 3;
+  ASSERT_TRUE(Store(dir, "f", "old").ok());
+  UploadBatch batch;
+  StageInto(batch, dir, "f", "new");
+  std::vector<UploadBatch::Done> done = batch.Commit(&RealSys());
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_TRUE(done[0].status.ok()) << done[0].status.ToString();
+  EXPECT_FALSE(done[0].replaced.valid());
+  EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
+}
+
 TEST_F(UserDirFaultTest, ABatchWhoseSyncfsFailsRenamesNothingAndFailsEachUpload) {
   PretendFileSystem(sys_, EXT4_SUPER_MAGIC);
   UserDir dir = OpenUser(kUser, &sys_);
@@ -1157,19 +1177,21 @@ TEST_F(UserDirTest, AHandleThatStaysStaleFailsTheRestoreAfterAFewTries) {
 }
 
 // The ESTALE tests/nodes/run.sh met: another node removed the emptied records folder just after
-// this one made it, so chmod-ing it answered ESTALE (and the upload failed with 1003). It is made
-// again and the upload stores.
+// this one made it, so the next step on it answered ESTALE (and the upload failed with 1003). The
+// open of the folder just made is looked up again, and the upload stores.
 TEST_F(UserDirTest, AFolderThatWentStaleJustAfterItsMkdirIsMadeAgain) {
   NiceMock<MockSys> sys;
   UserDir dir = OpenUser(kUser, &sys);
+  bool made = false;
   bool stale_once = true;
-  ON_CALL(sys, Fchmod).WillByDefault([&](int fd, mode_t mode) {
-    if (stale_once && mode == 0700) {
-      stale_once = false;
-      errno = ESTALE;
-      return -1;
-    }
-    return RealSys().Fchmod(fd, mode);
+  ON_CALL(sys, MkdirAt).WillByDefault([&](int at, const char* path, mode_t mode) {
+    if (std::string(path) == "a") made = true;
+    return RealSys().MkdirAt(at, path, mode);
+  });
+  StaleOpens(sys, [&](const std::string& path) {
+    if (!made || !stale_once || path != "a") return false;
+    stale_once = false;
+    return true;
   });
   ASSERT_TRUE(Store(dir, "a/f", "content").ok());
   EXPECT_FALSE(stale_once);
