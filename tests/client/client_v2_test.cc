@@ -83,6 +83,24 @@ class ClientV2Test : public ::testing::Test {
     return outcome;
   }
 
+  // Against a server that sends a wrong digest, a restore of `content` is reported as such and
+  // leaves neither the output nor a temp file, and the connection goes on.
+  void ExpectACorruptRestoreLeavesNoFile(const std::string& content) {
+    FakeV2Options options;
+    options.corrupt_restore_digest = true;
+    Start(options);
+    LogIn();
+    ASSERT_TRUE(BackupOne("a", content).ok());
+    unlink((dir_ + "/upload").c_str());
+    Result<ReplyV2> r = client_->RestoreToFile("a", dir_ + "/out", Existing::kReplace);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 210);
+    EXPECT_FALSE(r->digest_ok);
+    EXPECT_EQ(access((dir_ + "/out").c_str(), F_OK), -1);
+    EXPECT_EQ(CountEntries(dir_), 0u) << "a temp file was left behind";
+    EXPECT_TRUE(client_->connected());
+  }
+
   std::unique_ptr<FakeV2Server> server_;
   std::unique_ptr<ClientV2> client_;
   std::thread thread_;
@@ -167,19 +185,7 @@ TEST_F(ClientV2Test, UploadDigestMismatchIs1016AndKeepsTheConnection) {
 }
 
 TEST_F(ClientV2Test, RestoreDigestMismatchLeavesNoFile) {
-  FakeV2Options options;
-  options.corrupt_restore_digest = true;
-  Start(options);
-  LogIn();
-  ASSERT_TRUE(BackupOne("a", "data").ok());
-  unlink((dir_ + "/upload").c_str());
-  Result<ReplyV2> r = client_->RestoreToFile("a", dir_ + "/out", Existing::kReplace);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->status, 210);
-  EXPECT_FALSE(r->digest_ok);
-  EXPECT_EQ(access((dir_ + "/out").c_str(), F_OK), -1);
-  EXPECT_EQ(CountEntries(dir_), 0u) << "a temp file was left behind";
-  EXPECT_TRUE(client_->connected());
+  ExpectACorruptRestoreLeavesNoFile("data");
 }
 
 // Over a MiB (the client's chunk) a restore's digest is computed on the client's hashing thread
@@ -206,19 +212,7 @@ TEST_F(ClientV2Test, AFileOfSeveralChunksGoesBothWaysWithItsDigest) {
 }
 
 TEST_F(ClientV2Test, ARestoreOfSeveralChunksWithAWrongDigestLeavesNoFile) {
-  FakeV2Options options;
-  options.corrupt_restore_digest = true;
-  Start(options);
-  LogIn();
-  ASSERT_TRUE(BackupOne("big", SeveralChunks()).ok());
-  unlink((dir_ + "/upload").c_str());
-  Result<ReplyV2> r = client_->RestoreToFile("big", dir_ + "/out", Existing::kReplace);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->status, 210);
-  EXPECT_FALSE(r->digest_ok);
-  EXPECT_EQ(access((dir_ + "/out").c_str(), F_OK), -1);
-  EXPECT_EQ(CountEntries(dir_), 0u) << "a temp file was left behind";
-  EXPECT_TRUE(client_->connected());
+  ExpectACorruptRestoreLeavesNoFile(SeveralChunks());
 }
 
 TEST_F(ClientV2Test, PipelinesAHundredUploadsOverOneConnection) {
