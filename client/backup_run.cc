@@ -95,6 +95,14 @@ RunPlan WithoutAttributes(const RunPlan& plan, size_t from) {
   return out;
 }
 
+// The uploads of `plan` from `from` on, as they are.
+RunPlan From(const RunPlan& plan, size_t from) {
+  RunPlan out;
+  out.uploads.assign(plan.uploads.begin() + static_cast<std::ptrdiff_t>(from), plan.uploads.end());
+  out.sizes.assign(plan.sizes.begin() + static_cast<std::ptrdiff_t>(from), plan.sizes.end());
+  return out;
+}
+
 // The folders of `entries` with no entry below them: what a server without MAKE_FOLDER loses.
 size_t EmptyFolders(const std::vector<WalkEntry>& entries) {
   std::set<std::string_view> parents;
@@ -231,19 +239,30 @@ Result<RunCounts> RunBackup(ClientV2& client, const Reconnect& reconnect, const 
   uint64_t bytes_finished = 0;  // of the files sent before the one in flight
   size_t reported = 0;
   std::string not_sent = "the connection was lost";
+  // A server ends a connection between requests when a reload retires its worker (backupd(8),
+  // SIGHUP): the upload it did not answer, and what follows, go again on a new connection, a few
+  // times per run. Sending an upload twice stores the same bytes twice, nothing worse.
+  constexpr int kMaxReconnects = 3;
+  int reconnects = 0;
   for (;;) {
     constexpr size_t kNone = SIZE_MAX;
     size_t unknown_op = kNone;  // the upload a server before issue 12 answered 1017
+    size_t lost_at = kNone;     // the first upload whose connection ended before its answer
     size_t in_flight = plan.uploads.size();
     reported = 0;
     client.Backup(
         plan.uploads,
         [&](size_t i, const Result<ReplyV2>& outcome) {
-          // The server closed after its 1017: what followed was not done, and is sent again.
-          if (unknown_op != kNone) return;
+          // The server closed after its 1017 or before an answer: what followed was not done,
+          // and is sent again.
+          if (unknown_op != kNone || lost_at != kNone) return;
           if (outcome.ok() && outcome->status == Code(v2::ResponseCode::kUnsupported) &&
               plan.uploads[i].attributes) {
             unknown_op = i;
+            return;
+          }
+          if (!outcome.ok() && !client.connected() && reconnects < kMaxReconnects) {
+            lost_at = i;
             return;
           }
           reported = i + 1;
@@ -268,6 +287,20 @@ Result<RunCounts> RunBackup(ClientV2& client, const Reconnect& reconnect, const 
             hooks.progress(files_done, files_total, bytes_finished + done, bytes_total);
           }
         });
+    if (lost_at != kNone) {
+      ++reconnects;
+      hooks.note("the server ended the connection before answering " + plan.uploads[lost_at].path +
+                 ": sending it and the rest again on a new connection");
+      plan = From(plan, lost_at);
+      bytes_finished = bytes_answered;
+      reported = 0;
+      Status st = reconnect();
+      if (!st.ok()) {
+        not_sent = st.ToString();
+        break;
+      }
+      continue;
+    }
     if (unknown_op == kNone) break;
     const v2::Op op = plan.uploads[unknown_op].folder ? v2::Op::kMakeFolder : v2::Op::kBackupAttrs;
     hooks.note(OldServerNote(op, walk.entries));

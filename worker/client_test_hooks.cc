@@ -1,5 +1,5 @@
 // worker session child (unprivileged, fenced; test builds only): cuts listings off and plays a
-// server from before issue 12, as the environment asks.
+// server from before issue 12, ends connections as a retired worker does, as the environment asks.
 #include "worker/client_test_hooks.h"
 
 #include <cstdlib>
@@ -23,6 +23,7 @@ uint64_t CutListings() {
 // Read at static initialization: long before the worker chroots and drops privileges.
 const uint64_t g_cut_listings = CutListings();
 const bool g_before_issue_12 = std::getenv(kBeforeIssue12Env) != nullptr;
+const bool g_retire_after_listing = std::getenv(kRetireAfterListingEnv) != nullptr;
 
 }  // namespace
 
@@ -49,6 +50,10 @@ bool UnknownBeforeIssue12(uint8_t op) {
     default:
       return false;
   }
+}
+
+bool RetiresAfter(uint8_t op) {
+  return g_retire_after_listing && static_cast<v2::Op>(op) == v2::Op::kListAttrs;
 }
 
 }  // namespace backupd::worker

@@ -572,6 +572,7 @@ Handled RequestV2::Run() {
     case Op::kAuthFinish:
       break;
   }
+  if (RetiresAfter(h.op)) out_.keep_open = false;
   return out_;
 }
 

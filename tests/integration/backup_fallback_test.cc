@@ -240,5 +240,26 @@ TEST_F(BackupFallbackTest, AServerBeforeIssue12WithItsListingCutOffStillStoresEv
   ExpectAllStored();
 }
 
+// A reload retires a worker after its current request: a run whose listing was that request finds
+// its connection ended before the first upload's answer, and sends the uploads again on a new one.
+TEST_F(BackupFallbackTest, AConnectionEndedAfterTheListingIsReplacedAndEveryUploadSentAgain) {
+  Start({{"BACKUPD_TEST_RETIRE_AFTER_LISTING", "1"}});
+  if (IsSkipped() || HasFatalFailure()) return;
+  ProgramResult r = Client({"backup", "tree"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 75004");
+  EXPECT_EQ(Count(r.err, "the server ended the connection before answering"), 1u) << Output(r);
+  ExpectAllStored();
+  struct stat sb {};
+  ASSERT_EQ(stat(Stored("tree/empty").c_str(), &sb), 0);
+  EXPECT_TRUE(S_ISDIR(sb.st_mode));
+
+  Change("tree/sub/c.bin");
+  r = Client({"backup", "tree"});
+  ASSERT_EQ(r.exit_code, 0) << Output(r);
+  ExpectSummary(r, "scanned 3, sent 1, unchanged 2, failed 0, bytes sent 5000");
+  ExpectAllStored();
+}
+
 }  // namespace
 }  // namespace backupd::testing
