@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,7 +66,8 @@ TEST_F(PoolTest, KilledBusyAndIdleWorkersAreReplacedAndNoPartialFileIsStored) {
   ASSERT_TRUE(HasStatus(CallOnce(user, Op::kBackup, "db/dump", v1), kOk));
 
   UploadInFlight upload;
-  Status s = StartUpload(daemon_, dir, user, "db/dump", RandomBytes(8 << 20, 2), 1 << 20, &upload);
+  const std::string next = RandomBytes(8 << 20, 2);
+  Status s = StartUpload(daemon_, dir, user, "db/dump", next, 1 << 20, &upload);
   ASSERT_TRUE(s.ok()) << s.ToString();
   const pid_t busy = upload.worker;
   pid_t idle = -1;
@@ -85,10 +87,15 @@ TEST_F(PoolTest, KilledBusyAndIdleWorkersAreReplacedAndNoPartialFileIsStored) {
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_TRUE(ProcessAlive(daemon_.pid()));
 
-  EXPECT_TRUE(ReadFile(dir + "/dump") == v1) << "the previous version was damaged";
+  // The session child dies when the kernel tells it its worker is gone, which is after the
+  // worker's memory is torn down (slow under the sanitizers): it may finish the upload in the
+  // meantime, unanswered. Stored is then one whole version or the other, never a mix.
+  const std::optional<std::string> stored = ReadFile(dir + "/dump");
+  EXPECT_TRUE(stored == v1 || stored == next)
+      << "a partial file was stored: " << (stored ? stored->size() : 0) << " bytes";
   Result<Response> r = CallOnce(user, Op::kRestore, "db/dump");
   ASSERT_TRUE(HasStatus(r, kRestoreOk));
-  EXPECT_TRUE(r->payload == v1) << "restore returned " << r->payload.size() << " bytes";
+  EXPECT_TRUE(r->payload == stored) << "restore returned " << r->payload.size() << " bytes";
   r = CallOnce(user, Op::kList, "");
   ASSERT_TRUE(HasStatus(r, kListOk));
   EXPECT_EQ(r->payload, "db/dump\n");
