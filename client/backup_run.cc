@@ -292,19 +292,14 @@ Result<RunCounts> RunBackup(ClientV2& client, const Reconnect& reconnect, const 
       hooks.note("the server ended the connection before answering " + plan.uploads[lost_at].path +
                  ": sending it and the rest again on a new connection");
       plan = From(plan, lost_at);
-      bytes_finished = bytes_answered;
-      reported = 0;
-      Status st = reconnect();
-      if (!st.ok()) {
-        not_sent = st.ToString();
-        break;
-      }
-      continue;
+    } else if (unknown_op != kNone) {
+      const v2::Op op =
+          plan.uploads[unknown_op].folder ? v2::Op::kMakeFolder : v2::Op::kBackupAttrs;
+      hooks.note(OldServerNote(op, walk.entries));
+      plan = WithoutAttributes(plan, unknown_op);
+    } else {
+      break;
     }
-    if (unknown_op == kNone) break;
-    const v2::Op op = plan.uploads[unknown_op].folder ? v2::Op::kMakeFolder : v2::Op::kBackupAttrs;
-    hooks.note(OldServerNote(op, walk.entries));
-    plan = WithoutAttributes(plan, unknown_op);
     bytes_finished = bytes_answered;
     reported = 0;
     Status st = reconnect();
