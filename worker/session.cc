@@ -79,6 +79,19 @@ std::string Limit(Deadline header, Deadline other, const char* other_name) {
   return header <= other ? " (header_timeout)" : std::string(" (") + other_name + ")";
 }
 
+bool Stopping(const SessionContext& ctx) { return ctx.stopping && ctx.stopping(); }
+
+// Waits for the next request until `deadline`. A stop ends the wait, unless the connection is
+// `owed` its first request: then it has kStopGrace more, with the stop's signal (taken already)
+// no longer able to cut it short.
+Status WaitForNext(Connection& conn, const SessionContext& ctx, Deadline deadline, bool owed) {
+  if (!(owed && Stopping(ctx))) {
+    Status waited = conn.WaitForRequest(deadline, ctx.wait_mask);
+    if (waited.ok() || !owed || !Stopping(ctx)) return waited;
+  }
+  return conn.WaitForRequest(std::min(deadline, Clock::now() + kStopGrace), nullptr);
+}
+
 bool EnterFolder(Connection& conn, const SessionContext& ctx, int folder_fd) {
   return !ctx.enter_folder || ctx.enter_folder(conn, folder_fd);
 }
@@ -93,9 +106,9 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
     if (ctx.stalled) ctx.stalled(conn.peer(), what);
   };
   const Deadline silent_until = Clock::now() + ctx.idle_timeout;
-  Status waited = conn.WaitForRequest(std::min(opening, silent_until), ctx.wait_mask);
+  Status waited = WaitForNext(conn, ctx, std::min(opening, silent_until), /*owed=*/true);
   if (!waited.ok()) {
-    if (waited.code() == Status::Code::kTimeout) {
+    if (waited.code() == Status::Code::kTimeout && !Stopping(ctx)) {
       stalled("sent nothing" + Limit(opening, silent_until, "idle_timeout"));
     }
     return;
@@ -125,16 +138,18 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
   HandlerContext handler = ctx.handler;
   UniqueFd v1_folder;  // once handed out: the one user's folder this v1 connection is served in
   Login login;
+  bool served = false;  // a request past the login has been answered: a stop may end it now
   for (bool first_request = true;; first_request = false) {
     // The opening deadline holds until v1's first request or v2's login is in; after that each
     // request has header_timeout from its first byte, and the wait for it is idle_timeout.
     const bool opening_phase =
         what == v2::Sniffed::kV1 ? first_request : login.phase != Login::Phase::kLoggedIn;
     const Deadline idle_until = Clock::now() + ctx.idle_timeout;
-    waited = conn.WaitForRequest(opening_phase ? std::min(opening, idle_until) : idle_until,
-                                 ctx.wait_mask);
+    waited =
+        WaitForNext(conn, ctx, opening_phase ? std::min(opening, idle_until) : idle_until, !served);
     if (!waited.ok()) {
-      if (waited.code() == Status::Code::kTimeout && opening_phase && opening <= idle_until) {
+      if (waited.code() == Status::Code::kTimeout && opening_phase && opening <= idle_until &&
+          !Stopping(ctx)) {
         stalled("did not finish logging in (header_timeout)");
       }
       return;
@@ -165,6 +180,7 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
       }
     }
     const bool had_folder = login.dir.has_value();
+    const bool past_login = what == v2::Sniffed::kV1 || login.phase == Login::Phase::kLoggedIn;
     Handled h = what == v2::Sniffed::kV1
                     ? HandleRequest(conn, handler, deadlines)
                     : HandleRequestV2(conn, handler, *ctx.auth, login, deadlines);
@@ -176,8 +192,9 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
       return;
     }
     if (!had_folder && login.dir.has_value() && !EnterFolder(conn, ctx, login.dir->fd())) return;
+    served = served || past_login;
     // A deferred answer is owed: the next request, already here, is served and answers it.
-    if (!h.deferred && ctx.stopping()) return;
+    if (!h.deferred && served && Stopping(ctx)) return;
   }
 }
 

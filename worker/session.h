@@ -40,7 +40,16 @@ struct SessionContext {
   std::function<bool(Connection& conn, int folder_fd)> enter_folder;
 };
 
+// How long a connection a stop finds still owed its first request (below) gets for it. A client
+// sends its next bytes within a round trip (a login's proof takes milliseconds), so this bounds
+// only what a silent connection adds to a stop or reload.
+constexpr std::chrono::seconds kStopGrace{5};
+
 // Serves `conn` until the client closes it, it idles out, a response closes it, or stopping().
+// A stop (wait_mask's signal, then stopping()) ends the connection between requests, but not
+// before its first request is served (v2: the login and the request after it): a client whose
+// connection was accepted finds it served, whatever a reload or stop did meanwhile. The wait
+// for such a request is cut to kStopGrace after the stop.
 // Its first kSniffSize bytes (v2::Sniff) fix its version: v1 is served exactly as before v2
 // existed, v2 through its login, and anything else (TLS, HTTP, an unknown version) gets
 // v2::Refusal and the close.

@@ -304,7 +304,12 @@ class Worker {
     // The handshake gets the time a request's first byte would: a client that stalls it is
     // dropped as a silent one is.
     const auto first_byte = std::chrono::seconds(std::min(c.idle_timeout, c.header_timeout));
-    Status hs = conn.Handshake(Clock::now() + first_byte, &wait_mask_);
+    const Deadline deadline = Clock::now() + first_byte;
+    Status hs = conn.Handshake(deadline, &wait_mask_);
+    // Only the stop's signal sets g_stop, and it cuts the wait short: a connection already
+    // accepted still gets its first request served (ServeConnection), its handshake first.
+    if (!hs.ok() && g_stop)
+      hs = conn.Handshake(std::min(deadline, Clock::now() + kStopGrace), nullptr);
     if (!hs.ok()) {
       if (!g_stop) {
         // One that ran out of time is a staller: warned about, as the session warns of its own.

@@ -1,6 +1,7 @@
 // test process (root, to start backupd as root): runs the real daemon and inspects it via /proc.
 #include "tests/harness/daemon_harness.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -636,6 +637,42 @@ std::vector<std::string> ListeningSocketInodes(uint16_t port) {
     if (local_addr == local && state == "0A") out.push_back(inode);
   }
   return out;
+}
+
+pid_t HolderOfConnection(const std::vector<pid_t>& processes, uint16_t port,
+                         const std::string& client) {
+  const size_t colon = client.rfind(':');
+  in_addr address{};
+  if (colon == std::string::npos ||
+      inet_pton(AF_INET, client.substr(0, colon).c_str(), &address) != 1) {
+    return -1;
+  }
+  // /proc/net/tcp prints an address as the hex of its network-order word read natively.
+  char local[32];
+  char remote[32];
+  snprintf(local, sizeof(local), "0100007F:%04X", port);
+  snprintf(remote, sizeof(remote), "%08X:%04X", address.s_addr,
+           static_cast<unsigned>(std::stoul(client.substr(colon + 1))));
+  std::string socket;
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the column titles
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, local_addr, remote_addr, state, queues, timer, retransmits, uid, timeout, inode;
+    if (fields >> sl >> local_addr >> remote_addr >> state >> queues >> timer >> retransmits >>
+            uid >> timeout >> inode &&
+        local_addr == local && remote_addr == remote) {
+      socket = "socket:[" + inode + "]";
+    }
+  }
+  if (socket.empty()) return -1;
+  for (pid_t pid : processes) {
+    for (const auto& [fd, link] : ProcFds(pid)) {
+      if (link == socket) return pid;
+    }
+  }
+  return -1;
 }
 
 DetachedGuard::DetachedGuard() : ok_(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0) {}

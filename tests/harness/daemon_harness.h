@@ -192,6 +192,11 @@ std::optional<std::string> ProcStatusField(pid_t pid, const std::string& key);
 std::optional<std::string> ProcLink(pid_t pid, const std::string& what);
 // fd number -> readlink target for every descriptor of PID.
 std::vector<std::pair<int, std::string>> ProcFds(pid_t pid);
+// Which of `processes` holds the server's end of the TCP connection from `client` (as
+// RawClient::LocalAddress gives it) to 127.0.0.1:`port`; -1 while none does (it still waits in the
+// listen queue, or is not established).
+pid_t HolderOfConnection(const std::vector<pid_t>& processes, uint16_t port,
+                         const std::string& client);
 // Every live (non-zombie) process whose parent is `ppid`.
 std::vector<pid_t> ChildrenOf(pid_t ppid);
 // Every live process below `ppid`: its children, theirs, and so on.

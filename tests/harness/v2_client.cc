@@ -26,6 +26,17 @@ bool V2Client::Connect(uint16_t port) {
   return ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
+std::string V2Client::LocalAddress() const {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  char host[INET_ADDRSTRLEN] = "";
+  if (getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      inet_ntop(AF_INET, &addr.sin_addr, host, sizeof host) == nullptr) {
+    return "";
+  }
+  return std::string(host) + ":" + std::to_string(ntohs(addr.sin_port));
+}
+
 bool V2Client::Send(std::string_view bytes) {
   return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
          static_cast<ssize_t>(bytes.size());
@@ -44,7 +55,8 @@ V2Response V2Client::Read() {
   return r;
 }
 
-uint16_t V2Client::Login(uint32_t user, const std::string& secret) {
+uint16_t V2Client::Login(uint32_t user, const std::string& secret,
+                         const std::function<void()>& between) {
   protocol::ScramClient scram(std::to_string(user), secret, "clientnonceclientnonce");
   if (!Send(v2::EncodeAuthRequest(user, v2::Op::kAuthStart, *scram.ClientFirst()))) return 0;
   V2Response first = Read();
@@ -53,6 +65,7 @@ uint16_t V2Client::Login(uint32_t user, const std::string& secret) {
   }
   Result<std::string> final_message = scram.ClientFinal(first.payload);
   if (!final_message.ok()) return 0;
+  if (between) between();
   if (!Send(v2::EncodeAuthRequest(user, v2::Op::kAuthFinish, *final_message))) return 0;
   V2Response last = Read();
   if (last.status == static_cast<uint16_t>(v2::ResponseCode::kAuthOk) &&

@@ -55,8 +55,8 @@ class LoginTest : public DaemonTest {
     return out.substr(out.find_last_of(' ') + 1);
   }
 
-  // A reload retires the old generation, which stops after the request it is serving: a login
-  // (two requests) must go to the new one.
+  // A reload retires the old generation: once it is gone, every new connection is served by a
+  // worker started after the reload.
   bool OldGenerationGone(const std::vector<pid_t>& old) const {
     return Eventually(
         [&] {
@@ -132,6 +132,29 @@ TEST_F(LoginTest, UserAddSignalsTheDaemonWhichThenAdmitsTheNewUser) {
   V2Client c;
   ASSERT_TRUE(c.Connect(daemon_.port()));
   EXPECT_EQ(c.Login(103, secret), Code(v2::ResponseCode::kAuthOk)) << daemon_.Log();
+}
+
+// A reload's SIGTERM reaching the worker between the login's two messages: the connection was
+// accepted, so the login finishes and the request it was for is served; then the worker retires.
+TEST_F(LoginTest, AReloadMidLoginStillServesTheLoginAndTheRequestAfterIt) {
+  Result<std::vector<pid_t>> before = daemon_.WaitForWorkers(3, kTimeout);
+  ASSERT_TRUE(before.ok());
+  V2Client c;
+  ASSERT_TRUE(c.Connect(daemon_.port()));
+  pid_t holder = -1;
+  const uint16_t login = c.Login(101, secret_101_, [&] {
+    holder = HolderOfConnection(*before, daemon_.port(), c.LocalAddress());
+    ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
+    // The old generation has its SIGTERM before this line is logged (daemon/reload.cc).
+    ASSERT_TRUE(daemon_.WaitForLogLine({"configuration reloaded (generation 2)"}, kTimeout));
+  });
+  ASSERT_NE(holder, -1) << "no worker of the first generation holds the connection";
+  EXPECT_EQ(login, Code(v2::ResponseCode::kAuthOk)) << daemon_.Log();
+  EXPECT_EQ(c.Backup(101, "mid-reload.txt", "kept"), Code(v2::ResponseCode::kOk));
+  EXPECT_EQ(ReadFile(UserDir(101) + "/mid-reload.txt"), "kept");
+  // Served what it came for, the retiring worker ends the connection and exits.
+  EXPECT_EQ(c.Read().status, 0);
+  EXPECT_TRUE(Eventually([&] { return !ProcessAlive(holder); }, kTimeout));
 }
 
 TEST_F(LoginTest, ABrokenUsersFileOnReloadKeepsThePreviousUsers) {

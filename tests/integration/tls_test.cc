@@ -2,6 +2,7 @@
 // checks, the wrong protocol on either port, a stalled handshake, `backupd -t` and a reload with
 // a new certificate. Certificates are made by the `openssl` program in each test's temp folder.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -13,6 +14,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -417,6 +419,52 @@ TEST_F(TlsTest, ReloadServesANewCertificateAndKeepsItOnABadOne) {
       daemon_.WaitForLogLine({"reload failed", "does not belong to tls_cert"}, Millis(5000)))
       << daemon_.Log();
   EXPECT_EQ(ServedFingerprint(tls_port_), second);
+}
+
+// A reload's SIGTERM reaching the worker mid-handshake: the connection was accepted, so the
+// handshake finishes and the request after it is served; then the worker retires.
+TEST_F(TlsTest, AReloadMidHandshakeStillServesTheHandshakeAndTheRequestAfterIt) {
+  Result<std::vector<pid_t>> workers = daemon_.WaitForWorkers(3, kPrompt);
+  ASSERT_TRUE(workers.ok()) << workers.status().ToString();
+  UniqueFd fd = ConnectTcp(tls_port_, Millis(10000));
+  ASSERT_TRUE(fd.valid());
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  ASSERT_TRUE(ssl && SSL_set_fd(ssl.get(), fd.get()) == 1);
+  // A server that cut the connection must fail the test, not kill it by SIGPIPE.
+  ASSERT_NE(signal(SIGPIPE, SIG_IGN), SIG_ERR);
+  const int flags = fcntl(fd.get(), F_GETFL);
+  ASSERT_EQ(fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK), 0);
+  // The ClientHello goes; the client stops before reading the server's answer.
+  ASSERT_EQ(SSL_connect(ssl.get()), -1);
+  ASSERT_EQ(SSL_get_error(ssl.get(), -1), SSL_ERROR_WANT_READ);
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  ASSERT_EQ(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len), 0);
+  const std::string client = "127.0.0.1:" + std::to_string(ntohs(local.sin_port));
+  pid_t holder = -1;
+  ASSERT_TRUE(Eventually(
+      [&] { return (holder = HolderOfConnection(*workers, tls_port_, client)) > 0; }, kPrompt));
+  ASSERT_EQ(kill(daemon_.pid(), SIGHUP), 0);
+  // The old generation has its SIGTERM before this line is logged (daemon/reload.cc).
+  ASSERT_TRUE(daemon_.WaitForLogLine({"configuration reloaded (generation 2)"}, kPrompt))
+      << daemon_.Log();
+  ASSERT_EQ(fcntl(fd.get(), F_SETFL, flags), 0);
+  ASSERT_EQ(SSL_connect(ssl.get()), 1) << "the handshake was cut off";
+  const std::string request =
+      protocol::EncodeRequestPrefix(5613, protocol::Op::kBackup, "late", 10) + "but served";
+  ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())),
+            static_cast<int>(request.size()));
+  std::array<uint8_t, protocol::kResponseHeaderSize> head{};
+  for (size_t got = 0; got < head.size();) {
+    const int n = SSL_read(ssl.get(), head.data() + got, static_cast<int>(head.size() - got));
+    ASSERT_GT(n, 0) << "no answer";
+    got += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(protocol::DecodeResponseHeader(head).status, kOk);
+  EXPECT_EQ(ReadFile(UserDir(5613) + "/late"), "but served");
+  EXPECT_TRUE(Eventually([&] { return !ProcessAlive(holder); }, kPrompt));
 }
 
 TEST_F(TlsTest, CheckConfigRefusesAKeyThatDoesNotMatch) {
