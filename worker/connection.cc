@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -95,7 +96,7 @@ Status Connection::Handshake(Deadline deadline, const void* wait_mask) {
 }
 
 Status Connection::WaitForRequest(Deadline deadline, const void* wait_mask) {
-  if (!unread_.empty()) return Status::Ok();
+  if (HasUnread()) return Status::Ok();
   for (;;) {
     Result<Io> r = transport_->Peek();
     if (!r.ok()) return r.status();
@@ -106,19 +107,30 @@ Status Connection::WaitForRequest(Deadline deadline, const void* wait_mask) {
 }
 
 Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
-  if (!unread_.empty()) {
-    const size_t n = std::min(max, unread_.size());
-    unread_.copy(static_cast<char*>(buf), n);
-    unread_.erase(0, n);
+  if (HasUnread()) {
+    const size_t n = std::min(max, unread_.size() - unread_pos_);
+    std::memcpy(buf, unread_.data() + unread_pos_, n);
+    unread_pos_ += n;
+    if (!HasUnread()) {
+      unread_.clear();
+      unread_pos_ = 0;
+    }
     bytes_in_ += n;
     return n;
   }
+  const bool ahead = max < kReadAhead;
+  if (ahead && !ahead_) ahead_ = std::make_unique<char[]>(kReadAhead);
   for (;;) {
-    Result<Io> r = transport_->Read(buf, max);
+    Result<Io> r = ahead ? transport_->Read(ahead_.get(), kReadAhead) : transport_->Read(buf, max);
     if (!r.ok()) return r.status();
     if (r->n > 0) {
-      bytes_in_ += r->n;
-      return r->n;
+      const size_t n = std::min(max, r->n);
+      if (ahead) {
+        std::memcpy(buf, ahead_.get(), n);
+        unread_.assign(ahead_.get() + n, r->n - n);
+      }
+      bytes_in_ += n;
+      return n;
     }
     if (answer_) {
       std::function<void()> answer = std::move(answer_);
@@ -132,12 +144,14 @@ Result<size_t> Connection::ReadSome(void* buf, size_t max, Deadline deadline) {
 }
 
 bool Connection::HasInput() {
-  if (!unread_.empty()) return true;
+  if (HasUnread()) return true;
   Result<Io> r = transport_->Peek();
   return r.ok() && r->n > 0;
 }
 
 void Connection::Unread(const void* buf, size_t n) {
+  unread_.erase(0, unread_pos_);
+  unread_pos_ = 0;
   unread_.insert(0, static_cast<const char*>(buf), n);
   // Counted again when read again: a request's bytes_in is what its parser took.
   bytes_in_ -= n;

@@ -34,8 +34,11 @@ class Connection {
   // Waits for the first byte of a request. Returns Closed at EOF, Timeout after the deadline,
   // and Closed too when a signal unblocked by `wait_mask` arrives (the worker is told to stop).
   Status WaitForRequest(Deadline deadline, const void* wait_mask);
-  // Reads 1..max bytes.
+  // Reads 1..max bytes. A small read (under kReadAhead) takes up to kReadAhead from the socket
+  // and keeps the rest for the next reads: a pipelined small upload's header, name, attributes,
+  // payload and digest come in one recv instead of five.
   Result<size_t> ReadSome(void* buf, size_t max, Deadline deadline);
+  static constexpr size_t kReadAhead = 64 * 1024;
   Status WriteAll(const void* buf, size_t n, Deadline deadline);
   // Sends `size` bytes of file_fd from offset 0 (sendfile(2) on a bare socket).
   Status SendFile(int file_fd, uint64_t size, Deadline deadline);
@@ -70,7 +73,12 @@ class Connection {
   Status Wait(short events, Deadline deadline, const void* mask);
   std::unique_ptr<Transport> transport_;
   std::string peer_;
-  std::string unread_;  // bytes given back by Unread, served before the socket's
+  bool HasUnread() const { return unread_pos_ < unread_.size(); }
+  // Bytes given back by Unread or read ahead, from unread_pos_ on, served before the socket's.
+  // Not counted in bytes_in_ until served.
+  std::string unread_;
+  size_t unread_pos_ = 0;
+  std::unique_ptr<char[]> ahead_;  // kReadAhead bytes, made at the first small read
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
   std::function<void()> answer_;
