@@ -308,8 +308,9 @@ class Worker {
     Status hs = conn.Handshake(deadline, &wait_mask_);
     // Only the stop's signal sets g_stop, and it cuts the wait short: a connection already
     // accepted still gets its first request served (ServeConnection), its handshake first.
-    if (!hs.ok() && g_stop)
+    if (!hs.ok() && g_stop) {
       hs = conn.Handshake(std::min(deadline, Clock::now() + kStopGrace), nullptr);
+    }
     if (!hs.ok()) {
       if (!g_stop) {
         // One that ran out of time is a staller: warned about, as the session warns of its own.

@@ -2,7 +2,6 @@
 // checks, the wrong protocol on either port, a stalled handshake, `backupd -t` and a reload with
 // a new certificate. Certificates are made by the `openssl` program in each test's temp folder.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -17,6 +16,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -125,6 +125,56 @@ std::string ClientHello() {
   long len = BIO_get_mem_data(out, &data);
   return std::string(data, static_cast<size_t>(len));
 }
+
+// A TLS client whose records go through memory: the test moves them to and from the (blocking)
+// socket, so a handshake stops exactly where the test wants it, however the machine is loaded.
+class SteppedTlsClient {
+ public:
+  explicit SteppedTlsClient(int fd)
+      : fd_(fd),
+        ctx_(SSL_CTX_new(TLS_client_method()), SSL_CTX_free),
+        ssl_(SSL_new(ctx_.get()), SSL_free) {
+    in_ = BIO_new(BIO_s_mem());
+    out_ = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_.get(), in_, out_);  // the SSL owns both now
+  }
+  SSL* ssl() { return ssl_.get(); }
+  // Sends the ClientHello, and nothing else.
+  bool Hello() {
+    SSL_connect(ssl_.get());
+    ERR_clear_error();
+    return Flush();
+  }
+  // Calls `step` (an SSL_connect, SSL_read, ...) until it returns more than 0, sending what it
+  // wrote and giving it what the server sends; -1 when the server closed or failed it first.
+  int Drive(const std::function<int()>& step) {
+    for (;;) {
+      const int r = step();
+      if (!Flush()) return -1;
+      if (r > 0) return r;
+      if (SSL_get_error(ssl_.get(), r) != SSL_ERROR_WANT_READ) return -1;
+      char buf[16384];
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return -1;
+      BIO_write(in_, buf, static_cast<int>(n));
+    }
+  }
+  // Sends what the SSL wrote so far.
+  bool Flush() {
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(out_, &data);
+    if (len > 0 && send(fd_, data, static_cast<size_t>(len), MSG_NOSIGNAL) != len) return false;
+    (void)BIO_reset(out_);
+    return true;
+  }
+
+ private:
+  int fd_;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_;
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl_;
+  BIO* in_ = nullptr;
+  BIO* out_ = nullptr;
+};
 
 // Reads until the server closes (EOF or reset); what it sent first, or nullopt if it did not
 // close within `timeout`.
@@ -428,17 +478,8 @@ TEST_F(TlsTest, AReloadMidHandshakeStillServesTheHandshakeAndTheRequestAfterIt) 
   ASSERT_TRUE(workers.ok()) << workers.status().ToString();
   UniqueFd fd = ConnectTcp(tls_port_, Millis(10000));
   ASSERT_TRUE(fd.valid());
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        SSL_CTX_free);
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-  ASSERT_TRUE(ssl && SSL_set_fd(ssl.get(), fd.get()) == 1);
-  // A server that cut the connection must fail the test, not kill it by SIGPIPE.
-  ASSERT_NE(signal(SIGPIPE, SIG_IGN), SIG_ERR);
-  const int flags = fcntl(fd.get(), F_GETFL);
-  ASSERT_EQ(fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK), 0);
-  // The ClientHello goes; the client stops before reading the server's answer.
-  ASSERT_EQ(SSL_connect(ssl.get()), -1);
-  ASSERT_EQ(SSL_get_error(ssl.get(), -1), SSL_ERROR_WANT_READ);
+  SteppedTlsClient tls(fd.get());
+  ASSERT_TRUE(tls.Hello());
   sockaddr_in local{};
   socklen_t len = sizeof local;
   ASSERT_EQ(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len), 0);
@@ -450,15 +491,17 @@ TEST_F(TlsTest, AReloadMidHandshakeStillServesTheHandshakeAndTheRequestAfterIt) 
   // The old generation has its SIGTERM before this line is logged (daemon/reload.cc).
   ASSERT_TRUE(daemon_.WaitForLogLine({"configuration reloaded (generation 2)"}, kPrompt))
       << daemon_.Log();
-  ASSERT_EQ(fcntl(fd.get(), F_SETFL, flags), 0);
-  ASSERT_EQ(SSL_connect(ssl.get()), 1) << "the handshake was cut off";
+  ASSERT_EQ(tls.Drive([&] { return SSL_connect(tls.ssl()); }), 1) << "the handshake was cut off";
   const std::string request =
       protocol::EncodeRequestPrefix(5613, protocol::Op::kBackup, "late", 10) + "but served";
-  ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())),
+  ASSERT_EQ(SSL_write(tls.ssl(), request.data(), static_cast<int>(request.size())),
             static_cast<int>(request.size()));
+  ASSERT_TRUE(tls.Flush());
   std::array<uint8_t, protocol::kResponseHeaderSize> head{};
   for (size_t got = 0; got < head.size();) {
-    const int n = SSL_read(ssl.get(), head.data() + got, static_cast<int>(head.size() - got));
+    const int n = tls.Drive([&] {
+      return SSL_read(tls.ssl(), head.data() + got, static_cast<int>(head.size() - got));
+    });
     ASSERT_GT(n, 0) << "no answer";
     got += static_cast<size_t>(n);
   }
