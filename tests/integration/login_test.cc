@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
+#include <vector>
 
+#include "protocol/scram.h"
 #include "protocol/wire_v2.h"
 #include "tests/harness/v2_client.h"
 #include "tests/integration/daemon_test.h"
@@ -26,7 +29,9 @@ constexpr uint16_t Code(v2::ResponseCode c) { return static_cast<uint16_t>(c); }
 class LoginTest : public DaemonTest {
  protected:
   DaemonOptions Options() const override {
-    return {{"users_file=" + users_file(), "legacy_v1=" + legacy_v1_}};
+    DaemonOptions o{{"users_file=" + users_file(), "legacy_v1=" + legacy_v1_}};
+    o.overrides.insert(o.overrides.end(), extra_.begin(), extra_.end());
+    return o;
   }
 
   void SetUp() override {
@@ -70,6 +75,7 @@ class LoginTest : public DaemonTest {
 
   TempDir dir_;
   std::string legacy_v1_ = "loopback";
+  std::vector<std::string> extra_;  // more -o settings, set before SetUp
   std::string secret_101_;
   std::string secret_102_;
 };
@@ -173,6 +179,33 @@ TEST_F(LoginTest, ABrokenUsersFileOnReloadKeepsThePreviousUsers) {
 TEST_F(LoginTest, V1FromLoopbackIsServedUnderLoopback) {
   EXPECT_TRUE(HasStatus(CallOnce(7, protocol::Op::kBackup, "v1.txt", "one"), kOk));
   EXPECT_EQ(ReadFile(UserDir(7) + "/v1.txt"), "one");
+}
+
+// Timeouts far longer than the stop's grace, so that only the grace can end the wait.
+class SlowLoginTest : public LoginTest {
+ protected:
+  SlowLoginTest() { extra_ = {"idle_timeout=60", "header_timeout=60"}; }
+};
+
+// The attacker's side of the grace above: a client that stops in the middle of its login while
+// its worker retires holds that worker kStopGrace (5 s), not header_timeout.
+TEST_F(SlowLoginTest, AClientSilentMidLoginHoldsARetiringWorkerOnlyForTheStopsGrace) {
+  Result<std::vector<pid_t>> before = daemon_.WaitForWorkers(3, kTimeout);
+  ASSERT_TRUE(before.ok());
+  V2Client c;
+  ASSERT_TRUE(c.Connect(daemon_.port()));
+  protocol::ScramClient scram("101", secret_101_, "clientnonceclientnonce");
+  ASSERT_TRUE(c.Send(v2::EncodeAuthRequest(101, v2::Op::kAuthStart, *scram.ClientFirst())));
+  ASSERT_EQ(c.Read().status, Code(v2::ResponseCode::kAuthContinue));
+  const pid_t holder = HolderOfConnection(*before, daemon_.port(), c.LocalAddress());
+  ASSERT_NE(holder, -1);
+  ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon_.WaitForLogLine({"configuration reloaded (generation 2)"}, kTimeout));
+  const auto stopped = std::chrono::steady_clock::now();
+  EXPECT_TRUE(Eventually([&] { return !ProcessAlive(holder); }, Millis(30000)));
+  const auto held = std::chrono::steady_clock::now() - stopped;
+  EXPECT_GE(held, std::chrono::seconds(4)) << "the grace was not given";
+  EXPECT_LT(held, std::chrono::seconds(15)) << "held for the login's timeouts, not the grace";
 }
 
 class LegacyV1OffTest : public LoginTest {
