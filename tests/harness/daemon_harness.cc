@@ -620,21 +620,43 @@ bool ProcessStopped(pid_t pid) {
   return ReadStat(pid, &state, &parent) && state == 'T';
 }
 
-std::vector<std::string> ListeningSocketInodes(uint16_t port) {
-  char local[32];
-  snprintf(local, sizeof(local), "0100007F:%04X", port);
-  std::vector<std::string> out;
+namespace {
+
+struct TcpSocket {
+  std::string local, remote, state, inode;  // as /proc/net/tcp prints them
+};
+
+std::vector<TcpSocket> TcpSockets() {
+  std::vector<TcpSocket> out;
   std::ifstream in("/proc/net/tcp");
   std::string line;
   std::getline(in, line);  // the column titles
   while (std::getline(in, line)) {
     std::istringstream fields(line);
-    std::string sl, local_addr, remote, state, queues, timer, retransmits, uid, timeout, inode;
-    if (!(fields >> sl >> local_addr >> remote >> state >> queues >> timer >> retransmits >> uid >>
-          timeout >> inode)) {
-      continue;
+    std::string sl, queues, timer, retransmits, uid, timeout;
+    TcpSocket s;
+    if (fields >> sl >> s.local >> s.remote >> s.state >> queues >> timer >> retransmits >> uid >>
+        timeout >> s.inode) {
+      out.push_back(std::move(s));
     }
-    if (local_addr == local && state == "0A") out.push_back(inode);
+  }
+  return out;
+}
+
+// 127.0.0.1:port as /proc/net/tcp prints it.
+std::string LoopbackAddress(uint16_t port) {
+  char text[32];
+  snprintf(text, sizeof(text), "0100007F:%04X", port);
+  return text;
+}
+
+}  // namespace
+
+std::vector<std::string> ListeningSocketInodes(uint16_t port) {
+  const std::string local = LoopbackAddress(port);
+  std::vector<std::string> out;
+  for (const TcpSocket& s : TcpSockets()) {
+    if (s.local == local && s.state == "0A") out.push_back(s.inode);
   }
   return out;
 }
@@ -648,23 +670,13 @@ pid_t HolderOfConnection(const std::vector<pid_t>& processes, uint16_t port,
     return -1;
   }
   // /proc/net/tcp prints an address as the hex of its network-order word read natively.
-  char local[32];
   char remote[32];
-  snprintf(local, sizeof(local), "0100007F:%04X", port);
   snprintf(remote, sizeof(remote), "%08X:%04X", address.s_addr,
            static_cast<unsigned>(std::stoul(client.substr(colon + 1))));
+  const std::string local = LoopbackAddress(port);
   std::string socket;
-  std::ifstream in("/proc/net/tcp");
-  std::string line;
-  std::getline(in, line);  // the column titles
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string sl, local_addr, remote_addr, state, queues, timer, retransmits, uid, timeout, inode;
-    if (fields >> sl >> local_addr >> remote_addr >> state >> queues >> timer >> retransmits >>
-            uid >> timeout >> inode &&
-        local_addr == local && remote_addr == remote) {
-      socket = "socket:[" + inode + "]";
-    }
+  for (const TcpSocket& s : TcpSockets()) {
+    if (s.local == local && s.remote == remote) socket = "socket:[" + s.inode + "]";
   }
   if (socket.empty()) return -1;
   for (pid_t pid : processes) {
