@@ -34,13 +34,26 @@ Result<std::unique_ptr<TlsTransport>> TlsTransport::Create(UniqueFd fd, SSL_CTX*
 }
 
 TlsTransport::~TlsTransport() {
-  if (established_) {
+  if (established_ && !notified_) {
     ERR_clear_error();
     SSL_shutdown(ssl_);
   }
   SSL_free(ssl_);
   BIO_free(sealed_);
   ERR_clear_error();
+}
+
+void TlsTransport::EndWriting() {
+  if (!established_ || notified_) return;
+  ERR_clear_error();
+  // 0: close_notify is on the socket (the client's is not awaited). Anything else (a full socket
+  // buffer) leaves it to the destructor, and no FIN may cut it off.
+  if (SSL_shutdown(ssl_) < 0) {
+    ERR_clear_error();
+    return;
+  }
+  notified_ = true;
+  ::shutdown(fd_.get(), SHUT_WR);
 }
 
 Result<Io> TlsTransport::Failed(int rc, const char* what) {

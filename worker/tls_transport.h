@@ -13,7 +13,8 @@
 namespace backupd::worker {
 
 // The server side of one TLS connection. Handshake() must be done before the stream is used;
-// the destructor sends close_notify (best effort, never waiting) once it was.
+// the destructor sends close_notify (best effort, never waiting) once it was, unless EndWriting
+// did.
 class TlsTransport : public Transport {
  public:
   static Result<std::unique_ptr<TlsTransport>> Create(UniqueFd fd, SSL_CTX* ctx);
@@ -24,7 +25,8 @@ class TlsTransport : public Transport {
     established_ = false;
     fd_.reset();
   }
-  void EndWriting() override {}
+  // close_notify, then the socket's FIN once it is all out, so the client sees the end at once.
+  void EndWriting() override;
   Result<Io> Handshake() override;
   Result<Io> Peek() override;
   Result<Io> Read(void* buf, size_t max) override;
@@ -45,6 +47,7 @@ class TlsTransport : public Transport {
   UniqueFd fd_;
   SSL* ssl_;
   bool established_ = false;
+  bool notified_ = false;  // close_notify went (EndWriting)
   // SendFile's chunk: the file's bytes at *offset.., and their records, of which sealed_sent_
   // bytes are on the socket; chunk_len_ is 0 when no chunk waits.
   std::vector<char> file_buf_;

@@ -13,9 +13,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -508,6 +510,59 @@ TEST_F(TlsTest, AReloadMidHandshakeStillServesTheHandshakeAndTheRequestAfterIt) 
   EXPECT_EQ(protocol::DecodeResponseHeader(head).status, kOk);
   EXPECT_EQ(ReadFile(UserDir(5613) + "/late"), "but served");
   EXPECT_TRUE(Eventually([&] { return !ProcessAlive(holder); }, kPrompt));
+}
+
+// The upload step hook (test builds only) stops the server of a connection it ends at the start
+// of its drain, after its answer.
+class TlsDrainingTest : public TlsTest {
+ protected:
+  void SetUp() override {
+    ::setenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP", "draining", 1);
+    TlsTest::SetUp();
+    ::unsetenv("BACKUPD_TEST_STOP_AT_UPLOAD_STEP");
+  }
+};
+
+// As over a bare socket (DrainingTest): a TLS client learns of the end (close_notify, then the
+// FIN) right after the answer, not after the server's drain of up to 200 ms.
+TEST_F(TlsDrainingTest, TheClientSeesCloseNotifyBeforeTheServerDrainsAndCloses) {
+#ifndef BACKUPD_TEST_HOOKS
+  GTEST_SKIP() << "built without BACKUPD_TEST_HOOKS";
+#endif
+  UniqueFd fd = ConnectTcp(tls_port_, Millis(10000));
+  ASSERT_TRUE(fd.valid());
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  ASSERT_TRUE(ssl && SSL_set_fd(ssl.get(), fd.get()) == 1);
+  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  // A v2 request before the login: answered 1013, and the connection ended.
+  const std::string request =
+      protocol::v2::EncodeRequestPrefix(4104, protocol::v2::Op::kList, "", 0);
+  ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())),
+            static_cast<int>(request.size()));
+  std::string got;
+  char buf[4096];
+  int n;
+  while ((n = SSL_read(ssl.get(), buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(SSL_get_error(ssl.get(), n), SSL_ERROR_ZERO_RETURN) << "no close_notify within 10 s";
+  ASSERT_GE(got.size(), protocol::v2::kResponseHeaderSize);
+  std::array<uint8_t, protocol::v2::kResponseHeaderSize> head{};
+  std::copy_n(got.begin(), head.size(), head.begin());
+  EXPECT_EQ(protocol::v2::DecodeResponseHeader(head).status, 1013);
+  pid_t stopped = -1;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (pid_t p : DescendantsOf(daemon_.pid())) {
+          if (ProcessStopped(p)) stopped = p;
+        }
+        return stopped > 0;
+      },
+      Millis(10000)))
+      << daemon_.Log();
+  if (stopped > 0) {
+    ASSERT_EQ(::kill(stopped, SIGCONT), 0);
+  }
 }
 
 TEST_F(TlsTest, CheckConfigRefusesAKeyThatDoesNotMatch) {
