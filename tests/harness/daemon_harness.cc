@@ -620,6 +620,19 @@ bool ProcessStopped(pid_t pid) {
   return ReadStat(pid, &state, &parent) && state == 'T';
 }
 
+pid_t ResumeStoppedDescendant(pid_t root, Millis timeout) {
+  pid_t stopped = -1;
+  Eventually(
+      [&] {
+        for (pid_t p : DescendantsOf(root)) {
+          if (ProcessStopped(p)) stopped = p;
+        }
+        return stopped > 0;
+      },
+      timeout);
+  return stopped > 0 && kill(stopped, SIGCONT) == 0 ? stopped : -1;
+}
+
 namespace {
 
 struct TcpSocket {

@@ -207,6 +207,9 @@ std::vector<pid_t> ProcessesWithArgument(const std::string& arg);
 bool ProcessAlive(pid_t pid);
 // True while PID is stopped by a signal (state T).
 bool ProcessStopped(pid_t pid);
+// Waits up to `timeout` for a process below `root` to be stopped (a test hook's SIGSTOP), lets it
+// go on with SIGCONT and returns it; -1 if none stopped or it could not be signalled.
+pid_t ResumeStoppedDescendant(pid_t root, Millis timeout);
 // Inodes of the TCP sockets listening on 127.0.0.1:port (from /proc/net/tcp).
 std::vector<std::string> ListeningSocketInodes(uint16_t port);
 

@@ -3,7 +3,6 @@
 // ends seen ending right after its answer (logins: login_test.cc).
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -113,19 +112,8 @@ TEST_F(DrainingTest, TheClientSeesTheEndBeforeTheServerDrainsAndCloses) {
   while ((n = ::recv(fd.get(), buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(n));
   EXPECT_EQ(n, 0) << "no end of the stream within 10 s";
   EXPECT_EQ(got, V2Message(1013, "log in first (AUTH_START)"));
-  pid_t stopped = -1;
-  EXPECT_TRUE(Eventually(
-      [&] {
-        for (pid_t p : DescendantsOf(daemon_.pid())) {
-          if (ProcessStopped(p)) stopped = p;
-        }
-        return stopped > 0;
-      },
-      Millis(10000)))
-      << daemon_.Log();
-  if (stopped > 0) {
-    ASSERT_EQ(::kill(stopped, SIGCONT), 0);
-  }
+  EXPECT_GT(ResumeStoppedDescendant(daemon_.pid(), Millis(10000)), 0)
+      << "the server did not stop at its drain; its log: " << daemon_.Log();
 }
 
 }  // namespace

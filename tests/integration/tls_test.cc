@@ -550,19 +550,8 @@ TEST_F(TlsDrainingTest, TheClientSeesCloseNotifyBeforeTheServerDrainsAndCloses) 
   std::array<uint8_t, protocol::v2::kResponseHeaderSize> head{};
   std::copy_n(got.begin(), head.size(), head.begin());
   EXPECT_EQ(protocol::v2::DecodeResponseHeader(head).status, 1013);
-  pid_t stopped = -1;
-  EXPECT_TRUE(Eventually(
-      [&] {
-        for (pid_t p : DescendantsOf(daemon_.pid())) {
-          if (ProcessStopped(p)) stopped = p;
-        }
-        return stopped > 0;
-      },
-      Millis(10000)))
-      << daemon_.Log();
-  if (stopped > 0) {
-    ASSERT_EQ(::kill(stopped, SIGCONT), 0);
-  }
+  EXPECT_GT(ResumeStoppedDescendant(daemon_.pid(), Millis(10000)), 0)
+      << "the server did not stop at its drain; its log: " << daemon_.Log();
 }
 
 TEST_F(TlsTest, CheckConfigRefusesAKeyThatDoesNotMatch) {
