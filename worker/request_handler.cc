@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ class Request {
   // Sends a response without payload and records it.
   void Reply(ResponseCode code);
   Status ReplyWithPayloadPrefix(ResponseCode code, std::string_view name, uint32_t size);
+  // Streams an upload into a temp file and commits it; nothing when the client was lost
+  // (LostClient has said so). When it returns, a failed upload's temp file and every handle the
+  // request had on the folder are gone, so no answer comes before that cleanup.
+  std::optional<Status> Store(UniqueFd* replaced);
   void Backup();
   void Restore();
   void Delete();
@@ -117,35 +122,38 @@ Result<UserDir> Request::Folder(bool create) {
   return UserDir(ctx_.sys, std::move(*fd));
 }
 
-void Request::Backup() {
+std::optional<Status> Request::Store(UniqueFd* replaced) {
   std::vector<char> buf = PayloadBuffer(parser_.payload_left());
   Result<UserDir> dir = Folder(true);
   if (dir.ok()) dir->policy = VersionPolicyFor(ctx_, user_id());
   Result<Upload> upload = dir.ok() ? dir->BeginUpload(name()) : Result<Upload>(dir.status());
   if (!upload.ok()) {
     out_.keep_open = DiscardPayload(buf);
-    Fail(ResponseCode::kError, upload.status());
-    return;
+    return upload.status();
   }
   while (parser_.payload_left() > 0) {
     Result<size_t> got = ReadPayload(buf);
     if (!got.ok()) {
-      // The Upload's destructor removes the temp file.
       LostClient(got.status(), "upload");
-      return;
+      return std::nullopt;
     }
     Status w = upload->Write(buf.data(), *got);
     if (!w.ok()) {
       out_.keep_open = DiscardPayload(buf);
-      Fail(ResponseCode::kError, w);
-      return;
+      return w;
     }
   }
   Status c = upload->Commit();
-  if (!c.ok()) {
-    Fail(ResponseCode::kError, c);
-    return;
-  }
+  if (c.ok()) *replaced = upload->TakeReplaced();
+  return c;
+}
+
+void Request::Backup() {
+  // Freeing the blocks of the file the upload replaced is left to after the answer.
+  UniqueFd replaced;
+  std::optional<Status> stored = Store(&replaced);
+  if (!stored) return;
+  if (!stored->ok()) return Fail(ResponseCode::kError, *stored);
   Reply(ResponseCode::kOk);
 }
 

@@ -125,12 +125,12 @@ TEST_F(SmallDiskTest, AnUploadThatFillsTheDiskFailsAndLosesNothing) {
 
   const std::string too_big = RandomBytes(2 * kDiskSize, 2);
   EXPECT_TRUE(HasStatus(CallOnce(Op::kBackup, "file", too_big), kError));
-  EXPECT_TRUE(daemon_.WaitForLogLine({"file", "No space left on device"}, kTimeout))
-      << daemon_.Log();
-
-  EXPECT_TRUE(ReadFile(UserFile("file")) == old_version) << "the old version changed";
+  // Looked at as soon as the answer is in: the temp file is removed before the error is sent.
   EXPECT_EQ(ListDir(UserFile("")), std::vector<std::string>{"file"})
       << "a partial or temp file was left";
+  EXPECT_TRUE(ReadFile(UserFile("file")) == old_version) << "the old version changed";
+  EXPECT_TRUE(daemon_.WaitForLogLine({"file", "No space left on device"}, kTimeout))
+      << daemon_.Log();
   EXPECT_TRUE(Eventually([&] { return FreeBytes() == free_before; }, kTimeout))
       << FreeBytes() << " bytes free, " << free_before << " before the upload";
 
