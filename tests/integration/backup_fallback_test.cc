@@ -71,6 +71,14 @@ class BackupFallbackTest : public ::testing::Test {
     return RunProgram(argv, work_, kClientTimeout);
   }
 
+  // A run that has to send every file of the tree: it succeeds and says so.
+  ProgramResult SendsAll(const std::vector<std::string>& command) {
+    ProgramResult r = Client(command);
+    EXPECT_EQ(r.exit_code, 0) << Output(r);
+    ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 75004");
+    return r;
+  }
+
   std::string Stored(const std::string& name) const {
     return daemon_.storage() + "/" + std::to_string(kUser) + "/" + name;
   }
@@ -103,9 +111,7 @@ TEST_F(BackupFallbackTest, AListingCutOffOnceIsAskedAgainAndTheRunSendsOnlyTheCh
   Start({{"BACKUPD_TEST_CUT_LISTINGS", "1"}});
   if (IsSkipped() || HasFatalFailure()) return;
   // Nothing stored yet: 1002, no listing to cut off.
-  ProgramResult r = Client({"backup", "tree"});
-  ASSERT_EQ(r.exit_code, 0) << Output(r);
-  ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 75004");
+  ProgramResult r = SendsAll({"backup", "tree"});
 
   Change("tree/sub/c.bin");
   r = Client({"backup", "tree"});
@@ -126,9 +132,7 @@ TEST_F(BackupFallbackTest, AListingNeverWholeMakesTheRunSendEveryFile) {
   ASSERT_EQ(r.exit_code, 0) << Output(r);
 
   Change("tree/a.bin");
-  r = Client({"backup", "tree"});
-  ASSERT_EQ(r.exit_code, 0) << Output(r);
-  ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 75004");
+  r = SendsAll({"backup", "tree"});
   EXPECT_EQ(Count(r.err, "asking again"), 3u) << Output(r);
   EXPECT_EQ(Count(r.err, "no whole list of what is stored after 4 tries"), 1u) << Output(r);
   EXPECT_EQ(Count(r.err, "sending every file, as --full does"), 1u) << Output(r);
@@ -182,9 +186,7 @@ TEST_F(BackupFallbackTest, AListNeverWholeFailsAfterItsRetries) {
 TEST_F(BackupFallbackTest, AServerBeforeIssue12GetsFilesByOp100ComparedBySizeAndDigestAndRestored) {
   Start({{"BACKUPD_TEST_BEFORE_ISSUE_12", "1"}});
   if (IsSkipped() || HasFatalFailure()) return;
-  ProgramResult r = Client({"backup", "tree"});
-  ASSERT_EQ(r.exit_code, 0) << Output(r);
-  ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 75004");
+  ProgramResult r = SendsAll({"backup", "tree"});
   EXPECT_EQ(Count(r.err, "the server does not know list-attrs (op 203, answered 1017)"), 1u)
       << Output(r);
   EXPECT_EQ(Count(r.err, "1 empty folder(s) not kept"), 1u) << Output(r);
@@ -219,9 +221,7 @@ TEST_F(BackupFallbackTest, AServerBeforeIssue12GetsFilesByOp100ComparedBySizeAnd
   }
 
   // --full asks for no listing: its first MAKE_FOLDER gets the 1017, and the run goes on by op 100.
-  r = Client({"backup", "tree", "--full"});
-  ASSERT_EQ(r.exit_code, 0) << Output(r);
-  ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 75004");
+  r = SendsAll({"backup", "tree", "--full"});
   EXPECT_EQ(Count(r.err, "the server does not know make-folder (op 104, answered 1017)"), 1u)
       << Output(r);
   ExpectAllStored();
@@ -245,9 +245,7 @@ TEST_F(BackupFallbackTest, AServerBeforeIssue12WithItsListingCutOffStillStoresEv
 TEST_F(BackupFallbackTest, AConnectionEndedAfterTheListingIsReplacedAndEveryUploadSentAgain) {
   Start({{"BACKUPD_TEST_RETIRE_AFTER_LISTING", "1"}});
   if (IsSkipped() || HasFatalFailure()) return;
-  ProgramResult r = Client({"backup", "tree"});
-  ASSERT_EQ(r.exit_code, 0) << Output(r);
-  ExpectSummary(r, "scanned 3, sent 3, unchanged 0, failed 0, bytes sent 75004");
+  ProgramResult r = SendsAll({"backup", "tree"});
   EXPECT_EQ(Count(r.err, "the server ended the connection before answering"), 1u) << Output(r);
   ExpectAllStored();
   struct stat sb {};
