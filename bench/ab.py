@@ -8,7 +8,8 @@ ratio (after / before). Run as root, like run.py:
                    [--small N] [--size MIB] [--runs 5] [--tls]
 
 --small N: N x 4 KiB files, one backup-client call each and all in one call (v2), and one
-Python-client call each; --size MIB: one upload and restore of that many MiB over v2 and v1, or
+Python-client call each; --size MIB: one upload, restore and delete of that many MiB (the delete
+timed alone, after an untimed upload of its own file) over v2 and v1, or
 with --tls over v2 and v2+TLS (run.py's TLS rows: the daemon's TLS listener, the client given
 --tls --ca), each build's TLS figure also given as a share of its plain one. Either may be 0 to
 skip it. The storage goes under --storage-parent (/var/tmp), the data to
@@ -62,11 +63,18 @@ def bulk(side, data, out, modes):
             return mb / seconds
         return fn
 
+    def delete(mode):
+        def fn():
+            run_checked([*c.backup(mode), data, "--name", "doomed"], "backup", 600)
+            return 1 / timed([*c.cxx(mode), "delete", "doomed"], "delete")
+        return fn
+
     tasks = []
     for mode in modes:
         tasks.append((f"MB/s, {mode} upload", lambda mode=mode: mb / timed(
             [*c.backup(mode), data, "--name", "big"], "backup")))
         tasks.append((f"MB/s, {mode} restore", restore(mode)))
+        tasks.append((f"deletes/s, {mode} delete of that file", delete(mode)))
     return tasks
 
 

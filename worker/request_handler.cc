@@ -176,9 +176,10 @@ void Request::Restore() {
 }
 
 void Request::Delete() {
+  UniqueFd removed;  // closed after the answer: freeing a large file's blocks delays no one
   Result<UserDir> dir = Folder(false);
   if (dir.ok()) dir->policy = VersionPolicyFor(ctx_, user_id());
-  Status s = dir.ok() ? dir->Remove(name()) : dir.status();
+  Status s = dir.ok() ? dir->Remove(name(), UserDir::Folders::kRefuse, &removed) : dir.status();
   if (!s.ok() && dir.ok() && dir->policy.append_only && s.code() == Status::Code::kDenied) {
     WarnAboutUser(ctx_, user_id(), "append-only: v1 delete of " + name() + " refused");
   }

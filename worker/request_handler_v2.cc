@@ -354,7 +354,8 @@ void RequestV2::SendRestore(OpenFile& file) {
 }
 
 void RequestV2::Delete() {
-  Status s = login_.dir->Remove(name(), UserDir::Folders::kIfEmpty);
+  UniqueFd removed;  // closed after the answer: freeing a large file's blocks delays no one
+  Status s = login_.dir->Remove(name(), UserDir::Folders::kIfEmpty, &removed);
   if (!s.ok() && login_.dir->policy.append_only && s.code() == Status::Code::kDenied) {
     WarnAboutUser(ctx_, login_.user_id, "append-only: delete of " + name() + " refused");
     return Fail(ResponseCode::kForbidden, s.message(), s);

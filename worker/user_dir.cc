@@ -926,7 +926,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   return Result<OpenFile>(std::move(file));
 }
 
-Status UserDir::Remove(const std::string& name, Folders folders) {
+Status UserDir::Remove(const std::string& name, Folders folders, UniqueFd* removed) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
@@ -958,9 +958,15 @@ Status UserDir::Remove(const std::string& name, Folders folders) {
     } else if (history.status().code() != Status::Code::kNotFound) {
       return history.status();
     }
+    UniqueFd held;
+    if (removed != nullptr) {
+      held.reset(
+          OpenBeneath(sys_, folder->get(), leaf.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0));
+    }
     if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
       return Status::FromErrno(errno, "unlink " + name);
     }
+    if (removed != nullptr) *removed = std::move(held);
     // A sidecar left behind (none was written, or this fails) is stale for any later file.
     sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   }

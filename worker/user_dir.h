@@ -224,8 +224,11 @@ class UserDir {
   enum class Folders { kRefuse, kIfEmpty };
   // Unlinks the file and its sidecar and removes the folders it leaves empty (never the user's
   // own folder). With policy.KeepsHistory() the file stays in its history, marked deleted;
-  // without, its history goes too. Denied for an append-only user.
-  Status Remove(const std::string& name, Folders folders = Folders::kRefuse);
+  // without, its history goes too. Denied for an append-only user. `removed`, if given, gets a
+  // descriptor (O_PATH) of the file unlinked, when one could be opened: freeing a large file's
+  // blocks then waits for its close, which a request leaves until after its answer.
+  Status Remove(const std::string& name, Folders folders = Folders::kRefuse,
+                UniqueFd* removed = nullptr);
   // Makes the folder `name` and its missing parents (0700), and writes its sidecar with `mode`
   // and `mtime_ns` atomically (temp file, rename). An IoError when `name` is a stored file.
   Status MakeFolder(const std::string& name, uint32_t mode, int64_t mtime_ns);

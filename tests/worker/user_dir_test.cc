@@ -746,6 +746,27 @@ TEST_F(UserDirTest, ABatchHandsBackTheFilesItReplacedForTheCallerToClose) {
   EXPECT_FALSE(done[1].replaced.valid());
 }
 
+// A delete, too, leaves freeing the file's blocks to the caller's close: Remove hands back a
+// descriptor of the inode it unlinked.
+TEST_F(UserDirTest, ARemoveHandsBackTheFileItUnlinkedForTheCallerToClose) {
+  UserDir dir = OpenUser(kUser);
+  ASSERT_TRUE(Store(dir, "d/f", "doomed").ok());
+  struct stat old {};
+  ASSERT_EQ(::stat((UserPath() / "d" / "f").c_str(), &old), 0);
+  UniqueFd removed;
+  ASSERT_TRUE(dir.Remove("d/f", UserDir::Folders::kRefuse, &removed).ok());
+  ASSERT_TRUE(removed.valid());
+  struct stat held {};
+  ASSERT_EQ(::fstat(removed.get(), &held), 0);
+  EXPECT_EQ(held.st_ino, old.st_ino);
+  EXPECT_EQ(held.st_nlink, 0u);
+  EXPECT_FALSE(std::filesystem::exists(UserPath() / "d"));
+  // A name that is not a stored file hands back nothing.
+  UniqueFd none;
+  EXPECT_EQ(dir.Remove("d/f", UserDir::Folders::kRefuse, &none).code(), Status::Code::kNotFound);
+  EXPECT_FALSE(none.valid());
+}
+
 // With history kept the replaced file lives on as a version: nothing to hold.
 TEST_F(UserDirTest, ABatchHoldsNoReplacedFileThatAHistoryKeeps) {
   UserDir dir = OpenUser(kUser);
