@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,6 +57,12 @@ class KernelSys final : public Sys {
   int Syncfs(int fd) override { return syncfs(fd); }
   int Fstatfs(int fd, struct statfs* st) override { return fstatfs(fd, st); }
   int Futimens(int fd, const struct timespec times[2]) override { return futimens(fd, times); }
+  int FSetXattr(int fd, const char* name, const void* value, size_t size, int flags) override {
+    return fsetxattr(fd, name, value, size, flags);
+  }
+  ssize_t FGetXattr(int fd, const char* name, void* value, size_t size) override {
+    return fgetxattr(fd, name, value, size);
+  }
   ssize_t GetRandom(void* buf, size_t len, unsigned int flags) override {
     return getrandom(buf, len, flags);
   }

@@ -36,6 +36,9 @@ class Sys {
   virtual int Fstatfs(int fd, struct statfs* st) = 0;
   // futimens(2): a stored file's mtime as the client had it (issue 12).
   virtual int Futimens(int fd, const struct timespec times[2]) = 0;
+  // fsetxattr(2) and fgetxattr(2): a stored file's digest kept on its inode (docs/STORAGE.md).
+  virtual int FSetXattr(int fd, const char* name, const void* value, size_t size, int flags) = 0;
+  virtual ssize_t FGetXattr(int fd, const char* name, void* value, size_t size) = 0;
   // getrandom(2): the kernel's CSPRNG without a /dev/urandom (absent inside the chroot).
   virtual ssize_t GetRandom(void* buf, size_t len, unsigned int flags) = 0;
 };

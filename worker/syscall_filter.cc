@@ -96,6 +96,9 @@ constexpr int kRuntime[] = {
     SCMP_SYS(fstatfs),
     // futimens (glibc: utimensat on the descriptor): a BACKUP_ATTRS file's mtime.
     SCMP_SYS(utimensat),
+    // A stored file's digest, kept on its inode as user.backupd.sha256 (docs/STORAGE.md).
+    SCMP_SYS(fsetxattr),
+    SCMP_SYS(fgetxattr),
     SCMP_SYS(pread64),
 };
 

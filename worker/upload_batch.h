@@ -18,9 +18,9 @@
 
 namespace backupd::worker {
 
-// Each Upload in it is staged: its bytes and sidecar written to temp files, digest checked, nothing
-// synced or renamed. Dropping a batch uncommitted (the connection ended) unlinks them all: nobody
-// was told they were stored.
+// Each Upload in it is staged: its bytes written to a temp file (its digest on it or in a sidecar),
+// digest checked, nothing synced or renamed. Dropping a batch uncommitted (the connection ended)
+// unlinks them all: nobody was told they were stored.
 class UploadBatch {
  public:
   // What may wait for one commit: past either, the batch is committed and answered.

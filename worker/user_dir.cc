@@ -52,11 +52,13 @@ static_assert(kSidecarPrefix.substr(0, kReservedPrefix.size()) == kReservedPrefi
 constexpr std::string_view kRecordsFolder = ".backupd-uploads";
 static_assert(kRecordsFolder.substr(0, kReservedPrefix.size()) == kReservedPrefix,
               "the records folder must carry the prefix no user name may have");
-// An upload's digest goes through a temp file named after the upload's own.
+// A stored file's digest record, on its own inode where the file system keeps user attributes.
+constexpr char kDigestAttribute[] = "user.backupd.sha256";
+// Otherwise it goes in a sidecar, through a temp file named after the upload's own.
 constexpr std::string_view kSidecarTempSuffix = "-sha256";
 constexpr std::string_view kSidecarMagic = "BDSHA256";
 constexpr size_t kSidecarSize = kSidecarMagic.size() + 8 + 8 + 8 + protocol::kDigestSize;
-// A BACKUP_ATTRS upload's sidecar goes on with the file's mode (u32); one without a mode keeps the
+// A BACKUP_ATTRS upload's record goes on with the file's mode (u32); one without a mode keeps the
 // 64 bytes above, so what op 100 writes is unchanged.
 constexpr size_t kSidecarWithModeSize = kSidecarSize + 4;
 // A MAKE_FOLDER folder's attributes, inside it: "BDFOLDER" | mode u32 | reserved u32 (0) |
@@ -114,8 +116,8 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// What ties a sidecar to the one version of the file it was written for: an overwrite is a new
-// inode, and anything rewriting in place changes the mtime.
+// What ties a digest record to the one version of the file it was written for: an overwrite is a
+// new inode, and anything rewriting in place changes the mtime.
 struct Stamp {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
@@ -135,7 +137,7 @@ std::string SidecarName(std::string_view leaf) {
   return name;
 }
 
-std::string EncodeSidecar(const Stamp& stamp, const Digest& digest, uint32_t mode) {
+std::string EncodeDigestRecord(const Stamp& stamp, const Digest& digest, uint32_t mode) {
   std::string out(kSidecarMagic);
   protocol::AppendU64(out, stamp.size);
   protocol::AppendU64(out, static_cast<uint64_t>(stamp.mtime_ns));
@@ -145,22 +147,16 @@ std::string EncodeSidecar(const Stamp& stamp, const Digest& digest, uint32_t mod
   return out;
 }
 
-// A mode as a sidecar keeps it, for a listing: anything but permission bits (a damaged sidecar) is
-// not known, so one bad sidecar cannot make the whole LIST_ATTRS answer one a client refuses.
+// A mode as a digest record keeps it, for a listing: anything but permission bits (a damaged
+// record) is not known, so one bad record cannot make the whole LIST_ATTRS answer one a client
+// refuses.
 uint32_t KeptMode(uint32_t mode) { return mode <= protocol::v2::kMaxMode ? mode : 0; }
 
-// The digest in `leaf`'s sidecar in `folder`, if there is one and it matches `file`. Any trouble
-// reading it means no digest: the caller then computes one from the bytes. `stale`, when given,
-// is set when a sidecar exists but is not one for `file` (scrub tells that from no sidecar);
-// `mode`, when given, gets the mode a fresh sidecar keeps (0: none kept).
-std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
-                                  bool* stale = nullptr, uint32_t* mode = nullptr) {
-  uint8_t buf[kSidecarWithModeSize + 1];
-  const std::optional<size_t> read =
-      ReadSmall(sys, folder, SidecarName(leaf).c_str(), buf, sizeof buf);
-  if (!read) return std::nullopt;
+// The digest in a record (`got` bytes of `buf`) if it is a good one for `file`; `stale` and `mode`
+// as for ReadDigest.
+std::optional<Digest> DecodeDigestRecord(const uint8_t* buf, size_t got, const Stamp& file,
+                                         bool* stale, uint32_t* mode) {
   if (stale != nullptr) *stale = true;
-  const size_t got = *read;
   if ((got != kSidecarSize && got != kSidecarWithModeSize) ||
       std::string_view(reinterpret_cast<const char*>(buf), kSidecarMagic.size()) != kSidecarMagic) {
     return std::nullopt;
@@ -177,6 +173,39 @@ std::optional<Digest> ReadSidecar(Sys* sys, int folder, std::string_view leaf, c
   if (mode != nullptr)
     *mode = got == kSidecarWithModeSize ? KeptMode(protocol::GetU32(buf + kSidecarSize)) : 0;
   return d;
+}
+
+// The digest of the file `leaf` in `folder` (stat as `file`), if its record is there and matches
+// `file`: the record on the file's inode when it has one (`fd` is open on the file; -1 to look
+// only for a sidecar), else its sidecar's. Any trouble reading it means no digest: the caller
+// then computes one from the bytes. `stale`, when given, is set when a record exists but is not
+// one for `file` (scrub tells that from none); `mode`, when given, gets the mode a fresh record
+// keeps (0: none kept).
+std::optional<Digest> ReadDigest(Sys* sys, int folder, std::string_view leaf, int fd,
+                                 const Stamp& file, bool* stale = nullptr,
+                                 uint32_t* mode = nullptr) {
+  uint8_t buf[kSidecarWithModeSize + 1];
+  if (fd >= 0) {
+    const ssize_t got = sys->FGetXattr(fd, kDigestAttribute, buf, sizeof buf);
+    if (got >= 0) return DecodeDigestRecord(buf, static_cast<size_t>(got), file, stale, mode);
+    // Longer than any good record: there, and damaged.
+    if (errno == ERANGE) return DecodeDigestRecord(buf, sizeof buf, file, stale, mode);
+    // ENODATA (stored with a sidecar, or before digests) or ENOTSUP (no user attributes here).
+  }
+  const std::optional<size_t> read =
+      ReadSmall(sys, folder, SidecarName(leaf).c_str(), buf, sizeof buf);
+  if (!read) return std::nullopt;
+  return DecodeDigestRecord(buf, *read, file, stale, mode);
+}
+
+// ReadDigest for the regular file `leaf` (stat as `file`) when it is not open: it is opened
+// (O_NONBLOCK, as OpenForRead does, should it have turned into a FIFO since) for its attribute.
+std::optional<Digest> ReadDigestOf(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
+                                   bool* stale, uint32_t* mode) {
+  const std::string name(leaf);
+  UniqueFd fd(
+      OpenBeneath(sys, folder, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
+  return ReadDigest(sys, folder, leaf, fd.get(), file, stale, mode);
 }
 
 std::string EncodeFolderSidecar(uint32_t mode, int64_t mtime_ns) {
@@ -666,19 +695,25 @@ Status Upload::Commit(const std::optional<Digest>& digest) {
 Status Upload::Stage(const std::optional<Digest>& digest) {
   if (!fd_.valid() || staged_) return Status::Invalid("upload of " + final_name_ + " is finished");
   staged_ = true;
-  // The sidecar's stamp: fsync and rename change none of size, mtime and inode.
+  // The record's stamp: fsync and rename change none of size, mtime and inode.
   struct stat st {};
   if (sys_->FstatAt(fd_.get(), "", &st, AT_EMPTY_PATH) != 0) {
     return Status::FromErrno(errno, "stat " + final_name_);
   }
   if (!digest) return Status::Ok();
+  const std::string bytes = EncodeDigestRecord(StampOf(st), *digest, mode_);
+  // On the temp file's own inode, it is renamed in with the data and made durable by the data's
+  // fsync, and no second file is made, renamed and later freed. Where that fails (no user
+  // attributes on this file system, or a full disk), the sidecar is the way, as before.
+  if (sys_->FSetXattr(fd_.get(), kDigestAttribute, bytes.data(), bytes.size(), 0) == 0) {
+    return Status::Ok();
+  }
   // The sidecar is made durable with the data, before the data goes in, so a full disk refuses
   // the upload instead of storing it without its digest; a crash between the two renames leaves
   // the old sidecar, which the new inode makes stale.
   TempFile side(sys_, dir_fd_.get());
   const std::string what = "digest of " + final_name_;
   Status s = CreateTemp(side, tmp_name_ + std::string(kSidecarTempSuffix), what);
-  const std::string bytes = EncodeSidecar(StampOf(st), *digest, mode_);
   if (s.ok()) s = WriteFully(sys_, side.fd.get(), bytes.data(), bytes.size(), what);
   if (!s.ok()) return s;
   side.kept = true;
@@ -921,7 +956,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   if (!S_ISREG(st.st_mode)) return Status::NotFound(name + " is not a file");
   OpenFile file;
   file.size = static_cast<uint64_t>(st.st_size);
-  file.digest = ReadSidecar(sys_, folder->get(), leaf, StampOf(st), &file.stale_digest);
+  file.digest = ReadDigest(sys_, folder->get(), leaf, fd.get(), StampOf(st), &file.stale_digest);
   file.fd = std::move(fd);
   return Result<OpenFile>(std::move(file));
 }
@@ -1050,7 +1085,7 @@ Status UserDir::List(ListOptions options, const ListVisitor& visit,
       const Stamp stamp = StampOf(st);
       file.size = stamp.size;
       file.mtime_ns = stamp.mtime_ns;
-      file.digest = ReadSidecar(sys_, at.fd.get(), entry, stamp, nullptr, &file.mode);
+      file.digest = ReadDigestOf(sys_, at.fd.get(), entry, stamp, nullptr, &file.mode);
     }
     s = visit(file);
     if (!s.ok()) return s;
@@ -1068,8 +1103,11 @@ std::optional<size_t> ReadSmallFile(Sys* sys, int folder, const char* name, uint
 }
 
 std::optional<Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
-                                  const struct stat& file, bool* stale) {
-  return ReadSidecar(sys, folder, leaf, StampOf(file), stale);
+                                  const struct stat& file, int fd, bool* stale) {
+  if (fd >= 0) return ReadDigest(sys, folder, leaf, fd, StampOf(file), stale);
+  // Only a regular file is opened for its attribute: never a device or FIFO planted instead.
+  if (!S_ISREG(file.st_mode)) return std::nullopt;
+  return ReadDigestOf(sys, folder, leaf, StampOf(file), stale, nullptr);
 }
 
 Result<UniqueFd> OpenFolderOf(Sys* sys, int user_fd, const std::string& name, bool create,

@@ -95,21 +95,23 @@ class Upload {
   static constexpr uint64_t kWritebackStep = 8 * 1024 * 1024;
   // fsync the file, close it (checked), renameat over the target, fsync the folder. With history
   // kept (the policy), the file enters its name's history first and retention runs after. With a
-  // `digest`, its sidecar (see UserDir) is written before the rename and renamed in after it;
-  // without one, the target's old sidecar is removed, so no digest outlives the bytes it hashed.
+  // `digest`, its record (see UserDir) goes on the temp file, or in a sidecar written before the
+  // rename and renamed in after it; the target's old sidecar is removed otherwise, so no digest
+  // outlives the bytes it hashed.
   // The same as Stage, Sync(false), Publish, SyncFolder and Finish in turn.
   Status Commit(const std::optional<protocol::Digest>& digest = std::nullopt);
   // BACKUP_ATTRS, once every byte is written: sets the temp file's mtime (futimens, so Commit's
-  // sidecar stamp matches it) and keeps `mode` for the digest sidecar; the file stays 0600.
+  // record stamp matches it) and keeps `mode` for the digest record; the file stays 0600.
   Status SetAttributes(uint32_t mode, int64_t mtime_ns);
   // Commit's steps, for a caller making several uploads durable together (UploadBatch); each in
   // this order, each once, none after a failed one.
-  // The file's stamp taken and the digest's sidecar written beside the temp file, nothing synced.
+  // The file's stamp taken and the digest's record put on the temp file (or in a sidecar beside
+  // it), nothing synced.
   Status Stage(const std::optional<protocol::Digest>& digest);
-  // The temp file and its sidecar fsynced, unless `synced` (a syncfs of their file system made
+  // The temp file and any sidecar fsynced, unless `synced` (a syncfs of their file system made
   // them durable already), and closed (checked).
   Status Sync(bool synced);
-  // The temp file renamed over the target, then the sidecar in (or the old one removed).
+  // The temp file renamed over the target, then any sidecar in (or the old one removed).
   Status Publish();
   // The folder synced, so the renames survive a crash.
   Status SyncFolder();
@@ -139,7 +141,7 @@ class Upload {
   UniqueFd side_fd_;
   bool staged_ = false;
   bool committed_ = false;
-  uint32_t mode_ = 0;     // kept in the sidecar; 0: not known
+  uint32_t mode_ = 0;     // kept in the digest record; 0: not known
   VersionPolicy policy_;  // the UserDir's at BeginUpload
   // The name's history, opened by Publish when it is kept, for Finish to settle and prune.
   std::unique_ptr<History> history_;
@@ -151,8 +153,8 @@ class Upload {
 struct OpenFile {
   UniqueFd fd;
   uint64_t size = 0;
-  std::optional<protocol::Digest> digest;  // the stored one, if its sidecar is fresh
-  bool stale_digest = false;               // a sidecar is there, but not for these bytes
+  std::optional<protocol::Digest> digest;  // the stored one, if its record is fresh
+  bool stale_digest = false;               // a record is there, but not for these bytes
 };
 
 // One version of a stored name, as LIST_VERSIONS tells it.
@@ -163,7 +165,7 @@ struct FileVersion {
   int64_t stored_ns = 0;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  std::optional<protocol::Digest> digest;  // from a fresh sidecar
+  std::optional<protocol::Digest> digest;  // from a fresh record
 };
 
 // What a prune removed.
@@ -177,20 +179,22 @@ struct StoredFile {
   std::string name;  // relative to the user's folder
   uint64_t size = 0;
   int64_t mtime_ns = 0;                    // a folder's: from its sidecar, 0 without one
-  std::optional<protocol::Digest> digest;  // with ListOptions::kWithDigests and a fresh sidecar
+  std::optional<protocol::Digest> digest;  // with ListOptions::kWithDigests and a fresh record
   bool folder = false;
-  uint32_t mode = 0;  // with kWithDigests: the one a sidecar keeps; 0 = not known
+  uint32_t mode = 0;  // with kWithDigests: the one a digest record keeps; 0 = not known
 };
 
 // The folder `<storage>/<user_id>`. Names given to its methods are already normalized by
 // protocol::NormalizeName; UserDir still never lets one resolve outside the folder (".." and
 // symlinks fail inside openat2 rather than relying on the caller).
 //
-// A digest uploaded with a file is kept in a sidecar beside it, `.backupd-sha256-<hex SHA-256 of
-// the file's last component>` (hashed so any 255-byte component still fits NAME_MAX), 64 bytes:
-// "BDSHA256" | size u64 | mtime_ns i64 | inode u64 | digest, little-endian, taken from the data
-// file at commit, then for a BACKUP_ATTRS upload the file's mode u32 (68 bytes). A sidecar whose
-// size, mtime or inode do not match the file is stale and ignored.
+// A digest uploaded with a file is kept in a record of 64 bytes: "BDSHA256" | size u64 | mtime_ns
+// i64 | inode u64 | digest, little-endian, taken from the data file at commit, then for a
+// BACKUP_ATTRS upload the file's mode u32 (68 bytes). The record goes on the file's inode as the
+// attribute user.backupd.sha256, or, where that cannot be set, in a sidecar beside it,
+// `.backupd-sha256-<hex SHA-256 of the file's last component>` (hashed so any 255-byte component
+// still fits NAME_MAX). A record whose size, mtime or inode do not match the file is stale and
+// ignored.
 //
 // A folder made by MAKE_FOLDER holds `.backupd-folder` (its mode and mtime, docs/STORAGE.md). Such
 // a folder is the user's: pruning never removes it (rmdir fails on the sidecar), only a delete of
@@ -233,7 +237,7 @@ class UserDir {
   // and `mtime_ns` atomically (temp file, rename). An IoError when `name` is a stored file.
   Status MakeFolder(const std::string& name, uint32_t mode, int64_t mtime_ns);
   // kNamesOnly: the names alone, from the folders' entries (size and mtime_ns left 0).
-  // kWithDigests: each file's size and time too (a stat each), and its digest (a sidecar read).
+  // kWithDigests: each file's size and time too (a stat each), and its digest (its record read).
   enum class ListOptions { kNamesOnly, kWithDigests };
   // kVisit: folders are visited too (StoredFile::folder), each where its name sorts; with
   // kWithDigests, with the mode and mtime_ns of its sidecar.
@@ -301,9 +305,10 @@ std::string SidecarNameOf(std::string_view leaf);
 // many, or nullopt when it cannot be opened.
 std::optional<size_t> ReadSmallFile(Sys* sys, int folder, const char* name, uint8_t* buf,
                                     size_t max);
-// The digest in `leaf`'s sidecar in `folder` if it is fresh for `file` (see UserDir).
+// The digest of the regular file `leaf` in `folder` if its record (on its inode, or in its
+// sidecar) is fresh for `file`; `fd` is open on the file, or -1 to have it opened here.
 std::optional<protocol::Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
-                                            const struct stat& file, bool* stale);
+                                            const struct stat& file, int fd, bool* stale);
 // The folder holding `name` (made, 0700, with `create`) and its last component.
 Result<UniqueFd> OpenFolderOf(Sys* sys, int user_fd, const std::string& name, bool create,
                               std::string* leaf);

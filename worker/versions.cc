@@ -340,7 +340,7 @@ Result<std::vector<FileVersion>> History::List() {
                       : NsOf(st.st_mtim);
     v.size = static_cast<uint64_t>(st.st_size);
     v.mtime_ns = NsOf(st.st_mtim);
-    v.digest = storage::FreshDigest(sys_, dir_.get(), name, st, nullptr);
+    v.digest = storage::FreshDigest(sys_, dir_.get(), name, st, -1, nullptr);
     out.push_back(v);
   }
   if (exists && *current == 0) {
@@ -352,7 +352,7 @@ Result<std::vector<FileVersion>> History::List() {
       v.stored_ns = NsOf(st.st_mtim);
       v.size = static_cast<uint64_t>(st.st_size);
       v.mtime_ns = v.stored_ns;
-      v.digest = storage::FreshDigest(sys_, folder_, leaf_, st, nullptr);
+      v.digest = storage::FreshDigest(sys_, folder_, leaf_, st, -1, nullptr);
       out.push_back(v);
     }
   }
@@ -415,7 +415,7 @@ Result<OpenFile> History::OpenVersion(uint64_t number) {
   if (!S_ISREG(st.st_mode)) return Status::NotFound("no version " + name + " of " + leaf_);
   OpenFile file;
   file.size = static_cast<uint64_t>(st.st_size);
-  file.digest = storage::FreshDigest(sys_, dir_.get(), name, st, &file.stale_digest);
+  file.digest = storage::FreshDigest(sys_, dir_.get(), name, st, fd.get(), &file.stale_digest);
   file.fd = std::move(fd);
   return Result<OpenFile>(std::move(file));
 }

@@ -19,9 +19,10 @@ int64_t NowNs();
 
 // The folder `.backupd-versions-<hex SHA-256 of leaf>` beside the stored file `leaf`. It holds
 // every version of the name that is kept, the current file's included, each a hard link `<N>`
-// (N decimal, from 1, only growing) with its digest sidecar as UserDir names it, an empty
-// `<N>.stored` whose mtime is when the version was stored, an empty `<N>.deleted` when the name
-// was deleted after that version, and `name`, the leaf itself (the folder's name is a hash).
+// (N decimal, from 1, only growing) with its digest record (on its inode, or a sidecar as UserDir
+// names it), an empty `<N>.stored` whose mtime is when the version was stored, an empty
+// `<N>.deleted` when the name was deleted after that version, and `name`, the leaf itself (the
+// folder's name is a hash).
 // Numbers are allocated by link(2) failing with EEXIST, so uploads racing on one name through
 // two nodes both get a number and neither is lost.
 class History {

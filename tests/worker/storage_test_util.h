@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +16,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/text.h"
+#include "protocol/digest.h"
 #include "tests/harness/temp_dir.h"
 #include "worker/sys.h"
 
@@ -38,6 +41,8 @@ class MockSys : public Sys {
     ON_CALL(*this, Syncfs).WillByDefault(::testing::Invoke(real, &Sys::Syncfs));
     ON_CALL(*this, Fstatfs).WillByDefault(::testing::Invoke(real, &Sys::Fstatfs));
     ON_CALL(*this, Futimens).WillByDefault(::testing::Invoke(real, &Sys::Futimens));
+    ON_CALL(*this, FSetXattr).WillByDefault(::testing::Invoke(real, &Sys::FSetXattr));
+    ON_CALL(*this, FGetXattr).WillByDefault(::testing::Invoke(real, &Sys::FGetXattr));
     ON_CALL(*this, GetRandom).WillByDefault(::testing::Invoke(real, &Sys::GetRandom));
   }
   MOCK_METHOD(int, OpenAt2, (int, const char*, uint64_t, uint64_t, uint64_t), (override));
@@ -53,6 +58,8 @@ class MockSys : public Sys {
   MOCK_METHOD(int, Syncfs, (int), (override));
   MOCK_METHOD(int, Fstatfs, (int, struct statfs*), (override));
   MOCK_METHOD(int, Futimens, (int, const struct timespec*), (override));
+  MOCK_METHOD(int, FSetXattr, (int, const char*, const void*, size_t, int), (override));
+  MOCK_METHOD(ssize_t, FGetXattr, (int, const char*, void*, size_t), (override));
   MOCK_METHOD(ssize_t, GetRandom, (void*, size_t, unsigned int), (override));
 };
 
@@ -87,6 +94,50 @@ inline mode_t ModeOf(const std::filesystem::path& path) {
   struct stat st {};
   EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
   return st.st_mode & 07777;
+}
+
+// Where the server keeps a stored file's digest record (docs/STORAGE.md): the attribute on its
+// inode, and the sidecar beside it where that cannot be set.
+constexpr char kDigestAttribute[] = "user.backupd.sha256";
+inline std::filesystem::path SidecarOf(const std::filesystem::path& file) {
+  const protocol::Digest d = protocol::Sha256Of(file.filename().string());
+  std::string name = ".backupd-sha256-";
+  AppendHex(name, d.data(), d.size());
+  return file.parent_path() / name;
+}
+
+// The digest attribute of the file at `path`; "" without one.
+inline std::string DigestAttribute(const std::filesystem::path& path) {
+  char buf[256];
+  const ssize_t n = lgetxattr(path.c_str(), kDigestAttribute, buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// The digest record kept for the stored file at `path`: its attribute, or its sidecar's bytes;
+// "" with neither.
+inline std::string DigestRecord(const std::filesystem::path& path) {
+  std::string attribute = DigestAttribute(path);
+  return attribute.empty() ? ReadPath(SidecarOf(path)) : attribute;
+}
+
+// Replaces the digest record of the stored file at `path` where it is kept, leaving the file's
+// stamp (size, mtime, inode) as it was.
+inline void SetDigestRecord(const std::filesystem::path& path, const std::string& record) {
+  if (!DigestAttribute(path).empty()) {
+    ASSERT_EQ(lsetxattr(path.c_str(), kDigestAttribute, record.data(), record.size(), 0), 0);
+    return;
+  }
+  std::ofstream(SidecarOf(path), std::ios::binary | std::ios::trunc) << record;
+}
+
+// Whether the file system of `folder` keeps user attributes (tmpfs before Linux 6.6 does not,
+// and the server then keeps digests in sidecars).
+inline bool KeepsUserAttributes(const std::filesystem::path& folder) {
+  const std::filesystem::path probe = folder / ".probe-user-attributes";
+  std::ofstream(probe).close();
+  const bool kept = lsetxattr(probe.c_str(), "user.probe", "1", 1, 0) == 0;
+  std::filesystem::remove(probe);
+  return kept;
 }
 
 }  // namespace backupd::worker

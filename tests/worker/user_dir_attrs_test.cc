@@ -1,6 +1,6 @@
 // tests (unprivileged): UserDir's part of issue 12 on real temp folders — an upload's mtime and
-// mode (futimens, the 68-byte sidecar), folders made with their sidecar, listed where their names
-// sort, deleted only when empty, never pruned.
+// mode (futimens, the 68-byte digest record), folders made with their sidecar, listed where their
+// names sort, deleted only when empty, never pruned.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,13 +72,13 @@ class UserDirAttrsTest : public StorageTest {
   std::optional<UserDir> dir_;
 };
 
-TEST_F(UserDirAttrsTest, AnUploadsMtimeIsSetAndItsModeKeptInTheSidecarNotOnTheFile) {
+TEST_F(UserDirAttrsTest, AnUploadsMtimeIsSetAndItsModeKeptInItsDigestRecordNotOnTheFile) {
   const int64_t mtime = 1700000000123456789;
   ASSERT_TRUE(StoreWithAttrs("d/a.txt", "hello", 0755, mtime).ok());
   EXPECT_EQ(ReadPath(UserPath() / "d" / "a.txt"), "hello");
   EXPECT_EQ(MtimeNs(UserPath() / "d" / "a.txt"), mtime);
   EXPECT_EQ(ModeOf(UserPath() / "d" / "a.txt"), 0600u);
-  // The sidecar's stamp is taken after futimens: the digest is fresh, and it carries the mode.
+  // The record's stamp is taken after futimens: the digest is fresh, and it carries the mode.
   Result<OpenFile> file = dir_->OpenForRead("d/a.txt");
   ASSERT_TRUE(file.ok());
   ASSERT_TRUE(file->digest.has_value());
@@ -96,20 +96,14 @@ TEST_F(UserDirAttrsTest, TimesBeforeTheEpochAreKept) {
   EXPECT_EQ(MtimeNs(UserPath() / "old"), -1500000001);
 }
 
-TEST_F(UserDirAttrsTest, SidecarsWithoutAModeStay64BytesAndWithOne68) {
+TEST_F(UserDirAttrsTest, DigestRecordsWithoutAModeStay64BytesAndWithOne68) {
   Result<Upload> plain = dir_->BeginUpload("plain");
   ASSERT_TRUE(plain.ok());
   ASSERT_TRUE(plain->Write("p", 1).ok());
   ASSERT_TRUE(plain->Commit(protocol::Sha256Of("p")).ok());
   ASSERT_TRUE(StoreWithAttrs("moded", "m", 0640, 7).ok());
-  std::vector<uintmax_t> sizes;
-  for (const auto& e : fs::directory_iterator(UserPath())) {
-    if (e.path().filename().string().rfind(".backupd-sha256-", 0) == 0) {
-      sizes.push_back(fs::file_size(e.path()));
-    }
-  }
-  std::sort(sizes.begin(), sizes.end());
-  EXPECT_EQ(sizes, (std::vector<uintmax_t>{64, 68}));
+  EXPECT_EQ(DigestRecord(UserPath() / "plain").size(), 64u);
+  EXPECT_EQ(DigestRecord(UserPath() / "moded").size(), 68u);
   const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].name, "moded");
@@ -119,15 +113,17 @@ TEST_F(UserDirAttrsTest, SidecarsWithoutAModeStay64BytesAndWithOne68) {
   EXPECT_TRUE(all[1].digest.has_value());
 }
 
-TEST_F(UserDirAttrsTest, ADamagedModeInASidecarIsListedAsNotKnown) {
+TEST_F(UserDirAttrsTest, ADamagedModeInADigestRecordOrFolderSidecarIsListedAsNotKnown) {
   ASSERT_TRUE(StoreWithAttrs("f", "x", 0644, 1).ok());
   ASSERT_TRUE(dir_->MakeFolder("d", 0755, 1).ok());
-  for (const auto& e : fs::recursive_directory_iterator(UserPath())) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind(".backupd-sha256-", 0) != 0 && n != ".backupd-folder") continue;
-    // The mode field of either sidecar: past the file's digest, first in the folder's block.
-    std::fstream io(e.path(), std::ios::in | std::ios::out | std::ios::binary);
-    io.seekp(n == ".backupd-folder" ? 8 : 64);
+  // The mode field of either: past the file's digest, first in the folder's block.
+  std::string record = DigestRecord(UserPath() / "f");
+  ASSERT_EQ(record.size(), 68u);
+  SetDigestRecord(UserPath() / "f", record.replace(64, 4, "\xff\xff\xff\xff"));
+  {
+    std::fstream io(UserPath() / "d" / ".backupd-folder",
+                    std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(8);
     io.write("\xff\xff\xff\xff", 4);
   }
   const std::vector<StoredFile> all = ListAll(UserDir::ListOptions::kWithDigests);

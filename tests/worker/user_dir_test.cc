@@ -117,6 +117,8 @@ class UserDirTest : public StorageTest {
     outside_ = temp_.Sub("outside");
     fs::create_directory(outside_);
     StorageTest::SetUp();
+    ON_CALL(no_attributes_, FSetXattr).WillByDefault(SetErrnoAndReturn(EOPNOTSUPP, -1));
+    ON_CALL(no_attributes_, FGetXattr).WillByDefault(SetErrnoAndReturn(EOPNOTSUPP, -1));
   }
 
   UserDir OpenUser(uint32_t user, Sys* sys = &RealSys()) {
@@ -149,6 +151,9 @@ class UserDirTest : public StorageTest {
   fs::path UserPath(uint32_t user = kUser) const { return storage_ / std::to_string(user); }
 
   fs::path outside_;
+  // The kernel, on a file system that keeps no user attributes (tmpfs before Linux 6.6, some
+  // network file systems): the server keeps digests in sidecars there.
+  NiceMock<MockSys> no_attributes_;
 };
 
 TEST_F(UserDirTest, RoundTripKeepsExactBytes) {
@@ -161,16 +166,18 @@ TEST_F(UserDirTest, RoundTripKeepsExactBytes) {
   EXPECT_EQ(*back, content);
 }
 
-TEST_F(UserDirTest, DigestIsKeptInAFreshSidecarAndShownByRestoreAndList) {
+// The digest record goes on the file's own inode (user.backupd.sha256): renamed in with it, no
+// second file beside it.
+TEST_F(UserDirTest, DigestIsKeptOnTheFileAndShownByRestoreAndList) {
   UserDir dir = OpenUser(kUser);
+  if (!KeepsUserAttributes(UserPath())) GTEST_SKIP() << "no user attributes in " << UserPath();
   const protocol::Digest d = protocol::Sha256Of("hello");
   ASSERT_TRUE(Store(dir, "d/a.txt", "hello", d).ok());
-  // Named by the hash of the leaf, 64 bytes, mode 0600, beside the file.
-  const std::vector<std::string> sidecars = Sidecars(UserPath() / "d");
-  ASSERT_EQ(sidecars.size(), 1u);
-  EXPECT_EQ(sidecars[0].size(), std::string(".backupd-sha256-").size() + 64);
-  EXPECT_EQ(fs::file_size(UserPath() / "d" / sidecars[0]), 64u);
-  EXPECT_EQ(ModeOf(UserPath() / "d" / sidecars[0]), 0600u);
+  const std::string record = DigestAttribute(UserPath() / "d" / "a.txt");
+  ASSERT_EQ(record.size(), 64u);
+  EXPECT_EQ(record.substr(0, 8), "BDSHA256");
+  EXPECT_EQ(record.substr(32), std::string(reinterpret_cast<const char*>(d.data()), d.size()));
+  EXPECT_THAT(Tree(UserPath()), ElementsAre("d", "d/a.txt"));
   Result<OpenFile> file = dir.OpenForRead("d/a.txt");
   ASSERT_TRUE(file.ok());
   ASSERT_TRUE(file->digest.has_value());
@@ -182,30 +189,76 @@ TEST_F(UserDirTest, DigestIsKeptInAFreshSidecarAndShownByRestoreAndList) {
   EXPECT_EQ((*files)[0].size, 5u);
   ASSERT_TRUE((*files)[0].digest.has_value());
   EXPECT_EQ(*(*files)[0].digest, d);
-  // Delete takes the sidecar with it, and the folder is then pruned.
   ASSERT_TRUE(dir.Remove("d/a.txt").ok());
   EXPECT_FALSE(fs::exists(UserPath() / "d"));
 }
 
-TEST_F(UserDirTest, OverwriteWithoutDigestDropsTheSidecar) {
-  UserDir dir = OpenUser(kUser);
-  ASSERT_TRUE(Store(dir, "a", "one", protocol::Sha256Of("one")).ok());
-  ASSERT_TRUE(Store(dir, "a", "two").ok());
-  EXPECT_TRUE(Sidecars(UserPath()).empty());
-  Result<OpenFile> file = dir.OpenForRead("a");
-  ASSERT_TRUE(file.ok());
-  EXPECT_FALSE(file->digest.has_value());
+// Where the file cannot keep it, the digest goes in a sidecar; a server on a file system that
+// keeps attributes (or storage written before they were used) reads it there, and the next upload
+// of the name, its digest on the file, takes the sidecar away.
+TEST_F(UserDirTest, WithoutUserAttributesTheDigestIsKeptInAFreshSidecar) {
+  UserDir dir = OpenUser(kUser, &no_attributes_);
+  const protocol::Digest d = protocol::Sha256Of("hello");
+  ASSERT_TRUE(Store(dir, "d/a.txt", "hello", d).ok());
+  EXPECT_EQ(DigestAttribute(UserPath() / "d" / "a.txt"), "");
+  // Named by the hash of the leaf, 64 bytes, mode 0600, beside the file.
+  const std::vector<std::string> sidecars = Sidecars(UserPath() / "d");
+  ASSERT_EQ(sidecars.size(), 1u);
+  EXPECT_EQ(UserPath() / "d" / sidecars[0], SidecarOf(UserPath() / "d" / "a.txt"));
+  EXPECT_EQ(sidecars[0].size(), std::string(".backupd-sha256-").size() + 64);
+  EXPECT_EQ(fs::file_size(UserPath() / "d" / sidecars[0]), 64u);
+  EXPECT_EQ(ModeOf(UserPath() / "d" / sidecars[0]), 0600u);
+  for (Sys* sys : {static_cast<Sys*>(&no_attributes_), &RealSys()}) {
+    UserDir reader = OpenUser(kUser, sys);
+    Result<OpenFile> file = reader.OpenForRead("d/a.txt");
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE(file->digest.has_value());
+    EXPECT_EQ(*file->digest, d);
+    Result<std::vector<StoredFile>> files = ListFiles(reader, UserDir::ListOptions::kWithDigests);
+    ASSERT_TRUE(files.ok());
+    ASSERT_EQ(files->size(), 1u);
+    ASSERT_TRUE((*files)[0].digest.has_value());
+    EXPECT_EQ(*(*files)[0].digest, d);
+  }
+  if (KeepsUserAttributes(UserPath())) {
+    UserDir real = OpenUser(kUser);
+    ASSERT_TRUE(Store(real, "d/a.txt", "again", protocol::Sha256Of("again")).ok());
+    EXPECT_TRUE(Sidecars(UserPath() / "d").empty());
+    EXPECT_EQ(real.OpenForRead("d/a.txt")->digest, protocol::Sha256Of("again"));
+  }
+  // Delete takes the sidecar with it, and the folder is then pruned.
+  ASSERT_TRUE(Store(dir, "d/a.txt", "hello", d).ok());
+  ASSERT_TRUE(dir.Remove("d/a.txt").ok());
+  EXPECT_FALSE(fs::exists(UserPath() / "d"));
 }
 
-TEST_F(UserDirTest, SidecarOfAnotherVersionIsStale) {
-  UserDir dir = OpenUser(kUser);
-  ASSERT_TRUE(Store(dir, "a", "one", protocol::Sha256Of("one")).ok());
-  // Changed behind the server's back: same inode, other size and mtime.
-  { std::ofstream(UserPath() / "a", std::ios::app) << "more"; }
-  EXPECT_FALSE(dir.OpenForRead("a")->digest.has_value());
-  Result<std::vector<StoredFile>> files = ListFiles(dir, UserDir::ListOptions::kWithDigests);
-  ASSERT_TRUE(files.ok());
-  EXPECT_FALSE((*files)[0].digest.has_value());
+TEST_F(UserDirTest, OverwriteWithoutDigestDropsTheDigest) {
+  for (Sys* sys : {static_cast<Sys*>(&no_attributes_), &RealSys()}) {
+    UserDir dir = OpenUser(kUser, sys);
+    ASSERT_TRUE(Store(dir, "a", "one", protocol::Sha256Of("one")).ok());
+    ASSERT_TRUE(Store(dir, "a", "two").ok());
+    EXPECT_TRUE(Sidecars(UserPath()).empty());
+    EXPECT_EQ(DigestRecord(UserPath() / "a"), "");
+    Result<OpenFile> file = dir.OpenForRead("a");
+    ASSERT_TRUE(file.ok());
+    EXPECT_FALSE(file->digest.has_value());
+  }
+}
+
+TEST_F(UserDirTest, ADigestRecordOfAnotherVersionIsStale) {
+  for (Sys* sys : {static_cast<Sys*>(&no_attributes_), &RealSys()}) {
+    UserDir dir = OpenUser(kUser, sys);
+    ASSERT_TRUE(Store(dir, "a", "one", protocol::Sha256Of("one")).ok());
+    // Changed behind the server's back: same inode, other size and mtime.
+    { std::ofstream(UserPath() / "a", std::ios::app) << "more"; }
+    Result<OpenFile> file = dir.OpenForRead("a");
+    ASSERT_TRUE(file.ok());
+    EXPECT_FALSE(file->digest.has_value());
+    EXPECT_TRUE(file->stale_digest);
+    Result<std::vector<StoredFile>> files = ListFiles(dir, UserDir::ListOptions::kWithDigests);
+    ASSERT_TRUE(files.ok());
+    EXPECT_FALSE((*files)[0].digest.has_value());
+  }
 }
 
 TEST_F(UserDirTest, LongestComponentStillGetsItsSidecar) {
@@ -674,7 +727,9 @@ TEST_F(UserDirFaultTest, FullDiskForTheDigestRefusesTheUploadAndKeepsTheOldVersi
     Result<Upload> upload = dir.BeginUpload("f");
     ASSERT_TRUE(upload.ok());
     ASSERT_TRUE(upload->Write("new", 3).ok());
-    // The only write left is the sidecar's, and it comes before the data's rename.
+    // No room for the digest on the file, and then none for its sidecar, the only write left,
+    // which comes before the data's rename.
+    EXPECT_CALL(sys_, FSetXattr(_, _, _, _, _)).WillOnce(SetErrnoAndReturn(ENOSPC, -1));
     EXPECT_CALL(sys_, Write(_, _, _)).WillOnce(SetErrnoAndReturn(ENOSPC, -1));
     EXPECT_EQ(upload->Commit(protocol::Sha256Of("new")).code(), Status::Code::kNoSpace);
   }
@@ -702,6 +757,8 @@ void StageInto(UploadBatch& batch, UserDir& dir, const std::string& name,
 
 TEST_F(UserDirFaultTest, ABatchIsMadeDurableByOneSyncfsBeforeAnyRenameThenOneFsyncPerFolder) {
   PretendFileSystem(sys_, EXT4_SUPER_MAGIC);
+  // Each digest goes on its file, as on ext4 (whether or not this test's own folder allows it).
+  EXPECT_CALL(sys_, FSetXattr(_, _, _, _, _)).Times(3).WillRepeatedly(::testing::Return(0));
   UserDir dir = OpenUser(kUser, &sys_);
   UploadBatch batch;
   StageInto(batch, dir, "f", "new");
@@ -710,8 +767,8 @@ TEST_F(UserDirFaultTest, ABatchIsMadeDurableByOneSyncfsBeforeAnyRenameThenOneFsy
   {
     ::testing::InSequence seq;
     EXPECT_CALL(sys_, Syncfs(_));
-    // Each data file, then its sidecar.
-    EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(6);
+    // Each data file, its digest on it: no sidecar to rename.
+    EXPECT_CALL(sys_, RenameAt(_, _, _, _)).Times(3);
     // The user's folder and a/, once each.
     EXPECT_CALL(sys_, Fsync(_)).Times(2);
   }
@@ -800,6 +857,8 @@ TEST_F(UserDirFaultTest, ABatchWhoseSyncfsFailsRenamesNothingAndFailsEachUpload)
 // FUSE (a GlusterFS node's, say) need not pass syncfs on to the server: an fsync per file there.
 TEST_F(UserDirFaultTest, ABatchOnAFileSystemWithoutADurableSyncfsFsyncsEachFile) {
   PretendFileSystem(sys_, FUSE_SUPER_MAGIC);
+  // And one that keeps no user attributes: each digest goes in a sidecar.
+  EXPECT_CALL(sys_, FSetXattr(_, _, _, _, _)).WillRepeatedly(SetErrnoAndReturn(EOPNOTSUPP, -1));
   UserDir dir = OpenUser(kUser, &sys_);
   UploadBatch batch;
   StageInto(batch, dir, "f", "new");
