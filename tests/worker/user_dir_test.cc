@@ -150,6 +150,21 @@ class UserDirTest : public StorageTest {
 
   fs::path UserPath(uint32_t user = kUser) const { return storage_ / std::to_string(user); }
 
+  // `dir` holds `name` alone, with `content`'s digest, as a restore and a listing show it.
+  static void ExpectTheOneFileWithItsDigest(UserDir& dir, const std::string& name,
+                                            const std::string& content) {
+    const protocol::Digest d = protocol::Sha256Of(content);
+    Result<OpenFile> file = dir.OpenForRead(name);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    EXPECT_EQ(file->digest, d);
+    Result<std::vector<StoredFile>> files = ListFiles(dir, UserDir::ListOptions::kWithDigests);
+    ASSERT_TRUE(files.ok()) << files.status().ToString();
+    ASSERT_EQ(files->size(), 1u);
+    EXPECT_EQ((*files)[0].name, name);
+    EXPECT_EQ((*files)[0].size, content.size());
+    EXPECT_EQ((*files)[0].digest, d);
+  }
+
   fs::path outside_;
   // The kernel, on a file system that keeps no user attributes (tmpfs before Linux 6.6, some
   // network file systems): the server keeps digests in sidecars there.
@@ -178,17 +193,7 @@ TEST_F(UserDirTest, DigestIsKeptOnTheFileAndShownByRestoreAndList) {
   EXPECT_EQ(record.substr(0, 8), "BDSHA256");
   EXPECT_EQ(record.substr(32), std::string(reinterpret_cast<const char*>(d.data()), d.size()));
   EXPECT_THAT(Tree(UserPath()), ElementsAre("d", "d/a.txt"));
-  Result<OpenFile> file = dir.OpenForRead("d/a.txt");
-  ASSERT_TRUE(file.ok());
-  ASSERT_TRUE(file->digest.has_value());
-  EXPECT_EQ(*file->digest, d);
-  Result<std::vector<StoredFile>> files = ListFiles(dir, UserDir::ListOptions::kWithDigests);
-  ASSERT_TRUE(files.ok());
-  ASSERT_EQ(files->size(), 1u);
-  EXPECT_EQ((*files)[0].name, "d/a.txt");
-  EXPECT_EQ((*files)[0].size, 5u);
-  ASSERT_TRUE((*files)[0].digest.has_value());
-  EXPECT_EQ(*(*files)[0].digest, d);
+  ExpectTheOneFileWithItsDigest(dir, "d/a.txt", "hello");
   ASSERT_TRUE(dir.Remove("d/a.txt").ok());
   EXPECT_FALSE(fs::exists(UserPath() / "d"));
 }
@@ -210,15 +215,7 @@ TEST_F(UserDirTest, WithoutUserAttributesTheDigestIsKeptInAFreshSidecar) {
   EXPECT_EQ(ModeOf(UserPath() / "d" / sidecars[0]), 0600u);
   for (Sys* sys : {static_cast<Sys*>(&no_attributes_), &RealSys()}) {
     UserDir reader = OpenUser(kUser, sys);
-    Result<OpenFile> file = reader.OpenForRead("d/a.txt");
-    ASSERT_TRUE(file.ok());
-    ASSERT_TRUE(file->digest.has_value());
-    EXPECT_EQ(*file->digest, d);
-    Result<std::vector<StoredFile>> files = ListFiles(reader, UserDir::ListOptions::kWithDigests);
-    ASSERT_TRUE(files.ok());
-    ASSERT_EQ(files->size(), 1u);
-    ASSERT_TRUE((*files)[0].digest.has_value());
-    EXPECT_EQ(*(*files)[0].digest, d);
+    ExpectTheOneFileWithItsDigest(reader, "d/a.txt", "hello");
   }
   if (KeepsUserAttributes(UserPath())) {
     UserDir real = OpenUser(kUser);
