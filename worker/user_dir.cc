@@ -200,11 +200,9 @@ std::optional<Digest> ReadDigest(Sys* sys, int folder, std::string_view leaf, in
 
 // ReadDigest for the regular file `leaf` (stat as `file`) when it is not open: it is opened
 // (O_NONBLOCK, as OpenForRead does, should it have turned into a FIFO since) for its attribute.
-std::optional<Digest> ReadDigestOf(Sys* sys, int folder, std::string_view leaf, const Stamp& file,
+std::optional<Digest> ReadDigestOf(Sys* sys, int folder, const char* leaf, const Stamp& file,
                                    bool* stale, uint32_t* mode) {
-  const std::string name(leaf);
-  UniqueFd fd(
-      OpenBeneath(sys, folder, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
+  UniqueFd fd(OpenBeneath(sys, folder, leaf, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0));
   return ReadDigest(sys, folder, leaf, fd.get(), file, stale, mode);
 }
 
@@ -1102,12 +1100,12 @@ std::optional<size_t> ReadSmallFile(Sys* sys, int folder, const char* name, uint
   return ReadSmall(sys, folder, name, buf, max);
 }
 
-std::optional<Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
+std::optional<Digest> FreshDigest(Sys* sys, int folder, const std::string& leaf,
                                   const struct stat& file, int fd, bool* stale) {
   if (fd >= 0) return ReadDigest(sys, folder, leaf, fd, StampOf(file), stale);
   // Only a regular file is opened for its attribute: never a device or FIFO planted instead.
   if (!S_ISREG(file.st_mode)) return std::nullopt;
-  return ReadDigestOf(sys, folder, leaf, StampOf(file), stale, nullptr);
+  return ReadDigestOf(sys, folder, leaf.c_str(), StampOf(file), stale, nullptr);
 }
 
 Result<UniqueFd> OpenFolderOf(Sys* sys, int user_fd, const std::string& name, bool create,

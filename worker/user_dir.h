@@ -307,7 +307,7 @@ std::optional<size_t> ReadSmallFile(Sys* sys, int folder, const char* name, uint
                                     size_t max);
 // The digest of the regular file `leaf` in `folder` if its record (on its inode, or in its
 // sidecar) is fresh for `file`; `fd` is open on the file, or -1 to have it opened here.
-std::optional<protocol::Digest> FreshDigest(Sys* sys, int folder, std::string_view leaf,
+std::optional<protocol::Digest> FreshDigest(Sys* sys, int folder, const std::string& leaf,
                                             const struct stat& file, int fd, bool* stale);
 // The folder holding `name` (made, 0700, with `create`) and its last component.
 Result<UniqueFd> OpenFolderOf(Sys* sys, int user_fd, const std::string& name, bool create,
