@@ -752,12 +752,12 @@ Status Upload::Publish() {
   // of the file being replaced (O_PATH: nothing of it is opened) moves that to its close. A file
   // kept in a history is not freed, and one that cannot be opened is replaced as before.
   if (!history_) {
-    replaced_.reset(
+    UniqueFd old(
         OpenBeneath(sys_, dir_fd_.get(), final_name_.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0));
     struct stat st {};
-    if (replaced_.valid() &&
-        (sys_->FstatAt(replaced_.get(), "", &st, AT_EMPTY_PATH) != 0 || !S_ISREG(st.st_mode))) {
-      replaced_.reset();
+    if (old.valid() && sys_->FstatAt(old.get(), "", &st, AT_EMPTY_PATH) == 0 &&
+        S_ISREG(st.st_mode)) {
+      replaced_ = {std::move(old), static_cast<uint64_t>(st.st_blocks) * 512};
     }
   }
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
@@ -959,7 +959,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   return Result<OpenFile>(std::move(file));
 }
 
-Status UserDir::Remove(const std::string& name, Folders folders, UniqueFd* removed) {
+Status UserDir::Remove(const std::string& name, Folders folders, Unlinked* removed) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
@@ -999,7 +999,7 @@ Status UserDir::Remove(const std::string& name, Folders folders, UniqueFd* remov
     if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
       return Status::FromErrno(errno, "unlink " + name);
     }
-    if (removed != nullptr) *removed = std::move(held);
+    if (removed != nullptr) *removed = {std::move(held), static_cast<uint64_t>(st.st_blocks) * 512};
     // A sidecar left behind (none was written, or this fails) is stale for any later file.
     sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   }
