@@ -13,9 +13,9 @@
 namespace backupd::worker {
 
 // Closing the last descriptor of an unlinked file frees its inode and blocks: for a small upload
-// that replaces a file, the dearest step after making the new one. A connection whose client
-// pipelines requests holds the files until it finds no request waiting, or until it holds more
-// than a cap allows, so that the client hears its answers before the server spends time on frees.
+// that replaces a file, the dearest step after making the new one. A v2 connection holds the
+// files until its client is quiet (session.cc) or holds more than a cap allows, so that a client
+// pipelining a run of requests hears its answers before the server spends time on frees.
 // The caps bound what holding costs: descriptors (max_files) and space the disk does not get back
 // yet (kMaxBytes). Destroying it closes what it holds.
 class UnlinkedFiles {

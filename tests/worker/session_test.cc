@@ -473,7 +473,7 @@ bool HoldsUnlinked(size_t want) {
 
 // A file an upload replaces (or a delete removes) is freed when its descriptor closes: while the
 // client has a request on its way the connection holds it, so the client hears its answer before
-// the server spends time freeing; once no request waits, the connection holds nothing.
+// the server spends time freeing; once the client is quiet, the connection holds nothing.
 TEST_F(SessionTest, ReplacedAndDeletedFilesAreHeldWhileARequestIsInAndFreedOnceIdle) {
   Open();
   LogIn();
