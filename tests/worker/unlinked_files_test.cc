@@ -29,6 +29,17 @@ class UnlinkedFilesTest : public ::testing::Test {
     numbers.push_back(held.get());
     return {std::move(held), bytes};
   }
+  // Two files of `bytes` each are held, with `max_files`; a third of `last` passes a cap, and
+  // then none is.
+  void ExpectTheThirdToReleaseAll(uint64_t bytes, uint64_t last, size_t max_files) {
+    UnlinkedFiles files;
+    files.Hold(MakeUnlinked(bytes), max_files);
+    files.Hold(MakeUnlinked(bytes), max_files);
+    EXPECT_EQ(OpenCount(), 2u);
+    files.Hold(MakeUnlinked(last), max_files);
+    EXPECT_TRUE(files.empty());
+    EXPECT_EQ(OpenCount(), 0u);
+  }
   static bool IsOpen(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
   size_t OpenCount() const {
     size_t n = 0;
@@ -52,23 +63,11 @@ TEST_F(UnlinkedFilesTest, HoldsFilesUntilReleased) {
 }
 
 TEST_F(UnlinkedFilesTest, PastMaxFilesReleasesEveryFile) {
-  UnlinkedFiles files;
-  files.Hold(MakeUnlinked(4096), 2);
-  files.Hold(MakeUnlinked(4096), 2);
-  EXPECT_EQ(OpenCount(), 2u);
-  files.Hold(MakeUnlinked(4096), 2);
-  EXPECT_TRUE(files.empty());
-  EXPECT_EQ(OpenCount(), 0u);
+  ExpectTheThirdToReleaseAll(4096, 4096, 2);
 }
 
 TEST_F(UnlinkedFilesTest, PastMaxBytesReleasesEveryFile) {
-  UnlinkedFiles files;
-  files.Hold(MakeUnlinked(UnlinkedFiles::kMaxBytes / 2), 8);
-  files.Hold(MakeUnlinked(UnlinkedFiles::kMaxBytes / 2), 8);
-  EXPECT_EQ(OpenCount(), 2u);
-  files.Hold(MakeUnlinked(1), 8);
-  EXPECT_TRUE(files.empty());
-  EXPECT_EQ(OpenCount(), 0u);
+  ExpectTheThirdToReleaseAll(UnlinkedFiles::kMaxBytes / 2, 1, 8);
 }
 
 TEST_F(UnlinkedFilesTest, DestroyingItClosesWhatItHolds) {
