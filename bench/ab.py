@@ -5,10 +5,11 @@ gain is read within one run on a shared machine. Prints each figure for both bui
 ratio (after / before). Run as root, like run.py:
 
   sudo bench/ab.py --before BUILD_OLD --after BUILD_NEW [--py-before DIR --py-after DIR]
-                   [--small N] [--size MIB] [--runs 5] [--tls]
+                   [--small N] [--size MIB] [--runs 5] [--tls] [--rsync]
 
 --small N: N x 4 KiB files, one backup-client call each and all in one call (v2), and one
-Python-client call each; --size MIB: one upload, restore and delete of that many MiB (the delete
+Python-client call each, and with --rsync the rsync daemon's figures for the first two taken in
+the same turns (run.py's rsync calls), with each build's ratio to them; --size MIB: one upload, restore and delete of that many MiB (the delete
 timed alone, after an untimed upload of its own file) over v2 and v1, or
 with --tls over v2 and v2+TLS (run.py's TLS rows: the daemon's TLS listener, the client given
 --tls --ca), each build's TLS figure also given as a share of its plain one. Either may be 0 to
@@ -25,7 +26,7 @@ import time
 
 from run import MIB, SMALL_SIZE, Clients, Deadline, figure, make_data, same_file, take_turns
 from run import run_checked, timed
-from servers import Backupd, BenchError
+from servers import Backupd, BenchError, Rsyncd
 
 
 def small(side, paths):
@@ -46,6 +47,25 @@ def small(side, paths):
          lambda: len(paths) / timed([*c.backup(), *paths], "backup-client")),
         ("calls/s, one Python-client call per file",
          per_call(lambda p: [*c.py(), "backup", p], "backup_client.py")),
+    ]
+
+
+def small_rsync(rsync, paths):
+    """The rsync daemon's figures for small()'s first two rows, timed as run.py times them."""
+    argv = ["rsync", "-I", "--whole-file", "--fsync", "--sockopts=TCP_NODELAY"]
+    os.makedirs(os.path.join(rsync.module_path, "small"), exist_ok=True)
+    folder = os.path.dirname(paths[0])
+
+    def per_call():
+        t0 = time.perf_counter()
+        for path in paths:
+            run_checked([*argv, path, rsync.url("small/")], "rsync", 60)
+        return len(paths) / (time.perf_counter() - t0)
+
+    return [
+        ("calls/s, one backup-client call per file", per_call),
+        ("files/s, all in one backup-client call (v2)",
+         lambda: len(paths) / timed([*argv, "-r", folder + "/", rsync.url("tree/")], "rsync -r")),
     ]
 
 
@@ -88,6 +108,8 @@ def main():
     p.add_argument("--size", type=int, default=256, help="MiB for the bulk figures (%(default)s)")
     p.add_argument("--runs", type=int, default=5, help="measured runs (%(default)s)")
     p.add_argument("--tls", action="store_true", help="bulk over v2 and v2+TLS instead of v2 and v1")
+    p.add_argument("--rsync", action="store_true",
+                   help="with --small, time the rsync daemon beside both builds")
     p.add_argument("--storage-parent", default="/var/tmp")
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -95,6 +117,7 @@ def main():
         return 2
     load = os.getloadavg()[0]
     scratch, daemons = [], []
+    rsync = None
     try:
         out = tempfile.mkdtemp(prefix="backupd-ab-", dir="/dev/shm")
         scratch.append(out)
@@ -114,6 +137,11 @@ def main():
             sides.append(dict(name=name, clients=clients))
         modes = ("v2", "tls") if args.tls else ("v2", "v1")
         tasks = []
+        if args.rsync and args.small:
+            rsync_folder = os.path.join(disk, "rsyncd")
+            os.mkdir(rsync_folder, 0o700)
+            rsync = Rsyncd(rsync_folder)
+            tasks += [((key, "rsyncd"), fn) for key, fn in small_rsync(rsync, paths)]
         for side in sides:
             side_tasks = (small(side, paths) if args.small else []) + \
                 (bulk(side, data, out, modes) if args.size else [])
@@ -125,11 +153,17 @@ def main():
         print(f"\nload {load:.2f} at start, {os.getloadavg()[0]:.2f} at end; median of "
               f"{args.runs} runs after 1 warm-up; {args.small} x {SMALL_SIZE // 1024} KiB, "
               f"{args.size} MiB")
-        print(f"{'figure':48} {'before':>8} {'after':>8} {'after/before':>13}")
+        columns = f"{'figure':48} {'before':>8} {'after':>8} {'after/before':>13}"
+        print(columns + (f" {'rsyncd':>8} {'before/rsyncd':>14} {'after/rsyncd':>13}"
+                         if rsync else ""))
         for key in dict.fromkeys(k for (k, _) in values):
             b = figure("", values[(key, "before")])["value"]
             a = figure("", values[(key, "after")])["value"]
-            print(f"{key:48} {b:8.1f} {a:8.1f} {a / b:13.2f}")
+            line = f"{key:48} {b:8.1f} {a:8.1f} {a / b:13.2f}"
+            if (key, "rsyncd") in values:
+                r = figure("", values[(key, "rsyncd")])["value"]
+                line += f" {r:8.1f} {b / r:14.2f} {a / r:13.2f}"
+            print(line)
         if args.tls and args.size:
             # issue 11's target: TLS costs < 30 % of plain, so each build's share should be >= 0.70.
             for op in ("upload", "restore"):
@@ -144,6 +178,8 @@ def main():
     finally:
         for d in daemons:
             d.stop()
+        if rsync:
+            rsync.stop()
         for path in scratch:
             subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
     return 0
