@@ -9,8 +9,9 @@ ratio (after / before). Run as root, like run.py:
 
 --small N: N x 4 KiB files, one backup-client call each and all in one call (v2), and one
 Python-client call each, and with --rsync the rsync daemon's figures for the first two taken in
-the same turns (run.py's rsync calls), with each build's ratio to them; --size MIB: one upload, restore and delete of that many MiB (the delete
-timed alone, after an untimed upload of its own file) over v2 and v1, or
+the same turns (run.py's rsync calls), with each build's ratio to them; --size MIB: one upload,
+restore and delete of that many MiB (the delete timed alone, after an untimed upload of its own
+file) over v2 and v1, or
 with --tls over v2 and v2+TLS (run.py's TLS rows: the daemon's TLS listener, the client given
 --tls --ca), each build's TLS figure also given as a share of its plain one. Either may be 0 to
 skip it. The storage goes under --storage-parent (/var/tmp), the data to
@@ -24,46 +25,41 @@ import sys
 import tempfile
 import time
 
-from run import MIB, SMALL_SIZE, Clients, Deadline, figure, make_data, same_file, take_turns
-from run import run_checked, timed
+from run import MIB, SMALL_RSYNC_ARGS, SMALL_SIZE, Clients, Deadline, figure, make_data
+from run import run_checked, same_file, take_turns, timed
 from servers import Backupd, BenchError, Rsyncd
+
+
+def per_call(paths, argv_of, what):
+    """A run of one call per path (argv_of(path)): calls/s."""
+    def fn():
+        t0 = time.perf_counter()
+        for path in paths:
+            run_checked(argv_of(path), what, 60)
+        return len(paths) / (time.perf_counter() - t0)
+    return fn
 
 
 def small(side, paths):
     c = side["clients"]
-
-    def per_call(argv_of, what):
-        def fn():
-            t0 = time.perf_counter()
-            for path in paths:
-                run_checked(argv_of(path), what, 60)
-            return len(paths) / (time.perf_counter() - t0)
-        return fn
-
     return [
         ("calls/s, one backup-client call per file",
-         per_call(lambda p: [*c.backup(), p], "backup-client")),
+         per_call(paths, lambda p: [*c.backup(), p], "backup-client")),
         ("files/s, all in one backup-client call (v2)",
          lambda: len(paths) / timed([*c.backup(), *paths], "backup-client")),
         ("calls/s, one Python-client call per file",
-         per_call(lambda p: [*c.py(), "backup", p], "backup_client.py")),
+         per_call(paths, lambda p: [*c.py(), "backup", p], "backup_client.py")),
     ]
 
 
 def small_rsync(rsync, paths):
     """The rsync daemon's figures for small()'s first two rows, timed as run.py times them."""
-    argv = ["rsync", "-I", "--whole-file", "--fsync", "--sockopts=TCP_NODELAY"]
+    argv = SMALL_RSYNC_ARGS
     os.makedirs(os.path.join(rsync.module_path, "small"), exist_ok=True)
     folder = os.path.dirname(paths[0])
-
-    def per_call():
-        t0 = time.perf_counter()
-        for path in paths:
-            run_checked([*argv, path, rsync.url("small/")], "rsync", 60)
-        return len(paths) / (time.perf_counter() - t0)
-
     return [
-        ("calls/s, one backup-client call per file", per_call),
+        ("calls/s, one backup-client call per file",
+         per_call(paths, lambda p: [*argv, p, rsync.url("small/")], "rsync")),
         ("files/s, all in one backup-client call (v2)",
          lambda: len(paths) / timed([*argv, "-r", folder + "/", rsync.url("tree/")], "rsync -r")),
     ]

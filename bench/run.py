@@ -228,6 +228,10 @@ def bulk(env, size, data, runs, warmup):
     return figures
 
 
+# rsync's command for a small file's upload, as durable as backupd's (--fsync), whole each time.
+SMALL_RSYNC_ARGS = ["rsync", "-I", "--whole-file", "--fsync", "--sockopts=TCP_NODELAY"]
+
+
 def small_files(env, paths, runs, warmup):
     """4 KiB files: one client call per file against one rsync call per file, then all of them
     in one call (v2 pipelines the uploads on one connection) against one rsync -r call. The
@@ -235,7 +239,7 @@ def small_files(env, paths, runs, warmup):
     calls in 5 runs of 200), after a warm-up of 20 calls, to keep the whole run bounded."""
     c, rsync = env["clients"], env["rsyncd"]
     folder = os.path.dirname(paths[0])
-    rsync_args = ["rsync", "-I", "--whole-file", "--fsync", "--sockopts=TCP_NODELAY"]
+    rsync_args = SMALL_RSYNC_ARGS
     os.makedirs(os.path.join(rsync.module_path, "small"), exist_ok=True)
     share = math.ceil(len(paths) / runs)
     batches = [paths[:20]] * warmup + [paths[i * share:(i + 1) * share] for i in range(runs)]

@@ -498,6 +498,11 @@ Status RemoveEmptyFolder(Sys* sys, int parent, const std::string& leaf, const st
   return Status::Ok();
 }
 
+// `fd`, held on the file `st` describes, as an Unlinked: closing it frees the blocks st counts.
+Unlinked HeldUnlinked(UniqueFd fd, const struct stat& st) {
+  return {std::move(fd), static_cast<uint64_t>(st.st_blocks) * 512};
+}
+
 // The components of a folder path as an UploadRecord holds it ("" is the user's own folder).
 std::vector<std::string> FolderParts(const std::string& folder) {
   std::vector<std::string> parts;
@@ -757,7 +762,7 @@ Status Upload::Publish() {
     struct stat st {};
     if (old.valid() && sys_->FstatAt(old.get(), "", &st, AT_EMPTY_PATH) == 0 &&
         S_ISREG(st.st_mode)) {
-      replaced_ = {std::move(old), static_cast<uint64_t>(st.st_blocks) * 512};
+      replaced_ = HeldUnlinked(std::move(old), st);
     }
   }
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
@@ -999,7 +1004,7 @@ Status UserDir::Remove(const std::string& name, Folders folders, Unlinked* remov
     if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
       return Status::FromErrno(errno, "unlink " + name);
     }
-    if (removed != nullptr) *removed = {std::move(held), static_cast<uint64_t>(st.st_blocks) * 512};
+    if (removed != nullptr) *removed = HeldUnlinked(std::move(held), st);
     // A sidecar left behind (none was written, or this fails) is stale for any later file.
     sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   }
