@@ -61,6 +61,14 @@ constexpr size_t kSidecarSize = kSidecarMagic.size() + 8 + 8 + 8 + protocol::kDi
 // A BACKUP_ATTRS upload's record goes on with the file's mode (u32); one without a mode keeps the
 // 64 bytes above, so what op 100 writes is unchanged.
 constexpr size_t kSidecarWithModeSize = kSidecarSize + 4;
+// The attribute's record leaves out the inode, which the inode it is on cannot be stale against,
+// and has a shorter magic: at 52 or 56 bytes it fits inside a 256-byte ext4 inode (mke2fs's
+// default) beside its name, where the sidecar's 68 took a 4 KiB block of its own per file.
+// Attributes written before issue 11's eighth step hold the sidecar's layout; both are read.
+constexpr std::string_view kAttributeMagic = "BDS2";
+constexpr size_t kAttributeSize = kAttributeMagic.size() + 8 + 8 + protocol::kDigestSize;
+constexpr size_t kAttributeWithModeSize = kAttributeSize + 4;
+static_assert(kAttributeWithModeSize <= 56, "56 bytes is what an ext4 inode of 256 keeps");
 // A MAKE_FOLDER folder's attributes, inside it: "BDFOLDER" | mode u32 | reserved u32 (0) |
 // mtime_ns i64. Its presence also keeps the folder from being pruned when its last file goes.
 constexpr std::string_view kFolderSidecar = ".backupd-folder";
@@ -137,11 +145,17 @@ std::string SidecarName(std::string_view leaf) {
   return name;
 }
 
-std::string EncodeDigestRecord(const Stamp& stamp, const Digest& digest, uint32_t mode) {
-  std::string out(kSidecarMagic);
+// Where a record is kept: a sidecar's must name the file's inode, since it can outlive the file it
+// was written for; one on the file's own inode comes and goes with it.
+enum class RecordPlace { kSidecar, kAttribute };
+
+std::string EncodeDigestRecord(RecordPlace place, const Stamp& stamp, const Digest& digest,
+                               uint32_t mode) {
+  const bool sidecar = place == RecordPlace::kSidecar;
+  std::string out(sidecar ? kSidecarMagic : kAttributeMagic);
   protocol::AppendU64(out, stamp.size);
   protocol::AppendU64(out, static_cast<uint64_t>(stamp.mtime_ns));
-  protocol::AppendU64(out, stamp.ino);
+  if (sidecar) protocol::AppendU64(out, stamp.ino);
   out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   if (mode != 0) protocol::AppendU32(out, mode);
   return out;
@@ -153,25 +167,41 @@ std::string EncodeDigestRecord(const Stamp& stamp, const Digest& digest, uint32_
 uint32_t KeptMode(uint32_t mode) { return mode <= protocol::v2::kMaxMode ? mode : 0; }
 
 // The digest in a record (`got` bytes of `buf`) if it is a good one for `file`; `stale` and `mode`
-// as for ReadDigest.
+// as for ReadDigest. Either layout: magic, size, mtime_ns, inode (the sidecar's only), digest, and
+// a mode when the upload sent one.
 std::optional<Digest> DecodeDigestRecord(const uint8_t* buf, size_t got, const Stamp& file,
-                                         bool* stale, uint32_t* mode) {
+                                         RecordPlace from, bool* stale, uint32_t* mode) {
   if (stale != nullptr) *stale = true;
-  if ((got != kSidecarSize && got != kSidecarWithModeSize) ||
-      std::string_view(reinterpret_cast<const char*>(buf), kSidecarMagic.size()) != kSidecarMagic) {
+  const auto starts = [buf](std::string_view magic) {
+    return std::string_view(reinterpret_cast<const char*>(buf), magic.size()) == magic;
+  };
+  size_t plain = 0;  // the record's size without a mode
+  const uint8_t* p = buf;
+  bool has_inode = false;
+  if ((got == kSidecarSize || got == kSidecarWithModeSize) && starts(kSidecarMagic)) {
+    plain = kSidecarSize;
+    p += kSidecarMagic.size();
+    has_inode = true;
+  } else if (from == RecordPlace::kAttribute &&
+             (got == kAttributeSize || got == kAttributeWithModeSize) && starts(kAttributeMagic)) {
+    plain = kAttributeSize;
+    p += kAttributeMagic.size();
+  } else {
     return std::nullopt;
   }
-  const uint8_t* p = buf + kSidecarMagic.size();
   if (protocol::GetU64(p) != file.size ||
-      static_cast<int64_t>(protocol::GetU64(p + 8)) != file.mtime_ns ||
-      protocol::GetU64(p + 16) != file.ino) {
+      static_cast<int64_t>(protocol::GetU64(p + 8)) != file.mtime_ns) {
     return std::nullopt;
+  }
+  p += 16;
+  if (has_inode) {
+    if (protocol::GetU64(p) != file.ino) return std::nullopt;
+    p += 8;
   }
   Digest d{};
-  std::copy(p + 24, p + 24 + d.size(), d.begin());
+  std::copy(p, p + d.size(), d.begin());
   if (stale != nullptr) *stale = false;
-  if (mode != nullptr)
-    *mode = got == kSidecarWithModeSize ? KeptMode(protocol::GetU32(buf + kSidecarSize)) : 0;
+  if (mode != nullptr) *mode = got == plain + 4 ? KeptMode(protocol::GetU32(buf + plain)) : 0;
   return d;
 }
 
@@ -187,15 +217,20 @@ std::optional<Digest> ReadDigest(Sys* sys, int folder, std::string_view leaf, in
   uint8_t buf[kSidecarWithModeSize + 1];
   if (fd >= 0) {
     const ssize_t got = sys->FGetXattr(fd, kDigestAttribute, buf, sizeof buf);
-    if (got >= 0) return DecodeDigestRecord(buf, static_cast<size_t>(got), file, stale, mode);
+    if (got >= 0) {
+      return DecodeDigestRecord(buf, static_cast<size_t>(got), file, RecordPlace::kAttribute, stale,
+                                mode);
+    }
     // Longer than any good record: there, and damaged.
-    if (errno == ERANGE) return DecodeDigestRecord(buf, sizeof buf, file, stale, mode);
+    if (errno == ERANGE) {
+      return DecodeDigestRecord(buf, sizeof buf, file, RecordPlace::kAttribute, stale, mode);
+    }
     // ENODATA (stored with a sidecar, or before digests) or ENOTSUP (no user attributes here).
   }
   const std::optional<size_t> read =
       ReadSmall(sys, folder, SidecarName(leaf).c_str(), buf, sizeof buf);
   if (!read) return std::nullopt;
-  return DecodeDigestRecord(buf, *read, file, stale, mode);
+  return DecodeDigestRecord(buf, *read, file, RecordPlace::kSidecar, stale, mode);
 }
 
 // ReadDigest for the regular file `leaf` (stat as `file`) when it is not open: it is opened
@@ -704,13 +739,15 @@ Status Upload::Stage(const std::optional<Digest>& digest) {
     return Status::FromErrno(errno, "stat " + final_name_);
   }
   if (!digest) return Status::Ok();
-  const std::string bytes = EncodeDigestRecord(StampOf(st), *digest, mode_);
+  const Stamp stamp = StampOf(st);
   // On the temp file's own inode, it is renamed in with the data and made durable by the data's
   // fsync, and no second file is made, renamed and later freed. Where that fails (no user
   // attributes on this file system, or a full disk), the sidecar is the way, as before.
-  if (sys_->FSetXattr(fd_.get(), kDigestAttribute, bytes.data(), bytes.size(), 0) == 0) {
+  const std::string attribute = EncodeDigestRecord(RecordPlace::kAttribute, stamp, *digest, mode_);
+  if (sys_->FSetXattr(fd_.get(), kDigestAttribute, attribute.data(), attribute.size(), 0) == 0) {
     return Status::Ok();
   }
+  const std::string bytes = EncodeDigestRecord(RecordPlace::kSidecar, stamp, *digest, mode_);
   // The sidecar is made durable with the data, before the data goes in, so a full disk refuses
   // the upload instead of storing it without its digest; a crash between the two renames leaves
   // the old sidecar, which the new inode makes stale.

@@ -266,7 +266,7 @@ TEST_F(OwnerStrippingUmaskTest,
   if (sidecars.empty()) {
     char record[128];
     EXPECT_EQ(
-        ::getxattr(Stored("docs/a.txt").c_str(), "user.backupd.sha256", record, sizeof record), 68);
+        ::getxattr(Stored("docs/a.txt").c_str(), "user.backupd.sha256", record, sizeof record), 56);
   } else {
     ASSERT_EQ(sidecars.size(), 1u);
     EXPECT_TRUE(OwnedByNobodyWithMode(sidecars[0], S_IFREG, 0600));

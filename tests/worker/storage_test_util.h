@@ -113,6 +113,11 @@ inline std::string DigestAttribute(const std::filesystem::path& path) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
+// Sets the digest attribute of the file at `path` to `record`.
+inline void SetAttribute(const std::filesystem::path& path, const std::string& record) {
+  ASSERT_EQ(lsetxattr(path.c_str(), kDigestAttribute, record.data(), record.size(), 0), 0);
+}
+
 // The digest record kept for the stored file at `path`: its attribute, or its sidecar's bytes;
 // "" with neither.
 inline std::string DigestRecord(const std::filesystem::path& path) {
@@ -123,10 +128,7 @@ inline std::string DigestRecord(const std::filesystem::path& path) {
 // Replaces the digest record of the stored file at `path` where it is kept, leaving the file's
 // stamp (size, mtime, inode) as it was.
 inline void SetDigestRecord(const std::filesystem::path& path, const std::string& record) {
-  if (!DigestAttribute(path).empty()) {
-    ASSERT_EQ(lsetxattr(path.c_str(), kDigestAttribute, record.data(), record.size(), 0), 0);
-    return;
-  }
+  if (!DigestAttribute(path).empty()) return SetAttribute(path, record);
   std::ofstream(SidecarOf(path), std::ios::binary | std::ios::trunc) << record;
 }
 

@@ -25,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/digest.h"
+#include "protocol/wire.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/worker/storage_test_util.h"
 #include "worker/upload_batch.h"
@@ -189,9 +190,10 @@ TEST_F(UserDirTest, DigestIsKeptOnTheFileAndShownByRestoreAndList) {
   const protocol::Digest d = protocol::Sha256Of("hello");
   ASSERT_TRUE(Store(dir, "d/a.txt", "hello", d).ok());
   const std::string record = DigestAttribute(UserPath() / "d" / "a.txt");
-  ASSERT_EQ(record.size(), 64u);
-  EXPECT_EQ(record.substr(0, 8), "BDSHA256");
-  EXPECT_EQ(record.substr(32), std::string(reinterpret_cast<const char*>(d.data()), d.size()));
+  ASSERT_EQ(record.size(), 52u);
+  EXPECT_EQ(record.substr(0, 4), "BDS2");
+  EXPECT_EQ(protocol::GetU64(reinterpret_cast<const uint8_t*>(record.data()) + 4), 5u);
+  EXPECT_EQ(record.substr(20), std::string(reinterpret_cast<const char*>(d.data()), d.size()));
   EXPECT_THAT(Tree(UserPath()), ElementsAre("d", "d/a.txt"));
   ExpectTheOneFileWithItsDigest(dir, "d/a.txt", "hello");
   ASSERT_TRUE(dir.Remove("d/a.txt").ok());
@@ -256,6 +258,55 @@ TEST_F(UserDirTest, ADigestRecordOfAnotherVersionIsStale) {
     ASSERT_TRUE(files.ok());
     EXPECT_FALSE((*files)[0].digest.has_value());
   }
+}
+
+// A record in the sidecar's layout (64 bytes, with the inode): what the attribute held before issue
+// 11's eighth step. Still read from the attribute, and stale there once the inode is not the
+// file's.
+std::string SidecarLayoutRecord(const fs::path& file, const protocol::Digest& d, uint64_t ino_add) {
+  struct stat st {};
+  EXPECT_EQ(lstat(file.c_str(), &st), 0) << file;
+  std::string out = "BDSHA256";
+  protocol::AppendU64(out, static_cast<uint64_t>(st.st_size));
+  protocol::AppendU64(out, static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                               static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  protocol::AppendU64(out, static_cast<uint64_t>(st.st_ino) + ino_add);
+  out.append(reinterpret_cast<const char*>(d.data()), d.size());
+  return out;
+}
+
+TEST_F(UserDirTest, AnAttributeInTheEarlierLayoutIsStillRead) {
+  UserDir dir = OpenUser(kUser);
+  if (!KeepsUserAttributes(UserPath())) GTEST_SKIP() << "no user attributes in " << UserPath();
+  const protocol::Digest d = protocol::Sha256Of("hello");
+  ASSERT_TRUE(Store(dir, "a", "hello").ok());
+  SetAttribute(UserPath() / "a", SidecarLayoutRecord(UserPath() / "a", d, 0));
+  ExpectTheOneFileWithItsDigest(dir, "a", "hello");
+  SetAttribute(UserPath() / "a", SidecarLayoutRecord(UserPath() / "a", d, 1));
+  Result<OpenFile> file = dir.OpenForRead("a");
+  ASSERT_TRUE(file.ok());
+  EXPECT_FALSE(file->digest.has_value());
+  EXPECT_TRUE(file->stale_digest);
+}
+
+// A sidecar can outlive the file it was written for (a crash between the two renames): a record
+// there vouches for nothing unless it names the file's inode, so the attribute's layout, which
+// does not, is no record in a sidecar.
+TEST_F(UserDirTest, ASidecarInTheAttributesLayoutVouchesForNothing) {
+  UserDir dir = OpenUser(kUser, &no_attributes_);
+  const protocol::Digest d = protocol::Sha256Of("hello");
+  ASSERT_TRUE(Store(dir, "a", "hello", d).ok());
+  const std::string sidecar = ReadPath(SidecarOf(UserPath() / "a"));
+  ASSERT_EQ(sidecar.size(), 64u);
+  // The same size, mtime and digest, without the inode, under the attribute's magic.
+  std::string attribute_layout = "BDS2" + sidecar.substr(8, 16) + sidecar.substr(32);
+  ASSERT_EQ(attribute_layout.size(), 52u);
+  std::ofstream(SidecarOf(UserPath() / "a"), std::ios::binary | std::ios::trunc)
+      << attribute_layout;
+  Result<OpenFile> file = dir.OpenForRead("a");
+  ASSERT_TRUE(file.ok());
+  EXPECT_FALSE(file->digest.has_value());
+  EXPECT_TRUE(file->stale_digest);
 }
 
 TEST_F(UserDirTest, LongestComponentStillGetsItsSidecar) {
