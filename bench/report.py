@@ -55,6 +55,7 @@ def table_text(results):
         f"machine: {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}, {m['date']}, "
         f"load {m['load_at_start']} at start; run took {results['seconds']:.0f} s"
         + ("; SMOKE RUN (small sizes, one run: not a measurement)" if results["smoke"] else ""),
+        f"storage: {m.get('storage', '?')}",
         "",
         f"== bulk: {size_label(results['size'])} of random bytes, MB/s (10^6 B/s), median of "
         f"{results['runs']} runs after {results['warmup']} warm-up",

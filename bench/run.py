@@ -429,6 +429,28 @@ def machine():
                 date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load_at_start=load)
 
 
+def storage_fs(folder):
+    """The file system beneath `folder`: its type and device and, for ext4, whether it keeps a
+    journal. Without one, making an inode skips every inode freed there in the last minutes, so
+    the small-file rows then also follow what else freed inodes (RESULTS.md, issue 11)."""
+    dev = os.stat(folder).st_dev
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == f"{os.major(dev)}:{os.minor(dev)}":
+                fstype, source = fields[fields.index("-") + 1:][:2]
+                break
+        else:
+            return f"{folder}: ?"
+    what = f"{folder}: {fstype} on {source}"
+    if fstype == "ext4":
+        journals = os.listdir("/proc/fs/jbd2") if os.path.isdir("/proc/fs/jbd2") else []
+        name = os.path.basename(source)
+        has = any(j.startswith(name + "-") for j in journals)
+        what += " with a journal" if has else " without a journal"
+    return what
+
+
 def make_data(folder, size, small_count):
     data = os.path.join(folder, "data")
     with open(data, "wb") as f:
@@ -467,7 +489,8 @@ def run(args, settings, scratch):
         iperf3 = Iperf3(disk)
         env = dict(daemon=daemon, rsyncd=rsyncd, iperf3=iperf3, clients=Clients(args.build, daemon),
                    out=out, disk=disk, deadline=deadline)
-        results = dict(machine=machine(), smoke=args.smoke, size=settings["size"], runs=runs,
+        results = dict(machine=dict(machine(), storage=storage_fs(args.storage_parent)),
+                       smoke=args.smoke, size=settings["size"], runs=runs,
                        warmup=warmup, small_count=settings["small_count"], figures={})
         fig = results["figures"]
         step = deadline.step
