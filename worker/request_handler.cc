@@ -54,7 +54,7 @@ class Request {
   // Streams an upload into a temp file and commits it; nothing when the client was lost
   // (LostClient has said so). When it returns, a failed upload's temp file and every handle the
   // request had on the folder are gone, so no answer comes before that cleanup.
-  std::optional<Status> Store(Unlinked* replaced);
+  std::optional<Status> Store(UniqueFd* replaced);
   void Backup();
   void Restore();
   void Delete();
@@ -122,7 +122,7 @@ Result<UserDir> Request::Folder(bool create) {
   return UserDir(ctx_.sys, std::move(*fd));
 }
 
-std::optional<Status> Request::Store(Unlinked* replaced) {
+std::optional<Status> Request::Store(UniqueFd* replaced) {
   std::vector<char> buf = PayloadBuffer(parser_.payload_left());
   Result<UserDir> dir = Folder(true);
   if (dir.ok()) dir->policy = VersionPolicyFor(ctx_, user_id());
@@ -150,7 +150,7 @@ std::optional<Status> Request::Store(Unlinked* replaced) {
 
 void Request::Backup() {
   // Freeing the blocks of the file the upload replaced is left to after the answer.
-  Unlinked replaced;
+  UniqueFd replaced;
   std::optional<Status> stored = Store(&replaced);
   if (!stored) return;
   if (!stored->ok()) return Fail(ResponseCode::kError, *stored);
@@ -176,7 +176,7 @@ void Request::Restore() {
 }
 
 void Request::Delete() {
-  Unlinked removed;  // closed after the answer: freeing a large file's blocks delays no one
+  UniqueFd removed;  // closed after the answer: freeing a large file's blocks delays no one
   Result<UserDir> dir = Folder(false);
   if (dir.ok()) dir->policy = VersionPolicyFor(ctx_, user_id());
   Status s = dir.ok() ? dir->Remove(name(), UserDir::Folders::kRefuse, &removed) : dir.status();

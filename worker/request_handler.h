@@ -38,9 +38,6 @@ struct HandlerContext {
   MinRate min_rate;
   // A list of more files is refused; the worker sets the config's max_files_listed.
   uint64_t max_files_listed = UINT64_MAX;
-  // How many replaced or deleted files a v2 connection may hold open until its client is quiet
-  // (UnlinkedFiles); the worker sets it from its descriptor limit.
-  size_t max_unlinked_held = 256;
   // The config's keep_versions and keep_days, and its append_only_users (VersionPolicyFor).
   VersionPolicy versions;
   std::vector<uint32_t> append_only_users;

@@ -132,6 +132,7 @@ void RequestV2::FlushBatch() {
   if (login_.batch.empty()) return;
   conn_.Answered();
   std::string answers;
+  // Held until the answers are out: closing the files the uploads replaced frees their blocks.
   std::vector<UploadBatch::Done> done = login_.batch.Commit(ctx_.sys);
   for (UploadBatch::Done& d : done) {
     const ResponseCode code = d.status.ok() ? ResponseCode::kOk : StorageStatusV2(d.status);
@@ -147,10 +148,6 @@ void RequestV2::FlushBatch() {
   }
   if (!conn_.WriteAll(answers.data(), answers.size(), deadlines_.request).ok()) {
     out_.keep_open = false;
-  }
-  // Only now, with the answers out, may closing the files the uploads replaced free them.
-  for (UploadBatch::Done& d : done) {
-    login_.unlinked.Hold(std::move(d.replaced), ctx_.max_unlinked_held);
   }
 }
 
@@ -357,7 +354,7 @@ void RequestV2::SendRestore(OpenFile& file) {
 }
 
 void RequestV2::Delete() {
-  Unlinked removed;  // held past the answer: freeing a large file's blocks delays no one
+  UniqueFd removed;  // closed after the answer: freeing a large file's blocks delays no one
   Status s = login_.dir->Remove(name(), UserDir::Folders::kIfEmpty, &removed);
   if (!s.ok() && login_.dir->policy.append_only && s.code() == Status::Code::kDenied) {
     WarnAboutUser(ctx_, login_.user_id, "append-only: delete of " + name() + " refused");
@@ -365,7 +362,6 @@ void RequestV2::Delete() {
   }
   if (!s.ok()) return FailStorage(s);
   Reply(ResponseCode::kOk, name(), {});
-  login_.unlinked.Hold(std::move(removed), ctx_.max_unlinked_held);
 }
 
 void RequestV2::SendEntries(const std::string& entries) {

@@ -11,7 +11,6 @@
 #include "worker/authenticator.h"
 #include "worker/connection.h"
 #include "worker/request_handler.h"
-#include "worker/unlinked_files.h"
 #include "worker/upload_batch.h"
 #include "worker/user_dir.h"
 
@@ -24,7 +23,6 @@ struct Login {
   uint32_t user_id = 0;        // from AUTH_START on
   std::optional<UserDir> dir;  // once logged in: the folder the authenticator handed over
   UploadBatch batch;           // uploads stored, their answers waiting for the group commit
-  UnlinkedFiles unlinked;      // what its uploads replaced and its deletes removed, till quiet
 };
 
 // Serves the v2 request whose first byte is waiting on `conn`: AUTH_* through `auth`, the file

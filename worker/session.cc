@@ -92,16 +92,6 @@ Status WaitForNext(Connection& conn, const SessionContext& ctx, Deadline deadlin
   return conn.WaitForRequest(std::min(deadline, Clock::now() + kStopGrace), nullptr);
 }
 
-// Frees the files a connection's requests unlinked once its client is quiet for kQuietFor, or at
-// once if it is gone. A client in the middle of a run (pipelining uploads, or sending its next
-// request when the last answer is in) sends within a moment, and is not kept waiting while the
-// files are freed; one quiet that long waits on nothing the frees would delay. The wait keeps
-// the stop signals blocked: one that comes meanwhile ends the next wait (WaitForNext) instead.
-void FreeWhenQuiet(Connection& conn, UnlinkedFiles& unlinked) {
-  constexpr std::chrono::milliseconds kQuietFor{20};
-  if (!conn.WaitForRequest(Clock::now() + kQuietFor, nullptr).ok()) unlinked.Release();
-}
-
 bool EnterFolder(Connection& conn, const SessionContext& ctx, int folder_fd) {
   return !ctx.enter_folder || ctx.enter_folder(conn, folder_fd);
 }
@@ -150,7 +140,6 @@ void ServeConnection(Connection& conn, const SessionContext& ctx) {
   Login login;
   bool served = false;  // a request past the login has been answered: a stop may end it now
   for (bool first_request = true;; first_request = false) {
-    if (!login.unlinked.empty()) FreeWhenQuiet(conn, login.unlinked);
     // The opening deadline holds until v1's first request or v2's login is in; after that each
     // request has header_timeout from its first byte, and the wait for it is idle_timeout.
     const bool opening_phase =

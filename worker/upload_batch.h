@@ -29,12 +29,12 @@ class UploadBatch {
 
   // One upload's outcome. `record` is its request's access-log record when that request was
   // measured before the batch was committed (a later request commits it), else empty.
-  // `replaced` is the file it replaced (Upload::TakeReplaced), to be closed after the answers.
+  // `replaced` is the file it replaced (Upload::TakeReplaced), to be dropped after the answers.
   struct Done {
     std::string name;
     Status status;
     std::optional<ipc::Report> record;
-    Unlinked replaced;
+    UniqueFd replaced;
   };
 
   bool empty() const { return pending_.empty(); }

@@ -533,11 +533,6 @@ Status RemoveEmptyFolder(Sys* sys, int parent, const std::string& leaf, const st
   return Status::Ok();
 }
 
-// `fd`, held on the file `st` describes, as an Unlinked: closing it frees the blocks st counts.
-Unlinked HeldUnlinked(UniqueFd fd, const struct stat& st) {
-  return {std::move(fd), static_cast<uint64_t>(st.st_blocks) * 512};
-}
-
 // The components of a folder path as an UploadRecord holds it ("" is the user's own folder).
 std::vector<std::string> FolderParts(const std::string& folder) {
   std::vector<std::string> parts;
@@ -794,12 +789,12 @@ Status Upload::Publish() {
   // of the file being replaced (O_PATH: nothing of it is opened) moves that to its close. A file
   // kept in a history is not freed, and one that cannot be opened is replaced as before.
   if (!history_) {
-    UniqueFd old(
+    replaced_.reset(
         OpenBeneath(sys_, dir_fd_.get(), final_name_.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0));
     struct stat st {};
-    if (old.valid() && sys_->FstatAt(old.get(), "", &st, AT_EMPTY_PATH) == 0 &&
-        S_ISREG(st.st_mode)) {
-      replaced_ = HeldUnlinked(std::move(old), st);
+    if (replaced_.valid() &&
+        (sys_->FstatAt(replaced_.get(), "", &st, AT_EMPTY_PATH) != 0 || !S_ISREG(st.st_mode))) {
+      replaced_.reset();
     }
   }
   if (sys_->RenameAt(dir_fd_.get(), tmp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {
@@ -1001,7 +996,7 @@ Result<OpenFile> UserDir::OpenForRead(const std::string& name) {
   return Result<OpenFile>(std::move(file));
 }
 
-Status UserDir::Remove(const std::string& name, Folders folders, Unlinked* removed) {
+Status UserDir::Remove(const std::string& name, Folders folders, UniqueFd* removed) {
   Result<std::vector<std::string>> parts = SplitName(name);
   if (!parts.ok()) return parts.status();
   const std::string& leaf = parts->back();
@@ -1041,7 +1036,7 @@ Status UserDir::Remove(const std::string& name, Folders folders, Unlinked* remov
     if (sys_->UnlinkAt(folder->get(), leaf.c_str(), 0) != 0) {
       return Status::FromErrno(errno, "unlink " + name);
     }
-    if (removed != nullptr) *removed = HeldUnlinked(std::move(held), st);
+    if (removed != nullptr) *removed = std::move(held);
     // A sidecar left behind (none was written, or this fails) is stale for any later file.
     sys_->UnlinkAt(folder->get(), SidecarName(leaf).c_str(), 0);
   }

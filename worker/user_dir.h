@@ -78,14 +78,6 @@ struct VersionPolicy {
 
 class History;  // worker/versions.h
 
-// A stored file unlinked (replaced by an upload, or deleted) but still held open (O_PATH): its
-// blocks and inode are freed when `fd` is closed, which the holder leaves until no client waits
-// on it. `bytes` is the space that close frees.
-struct Unlinked {
-  UniqueFd fd;
-  uint64_t bytes = 0;
-};
-
 // An upload in progress: a temp file `.backupd-tmp-*` beside its target, and its UploadRecord.
 // Commit() makes it the target atomically and durably; destroying an uncommitted Upload unlinks
 // the temp file, so a failed or interrupted upload leaves the previous version and no leftover.
@@ -132,7 +124,7 @@ class Upload {
   int fd() const { return fd_.get(); }
   // The file Publish replaced, when it was not kept in a history: held open so that its blocks
   // are freed when the caller closes it, after the answer, not inside the rename. Empty if none.
-  Unlinked TakeReplaced() { return std::move(replaced_); }
+  UniqueFd TakeReplaced() { return std::move(replaced_); }
 
  private:
   friend class UserDir;
@@ -153,7 +145,7 @@ class Upload {
   VersionPolicy policy_;  // the UserDir's at BeginUpload
   // The name's history, opened by Publish when it is kept, for Finish to settle and prune.
   std::unique_ptr<History> history_;
-  Unlinked replaced_;    // see TakeReplaced
+  UniqueFd replaced_;    // see TakeReplaced
   UploadRecord record_;  // declared last: removed only after the temp file is gone
 };
 
@@ -240,7 +232,7 @@ class UserDir {
   // descriptor (O_PATH) of the file unlinked, when one could be opened: freeing a large file's
   // blocks then waits for its close, which a request leaves until after its answer.
   Status Remove(const std::string& name, Folders folders = Folders::kRefuse,
-                Unlinked* removed = nullptr);
+                UniqueFd* removed = nullptr);
   // Makes the folder `name` and its missing parents (0700), and writes its sidecar with `mode`
   // and `mtime_ns` atomically (temp file, rename). An IoError when `name` is a stored file.
   Status MakeFolder(const std::string& name, uint32_t mode, int64_t mtime_ns);

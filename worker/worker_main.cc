@@ -64,24 +64,6 @@ constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 // largest pool: two generations of conf::kMaxWorkers workers and their session children.
 constexpr rlim_t kWorkerProcessLimit = 2 * 2 * conf::kMaxWorkers;
 
-// The soft RLIMIT_NOFILE a worker raises itself to, from the 1024 that systemd and most shells
-// leave it (never past the hard limit, so no privilege is needed): a v2 connection holds the files
-// its uploads replaced until it is idle (worker/unlinked_files.h), up to a quarter of the limit
-// and at most kMaxUnlinkedHeld, leaving the rest to uploads in flight and their folders.
-constexpr rlim_t kWorkerOpenFiles = 4096;
-constexpr size_t kMaxUnlinkedHeld = 1024;
-
-size_t RaiseOpenFiles() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
-  if (limit.rlim_cur < kWorkerOpenFiles && limit.rlim_cur < limit.rlim_max) {
-    rlimit raised = limit;
-    raised.rlim_cur = std::min(kWorkerOpenFiles, limit.rlim_max);
-    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-  }
-  return static_cast<size_t>(std::min<rlim_t>(kMaxUnlinkedHeld, limit.rlim_cur / 4));
-}
-
 // A process that cannot confine itself must not serve: its last words go to the supervisor's log
 // (its stderr is /dev/null), then it aborts.
 [[noreturn]] void Die(Reporter& reporter, const std::string& what) {
@@ -175,7 +157,7 @@ std::mt19937_64 SeededRng() {
 
 class Worker {
  public:
-  Worker(const WorkerArgs& args, const sigset_t& wait_mask, size_t max_unlinked_held)
+  Worker(const WorkerArgs& args, const sigset_t& wait_mask)
       : args_(args),
         wait_mask_(wait_mask),
         child_wait_mask_(wait_mask),
@@ -194,7 +176,6 @@ class Worker {
     session_.handler.min_rate = {std::chrono::seconds(args.config->header_timeout),
                                  args.config->min_rate};
     session_.handler.max_files_listed = args.config->max_files_listed;
-    session_.handler.max_unlinked_held = max_unlinked_held;
     session_.handler.versions.keep_versions = args.config->keep_versions;
     session_.handler.versions.keep_days = args.config->keep_days;
     session_.handler.append_only_users = args.config->append_only_users;
@@ -460,14 +441,13 @@ void WorkerMain(const WorkerArgs& args) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != args.supervisor) ::_exit(0);
   Reporter reporter(args.report_fd, args.generation);
-  const size_t max_unlinked_held = RaiseOpenFiles();
   Status limited = LimitProcesses(kWorkerProcessLimit);
   if (!limited.ok()) Die(reporter, "worker: " + limited.ToString());
   Status filtered = InstallSyscallFilter(FilterFor::kWorker);
   if (!filtered.ok()) Die(reporter, "worker: " + filtered.ToString());
   // Twice the longest request: no upload of another node's can still be running after that.
   SetUploadNode(args.config->node_name, 2 * int64_t{args.config->request_timeout});
-  Worker(args, wait_mask, max_unlinked_held).Run();
+  Worker(args, wait_mask).Run();
   ::_exit(0);
 }
 

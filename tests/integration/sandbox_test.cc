@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,21 +16,18 @@ namespace {
 
 using protocol::Op;
 
-// The soft and hard limits of /proc/PID/limits named `what` ("Max processes"), e.g. "0 0";
-// empty if absent.
-std::string Limits(pid_t pid, const std::string& what) {
+// The "Max processes" soft and hard limits of /proc/PID/limits, e.g. "0 0"; empty if absent.
+std::string MaxProcesses(pid_t pid) {
   std::istringstream limits(ReadFile("/proc/" + std::to_string(pid) + "/limits").value_or(""));
   for (std::string line; std::getline(limits, line);) {
-    if (line.rfind(what, 0) != 0) continue;
-    std::istringstream fields(line.substr(what.size()));
+    if (line.rfind("Max processes", 0) != 0) continue;
+    std::istringstream fields(line.substr(sizeof "Max processes" - 1));
     std::string soft, hard;
     fields >> soft >> hard;
     return soft + " " + hard;
   }
   return "";
 }
-
-std::string MaxProcesses(pid_t pid) { return Limits(pid, "Max processes"); }
 
 // What every worker and session child must show in /proc: filter mode with `filters` filters
 // stacked, no capability left to gain, stdout and stderr on /dev/null, and `nproc` processes.
@@ -75,25 +71,6 @@ TEST_F(SandboxTest, WorkersAndSessionChildrenAreFilteredWithoutCapabilitiesStdio
   EXPECT_TRUE(HasStatus(client.Call(41, Op::kList, ""), kListOk));
   EXPECT_TRUE(HasStatus(client.Call(41, Op::kDelete, "f"), kOk));
   EXPECT_EQ(daemon_.Log().find("SIGSYS"), std::string::npos) << daemon_.Log();
-}
-
-// A connection holds the files its uploads replaced until it is idle (worker/unlinked_files.h),
-// one descriptor each: the workers raise their soft descriptor limit from the usual 1024 to 4096
-// (or their hard limit, if lower), and leave the hard limit as it was.
-TEST_F(SandboxTest, WorkersRaiseTheirSoftDescriptorLimitTo4096WithinTheHardLimit) {
-  Result<std::vector<pid_t>> workers = daemon_.WaitForWorkers(3, Millis(5000));
-  ASSERT_TRUE(workers.ok()) << workers.status().ToString();
-  const std::string supervisor = Limits(daemon_.pid(), "Max open files");
-  ASSERT_FALSE(supervisor.empty());
-  const std::string soft = supervisor.substr(0, supervisor.find(' '));
-  const std::string hard = supervisor.substr(supervisor.find(' ') + 1);
-  const auto value = [](const std::string& v) {
-    return v == "unlimited" ? UINT64_MAX : std::stoull(v);
-  };
-  const uint64_t want = std::max<uint64_t>(value(soft), std::min<uint64_t>(value(hard), 4096));
-  for (pid_t w : *workers) {
-    EXPECT_EQ(Limits(w, "Max open files"), std::to_string(want) + " " + hard) << "pid " << w;
-  }
 }
 
 // Where the forbidden call is made and which one: the hook's "WHERE:CALL".

@@ -446,61 +446,6 @@ TEST_F(SessionTest, HundredPipelinedRequestsAreAnsweredInOrder) {
   }
 }
 
-// The descriptors of this process (the session runs in a thread of it) on unlinked files.
-std::vector<std::string> HeldUnlinkedFiles() {
-  std::vector<std::string> held;
-  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
-    std::error_code ec;
-    const std::string target = fs::read_symlink(e.path(), ec).string();
-    const std::string_view deleted = " (deleted)";
-    if (!ec && target.size() > deleted.size() &&
-        target.compare(target.size() - deleted.size(), deleted.size(), deleted) == 0) {
-      held.push_back(target);
-    }
-  }
-  return held;
-}
-
-// Waits (5 s at most) until the session holds exactly `want` unlinked files.
-bool HoldsUnlinked(size_t want) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (HeldUnlinkedFiles().size() != want) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
-// A file an upload replaces (or a delete removes) is freed when its descriptor closes: while the
-// client has a request on its way the connection holds it, so the client hears its answer before
-// the server spends time freeing; once the client is quiet, the connection holds nothing.
-TEST_F(SessionTest, ReplacedAndDeletedFilesAreHeldWhileARequestIsInAndFreedOnceIdle) {
-  Open();
-  LogIn();
-  Send(BackupRequest(kUser, "f", "old"));
-  ASSERT_EQ(Read().status, Code(ResponseCode::kOk));
-  ASSERT_TRUE(HoldsUnlinked(0));
-  // The replacing upload and the first bytes of the next request: the upload is answered while
-  // the server waits for the rest of it.
-  const std::string next = Request(kUser, Op::kRestore, "f");
-  Send(BackupRequest(kUser, "f", "new") + next.substr(0, 3));
-  ASSERT_EQ(Read().status, Code(ResponseCode::kOk));
-  ASSERT_TRUE(HoldsUnlinked(1)) << HeldUnlinkedFiles().size();
-  EXPECT_EQ(HeldUnlinkedFiles()[0], (UserPath() / "f").string() + " (deleted)");
-  Send(next.substr(3));
-  V2Response r = Read();
-  ASSERT_EQ(r.status, Code(ResponseCode::kRestoreOk));
-  EXPECT_EQ(r.payload, "new");
-  EXPECT_TRUE(HoldsUnlinked(0)) << HeldUnlinkedFiles().size();
-  // A delete's file the same way.
-  Send(Request(kUser, Op::kDelete, "f") + next.substr(0, 3));
-  ASSERT_EQ(Read().status, Code(ResponseCode::kOk));
-  ASSERT_TRUE(HoldsUnlinked(1)) << HeldUnlinkedFiles().size();
-  Send(next.substr(3));
-  EXPECT_EQ(Read().status, Code(ResponseCode::kNotFound));
-  EXPECT_TRUE(HoldsUnlinked(0)) << HeldUnlinkedFiles().size();
-}
-
 TEST_F(SessionTest, UploadOntoAFolderIs1010WithoutAServerPath) {
   fs::create_directories(UserPath() / "dir");
   Open();

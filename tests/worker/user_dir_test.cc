@@ -841,16 +841,14 @@ TEST_F(UserDirTest, ABatchHandsBackTheFilesItReplacedForTheCallerToClose) {
   std::vector<UploadBatch::Done> done = batch.Commit(&RealSys());
   ASSERT_EQ(done.size(), 2u);
   ASSERT_TRUE(done[0].status.ok()) << done[0].status.ToString();
-  ASSERT_TRUE(done[0].replaced.fd.valid());
+  ASSERT_TRUE(done[0].replaced.valid());
   struct stat held {};
-  ASSERT_EQ(::fstat(done[0].replaced.fd.get(), &held), 0);
+  ASSERT_EQ(::fstat(done[0].replaced.get(), &held), 0);
   EXPECT_EQ(held.st_ino, old.st_ino);
   EXPECT_EQ(held.st_nlink, 0u);
-  // What closing it gives back, for the holder's cap on space not yet freed.
-  EXPECT_EQ(done[0].replaced.bytes, static_cast<uint64_t>(old.st_blocks) * 512);
   EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
   // A new name replaced nothing.
-  EXPECT_FALSE(done[1].replaced.fd.valid());
+  EXPECT_FALSE(done[1].replaced.valid());
 }
 
 // A delete, too, leaves freeing the file's blocks to the caller's close: Remove hands back a
@@ -860,19 +858,18 @@ TEST_F(UserDirTest, ARemoveHandsBackTheFileItUnlinkedForTheCallerToClose) {
   ASSERT_TRUE(Store(dir, "d/f", "doomed").ok());
   struct stat old {};
   ASSERT_EQ(::stat((UserPath() / "d" / "f").c_str(), &old), 0);
-  Unlinked removed;
+  UniqueFd removed;
   ASSERT_TRUE(dir.Remove("d/f", UserDir::Folders::kRefuse, &removed).ok());
-  ASSERT_TRUE(removed.fd.valid());
+  ASSERT_TRUE(removed.valid());
   struct stat held {};
-  ASSERT_EQ(::fstat(removed.fd.get(), &held), 0);
+  ASSERT_EQ(::fstat(removed.get(), &held), 0);
   EXPECT_EQ(held.st_ino, old.st_ino);
   EXPECT_EQ(held.st_nlink, 0u);
-  EXPECT_EQ(removed.bytes, static_cast<uint64_t>(old.st_blocks) * 512);
   EXPECT_FALSE(std::filesystem::exists(UserPath() / "d"));
   // A name that is not a stored file hands back nothing.
-  Unlinked none;
+  UniqueFd none;
   EXPECT_EQ(dir.Remove("d/f", UserDir::Folders::kRefuse, &none).code(), Status::Code::kNotFound);
-  EXPECT_FALSE(none.fd.valid());
+  EXPECT_FALSE(none.valid());
 }
 
 // With history kept the replaced file lives on as a version: nothing to hold.
@@ -885,7 +882,7 @@ TEST_F(UserDirTest, ABatchHoldsNoReplacedFileThatAHistoryKeeps) {
   std::vector<UploadBatch::Done> done = batch.Commit(&RealSys());
   ASSERT_EQ(done.size(), 1u);
   ASSERT_TRUE(done[0].status.ok()) << done[0].status.ToString();
-  EXPECT_FALSE(done[0].replaced.fd.valid());
+  EXPECT_FALSE(done[0].replaced.valid());
   EXPECT_EQ(ReadPath(UserPath() / "f"), "new");
 }
 
