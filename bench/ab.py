@@ -26,7 +26,7 @@ import tempfile
 import time
 
 from run import MIB, SMALL_RSYNC_ARGS, SMALL_SIZE, Clients, Deadline, figure, make_data
-from run import run_checked, same_file, take_turns, timed
+from run import run_checked, same_file, spread_folders, take_turns, timed
 from servers import Backupd, BenchError, Rsyncd
 
 
@@ -119,6 +119,7 @@ def main():
         scratch.append(out)
         disk = tempfile.mkdtemp(prefix="backupd-ab-", dir=args.storage_parent)
         scratch.append(disk)
+        spread_folders(disk)
         data, paths = make_data(out, args.size * MIB, args.small)
         sides = []
         for name, build, py in (("before", args.before, args.py_before),

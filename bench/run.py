@@ -451,6 +451,21 @@ def storage_fs(folder):
     return what
 
 
+def spread_folders(folder):
+    """Marks `folder` a top of directory hierarchies for ext4's Orlov allocator (chattr +T), so
+    backupd's and rsyncd's folders beneath it each start in a block group of their own with free
+    inodes, as top-level folders do. Without it both may land in the group of `folder`, where
+    everything else under --storage-parent made and freed inodes, or only one of them does: on
+    an ext4 without a journal each new inode there is found past every inode freed in the last
+    minutes, and the small-file rows measured which server drew the busier group (RESULTS.md,
+    issue 11's eighth step). Elsewhere (no ext4, no chattr) it does nothing."""
+    try:
+        subprocess.run(["chattr", "+T", folder], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    except OSError:
+        pass
+
+
 def make_data(folder, size, small_count):
     data = os.path.join(folder, "data")
     with open(data, "wb") as f:
@@ -478,6 +493,7 @@ def run(args, settings, scratch):
     scratch.append(out)
     disk = tempfile.mkdtemp(prefix="backupd-bench-", dir=args.storage_parent)
     scratch.append(disk)
+    spread_folders(disk)
     data, paths = make_data(out, settings["size"], settings["small_count"])
     daemon = rsyncd = iperf3 = None
     try:
