@@ -23,21 +23,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
-from run import MIB, SMALL_RSYNC_ARGS, SMALL_SIZE, Clients, Deadline, figure, make_data
-from run import run_checked, same_file, spread_folders, take_turns, timed
+from run import MIB, SMALL_SIZE, Clients, Deadline, calls_per_second, figure, make_data
+from run import rsync_small_commands, run_checked, same_file, spread_folders, take_turns, timed
 from servers import Backupd, BenchError, Rsyncd
 
 
 def per_call(paths, argv_of, what):
     """A run of one call per path (argv_of(path)): calls/s."""
-    def fn():
-        t0 = time.perf_counter()
-        for path in paths:
-            run_checked(argv_of(path), what, 60)
-        return len(paths) / (time.perf_counter() - t0)
-    return fn
+    return lambda: calls_per_second(paths, argv_of, what)
 
 
 def small(side, paths):
@@ -54,14 +48,11 @@ def small(side, paths):
 
 def small_rsync(rsync, paths):
     """The rsync daemon's figures for small()'s first two rows, timed as run.py times them."""
-    argv = SMALL_RSYNC_ARGS
-    os.makedirs(os.path.join(rsync.module_path, "small"), exist_ok=True)
-    folder = os.path.dirname(paths[0])
+    one, tree = rsync_small_commands(rsync, os.path.dirname(paths[0]))
     return [
-        ("calls/s, one backup-client call per file",
-         per_call(paths, lambda p: [*argv, p, rsync.url("small/")], "rsync")),
+        ("calls/s, one backup-client call per file", per_call(paths, one, "rsync")),
         ("files/s, all in one backup-client call (v2)",
-         lambda: len(paths) / timed([*argv, "-r", folder + "/", rsync.url("tree/")], "rsync -r")),
+         lambda: len(paths) / timed(tree, "rsync -r")),
     ]
 
 

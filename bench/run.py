@@ -232,38 +232,46 @@ def bulk(env, size, data, runs, warmup):
 SMALL_RSYNC_ARGS = ["rsync", "-I", "--whole-file", "--fsync", "--sockopts=TCP_NODELAY"]
 
 
+def rsync_small_commands(rsync, folder):
+    """The rsync daemon's small-file commands: one file into the module's small/ (made here), and
+    the whole `folder` into its tree/ with one rsync -r."""
+    os.makedirs(os.path.join(rsync.module_path, "small"), exist_ok=True)
+
+    def one(path):
+        return [*SMALL_RSYNC_ARGS, path, rsync.url("small/")]
+    return one, [*SMALL_RSYNC_ARGS, "-r", folder + "/", rsync.url("tree/")]
+
+
+def calls_per_second(paths, argv_of, what):
+    """One call of argv_of(path) per path, in turn: calls/s."""
+    t0 = time.perf_counter()
+    for path in paths:
+        run_checked(argv_of(path), what, 60)
+    return len(paths) / (time.perf_counter() - t0)
+
+
 def small_files(env, paths, runs, warmup):
     """4 KiB files: one client call per file against one rsync call per file, then all of them
     in one call (v2 pipelines the uploads on one connection) against one rsync -r call. The
     calls one per file go through the files once: each run takes the next 1/runs of them (1000
     calls in 5 runs of 200), after a warm-up of 20 calls, to keep the whole run bounded."""
-    c, rsync = env["clients"], env["rsyncd"]
-    folder = os.path.dirname(paths[0])
-    rsync_args = SMALL_RSYNC_ARGS
-    os.makedirs(os.path.join(rsync.module_path, "small"), exist_ok=True)
+    c = env["clients"]
+    rsync_one, rsync_tree = rsync_small_commands(env["rsyncd"], os.path.dirname(paths[0]))
     share = math.ceil(len(paths) / runs)
     batches = [paths[:20]] * warmup + [paths[i * share:(i + 1) * share] for i in range(runs)]
 
     def per_call(argv_of, what):
         turns = iter(batches)
-
-        def fn():
-            batch = next(turns)
-            t0 = time.perf_counter()
-            for path in batch:
-                run_checked(argv_of(path), what, 60)
-            return len(batch) / (time.perf_counter() - t0)
-        return fn
+        return lambda: calls_per_second(next(turns), argv_of, what)
 
     def one_call(argv, what):
         return lambda: len(paths) / timed(argv, what)
 
     tasks = [
         ("small_calls_backupd", per_call(lambda p: [*c.backup(), p], "backup-client")),
-        ("small_calls_rsync", per_call(lambda p: [*rsync_args, p, rsync.url("small/")], "rsync")),
+        ("small_calls_rsync", per_call(rsync_one, "rsync")),
         ("small_one_call_backupd", one_call([*c.backup(), *paths], "backup-client")),
-        ("small_one_call_rsync", one_call([*rsync_args, "-r", folder + "/", rsync.url("tree/")],
-                                          "rsync -r")),
+        ("small_one_call_rsync", one_call(rsync_tree, "rsync -r")),
     ]
     values = take_turns(tasks, runs, warmup, env["deadline"])
     for path in (paths[0], paths[len(paths) // 2], paths[-1]):

@@ -188,13 +188,14 @@ struct StoredFile {
 // protocol::NormalizeName; UserDir still never lets one resolve outside the folder (".." and
 // symlinks fail inside openat2 rather than relying on the caller).
 //
-// A digest uploaded with a file is kept in a record of 64 bytes: "BDSHA256" | size u64 | mtime_ns
-// i64 | inode u64 | digest, little-endian, taken from the data file at commit, then for a
-// BACKUP_ATTRS upload the file's mode u32 (68 bytes). The record goes on the file's inode as the
-// attribute user.backupd.sha256, or, where that cannot be set, in a sidecar beside it,
-// `.backupd-sha256-<hex SHA-256 of the file's last component>` (hashed so any 255-byte component
-// still fits NAME_MAX). A record whose size, mtime or inode do not match the file is stale and
-// ignored.
+// A digest uploaded with a file is kept in a record taken from the data file at commit,
+// little-endian: on the file's inode as the attribute user.backupd.sha256, "BDS2" | size u64 |
+// mtime_ns i64 | digest (52 bytes, small enough to stay inside an ext4 inode), or, where that
+// cannot be set, in a sidecar beside it, `.backupd-sha256-<hex SHA-256 of the file's last
+// component>` (hashed so any 255-byte component still fits NAME_MAX), "BDSHA256" | size | mtime_ns
+// | inode u64 | digest (64 bytes), since a sidecar can outlive its file. A BACKUP_ATTRS upload adds
+// the file's mode u32 to either. A record whose size, mtime or (a sidecar's) inode do not match the
+// file is stale and ignored.
 //
 // A folder made by MAKE_FOLDER holds `.backupd-folder` (its mode and mtime, docs/STORAGE.md). Such
 // a folder is the user's: pruning never removes it (rmdir fails on the sidecar), only a delete of
