@@ -68,9 +68,13 @@ TEST_F(StorageTest, ATempFileOfASessionKilledMidUploadGoesAtTheUsersNextUploadEl
         return children.size() == 1;
       },
       kTimeout));
-  // Killed, it unlinks nothing: the temp file and its record stay.
+  // Killed, it unlinks nothing: the temp file and its record stay. The next upload tells a dead
+  // writer by kill(pid, 0) failing with ESRCH, which a zombie does not yet: wait for its worker to
+  // have reaped it (it logs the signal after waitpid), or that upload may rightly keep the files.
   ASSERT_EQ(::kill(children[0], SIGKILL), 0);
-  ASSERT_TRUE(Eventually([&] { return !ProcessAlive(children[0]); }, kTimeout));
+  ASSERT_TRUE(daemon_.WaitForLogLine(
+      {"session child " + std::to_string(children[0]) + " killed by signal 9"}, kTimeout))
+      << daemon_.Log();
   EXPECT_EQ(temps().size(), 1u);
   EXPECT_EQ(ListDir(UserDir(user) + "/.backupd-uploads").size(), 1u);
 
